@@ -1,0 +1,711 @@
+//! `Cache`: the API users call. It asks the index, reads through the log,
+//! and hands writes to the log writer; maintenance and recovery sit beside it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use fs2::FileExt;
+
+use crate::clock::{Clock, MonotonicTime};
+use crate::config::{Builder, Config, Durability};
+use crate::error::{Error, Result};
+use crate::format::checkpoint::Checkpoint;
+use crate::format::record::{self, Header, Kind};
+use crate::format::segment::LogKind;
+use crate::hash::KeyHasher;
+use crate::index::{Entry, Index, Loc};
+use crate::log::hints::expires_s;
+use crate::log::segment::ReadError;
+use crate::log::writer::Writer;
+use crate::log::{Segment, Segments};
+use crate::maintain::{self, Ghost, Worker};
+use crate::recovery::{self, write_checkpoint};
+use crate::stats::{bump, Counters, Stats};
+use crate::storage;
+use crate::value::Value;
+
+/// Name of the lock file in a cache directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// Expiry times past this (in Unix ms, about the year 2106) mean "never".
+const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
+
+/// A persistent cache in one directory.
+///
+/// `Cache` is `Send + Sync`: share it between threads with an `Arc` (or by
+/// reference in scoped threads). Reads never wait for a writer's disk I/O;
+/// writes are serialised through one appender.
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = keg::Cache::open(dir.path()).unwrap();
+/// cache.set(b"user:42", b"{\"name\":\"Ada\"}", Some(Duration::from_secs(3600))).unwrap();
+/// assert_eq!(cache.get(b"user:42").unwrap().unwrap(), b"{\"name\":\"Ada\"}");
+/// drop(cache);
+/// // The data outlives the process.
+/// let cache = keg::Cache::open(dir.path()).unwrap();
+/// assert!(cache.contains(b"user:42").unwrap());
+/// ```
+pub struct Cache {
+    inner: Arc<Inner>,
+    worker: Option<Worker>,
+}
+
+/// The shared state behind a `Cache` and its maintenance thread.
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Config,
+    pub(crate) read_only: bool,
+    pub(crate) hasher: KeyHasher,
+    pub(crate) time: MonotonicTime,
+    pub(crate) index: Index,
+    pub(crate) segments: Segments,
+    pub(crate) writer: Mutex<Writer>,
+    pub(crate) counters: Counters,
+    /// Outermost lock: held by whoever runs maintenance (background thread,
+    /// an evicting writer, compact, clear, close).
+    pub(crate) maint: Mutex<maintain::State>,
+    pub(crate) ghost: Mutex<Ghost>,
+    pub(crate) wake: maintain::Wake,
+    pub(crate) checkpoint: Mutex<Checkpoint>,
+    group: GroupCommit,
+    _lock: Option<File>,
+}
+
+/// Group commit: one thread fsyncs for every writer waiting on it.
+#[derive(Default)]
+struct GroupCommit {
+    state: Mutex<GroupState>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct GroupState {
+    durable_seq: u64,
+    syncing: bool,
+}
+
+/// A key's current entry, found by `locate`.
+struct Located {
+    seg: Arc<Segment>,
+    entry: Entry,
+    header: Header,
+}
+
+impl Cache {
+    /// Opens (or creates) the cache in `dir` with default settings.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// ```
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
+        Builder::new().open(dir)
+    }
+
+    /// A builder for settings other than the defaults.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().max_bytes(64 << 20).open(dir.path()).unwrap();
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn open_with(
+        dir: &Path,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        hasher: KeyHasher,
+        read_only: bool,
+    ) -> Result<Cache> {
+        let lock = if read_only {
+            if !dir.is_dir() {
+                return Err(Error::NotACache { path: dir.to_owned(), reason: "no such cache directory".into() });
+            }
+            None
+        } else {
+            storage::create_dir_all(dir)?;
+            Some(take_lock(dir)?)
+        };
+        let counters = Counters::default();
+        let rec = recovery::recover(dir, &hasher, read_only, &counters)?;
+        let segments = Segments::default();
+        for seg in &rec.segments {
+            segments.insert(seg.clone());
+        }
+        let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
+        let mut writer = Writer::new(dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
+        writer.sealed = rec.need_hint;
+        let time = MonotonicTime::new(clock, rec.clock_floor_ms);
+        let inner = Arc::new(Inner {
+            dir: dir.to_owned(),
+            group: GroupCommit {
+                state: Mutex::new(GroupState { durable_seq: rec.next_seq - 1, syncing: false }),
+                done: Condvar::new(),
+            },
+            maint: Mutex::new(maintain::State::new(&config)),
+            ghost: Mutex::new(Ghost::new(rec.index.len())),
+            wake: maintain::Wake::default(),
+            checkpoint: Mutex::new(rec.checkpoint),
+            config,
+            read_only,
+            hasher,
+            time,
+            index: rec.index,
+            segments,
+            writer: Mutex::new(writer),
+            counters,
+            _lock: lock,
+        });
+        let worker = (!read_only && inner.config.background).then(|| Worker::start(inner.clone()));
+        Ok(Cache { inner, worker })
+    }
+
+    /// Looks `key` up. Returns `None` for a missing, expired or damaged entry.
+    ///
+    /// The value is verified against its checksum on every read and returned
+    /// without copying (see [`Value`]).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// assert!(cache.get(b"absent").unwrap().is_none());
+    /// cache.set(b"present", b"yes", None).unwrap();
+    /// assert_eq!(cache.get(b"present").unwrap().unwrap(), b"yes");
+    /// ```
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        let hash = inner.hasher.hash(key);
+        let now = inner.time.now_ms();
+        let value = inner.read_value(key, hash, now);
+        let c = &inner.counters;
+        bump(if value.is_some() { &c.hits } else { &c.misses });
+        Ok(value)
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// `ttl` is the time to live: `None` keeps the entry until it is deleted or
+    /// evicted; `Some(Duration::ZERO)` deletes the key (the value expires at
+    /// once); a TTL reaching past the year 2106 counts as no TTL. Expiry is
+    /// stored as an absolute time, so it holds across restarts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"session:9", b"data", Some(Duration::from_secs(900))).unwrap();
+    /// let err = cache.set(&vec![b'k'; 5000], b"v", None).unwrap_err();
+    /// assert!(matches!(err, keg::Error::KeyTooLong { len: 5000, max: 1024 }));
+    /// ```
+    pub fn set(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        if value.len() > inner.config.max_value_len {
+            return Err(Error::ValueTooLarge { len: value.len(), max: inner.config.max_value_len });
+        }
+        let now = inner.time.now_ms();
+        let expires_ms = match ttl {
+            Some(ttl) if ttl.is_zero() => {
+                inner.remove(key)?;
+                return Ok(());
+            }
+            Some(ttl) => {
+                let ms = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+                let at = now.saturating_add(ms);
+                if at > MAX_EXPIRY_MS {
+                    0
+                } else {
+                    at
+                }
+            }
+            None => 0,
+        };
+        let seq = inner.put(key, value, expires_ms, now)?;
+        bump(&inner.counters.sets);
+        inner.wait_durable(seq)
+    }
+
+    /// Deletes `key`. Returns whether a live (unexpired) value was removed.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// assert!(cache.delete(b"k").unwrap());
+    /// assert!(!cache.delete(b"k").unwrap());
+    /// assert!(cache.get(b"k").unwrap().is_none());
+    /// ```
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        let removed = inner.remove(key)?;
+        if removed {
+            bump(&inner.counters.deletes);
+        }
+        Ok(removed)
+    }
+
+    /// Whether `key` has a live value, without reading or verifying the value.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// assert!(cache.contains(b"k").unwrap());
+    /// assert!(!cache.contains(b"other").unwrap());
+    /// ```
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        let hash = inner.hasher.hash(key);
+        let now = inner.time.now_ms();
+        Ok(inner.locate_flushing(key, hash, false).is_some_and(|l| !expired(l.header.expires_ms, now)))
+    }
+
+    /// Number of entries in the index, including expired entries that have not
+    /// been reclaimed yet (expiry is lazy, as in memcached).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"a", b"1", None).unwrap();
+    /// cache.set(b"b", b"2", None).unwrap();
+    /// assert_eq!(cache.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.index.len()
+    }
+
+    /// Whether the index holds no entries.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// assert!(keg::Cache::open(dir.path()).unwrap().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hands every buffered write to the operating system (only
+    /// [`Durability::Buffered`] buffers; in other modes this does nothing).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().durability(keg::Durability::Buffered).open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.flush().unwrap(); // now a kill -9 cannot lose it
+    /// ```
+    pub fn flush(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Ok(());
+        }
+        self.inner.lock_writer().flush()
+    }
+
+    /// Makes every write so far durable (fsync), whatever the durability mode.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.sync().unwrap(); // now a power loss cannot lose it
+    /// ```
+    pub fn sync(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Ok(());
+        }
+        let seq = self.inner.lock_writer().next_seq - 1;
+        self.inner.sync_to(seq)
+    }
+
+    /// Rewrites every sealed segment that holds dead bytes, now, so that disk
+    /// usage comes down to the live data (background compaction does this
+    /// gradually, for segments past the compaction threshold).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// for i in 0..100u32 {
+    ///     cache.set(b"same key", &i.to_le_bytes(), None).unwrap();
+    /// }
+    /// cache.compact().unwrap();
+    /// assert!(cache.stats().dead_bytes < 200);
+    /// ```
+    pub fn compact(&self) -> Result<()> {
+        self.inner.check_writable()?;
+        maintain::compact_all(&self.inner)
+    }
+
+    /// Removes every entry and every segment file.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.clear().unwrap();
+    /// assert!(cache.is_empty());
+    /// assert!(cache.get(b"k").unwrap().is_none());
+    /// ```
+    pub fn clear(&self) -> Result<()> {
+        self.inner.check_writable()?;
+        maintain::clear(&self.inner)
+    }
+
+    /// A snapshot of the cache's counters and sizes.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// let s = cache.stats();
+    /// assert_eq!(s.entries, 1);
+    /// assert!(s.disk_bytes > 0 && s.live_bytes > 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// The cache's directory.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// assert_eq!(cache.path(), dir.path());
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Closes the cache cleanly, reporting any error. Dropping a `Cache` does
+    /// the same but can only ignore errors. A clean close writes hint files and
+    /// a checkpoint so that the next open is fast.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.close().unwrap();
+    /// ```
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if let Some(worker) = self.worker.take() {
+            worker.stop();
+        }
+        if self.inner.read_only {
+            return Ok(());
+        }
+        maintain::close(&self.inner)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("dir", &self.inner.dir).field("entries", &self.len()).finish()
+    }
+}
+
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    match file.try_lock_exclusive() {
+        Ok(()) => Ok(file),
+        Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
+            Err(Error::Locked { path: dir.to_owned() })
+        }
+        Err(e) => Err(Error::io("lock", &path, e)),
+    }
+}
+
+#[inline]
+pub(crate) fn expired(expires_ms: u64, now_ms: u64) -> bool {
+    expires_ms != 0 && expires_ms <= now_ms
+}
+
+impl Inner {
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            Err(Error::EmptyKey)
+        } else if key.len() > self.config.max_key_len {
+            Err(Error::KeyTooLong { len: key.len(), max: self.config.max_key_len })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::ReadOnly { path: self.dir.clone() })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Finds `key`'s entry. `writer` gives access to records still in the write
+    /// buffer when the caller holds the writer lock.
+    fn locate(&self, key: &[u8], hash: u64, count_hit: bool, writer: Option<&Writer>) -> Lookup {
+        'retry: for _ in 0..8 {
+            for entry in self.index.lookup(hash, count_hit).iter() {
+                let Some(seg) = self.segments.get(entry.loc.seg) else {
+                    // Maintenance moved the entry and removed the segment meanwhile: look again.
+                    continue 'retry;
+                };
+                let peeked = seg.peek(entry.loc.off).or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
+                let Some((header, stored_key)) = peeked else {
+                    if seg.is_sealed() || self.config.durability != Durability::Buffered {
+                        return Lookup::Corrupt;
+                    }
+                    return Lookup::Buffered;
+                };
+                if stored_key == key {
+                    return Lookup::Found(Located { seg, entry: *entry, header });
+                }
+            }
+            return Lookup::Missing;
+        }
+        Lookup::Missing
+    }
+
+    /// `locate` for callers without the writer lock: flushes the write buffer
+    /// when the entry is still in it.
+    fn locate_flushing(&self, key: &[u8], hash: u64, count_hit: bool) -> Option<Located> {
+        for _ in 0..2 {
+            match self.locate(key, hash, count_hit, None) {
+                Lookup::Found(l) => return Some(l),
+                Lookup::Buffered => {
+                    let _ = self.lock_writer().flush();
+                }
+                Lookup::Corrupt => {
+                    bump(&self.counters.corrupt_reads);
+                    return None;
+                }
+                Lookup::Missing => return None,
+            }
+        }
+        None
+    }
+
+    fn read_value(&self, key: &[u8], hash: u64, now: u64) -> Option<Value> {
+        let found = self.locate_flushing(key, hash, true)?;
+        if expired(found.header.expires_ms, now) {
+            bump(&self.counters.expired_reads);
+            return None;
+        }
+        match found.seg.read(found.entry.loc.off) {
+            Ok(rec) if rec.kind == Kind::Value && rec.key == key => {
+                let start = found.seg.offset_of(rec.value);
+                let len = rec.value.len();
+                Some(Value::mapped(found.seg.clone(), start, len))
+            }
+            Ok(_) | Err(ReadError::Corrupt(_)) | Err(ReadError::NotVisible) => {
+                bump(&self.counters.corrupt_reads);
+                None
+            }
+        }
+    }
+
+    /// Writes a value record; returns its sequence number.
+    fn put(&self, key: &[u8], value: &[u8], expires_ms: u64, now: u64) -> Result<u64> {
+        self.check_writable()?;
+        let hash = self.hasher.hash(key);
+        let len = record::encoded_len(key.len(), value.len()) as u64;
+        let mut w = maintain::writer_with_room(self, len)?;
+        let existing = match self.locate(key, hash, false, Some(&w)) {
+            Lookup::Found(l) => Some(l),
+            _ => None,
+        };
+        let log = match &existing {
+            Some(l) => l.seg.log,
+            None if self.lock_ghost().contains(hash) => {
+                bump(&self.counters.ghost_hits);
+                LogKind::Main
+            }
+            None => LogKind::Probation,
+        };
+        let seq = w.next_seq;
+        let mut buf = std::mem::take(&mut w.scratch);
+        buf.clear();
+        record::encode(&mut buf, Kind::Value, seq, expires_ms, key, value);
+        let appended = w.append(&self.segments, log, &buf, now);
+        w.scratch = buf;
+        let loc = appended?;
+        w.next_seq += 1;
+        self.note_append(&w, loc, seq, true, len);
+        let exp = expires_s(expires_ms);
+        match existing {
+            Some(old) => {
+                old.seg.sub_live(old.header.record_len());
+                self.index.update(hash, old.entry.loc, loc, exp, None);
+            }
+            None => self.index.insert(Entry { hash, loc, expires_s: exp, counter: 0 }),
+        }
+        drop(w);
+        maintain::nudge(self);
+        Ok(seq)
+    }
+
+    /// Deletes `key` by writing a tombstone; returns whether a live value was removed.
+    fn remove(&self, key: &[u8]) -> Result<bool> {
+        self.check_writable()?;
+        let hash = self.hasher.hash(key);
+        let len = record::encoded_len(key.len(), 0) as u64;
+        let mut w = maintain::writer_with_room(self, len)?;
+        let Lookup::Found(old) = self.locate(key, hash, false, Some(&w)) else {
+            return Ok(false);
+        };
+        let now = self.time.now_ms();
+        let seq = w.next_seq;
+        let mut buf = std::mem::take(&mut w.scratch);
+        buf.clear();
+        record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
+        let appended = w.append(&self.segments, old.seg.log, &buf, now);
+        w.scratch = buf;
+        let loc = appended?;
+        w.next_seq += 1;
+        self.note_append(&w, loc, seq, false, len);
+        old.seg.sub_live(old.header.record_len());
+        self.index.remove(hash, old.entry.loc);
+        drop(w);
+        self.wait_durable(seq)?;
+        Ok(!expired(old.header.expires_ms, now))
+    }
+
+    /// Bookkeeping after an append: sequence bounds, live bytes, counters.
+    pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, live_value: bool, len: u64) {
+        let _ = w;
+        if let Some(seg) = self.segments.get(loc.seg) {
+            seg.note_record(seq, live_value);
+            if live_value {
+                seg.add_live(len);
+            }
+        }
+        bump(&self.counters.appends);
+        crate::stats::add(&self.counters.bytes_appended, len);
+    }
+
+    pub(crate) fn lock_ghost(&self) -> MutexGuard<'_, Ghost> {
+        self.ghost.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lock_checkpoint(&self) -> MutexGuard<'_, Checkpoint> {
+        self.checkpoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until `seq` is durable, in synced mode; returns at once otherwise.
+    fn wait_durable(&self, seq: u64) -> Result<()> {
+        if self.config.durability == Durability::Synced {
+            self.sync_to(seq)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Makes every record up to `seq` durable, sharing the fsync with every
+    /// other thread that waits at the same time.
+    pub(crate) fn sync_to(&self, seq: u64) -> Result<()> {
+        let g = &self.group;
+        let mut st = g.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if st.durable_seq >= seq {
+                return Ok(());
+            }
+            if !st.syncing {
+                st.syncing = true;
+                drop(st);
+                let result = self.sync_now();
+                st = g.state.lock().unwrap_or_else(|e| e.into_inner());
+                st.syncing = false;
+                g.done.notify_all();
+                match result {
+                    Ok(done) => st.durable_seq = st.durable_seq.max(done),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            st = g.done.wait(st).unwrap_or_else(|e| e.into_inner());
+            if !st.syncing && st.durable_seq < seq {
+                // The leader failed; a disabled writer reports why.
+                self.lock_writer().check_enabled()?;
+            }
+        }
+    }
+
+    /// One fsync round: flushes buffers, fsyncs every file with unsynced bytes.
+    /// Returns the sequence number everything up to which is now durable.
+    /// A failed fsync disables writes: the kernel may have dropped the data.
+    pub(crate) fn sync_now(&self) -> Result<u64> {
+        let plan = {
+            let mut w = self.lock_writer();
+            w.check_enabled()?;
+            w.plan_sync()?
+        };
+        match plan.run(&self.dir) {
+            Ok(()) => Ok(plan.seq),
+            Err(e) => {
+                let mut w = self.lock_writer();
+                w.sync_failed(&plan);
+                Err(w.disable(e))
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        self.counters.fill(&mut s);
+        s.entries = self.index.len() as u64;
+        s.max_bytes = self.config.max_bytes;
+        s.disk_bytes = self.segments.disk_bytes();
+        for seg in self.segments.all() {
+            s.segments += 1;
+            s.live_bytes += seg.live_bytes.load(std::sync::atomic::Ordering::Relaxed);
+            s.dead_bytes += seg.dead_bytes();
+        }
+        s.index_bytes = self.index.memory_bytes() as u64;
+        let ghost = self.lock_ghost();
+        s.ghost_entries = ghost.len();
+        s.ghost_bytes = ghost.memory_bytes();
+        s
+    }
+
+    pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        write_checkpoint(&self.dir, c)
+    }
+}
+
+enum Lookup {
+    Found(Located),
+    Missing,
+    /// The entry's record is still in the write buffer.
+    Buffered,
+    /// The entry's record cannot be read.
+    Corrupt,
+}

@@ -1,0 +1,391 @@
+//! Settings: every limit keg enforces, its default, and the builder that sets them.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::format::{record, segment};
+use crate::hash::KeyHasher;
+use crate::Cache;
+
+/// Default size cap: 1 GiB of segment and hint files.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+/// Default longest key, in bytes.
+pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
+/// Longest key the format can hold (its length is a 16-bit field).
+pub const MAX_KEY_LEN: usize = u16::MAX as usize;
+/// Default largest value: 1 MiB, like memcached's default item size (less for
+/// caches so small that a 1 MiB value would not fit in one segment).
+pub const DEFAULT_MAX_VALUE_LEN: usize = 1 << 20;
+/// Smallest segment file.
+pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
+/// Largest segment file (record offsets in the index have 30 bits).
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+/// Segment size chosen by default: `max_bytes / 64`, within these bounds.
+pub const DEFAULT_SEGMENT_BYTES_RANGE: (u64, u64) = (64 << 10, 64 << 20);
+/// Fewest segments a cache may have room for.
+pub const MIN_SEGMENTS: u64 = 8;
+/// Default write buffer for [`Durability::Buffered`].
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Default longest time a buffered write waits before it is handed to the OS.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Default dead fraction at which compaction rewrites a segment.
+pub const DEFAULT_COMPACTION_THRESHOLD: f64 = 0.5;
+
+/// What an acknowledged write survives.
+///
+/// Whatever the mode, after any crash the cache holds a prefix of its write
+/// history: a delete is never undone while a later write survives, and a key
+/// never reads as a value other than the last one written for it in that prefix
+/// (it may read as a miss: this is a cache).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = keg::Cache::builder()
+///     .durability(keg::Durability::Synced)
+///     .open(dir.path())
+///     .unwrap();
+/// cache.set(b"k", b"survives power loss once set returns", None).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// The default. Every write is handed to the operating system before the
+    /// call returns: a killed process (`kill -9`, a panic, an OOM kill) loses
+    /// nothing acknowledged. A power loss or kernel crash can lose recent writes.
+    #[default]
+    Flushed,
+    /// Every write is on stable storage (fsynced) before the call returns, so a
+    /// power loss loses nothing acknowledged. Concurrent writers share fsyncs
+    /// (group commit).
+    Synced,
+    /// For bulk loads: writes collect in a buffer of `write_buffer_bytes` that
+    /// is handed to the OS when full, every `flush_interval`, and on
+    /// [`Cache::flush`]. A crash loses at most the unflushed tail.
+    Buffered,
+}
+
+impl Durability {
+    /// Parses `flushed`, `synced` or `buffered`.
+    ///
+    /// ```
+    /// assert_eq!(keg::Durability::parse("synced"), Some(keg::Durability::Synced));
+    /// ```
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s {
+            "flushed" => Some(Durability::Flushed),
+            "synced" => Some(Durability::Synced),
+            "buffered" => Some(Durability::Buffered),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a [`Cache`] with settings other than the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = keg::Cache::builder()
+///     .max_bytes(64 << 20)
+///     .max_key_len(250)
+///     .max_value_len(512 << 10)
+///     .open(dir.path())
+///     .unwrap();
+/// cache.set(b"k", b"v", Some(Duration::from_secs(60))).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    max_bytes: u64,
+    segment_bytes: Option<u64>,
+    max_key_len: usize,
+    max_value_len: Option<usize>,
+    durability: Durability,
+    write_buffer_bytes: usize,
+    flush_interval: Duration,
+    compaction_threshold: f64,
+    background: bool,
+    clock: Arc<dyn Clock>,
+    hasher: KeyHasher,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            max_bytes: DEFAULT_MAX_BYTES,
+            segment_bytes: None,
+            max_key_len: DEFAULT_MAX_KEY_LEN,
+            max_value_len: None,
+            durability: Durability::default(),
+            write_buffer_bytes: DEFAULT_WRITE_BUFFER_BYTES,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            compaction_threshold: DEFAULT_COMPACTION_THRESHOLD,
+            background: true,
+            clock: Arc::new(SystemClock),
+            hasher: KeyHasher::Xxh3,
+        }
+    }
+}
+
+/// Settings after defaults and checks.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) max_bytes: u64,
+    pub(crate) segment_bytes: u64,
+    pub(crate) max_key_len: usize,
+    pub(crate) max_value_len: usize,
+    pub(crate) durability: Durability,
+    pub(crate) write_buffer_bytes: usize,
+    pub(crate) flush_interval: Duration,
+    pub(crate) compaction_threshold: f64,
+    pub(crate) background: bool,
+}
+
+impl Builder {
+    /// A builder with every setting at its default.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Builder::new().open(dir.path()).unwrap();
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Caps the bytes the cache's files take on disk (default 1 GiB). Eviction
+    /// keeps segment and hint files within `max_bytes` plus at most one segment
+    /// (see README, "Size cap").
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().max_bytes(256 << 20);
+    /// ```
+    pub fn max_bytes(mut self, bytes: u64) -> Builder {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Sets the size of each segment file (default `max_bytes / 64`, between
+    /// 64 KiB and 64 MiB; at most 1 GiB; the cap must hold at least 8 segments).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().max_bytes(1 << 30).segment_bytes(8 << 20);
+    /// ```
+    pub fn segment_bytes(mut self, bytes: u64) -> Builder {
+        self.segment_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets the longest key accepted (default 1024 bytes, at most 65535).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().max_key_len(250);
+    /// ```
+    pub fn max_key_len(mut self, len: usize) -> Builder {
+        self.max_key_len = len;
+        self
+    }
+
+    /// Sets the largest value accepted (default 1 MiB, or what fits in one
+    /// segment if that is less). A larger setting grows the default segment size to fit.
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().max_value_len(4 << 20);
+    /// ```
+    pub fn max_value_len(mut self, len: usize) -> Builder {
+        self.max_value_len = Some(len);
+        self
+    }
+
+    /// Chooses what an acknowledged write survives (default [`Durability::Flushed`]).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().durability(keg::Durability::Buffered);
+    /// ```
+    pub fn durability(mut self, d: Durability) -> Builder {
+        self.durability = d;
+        self
+    }
+
+    /// Sets the write buffer of [`Durability::Buffered`] (default 1 MiB).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().durability(keg::Durability::Buffered).write_buffer_bytes(4 << 20);
+    /// ```
+    pub fn write_buffer_bytes(mut self, bytes: usize) -> Builder {
+        self.write_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets how long a buffered write may wait before it is handed to the OS
+    /// (default 100 ms; [`Durability::Buffered`] only).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().flush_interval(std::time::Duration::from_millis(20));
+    /// ```
+    pub fn flush_interval(mut self, every: Duration) -> Builder {
+        self.flush_interval = every;
+        self
+    }
+
+    /// Sets the dead fraction (0.1 ..= 0.9, default 0.5) at which background
+    /// compaction rewrites a segment.
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().compaction_threshold(0.3);
+    /// ```
+    pub fn compaction_threshold(mut self, fraction: f64) -> Builder {
+        self.compaction_threshold = fraction;
+        self
+    }
+
+    /// Runs maintenance (hint files, eviction, compaction) on a background
+    /// thread (the default). When off, writers evict inline as the cap
+    /// requires and compaction runs only on [`Cache::compact`].
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().background_maintenance(false);
+    /// ```
+    pub fn background_maintenance(mut self, on: bool) -> Builder {
+        self.background = on;
+        self
+    }
+
+    /// Uses another clock for expiry (tests use [`crate::ManualClock`]).
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().clock(keg::ManualClock::new(0));
+    /// ```
+    pub fn clock(mut self, clock: impl Clock) -> Builder {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces the key hash (for tests that need hash collisions). Every
+    /// open of a directory must use the same function.
+    ///
+    /// ```
+    /// let b = keg::Cache::builder().key_hasher(|_key: &[u8]| 42);
+    /// ```
+    #[doc(hidden)]
+    pub fn key_hasher(mut self, f: impl Fn(&[u8]) -> u64 + Send + Sync + 'static) -> Builder {
+        self.hasher = KeyHasher::Custom(Arc::new(f));
+        self
+    }
+
+    /// Opens (or creates) the cache in `dir`, taking its lock.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().open(dir.path().join("cache")).unwrap();
+    /// ```
+    pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
+        let config = self.config()?;
+        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, false)
+    }
+
+    /// Opens an existing cache read-only, without taking its lock: works on a
+    /// cache another process has open, sees its data as of the open, and
+    /// never writes a byte.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let writer = keg::Cache::open(dir.path()).unwrap();
+    /// writer.set(b"k", b"v", None).unwrap();
+    /// let reader = keg::Cache::builder().open_read_only(dir.path()).unwrap();
+    /// assert_eq!(reader.get(b"k").unwrap().unwrap(), b"v");
+    /// ```
+    pub fn open_read_only(self, dir: impl AsRef<Path>) -> Result<Cache> {
+        let config = self.config()?;
+        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, true)
+    }
+
+    pub(crate) fn config(&self) -> Result<Config> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.max_key_len == 0 || self.max_key_len > MAX_KEY_LEN {
+            return bad(format!("max_key_len is {}; it must be 1 ..= {MAX_KEY_LEN}", self.max_key_len));
+        }
+        if !(0.1..=0.9).contains(&self.compaction_threshold) {
+            return bad(format!("compaction_threshold is {}; it must be 0.1 ..= 0.9", self.compaction_threshold));
+        }
+        if self.write_buffer_bytes > 64 << 20 {
+            return bad(format!("write_buffer_bytes is {}; it must be at most 64 MiB", self.write_buffer_bytes));
+        }
+        let overhead = (segment::HEADER_LEN + record::HEADER_LEN + self.max_key_len) as u64;
+        let segment_bytes = match (self.segment_bytes, self.max_value_len) {
+            (Some(s), _) => s,
+            (None, v) => {
+                let (lo, hi) = DEFAULT_SEGMENT_BYTES_RANGE;
+                let auto = (self.max_bytes / 64).clamp(lo, hi) & !4095;
+                match v {
+                    Some(v) => auto.max((v as u64 + overhead).next_multiple_of(4096)),
+                    None => auto,
+                }
+            }
+        };
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&segment_bytes) {
+            return bad(format!(
+                "segment_bytes is {segment_bytes}; it must be {MIN_SEGMENT_BYTES} ..= {MAX_SEGMENT_BYTES}"
+            ));
+        }
+        if self.max_bytes < segment_bytes * MIN_SEGMENTS {
+            return bad(format!(
+                "max_bytes is {} but must hold at least {MIN_SEGMENTS} segments of {segment_bytes} bytes ({}); raise max_bytes or lower segment_bytes",
+                self.max_bytes,
+                segment_bytes * MIN_SEGMENTS
+            ));
+        }
+        let room = (segment_bytes - overhead.min(segment_bytes)) as usize;
+        let max_value_len = match self.max_value_len {
+            Some(v) if v > room => {
+                return bad(format!(
+                    "max_value_len is {v} but a {segment_bytes}-byte segment holds values of at most {room} bytes with {}-byte keys; raise segment_bytes or lower max_value_len",
+                    self.max_key_len
+                ))
+            }
+            Some(v) => v,
+            None => DEFAULT_MAX_VALUE_LEN.min(room),
+        };
+        if max_value_len == 0 {
+            return bad("segment_bytes is too small to hold any value with max_key_len-byte keys".into());
+        }
+        Ok(Config {
+            max_bytes: self.max_bytes,
+            segment_bytes,
+            max_key_len: self.max_key_len,
+            max_value_len,
+            durability: self.durability,
+            write_buffer_bytes: self.write_buffer_bytes,
+            flush_interval: self.flush_interval,
+            compaction_threshold: self.compaction_threshold,
+            background: self.background,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_consistent() {
+        let c = Builder::new().config().unwrap();
+        assert_eq!((c.max_bytes, c.segment_bytes, c.max_value_len), (1 << 30, 16 << 20, 1 << 20));
+        let small = Builder::new().max_bytes(4 << 20).config().unwrap();
+        assert_eq!(small.segment_bytes, 64 << 10);
+        assert!(small.max_value_len < 64 << 10);
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused_with_advice() {
+        let e = Builder::new().max_bytes(1 << 20).segment_bytes(1 << 20).config().unwrap_err();
+        assert!(e.to_string().contains("at least 8 segments"), "{e}");
+        let e = Builder::new().segment_bytes(64 << 10).max_value_len(1 << 20).config().unwrap_err();
+        assert!(e.to_string().contains("raise segment_bytes"), "{e}");
+        assert!(Builder::new().max_key_len(0).config().is_err());
+        assert!(Builder::new().max_key_len(70_000).config().is_err());
+        let grown = Builder::new().max_value_len(32 << 20).config().unwrap();
+        assert!(grown.segment_bytes >= 32 << 20);
+    }
+}

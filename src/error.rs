@@ -1,0 +1,112 @@
+//! The error type: every way a keg call can fail, with what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias for keg operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a keg call.
+///
+/// Each message names the limit or file involved and says what to do.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = keg::Cache::open(dir.path()).unwrap();
+/// let err = cache.set(b"", b"value", None).unwrap_err();
+/// assert!(matches!(err, keg::Error::EmptyKey));
+/// println!("{err}");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The key is empty.
+    #[error("key is empty: keys must be 1 or more bytes long")]
+    EmptyKey,
+    /// The key is longer than the cache's `max_key_len`.
+    #[error("key is {len} bytes, over this cache's limit of {max} bytes (set a larger max_key_len, up to 65535, or hash long keys to a digest)")]
+    KeyTooLong {
+        /// The key's length.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// The value is larger than the cache can hold.
+    #[error("value is {len} bytes, over this cache's limit of {max} bytes (set a larger max_value_len; a value must also fit in one segment)")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// Another `Cache` (in this or another process) holds the directory's lock.
+    #[error("cache directory {} is locked: another process or another Cache in this process has it open; close that one, or open this one read-only", path.display())]
+    Locked {
+        /// The cache directory.
+        path: PathBuf,
+    },
+    /// A file was written by a keg format version this build cannot read.
+    #[error("{}: written in keg format version {found}, but this build reads only version {supported}; open it with a matching keg release, or clear the directory", path.display())]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its format version.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// The path is not a keg cache directory or file.
+    #[error("{}: {reason}", path.display())]
+    NotACache {
+        /// The path.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    #[error("I/O error: {op} {}: {source}", path.display())]
+    Io {
+        /// What keg was doing: "open", "write", "fsync", ...
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The cache was opened read-only and the call would write.
+    #[error("the cache at {} is open read-only; open it with Cache::open or Cache::builder().open to write", path.display())]
+    ReadOnly {
+        /// The cache directory.
+        path: PathBuf,
+    },
+    /// A builder setting is out of range or inconsistent with another.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A write failed in a way that leaves its durability unknown, so writes stay off.
+    #[error("writes are disabled after a failed {op} on {}: {reason}; reads still work; close and reopen the cache to recover", path.display())]
+    WritesDisabled {
+        /// The operation that failed.
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// A write would need more space than the size cap allows even after eviction.
+    #[error("no space: the write needs {needed} bytes but the cache's max_bytes cap of {cap} bytes cannot make room within {waited_ms} ms; raise max_bytes or write less")]
+    NoSpace {
+        /// Bytes the write needs.
+        needed: u64,
+        /// The configured cap.
+        cap: u64,
+        /// How long the writer waited for eviction.
+        waited_ms: u64,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io { op, path: path.into(), source }
+    }
+}

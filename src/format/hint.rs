@@ -1,0 +1,229 @@
+//! The hint file: a compact list of a sealed segment's records, for fast open.
+//!
+//! A hint file `<id>.hint` describes segment `<id>.seg` so that open can build
+//! the index without reading values. It is written once, after its segment is
+//! sealed and fsynced, and never changes. Header (48 bytes):
+//!
+//! ```text
+//! offset  width  field
+//!      0      8  magic        8B 4B 45 47 48 4E 54 0A  ("\x8bKEGHNT\n")
+//!      8      2  version      1
+//!     10      1  hasher       1 = xxh3-64 (seed 0); 255 = a custom test hasher
+//!     11      1  reserved     0
+//!     12      4  segment_id
+//!     16      8  data_len     segment bytes covered: header plus every listed record
+//!     24      4  count        number of entries
+//!     28      4  entries_crc  CRC-32 of the entry array
+//!     32      8  durable_seq  the checkpoint's durable sequence when written
+//!     40      4  reserved     0
+//!     44      4  header_crc   CRC-32 of bytes [0, 44)
+//! ```
+//!
+//! Then `count` entries of 24 bytes, one per record, in the segment's order:
+//!
+//! ```text
+//! offset  width  field
+//!      0      8  key_hash     the record's key hash
+//!      8      8  seq          the record's sequence number
+//!     16      4  expires_s    expiry in Unix seconds, rounded up; 0 = never
+//!     20      4  len_flags    bits 0..30: record length; bit 30: value already
+//!                             shadowed when the hint was written; bit 31: tombstone
+//! ```
+//!
+//! Record offsets are implied: the first record starts at byte 32 of the
+//! segment and each next one where the previous ends. A reader rejects the
+//! whole hint (and scans the segment instead) when either checksum fails, the
+//! segment id differs, the lengths do not add up to `data_len`, or `data_len`
+//! exceeds the segment file's length.
+
+use super::{crc, u16_at, u32_at, u64_at, DecodeError, FORMAT_VERSION};
+
+/// Magic bytes at the start of a hint file.
+pub const MAGIC: [u8; 8] = *b"\x8bKEGHNT\n";
+/// Bytes in a hint header.
+pub const HEADER_LEN: usize = 48;
+/// Bytes per hint entry.
+pub const ENTRY_LEN: usize = 24;
+
+const DEAD_BIT: u32 = 1 << 30;
+const TOMBSTONE_BIT: u32 = 1 << 31;
+const LEN_MASK: u32 = DEAD_BIT - 1;
+
+/// One record as a hint file lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintEntry {
+    /// Hash of the record's key.
+    pub key_hash: u64,
+    /// The record's sequence number.
+    pub seq: u64,
+    /// Expiry in Unix seconds, rounded up; 0 for none.
+    pub expires_s: u32,
+    /// Record length in bytes (header, key and value).
+    pub len: u32,
+    /// True for a tombstone.
+    pub tombstone: bool,
+    /// True when the value was already shadowed when the hint was written.
+    pub dead: bool,
+}
+
+/// The decoded hint header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintHeader {
+    /// Which key hasher produced the hashes.
+    pub hasher: u8,
+    /// The segment this hint describes.
+    pub segment_id: u32,
+    /// Segment bytes covered.
+    pub data_len: u64,
+    /// Number of entries.
+    pub count: u32,
+    /// The checkpoint's durable sequence number when the hint was written.
+    pub durable_seq: u64,
+}
+
+/// Encodes a complete hint file.
+///
+/// ```
+/// use keg::format::hint::{self, HintEntry, HintHeader};
+/// let e = HintEntry { key_hash: 1, seq: 2, expires_s: 0, len: 40, tombstone: false, dead: false };
+/// let h = HintHeader { hasher: 1, segment_id: 3, data_len: 72, count: 1, durable_seq: 0 };
+/// let bytes = hint::encode(&h, &[e]);
+/// let (h2, entries) = hint::decode(&bytes).unwrap();
+/// assert_eq!((h2, entries.collect::<Vec<_>>()), (h, vec![e]));
+/// ```
+pub fn encode(header: &HintHeader, entries: &[HintEntry]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN];
+    out.reserve(entries.len() * ENTRY_LEN);
+    for e in entries {
+        debug_assert!(e.len <= LEN_MASK);
+        let mut flags = e.len & LEN_MASK;
+        if e.dead {
+            flags |= DEAD_BIT;
+        }
+        if e.tombstone {
+            flags |= TOMBSTONE_BIT;
+        }
+        out.extend_from_slice(&e.key_hash.to_le_bytes());
+        out.extend_from_slice(&e.seq.to_le_bytes());
+        out.extend_from_slice(&e.expires_s.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
+    }
+    let entries_crc = crc(&out[HEADER_LEN..]);
+    let h = &mut out[..HEADER_LEN];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[10] = header.hasher;
+    h[12..16].copy_from_slice(&header.segment_id.to_le_bytes());
+    h[16..24].copy_from_slice(&header.data_len.to_le_bytes());
+    h[24..28].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    h[28..32].copy_from_slice(&entries_crc.to_le_bytes());
+    h[32..40].copy_from_slice(&header.durable_seq.to_le_bytes());
+    let header_crc = crc(&h[0..44]);
+    h[44..48].copy_from_slice(&header_crc.to_le_bytes());
+    out
+}
+
+/// Decodes and verifies a hint file, returning its header and an iterator over its entries.
+///
+/// Checks both checksums and that the entry lengths add up to `data_len`; the
+/// caller checks the segment id, hasher, and `data_len` against the segment file.
+///
+/// ```
+/// use keg::format::{hint, DecodeError};
+/// assert!(matches!(hint::decode(&[0u8; 10]), Err(DecodeError::Truncated { .. })));
+/// ```
+pub fn decode(b: &[u8]) -> Result<(HintHeader, impl Iterator<Item = HintEntry> + '_), DecodeError> {
+    if b.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated { needed: HEADER_LEN as u64, available: b.len() as u64 });
+    }
+    if b[0..8] != MAGIC {
+        return Err(DecodeError::BadMagic { what: "hint file" });
+    }
+    let stored = u32_at(b, 44);
+    let computed = crc(&b[0..44]);
+    if stored != computed {
+        return Err(DecodeError::ChecksumMismatch { stored, computed });
+    }
+    let version = u16_at(b, 8);
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let header = HintHeader {
+        hasher: b[10],
+        segment_id: u32_at(b, 12),
+        data_len: u64_at(b, 16),
+        count: u32_at(b, 24),
+        durable_seq: u64_at(b, 32),
+    };
+    let body = &b[HEADER_LEN..];
+    let needed = header.count as u64 * ENTRY_LEN as u64;
+    if body.len() as u64 != needed {
+        return Err(DecodeError::Truncated { needed: HEADER_LEN as u64 + needed, available: b.len() as u64 });
+    }
+    let stored = u32_at(b, 28);
+    let computed = crc(body);
+    if stored != computed {
+        return Err(DecodeError::ChecksumMismatch { stored, computed });
+    }
+    let entries = body.chunks_exact(ENTRY_LEN).map(decode_entry);
+    let mut total = super::segment::HEADER_LEN as u64;
+    for e in entries.clone() {
+        if (e.len as usize) < super::record::HEADER_LEN + 1 || (e.tombstone && e.dead) {
+            return Err(DecodeError::Invalid("hint entry with an impossible length or flags"));
+        }
+        total += e.len as u64;
+    }
+    if total != header.data_len {
+        return Err(DecodeError::Invalid("hint entry lengths do not add up to data_len"));
+    }
+    Ok((header, entries))
+}
+
+fn decode_entry(c: &[u8]) -> HintEntry {
+    let flags = u32_at(c, 20);
+    HintEntry {
+        key_hash: u64_at(c, 0),
+        seq: u64_at(c, 8),
+        expires_s: u32_at(c, 16),
+        len: flags & LEN_MASK,
+        tombstone: flags & TOMBSTONE_BIT != 0,
+        dead: flags & DEAD_BIT != 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let es = [
+            HintEntry { key_hash: 9, seq: 1, expires_s: 5, len: 40, tombstone: false, dead: true },
+            HintEntry { key_hash: 8, seq: 2, expires_s: 0, len: 33, tombstone: true, dead: false },
+        ];
+        encode(&HintHeader { hasher: 1, segment_id: 4, data_len: 32 + 73, count: 2, durable_seq: 1 }, &es)
+    }
+
+    #[test]
+    fn every_bit_flip_and_cut_is_rejected() {
+        let good = sample();
+        assert!(decode(&good).is_ok());
+        for bit in 0..good.len() * 8 {
+            let mut bad = good.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&bad).is_err(), "bit {bit}");
+        }
+        for cut in 0..good.len() {
+            assert!(decode(&good[..cut]).is_err(), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn header_checksum_covers_all_header_fields() {
+        let good = sample();
+        for byte in 0..44 {
+            let mut bad = good.clone();
+            bad[byte] ^= 0x10;
+            assert!(decode(&bad).is_err(), "byte {byte}");
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The on-disk format: pure encode/decode of every structure keg writes, with no I/O.
+//!
+//! Each structure lives in its own file and documents its byte layout above its
+//! code; `FORMAT.md` at the repository root is the reference that ties them together.
+//! All integers are little-endian. All checksums are CRC-32 (IEEE 802.3, the
+//! polynomial `crc32fast` implements).
+//!
+//! | file            | structure                                   |
+//! |-----------------|---------------------------------------------|
+//! | `segment.rs`    | the 32-byte header at the start of each segment file |
+//! | `record.rs`     | one entry record (value or tombstone)      |
+//! | `hint.rs`       | the per-segment hint file used for fast open |
+//! | `checkpoint.rs` | the `checkpoint` file: durable sequence mark, void ranges, clock mark |
+
+pub mod checkpoint;
+pub mod hint;
+pub mod record;
+pub mod segment;
+
+/// The format version this build writes and the only one it reads.
+pub const FORMAT_VERSION: u16 = 1;
+
+pub(crate) fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Why a structure read from disk was rejected.
+///
+/// Every decoder in [`crate::format`] returns this instead of panicking, whatever
+/// the bytes.
+///
+/// ```
+/// use keg::format::{record, DecodeError};
+/// assert!(matches!(record::decode(&[0u8; 3]), Err(DecodeError::Truncated { .. })));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Fewer bytes are present than the structure needs (a torn or cut tail).
+    #[error("truncated: {needed} bytes needed, {available} available")]
+    Truncated {
+        /// Bytes the structure needs.
+        needed: u64,
+        /// Bytes that are present.
+        available: u64,
+    },
+    /// The stored checksum does not match the bytes.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    ChecksumMismatch {
+        /// The checksum read from disk.
+        stored: u32,
+        /// The checksum of the bytes as they are now.
+        computed: u32,
+    },
+    /// The magic bytes do not belong to this kind of keg file.
+    #[error("bad magic bytes: not a keg {what}")]
+    BadMagic {
+        /// Which structure was expected.
+        what: &'static str,
+    },
+    /// The structure declares a format version this build does not know.
+    #[error("unsupported format version {found} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The version on disk.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// The checksum matched but a field holds a value this version does not define.
+    #[error("invalid field: {0}")]
+    Invalid(&'static str),
+}

@@ -1,0 +1,262 @@
+//! One entry record: a value or a tombstone, framed and checksummed.
+//!
+//! ```text
+//! offset  width  field
+//!      0      4  crc32      CRC-32 of bytes [4, 28 + key_len + value_len)
+//!      4      2  key_len    1 ..= 65535
+//!      6      1  kind       1 = value, 2 = tombstone
+//!      7      1  flags      0 (no flags are defined in version 1)
+//!      8      4  value_len  0 for a tombstone
+//!     12      8  seq        write sequence number, unique per logical write
+//!     20      8  expires_ms absolute expiry, Unix milliseconds; 0 = never
+//!     28  key_len  key
+//!      …  value_len value
+//! ```
+//!
+//! A record never spans two segments. Decoding checks the frame against the
+//! bytes available before it computes the checksum, so a torn tail reads as
+//! [`DecodeError::Truncated`] and a damaged record as
+//! [`DecodeError::ChecksumMismatch`]; neither ever reads past the slice.
+
+use super::{crc, u16_at, u32_at, u64_at, DecodeError};
+
+/// Bytes in a record header (everything before the key).
+pub const HEADER_LEN: usize = 28;
+
+/// What a record says about its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The key maps to the record's value.
+    Value,
+    /// The key is deleted (as of the record's sequence number).
+    Tombstone,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Value => 1,
+            Kind::Tombstone => 2,
+        }
+    }
+}
+
+/// The fixed-size part of a record, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The stored checksum.
+    pub crc: u32,
+    /// Key length in bytes.
+    pub key_len: u16,
+    /// Raw kind byte (see [`Kind`]); kept raw so that a scanner can report unknown kinds.
+    pub kind_code: u8,
+    /// Raw flags byte.
+    pub flags: u8,
+    /// Value length in bytes.
+    pub value_len: u32,
+    /// Sequence number.
+    pub seq: u64,
+    /// Absolute expiry in Unix milliseconds, 0 for none.
+    pub expires_ms: u64,
+}
+
+impl Header {
+    /// Total record length: header, key and value.
+    pub fn record_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.key_len as u64 + self.value_len as u64
+    }
+
+    /// The record kind, or `None` for a code version 1 does not define.
+    pub fn kind(&self) -> Option<Kind> {
+        match self.kind_code {
+            1 => Some(Kind::Value),
+            2 => Some(Kind::Tombstone),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded, checksum-verified record borrowing its key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The decoded header.
+    pub header: Header,
+    /// Value or tombstone.
+    pub kind: Kind,
+    /// The key bytes.
+    pub key: &'a [u8],
+    /// The value bytes (empty for a tombstone).
+    pub value: &'a [u8],
+}
+
+impl Record<'_> {
+    /// Total bytes the record occupies on disk.
+    pub fn len(&self) -> u64 {
+        self.header.record_len()
+    }
+
+    /// Never true: a record always has at least a header and a key.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Total on-disk length of a record with these key and value lengths.
+///
+/// ```
+/// assert_eq!(keg::format::record::encoded_len(3, 5), 36);
+/// ```
+pub fn encoded_len(key_len: usize, value_len: usize) -> usize {
+    HEADER_LEN + key_len + value_len
+}
+
+/// Appends the encoding of one record to `out`.
+///
+/// The caller checks lengths beforehand: `key` must be 1..=65535 bytes and a
+/// tombstone's value empty.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, Kind::Value, 7, 0, b"k", b"v");
+/// let rec = record::decode(&buf).unwrap();
+/// assert_eq!((rec.key, rec.value, rec.header.seq), (&b"k"[..], &b"v"[..], 7));
+/// ```
+pub fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, expires_ms: u64, key: &[u8], value: &[u8]) {
+    debug_assert!(!key.is_empty() && key.len() <= u16::MAX as usize);
+    debug_assert!(value.len() <= u32::MAX as usize);
+    debug_assert!(kind == Kind::Value || value.is_empty());
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    out.push(kind.code());
+    out.push(0);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&expires_ms.to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(value);
+    let sum = crc(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Decodes the fixed header at the start of `buf` without checking the checksum.
+///
+/// ```
+/// use keg::format::record;
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, record::Kind::Tombstone, 9, 0, b"gone", b"");
+/// assert_eq!(record::decode_header(&buf).unwrap().key_len, 4);
+/// ```
+pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
+    if buf.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated { needed: HEADER_LEN as u64, available: buf.len() as u64 });
+    }
+    Ok(Header {
+        crc: u32_at(buf, 0),
+        key_len: u16_at(buf, 4),
+        kind_code: buf[6],
+        flags: buf[7],
+        value_len: u32_at(buf, 8),
+        seq: u64_at(buf, 12),
+        expires_ms: u64_at(buf, 20),
+    })
+}
+
+/// Decodes and verifies the record at the start of `buf`.
+///
+/// Checks, in order: enough bytes for the header; enough bytes for the key and
+/// value the header declares; the checksum; then the fields (`key_len` ≥ 1,
+/// a known kind, zero flags, an empty tombstone value). Only the last group can
+/// fail with [`DecodeError::Invalid`]: such a record is intact but not one this
+/// version writes, and a scanner may step over it using its length.
+///
+/// ```
+/// use keg::format::{record, DecodeError};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, record::Kind::Value, 1, 0, b"key", b"value");
+/// buf[30] ^= 1; // damage the key
+/// assert!(matches!(record::decode(&buf), Err(DecodeError::ChecksumMismatch { .. })));
+/// ```
+pub fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
+    let header = decode_header(buf)?;
+    let total = header.record_len();
+    if total > buf.len() as u64 {
+        return Err(DecodeError::Truncated { needed: total, available: buf.len() as u64 });
+    }
+    let total = total as usize;
+    let computed = crc(&buf[4..total]);
+    if computed != header.crc {
+        return Err(DecodeError::ChecksumMismatch { stored: header.crc, computed });
+    }
+    let kind = validate(&header)?;
+    let key_end = HEADER_LEN + header.key_len as usize;
+    Ok(Record { header, kind, key: &buf[HEADER_LEN..key_end], value: &buf[key_end..total] })
+}
+
+/// Field checks that apply once the checksum has matched.
+pub fn validate(header: &Header) -> Result<Kind, DecodeError> {
+    if header.key_len == 0 {
+        return Err(DecodeError::Invalid("key_len is 0"));
+    }
+    if header.flags != 0 {
+        return Err(DecodeError::Invalid("unknown record flags"));
+    }
+    match header.kind() {
+        None => Err(DecodeError::Invalid("unknown record kind")),
+        Some(Kind::Tombstone) if header.value_len != 0 => Err(DecodeError::Invalid("tombstone with a value")),
+        Some(kind) => Ok(kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_value_and_tombstone() {
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Value, u64::MAX, 1234, b"a", &[7; 300]);
+        let first = decode(&buf).unwrap().len() as usize;
+        encode(&mut buf, Kind::Tombstone, 2, 0, &[0xff; 10], b"");
+        let a = decode(&buf).unwrap();
+        assert_eq!((a.kind, a.header.seq, a.header.expires_ms, a.value.len()), (Kind::Value, u64::MAX, 1234, 300));
+        let b = decode(&buf[first..]).unwrap();
+        assert_eq!((b.kind, b.key, b.value), (Kind::Tombstone, &[0xff; 10][..], &b""[..]));
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Value, 5, 99, b"key", b"value");
+        for bit in 0..buf.len() * 8 {
+            let mut bad = buf.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&bad).is_err(), "flip of bit {bit} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_reported_as_truncated() {
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value");
+        for cut in 0..buf.len() {
+            assert!(matches!(decode(&buf[..cut]), Err(DecodeError::Truncated { .. })), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn zeroed_bytes_are_not_a_record() {
+        assert!(matches!(decode(&[0u8; 64]), Err(DecodeError::ChecksumMismatch { .. })));
+    }
+
+    #[test]
+    fn intact_record_with_unknown_kind_is_invalid_not_corrupt() {
+        let mut buf = Vec::new();
+        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value");
+        buf[6] = 9;
+        let sum = crc(&buf[4..]);
+        buf[..4].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(decode(&buf), Err(DecodeError::Invalid("unknown record kind")));
+    }
+}

@@ -1,0 +1,97 @@
+//! The log: segment files, the scanner that walks their records, the writer
+//! that appends to them, and the table of live segments readers look up.
+
+pub(crate) mod hints;
+pub(crate) mod scan;
+pub(crate) mod segment;
+pub(crate) mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub(crate) use segment::Segment;
+
+/// File name of segment `id`.
+pub(crate) fn segment_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08x}.seg"))
+}
+
+/// File name of segment `id`'s hint file.
+pub(crate) fn hint_path(dir: &Path, id: u32) -> PathBuf {
+    dir.join(format!("{id:08x}.hint"))
+}
+
+/// Parses `<8 hex digits>.<ext>` into an id.
+pub(crate) fn parse_name(name: &str, ext: &str) -> Option<u32> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() != 8 || !stem.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(stem, 16).ok().filter(|&id| id != 0)
+}
+
+/// Every live segment by id. Readers clone an `Arc` out and read without a lock;
+/// a segment removed from the table stays readable through the handles that hold it.
+///
+/// It also keeps the running total of bytes the segment and hint files take,
+/// which the size cap is enforced against.
+#[derive(Default)]
+pub(crate) struct Segments {
+    map: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    disk_bytes: AtomicU64,
+}
+
+impl Segments {
+    #[inline]
+    pub(crate) fn get(&self, id: u32) -> Option<Arc<Segment>> {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+
+    pub(crate) fn insert(&self, seg: Arc<Segment>) {
+        self.grow(seg.len() + seg.hint_len());
+        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, seg);
+    }
+
+    pub(crate) fn remove(&self, id: u32) -> Option<Arc<Segment>> {
+        let seg = self.map.write().unwrap_or_else(|e| e.into_inner()).remove(&id)?;
+        self.disk_bytes.fetch_sub(seg.len() + seg.hint_len(), Ordering::Relaxed);
+        Some(seg)
+    }
+
+    /// Notes bytes added to a file of a segment in the table.
+    pub(crate) fn grow(&self, bytes: u64) {
+        self.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of segment and hint files.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.disk_bytes.load(Ordering::Relaxed)
+    }
+
+    /// All segments, oldest (lowest id) first.
+    pub(crate) fn all(&self) -> Vec<Arc<Segment>> {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_reject_strangers() {
+        let p = segment_path(Path::new("/x"), 0x2a);
+        assert_eq!(p, Path::new("/x/0000002a.seg"));
+        assert_eq!(parse_name("0000002a.seg", "seg"), Some(42));
+        assert_eq!(parse_name("0000002a.hint", "seg"), None);
+        assert_eq!(parse_name("2a.seg", "seg"), None);
+        assert_eq!(parse_name("00000000.seg", "seg"), None);
+        assert_eq!(parse_name("0000002g.seg", "seg"), None);
+    }
+}

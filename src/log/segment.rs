@@ -1,0 +1,204 @@
+//! One segment file: its mapping, its bounds, and its live/dead accounting.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::error::Result;
+use crate::format::record::{self, Header, Record};
+use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
+use crate::format::DecodeError;
+use crate::storage::{FileRef, Mapping};
+
+/// Why a read at a location failed.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The location is past the bytes readers may see (still in a write buffer).
+    NotVisible,
+    /// The bytes there are not an intact record.
+    Corrupt(DecodeError),
+}
+
+/// A segment file, mapped for reading.
+///
+/// Readers may touch only `[0, visible)`: bytes the writer has completely
+/// handed to the operating system. An active segment is mapped at its full
+/// capacity before it is written, so the mapping never has to move; pages past
+/// the end of the file are never touched because no index entry points there.
+pub(crate) struct Segment {
+    pub(crate) id: u32,
+    pub(crate) log: LogKind,
+    pub(crate) created_ms: u64,
+    file: FileRef,
+    map: Mapping,
+    visible: AtomicU64,
+    /// Bytes appended so far, including any still in the writer's buffer.
+    len: AtomicU64,
+    /// Bytes known to be durable.
+    synced: AtomicU64,
+    sealed: AtomicBool,
+    /// Size of this segment's hint file (0 while it has none).
+    hint_len: AtomicU64,
+    /// Bytes of records the index points to.
+    pub(crate) live_bytes: AtomicU64,
+    /// Number of records the index points to.
+    pub(crate) live_count: AtomicU64,
+    /// Smallest sequence number of any value record in the file (u64::MAX if none).
+    pub(crate) min_value_seq: AtomicU64,
+    /// Largest sequence number of any record in the file (0 if none).
+    pub(crate) max_seq: AtomicU64,
+}
+
+impl Segment {
+    /// Creates a new, empty segment file with its header, mapped at `capacity`.
+    pub(crate) fn create(path: &Path, id: u32, log: LogKind, created_ms: u64, capacity: u64) -> Result<Segment> {
+        let file = FileRef::create_new(path)?;
+        let header = SegmentHeader { log, id, created_ms }.encode();
+        file.write_at(&header, 0)?;
+        let map = file.map(capacity as usize)?;
+        Ok(Segment::new(file, map, SegmentHeader { log, id, created_ms }, HEADER_LEN as u64, false))
+    }
+
+    /// Wraps an existing file whose header has been checked, mapped at `map_len`,
+    /// with `valid_len` readable bytes.
+    pub(crate) fn from_existing(file: FileRef, header: SegmentHeader, map_len: u64, valid_len: u64) -> Result<Segment> {
+        let map = file.map(map_len as usize)?;
+        Ok(Segment::new(file, map, header, valid_len, true))
+    }
+
+    fn new(file: FileRef, map: Mapping, h: SegmentHeader, len: u64, sealed: bool) -> Segment {
+        Segment {
+            id: h.id,
+            log: h.log,
+            created_ms: h.created_ms,
+            file,
+            map,
+            visible: AtomicU64::new(len),
+            len: AtomicU64::new(len),
+            synced: AtomicU64::new(if sealed { len } else { 0 }),
+            sealed: AtomicBool::new(sealed),
+            hint_len: AtomicU64::new(0),
+            live_bytes: AtomicU64::new(0),
+            live_count: AtomicU64::new(0),
+            min_value_seq: AtomicU64::new(u64::MAX),
+            max_seq: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn file(&self) -> &FileRef {
+        &self.file
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// The readable bytes, header included.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map[..self.visible() as usize]
+    }
+
+    #[inline]
+    pub(crate) fn visible(&self) -> u64 {
+        self.visible.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_visible(&self, len: u64) {
+        self.visible.store(len, Ordering::Release);
+    }
+
+    /// Bytes appended (the segment's size once every buffer is flushed).
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_len(&self, len: u64) {
+        self.len.store(len, Ordering::Relaxed);
+    }
+
+    pub(crate) fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_synced(&self, len: u64) {
+        self.synced.fetch_max(len, Ordering::AcqRel);
+    }
+
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn seal(&self) {
+        self.sealed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn hint_len(&self) -> u64 {
+        self.hint_len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_hint_len(&self, len: u64) {
+        self.hint_len.store(len, Ordering::Relaxed);
+    }
+
+    /// Bytes of records that no index entry points to (shadowed, deleted, expired, tombstones).
+    pub(crate) fn dead_bytes(&self) -> u64 {
+        self.len().saturating_sub(HEADER_LEN as u64 + self.live_bytes.load(Ordering::Relaxed))
+    }
+
+    /// Notes that a record with this sequence number was written here.
+    pub(crate) fn note_record(&self, seq: u64, is_value: bool) {
+        if is_value {
+            self.min_value_seq.fetch_min(seq, Ordering::Relaxed);
+        }
+        self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_live(&self, bytes: u64) {
+        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.live_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sub_live(&self, bytes: u64) {
+        let sub = |n: u64| move |v: u64| Some(v.saturating_sub(n));
+        let _ = self.live_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, sub(bytes));
+        let _ = self.live_count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, sub(1));
+    }
+
+    /// The header and key of the record at `off`, unverified (the key check
+    /// that tells two same-hash keys apart; values are verified before use).
+    pub(crate) fn peek(&self, off: u32) -> Option<(Header, &[u8])> {
+        let bytes = self.bytes().get(off as usize..)?;
+        let header = record::decode_header(bytes).ok()?;
+        let key = bytes.get(record::HEADER_LEN..record::HEADER_LEN + header.key_len as usize)?;
+        Some((header, key))
+    }
+
+    /// The verified record at `off`.
+    pub(crate) fn read(&self, off: u32) -> Result<Record<'_>, ReadError> {
+        let visible = self.visible() as usize;
+        if off as usize + record::HEADER_LEN > visible {
+            return Err(ReadError::NotVisible);
+        }
+        let bytes = &self.map[off as usize..visible];
+        match record::decode(bytes) {
+            Err(DecodeError::Truncated { .. }) => Err(ReadError::NotVisible),
+            Err(e) => Err(ReadError::Corrupt(e)),
+            Ok(r) => Ok(r),
+        }
+    }
+
+    /// Offset of `slice` (which must point into this segment's mapping).
+    pub(crate) fn offset_of(&self, slice: &[u8]) -> usize {
+        slice.as_ptr() as usize - self.map.as_ptr() as usize
+    }
+
+    /// The mapped bytes `[start, start + len)`; the caller has checked them.
+    pub(crate) fn slice(&self, start: usize, len: usize) -> &[u8] {
+        &self.map[start..start + len]
+    }
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("id", &self.id).field("log", &self.log).field("len", &self.len()).finish()
+    }
+}

@@ -1,0 +1,233 @@
+//! The appender: the only code that adds bytes to segment files.
+//!
+//! One `Writer` sits behind the cache's writer mutex. It assigns nothing
+//! itself: the caller picks the sequence number and encodes the record, the
+//! writer puts it at the end of the chosen log's active segment, rolling to a
+//! new segment when the record would not fit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::record::{self, Header};
+use crate::format::segment::{LogKind, HEADER_LEN};
+use crate::index::{Loc, MAX_OFFSET};
+use crate::log::{segment_path, Segment, Segments};
+
+struct Active {
+    seg: Arc<Segment>,
+    /// Records appended but not yet written (buffered durability only).
+    pending: Vec<u8>,
+    /// Segment offset of `pending[0]`.
+    pending_at: u64,
+}
+
+/// What a group commit must fsync to make everything up to `seq` durable.
+pub(crate) struct SyncPlan {
+    pub(crate) seq: u64,
+    pub(crate) files: Vec<(Arc<Segment>, u64)>,
+    pub(crate) dir: bool,
+}
+
+pub(crate) struct Writer {
+    dir: PathBuf,
+    /// The sequence number the next record gets.
+    pub(crate) next_seq: u64,
+    next_id: u32,
+    segment_bytes: u64,
+    /// Write-buffer size in bytes; 0 writes every record through at once.
+    buffer_bytes: usize,
+    active: [Option<Active>; 2],
+    /// Scratch space for encoding one record.
+    pub(crate) scratch: Vec<u8>,
+    /// Segments sealed since maintenance last took them (they need an fsync and a hint file).
+    pub(crate) sealed: Vec<Arc<Segment>>,
+    /// Segments that may hold bytes not yet fsynced.
+    unsynced: Vec<Arc<Segment>>,
+    /// A segment was created since the directory was last fsynced.
+    dir_dirty: bool,
+    /// Set after a failure that leaves durability unknown; every later write fails with it.
+    pub(crate) disabled: Option<(&'static str, PathBuf, String)>,
+}
+
+impl Writer {
+    pub(crate) fn new(dir: &Path, next_seq: u64, next_id: u32, segment_bytes: u64, buffer_bytes: usize) -> Writer {
+        Writer {
+            dir: dir.to_owned(),
+            next_seq,
+            next_id,
+            segment_bytes,
+            buffer_bytes,
+            active: [None, None],
+            scratch: Vec::new(),
+            sealed: Vec::new(),
+            unsynced: Vec::new(),
+            dir_dirty: false,
+            disabled: None,
+        }
+    }
+
+    /// Fails if writes have been disabled by an earlier fatal error.
+    pub(crate) fn check_enabled(&self) -> Result<()> {
+        match &self.disabled {
+            None => Ok(()),
+            Some((op, path, reason)) => Err(Error::WritesDisabled { op, path: path.clone(), reason: reason.clone() }),
+        }
+    }
+
+    /// Turns writes off for good (until reopen) after `err`, and returns it.
+    pub(crate) fn disable(&mut self, err: Error) -> Error {
+        if let Error::Io { op, path, source } = &err {
+            self.disabled = Some((op, path.clone(), source.to_string()));
+        } else {
+            self.disabled = Some(("write", self.dir.clone(), err.to_string()));
+        }
+        err
+    }
+
+    /// The id the next new segment will get.
+    pub(crate) fn next_segment_id(&self) -> u32 {
+        self.next_id
+    }
+
+    /// The active segment of `log`, if it has one.
+    pub(crate) fn active(&self, log: LogKind) -> Option<&Arc<Segment>> {
+        self.active[log.index()].as_ref().map(|a| &a.seg)
+    }
+
+    /// The header and key of a record still in the write buffer.
+    pub(crate) fn peek_pending(&self, loc: Loc) -> Option<(Header, &[u8])> {
+        let a = self.active.iter().flatten().find(|a| a.seg.id == loc.seg)?;
+        let at = (loc.off as u64).checked_sub(a.pending_at)? as usize;
+        let bytes = a.pending.get(at..)?;
+        let header = record::decode_header(bytes).ok()?;
+        let key = bytes.get(record::HEADER_LEN..record::HEADER_LEN + header.key_len as usize)?;
+        Some((header, key))
+    }
+
+    /// Appends one encoded record to `log`, returning where it landed.
+    ///
+    /// On error nothing is visible and the caller must not consume the
+    /// record's sequence number.
+    pub(crate) fn append(&mut self, segments: &Segments, log: LogKind, rec: &[u8], now_ms: u64) -> Result<Loc> {
+        let len = rec.len() as u64;
+        debug_assert!(HEADER_LEN as u64 + len <= self.segment_bytes);
+        let fits = self.active[log.index()].as_ref().is_some_and(|a| a.seg.len() + len <= self.segment_bytes);
+        if !fits {
+            self.roll(segments, log, now_ms)?;
+        }
+        let i = log.index();
+        if self.buffer_bytes > 0 {
+            let a = self.active[i].as_ref().expect("rolled");
+            if !a.pending.is_empty() && a.pending.len() + rec.len() > self.buffer_bytes {
+                self.flush_log(i)?;
+            }
+        }
+        let a = self.active[i].as_mut().expect("rolled");
+        let off = a.seg.len();
+        debug_assert!(off <= MAX_OFFSET as u64);
+        if self.buffer_bytes == 0 {
+            a.seg.file().write_at(rec, off)?;
+            a.seg.set_len(off + len);
+            a.seg.set_visible(off + len);
+        } else {
+            if a.pending.is_empty() {
+                a.pending_at = off;
+            }
+            a.pending.extend_from_slice(rec);
+            a.seg.set_len(off + len);
+        }
+        segments.grow(len);
+        if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
+            self.unsynced.push(a.seg.clone());
+        }
+        Ok(Loc { seg: a.seg.id, off: off as u32 })
+    }
+
+    fn flush_log(&mut self, i: usize) -> Result<()> {
+        let Some(a) = self.active[i].as_mut() else { return Ok(()) };
+        if a.pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = a.seg.file().write_at(&a.pending, a.pending_at) {
+            // Buffered records were acknowledged; if they cannot be written, stop writing.
+            return Err(self.disable(e));
+        }
+        let end = a.pending_at + a.pending.len() as u64;
+        a.pending.clear();
+        a.seg.set_visible(end);
+        Ok(())
+    }
+
+    /// Hands every buffered record to the operating system.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        for i in 0..self.active.len() {
+            self.flush_log(i)?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment of `log` and starts a new one.
+    pub(crate) fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64) -> Result<()> {
+        self.seal(log)?;
+        let id = self.next_id;
+        if id == u32::MAX {
+            return Err(Error::Config(
+                "segment ids are exhausted (4 billion segments written); clear the cache".into(),
+            ));
+        }
+        self.next_id += 1;
+        let path = segment_path(&self.dir, id);
+        let seg = Arc::new(Segment::create(&path, id, log, now_ms, self.segment_bytes)?);
+        self.dir_dirty = true;
+        segments.insert(seg.clone());
+        self.active[log.index()] = Some(Active { seg, pending: Vec::new(), pending_at: 0 });
+        Ok(())
+    }
+
+    /// Seals the active segment of `log` (if any): flushes it and queues it for a hint file.
+    pub(crate) fn seal(&mut self, log: LogKind) -> Result<()> {
+        self.flush_log(log.index())?;
+        if let Some(a) = self.active[log.index()].take() {
+            a.seg.seal();
+            self.sealed.push(a.seg);
+        }
+        Ok(())
+    }
+
+    /// Seals both active segments (before a clean close).
+    pub(crate) fn seal_all(&mut self) -> Result<()> {
+        for log in LogKind::ALL {
+            self.seal(log)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes buffers and lists what must be fsynced to make every record so far durable.
+    pub(crate) fn plan_sync(&mut self) -> Result<SyncPlan> {
+        self.flush()?;
+        self.unsynced.retain(|s| !(s.is_sealed() && s.synced() >= s.len()));
+        let files = self.unsynced.iter().filter(|s| s.synced() < s.len()).map(|s| (s.clone(), s.len())).collect();
+        let dir = std::mem::take(&mut self.dir_dirty);
+        Ok(SyncPlan { seq: self.next_seq.saturating_sub(1), files, dir })
+    }
+
+    /// Puts back the directory-fsync duty of a plan that failed.
+    pub(crate) fn sync_failed(&mut self, plan: &SyncPlan) {
+        self.dir_dirty |= plan.dir;
+    }
+}
+
+impl SyncPlan {
+    /// Performs the fsyncs (outside the writer lock).
+    pub(crate) fn run(&self, dir: &Path) -> Result<()> {
+        for (seg, len) in &self.files {
+            seg.file().sync_data()?;
+            seg.set_synced(*len);
+        }
+        if self.dir {
+            crate::storage::sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,327 @@
+//! Background maintenance: hint files, eviction, compaction, checkpoints.
+//!
+//! One thread (started by open, stopped and joined on close) wakes every
+//! tick, or when a writer nudges it, and in order:
+//!
+//! 1. hands buffered writes to the OS (buffered durability);
+//! 2. fsyncs newly sealed segments and writes their hint files;
+//! 3. evicts while the cache is above its eviction threshold (`max_bytes`
+//!    minus one segment), by reclaiming whole segments (see `policy`);
+//! 4. compacts up to a few sealed segments whose dead fraction passed the
+//!    compaction threshold;
+//! 5. refreshes the checkpoint's clock mark.
+//!
+//! Writers never wait for this thread unless a write would take the cache
+//! past `max_bytes`; then the writer evicts inline (see [`writer_with_room`]).
+//! Lock order: the maintenance lock, then the writer lock, then the ghost lock.
+
+pub(crate) mod ghost;
+pub(crate) mod policy;
+pub(crate) mod reclaim;
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::cache::Inner;
+use crate::config::{Config, Durability};
+use crate::error::{Error, Result};
+use crate::format::segment::{LogKind, HEADER_LEN};
+use crate::log::writer::Writer;
+use crate::log::{hint_path, hints, Segment};
+use crate::stats::bump;
+use crate::storage;
+
+pub(crate) use ghost::Ghost;
+use reclaim::{reclaim, Mode};
+
+/// Most segments one background round compacts.
+const COMPACTIONS_PER_ROUND: usize = 4;
+/// How often the checkpoint's clock mark is refreshed.
+const CLOCK_MARK_EVERY_MS: u64 = 10_000;
+/// Longest the background thread sleeps between rounds.
+const TICK: Duration = Duration::from_secs(1);
+
+/// State only maintenance touches, behind the maintenance lock.
+pub(crate) struct State {
+    last_clock_mark_ms: u64,
+}
+
+impl State {
+    pub(crate) fn new(_config: &Config) -> State {
+        State { last_clock_mark_ms: 0 }
+    }
+}
+
+/// Wakes the background thread.
+#[derive(Default)]
+pub(crate) struct Wake {
+    state: Mutex<(bool, bool)>, // (work pending, stop)
+    cv: Condvar,
+}
+
+impl Wake {
+    fn signal(&self, stop: bool) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.0 = true;
+        st.1 |= stop;
+        self.cv.notify_one();
+    }
+
+    /// Waits for a signal or `timeout`; returns true when asked to stop.
+    fn wait(&self, timeout: Duration) -> bool {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut st, _) = self.cv.wait_timeout_while(st, timeout, |s| !s.0).unwrap_or_else(|e| e.into_inner());
+        st.0 = false;
+        st.1
+    }
+}
+
+/// The background thread.
+pub(crate) struct Worker {
+    inner: Arc<Inner>,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    pub(crate) fn start(inner: Arc<Inner>) -> Worker {
+        let tick =
+            if inner.config.durability == Durability::Buffered { inner.config.flush_interval.min(TICK) } else { TICK };
+        let shared = inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("keg-maintenance".into())
+            .spawn(move || {
+                while !shared.wake.wait(tick) {
+                    if run_once(&shared).is_err() {
+                        bump(&shared.counters.maintenance_errors);
+                    }
+                }
+            })
+            .expect("spawn the maintenance thread");
+        Worker { inner, handle }
+    }
+
+    /// Stops the thread and waits for it.
+    pub(crate) fn stop(self) {
+        self.inner.wake.signal(true);
+        let _ = self.handle.join();
+    }
+}
+
+/// Wakes the background thread when the cache nears its cap.
+pub(crate) fn nudge(inner: &Inner) {
+    if inner.segments.disk_bytes() > evict_threshold(&inner.config) {
+        inner.wake.signal(false);
+    }
+}
+
+/// Background eviction starts above this many bytes.
+fn evict_threshold(config: &Config) -> u64 {
+    config.max_bytes - config.segment_bytes
+}
+
+fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
+    inner.maint.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One background round.
+pub(crate) fn run_once(inner: &Inner) -> Result<()> {
+    let mut st = lock_state(inner);
+    if inner.config.durability == Durability::Buffered {
+        inner.lock_writer().flush()?;
+    }
+    write_pending_hints(inner)?;
+    evict_to(inner, evict_threshold(&inner.config))?;
+    if inner.config.background {
+        compact_some(inner)?;
+    }
+    let now = inner.time.now_ms();
+    if now >= st.last_clock_mark_ms + CLOCK_MARK_EVERY_MS {
+        let mut c = inner.lock_checkpoint();
+        if c.clock_ms < now {
+            c.clock_ms = now;
+            inner.write_checkpoint(&c)?;
+        }
+        st.last_clock_mark_ms = now;
+    }
+    Ok(())
+}
+
+/// Returns the writer lock once `len` more bytes fit under the cap, evicting
+/// inline if the background thread has not kept up.
+pub(crate) fn writer_with_room(inner: &Inner, len: u64) -> Result<MutexGuard<'_, Writer>> {
+    let needed = len + HEADER_LEN as u64;
+    let started = std::time::Instant::now();
+    loop {
+        let w = inner.lock_writer();
+        w.check_enabled()?;
+        if inner.segments.disk_bytes() + needed <= inner.config.max_bytes {
+            return Ok(w);
+        }
+        drop(w);
+        let _st = lock_state(inner);
+        let target = inner.config.max_bytes.saturating_sub(needed);
+        if !evict_to(inner, target)? && inner.segments.disk_bytes() + needed > inner.config.max_bytes {
+            return Err(Error::NoSpace {
+                needed,
+                cap: inner.config.max_bytes,
+                waited_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+    }
+}
+
+/// Fsyncs sealed segments and writes their hint files.
+fn write_pending_hints(inner: &Inner) -> Result<()> {
+    let sealed = std::mem::take(&mut inner.lock_writer().sealed);
+    let mut wrote = false;
+    for seg in sealed {
+        if inner.segments.get(seg.id).is_none() || seg.hint_len() > 0 {
+            continue; // reclaimed meanwhile, or already has one
+        }
+        seg.file().sync_data()?;
+        seg.set_synced(seg.len());
+        let durable_seq = inner.lock_checkpoint().durable_seq;
+        wrote |= hints::write(&inner.dir, &inner.segments, &seg, &inner.hasher, &inner.index, durable_seq)?.is_some();
+    }
+    if wrote {
+        storage::sync_dir(&inner.dir)?;
+    }
+    Ok(())
+}
+
+/// Reclaims segments until disk usage is at most `target`; returns whether it freed anything.
+fn evict_to(inner: &Inner, target: u64) -> Result<bool> {
+    let mut progress = false;
+    let mut rounds = 0;
+    while inner.segments.disk_bytes() > target {
+        let Some(victim) = choose_victim(inner)? else { break };
+        let before = inner.segments.disk_bytes();
+        ensure_durable(inner, &victim)?;
+        reclaim(inner, &victim, Mode::Evict)?;
+        progress |= inner.segments.disk_bytes() < before;
+        rounds += 1;
+        // Each round frees bytes or lowers hit counters, so this ends; the bound is a backstop.
+        if rounds > 4 * inner.segments.len() + 16 {
+            break;
+        }
+    }
+    Ok(progress)
+}
+
+/// The oldest segment of the log the policy picks, sealed if it was active.
+fn choose_victim(inner: &Inner) -> Result<Option<Arc<Segment>>> {
+    let all = inner.segments.all();
+    let bytes_of = |log: LogKind| all.iter().filter(|s| s.log == log).map(|s| s.len()).sum::<u64>();
+    let first = policy::victim_log(bytes_of(LogKind::Probation), bytes_of(LogKind::Main), inner.config.max_bytes);
+    for log in [first, other(first)] {
+        let Some(seg) = all.iter().find(|s| s.log == log) else { continue };
+        if !seg.is_sealed() {
+            let mut w = inner.lock_writer();
+            if w.active(log).is_some_and(|a| a.id == seg.id) {
+                w.seal(log)?;
+            }
+        }
+        if seg.is_sealed() {
+            return Ok(Some(seg.clone()));
+        }
+    }
+    Ok(None)
+}
+
+fn other(log: LogKind) -> LogKind {
+    match log {
+        LogKind::Probation => LogKind::Main,
+        LogKind::Main => LogKind::Probation,
+    }
+}
+
+/// Makes sure the checkpoint covers every record of `seg` before any of them is
+/// dropped: records above the checkpoint are never removed on purpose, which
+/// is what lets recovery read a hole above it as loss.
+fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
+    let max_seq = seg.max_seq.load(std::sync::atomic::Ordering::Relaxed);
+    if inner.lock_checkpoint().durable_seq >= max_seq {
+        return Ok(());
+    }
+    let durable = inner.sync_now()?;
+    let mut c = inner.lock_checkpoint();
+    c.durable_seq = c.durable_seq.max(durable);
+    c.clock_ms = c.clock_ms.max(inner.time.now_ms());
+    inner.write_checkpoint(&c)
+}
+
+/// Compacts the sealed segments whose dead fraction passed the threshold.
+fn compact_some(inner: &Inner) -> Result<()> {
+    let threshold = inner.config.compaction_threshold;
+    let mut candidates: Vec<(f64, Arc<Segment>)> = inner
+        .segments
+        .all()
+        .into_iter()
+        .filter(|s| s.is_sealed() && s.len() > HEADER_LEN as u64)
+        .map(|s| (s.dead_bytes() as f64 / (s.len() - HEADER_LEN as u64) as f64, s))
+        .filter(|(dead, _)| *dead >= threshold)
+        .collect();
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, seg) in candidates.into_iter().take(COMPACTIONS_PER_ROUND) {
+        ensure_durable(inner, &seg)?;
+        reclaim(inner, &seg, Mode::Compact)?;
+        bump(&inner.counters.compactions);
+    }
+    Ok(())
+}
+
+/// `Cache::compact`: seals the active segments, then rewrites every segment holding dead bytes.
+pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
+    let _st = lock_state(inner);
+    inner.lock_writer().seal_all()?;
+    for seg in inner.segments.all() {
+        if seg.is_sealed() && seg.dead_bytes() > 0 && inner.segments.get(seg.id).is_some() {
+            ensure_durable(inner, &seg)?;
+            reclaim(inner, &seg, Mode::Compact)?;
+            bump(&inner.counters.compactions);
+        }
+    }
+    write_pending_hints(inner)
+}
+
+/// `Cache::clear`: makes the checkpoint cover everything, then removes every segment.
+pub(crate) fn clear(inner: &Inner) -> Result<()> {
+    let _st = lock_state(inner);
+    let mut w = inner.lock_writer();
+    w.check_enabled()?;
+    w.seal_all()?;
+    w.sealed.clear();
+    let plan = w.plan_sync()?;
+    plan.run(&inner.dir)?;
+    {
+        let mut c = inner.lock_checkpoint();
+        c.durable_seq = c.durable_seq.max(plan.seq);
+        c.void_ranges.clear();
+        c.clock_ms = c.clock_ms.max(inner.time.now_ms());
+        inner.write_checkpoint(&c)?;
+    }
+    inner.index.retain(|_| false);
+    for seg in inner.segments.all() {
+        inner.segments.remove(seg.id);
+        storage::remove(seg.path())?;
+        storage::remove(&hint_path(&inner.dir, seg.id))?;
+    }
+    storage::sync_dir(&inner.dir)
+}
+
+/// A clean close: seal, fsync, write hints and the checkpoint.
+pub(crate) fn close(inner: &Inner) -> Result<()> {
+    let _st = lock_state(inner);
+    {
+        let mut w = inner.lock_writer();
+        w.check_enabled()?;
+        w.seal_all()?;
+    }
+    write_pending_hints(inner)?;
+    let durable = inner.sync_now()?;
+    let mut c = inner.lock_checkpoint();
+    c.durable_seq = c.durable_seq.max(durable);
+    c.clock_ms = c.clock_ms.max(inner.time.now_ms());
+    inner.write_checkpoint(&c)
+}

@@ -1,0 +1,183 @@
+//! Reclaiming one sealed segment: the step eviction and compaction share.
+//!
+//! Every record of the segment is visited in order, under the writer lock in
+//! small batches so that writers interleave. For each record:
+//!
+//! | record | condition | action |
+//! |---|---|---|
+//! | value, index points elsewhere | shadowed, deleted, or void | drop |
+//! | value, live, expired | segment is its log's oldest | drop |
+//! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist |
+//! | value, live | compaction | re-append to the same log (new seq) |
+//! | value, live | eviction | as the policy decides: re-append or drop |
+//! | tombstone | another segment holds a value older than it | re-append unchanged (same seq) |
+//! | tombstone | otherwise | drop |
+//!
+//! Then the copies are fsynced, and only then is the segment file removed and
+//! the directory fsynced: a crash at any point leaves either the old record,
+//! the copy, or both (the copy's higher sequence number wins).
+//!
+//! Why dropping is safe: a key's value records all sit in one log, in
+//! sequence order (updates go to the log of the key's current entry; copies
+//! go to a log's head with a new sequence number). So when the oldest segment
+//! of a log is reclaimed, no older record of the same key can remain, and
+//! dropping its live entry cannot let an older value reappear after a restart.
+//! A segment that is not the oldest (compaction) keeps that promise by leaving
+//! a tombstone instead.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::cache::{expired, Inner};
+use crate::error::Result;
+use crate::format::record::{self, Kind, Record};
+use crate::format::segment::LogKind;
+use crate::index::Loc;
+use crate::log::scan::{End, Item, Scanner};
+use crate::log::writer::Writer;
+use crate::log::{hint_path, Segment};
+use crate::maintain::policy::{self, Decision};
+use crate::stats::{add, bump};
+use crate::storage;
+
+/// Records handled per hold of the writer lock.
+const BATCH: usize = 128;
+
+/// Why a segment is being reclaimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// To free space: the policy decides what stays.
+    Evict,
+    /// To drop dead bytes: every live entry stays.
+    Compact,
+}
+
+struct Ctx<'a> {
+    inner: &'a Inner,
+    seg: &'a Arc<Segment>,
+    mode: Mode,
+    oldest_in_log: bool,
+    /// Smallest sequence number of a value record in any other segment.
+    older_values_from: u64,
+    now_ms: u64,
+    copied: bool,
+}
+
+/// Reclaims `seg` (which must be sealed and covered by the checkpoint).
+pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<()> {
+    debug_assert!(seg.is_sealed());
+    let all = inner.segments.all();
+    let mut ctx = Ctx {
+        inner,
+        seg,
+        mode,
+        oldest_in_log: all.iter().find(|s| s.log == seg.log).map(|s| s.id) == Some(seg.id),
+        older_values_from: all
+            .iter()
+            .filter(|s| s.id != seg.id)
+            .map(|s| s.min_value_seq.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(u64::MAX),
+        now_ms: inner.time.now_ms(),
+        copied: false,
+    };
+    let bytes = seg.bytes();
+    let mut scanner = Scanner::new(bytes);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        batch.clear();
+        batch.extend(scanner.by_ref().take(BATCH));
+        if batch.is_empty() {
+            break;
+        }
+        let mut w = inner.lock_writer();
+        w.check_enabled()?;
+        for item in &batch {
+            if let Item::Record { offset, record } = item {
+                step(&mut ctx, &mut w, *offset as u32, record)?;
+            }
+        }
+    }
+    if let Some(End::Bad { .. }) = scanner.end() {
+        // Damage cut the scan short: entries past it must not outlive the file.
+        inner.index.retain(|e| e.loc.seg != seg.id);
+    }
+    if ctx.copied {
+        inner.sync_now()?;
+    }
+    inner.segments.remove(seg.id);
+    storage::remove(seg.path())?;
+    storage::remove(&hint_path(&inner.dir, seg.id))?;
+    storage::sync_dir(&inner.dir)?;
+    bump(&inner.counters.segments_reclaimed);
+    Ok(())
+}
+
+fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result<()> {
+    let inner = ctx.inner;
+    let len = rec.len();
+    if rec.kind == Kind::Tombstone {
+        if ctx.older_values_from < rec.header.seq {
+            let raw = &ctx.seg.bytes()[off as usize..off as usize + len as usize];
+            append_raw(ctx, w, ctx.seg.log, raw, rec.header.seq, false)?;
+        }
+        return Ok(());
+    }
+    let hash = inner.hasher.hash(rec.key);
+    let loc = Loc { seg: ctx.seg.id, off };
+    let Some(entry) = inner.index.get_at(hash, loc) else { return Ok(()) };
+    if expired(rec.header.expires_ms, ctx.now_ms) {
+        inner.index.remove(hash, loc);
+        ctx.seg.sub_live(len);
+        bump(&inner.counters.expirations_reclaimed);
+        if !ctx.oldest_in_log && ctx.older_values_from < rec.header.seq {
+            let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
+            record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
+            append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
+        }
+        return Ok(());
+    }
+    let decision = match ctx.mode {
+        Mode::Compact => Decision::Keep { log: ctx.seg.log, counter: entry.counter },
+        Mode::Evict => policy::decide(ctx.seg.log, entry.counter),
+    };
+    match decision {
+        Decision::Drop => {
+            inner.index.remove(hash, loc);
+            ctx.seg.sub_live(len);
+            bump(&inner.counters.evictions);
+            if ctx.seg.log == LogKind::Probation {
+                let capacity = inner.index.len();
+                inner.lock_ghost().insert(hash, capacity);
+            }
+        }
+        Decision::Keep { log, counter } => {
+            let seq = w.next_seq;
+            let mut buf = std::mem::take(&mut w.scratch);
+            buf.clear();
+            record::encode(&mut buf, Kind::Value, seq, rec.header.expires_ms, rec.key, rec.value);
+            let appended = w.append(&inner.segments, log, &buf, ctx.now_ms);
+            w.scratch = buf;
+            let new_loc = appended?;
+            w.next_seq += 1;
+            inner.note_append(w, new_loc, seq, true, len);
+            ctx.seg.sub_live(len);
+            inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));
+            ctx.copied = true;
+            add(&inner.counters.bytes_rewritten, len);
+            if ctx.mode == Mode::Evict {
+                bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends a record that keeps its sequence number (a tombstone).
+fn append_raw(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, raw: &[u8], seq: u64, live: bool) -> Result<()> {
+    let loc = w.append(&ctx.inner.segments, log, raw, ctx.now_ms)?;
+    ctx.inner.note_append(w, loc, seq, live, raw.len() as u64);
+    add(&ctx.inner.counters.bytes_rewritten, raw.len() as u64);
+    ctx.copied = true;
+    Ok(())
+}

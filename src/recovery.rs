@@ -1,0 +1,371 @@
+//! Open: rebuild the index from hint files and segment scans, cut torn tails,
+//! and find the prefix of history that survived a crash.
+//!
+//! The steps, each explained in FORMAT.md ("Recovery"):
+//!
+//! 1. List the directory; drop leftovers (`*.tmp`, hints without a segment).
+//! 2. Read the checkpoint: `durable_seq` (every record up to it is durable)
+//!    and the void ranges earlier recoveries discarded.
+//! 3. For each segment, oldest first: check its header, then take its records
+//!    from its hint file if that is intact and matches, else scan the data
+//!    (verifying every checksum) and cut the file after the last good record.
+//! 4. Find the first sequence number above `durable_seq` that no record
+//!    holds. Everything above such a hole was written after something that
+//!    was lost, so it is declared void: this keeps the cache a prefix of its
+//!    history even when a power loss persisted later writes but not earlier ones.
+//! 5. Apply the surviving records in any order: for each key the record with
+//!    the highest sequence number wins, and a tombstone that wins deletes it.
+//!    Same-hash keys are told apart by reading their keys from the segments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
+use crate::format::hint;
+use crate::format::record::{self, Kind};
+use crate::format::segment::{SegmentHeader, HEADER_LEN};
+use crate::format::DecodeError;
+use crate::hash::KeyHasher;
+use crate::index::{Entry, Index, Loc};
+use crate::log::hints::{self, expires_s};
+use crate::log::scan::{Item, Scanner};
+use crate::log::{hint_path, parse_name, segment_path, Segment};
+use crate::stats::{add, bump, Counters};
+use crate::storage::{self, FileRef};
+
+/// Name of the checkpoint file.
+pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
+
+/// Marks a tombstone's slot in the index while recovery runs.
+const TOMBSTONE_MARK: u32 = u32::MAX;
+
+/// What open rebuilt.
+pub(crate) struct Recovered {
+    pub(crate) segments: Vec<Arc<Segment>>,
+    pub(crate) index: Index,
+    pub(crate) next_seq: u64,
+    pub(crate) next_id: u32,
+    pub(crate) checkpoint: Checkpoint,
+    /// Segments without a usable hint file.
+    pub(crate) need_hint: Vec<Arc<Segment>>,
+    pub(crate) clock_floor_ms: u64,
+}
+
+/// One record, as a hint entry or a scan describes it.
+#[derive(Clone, Copy)]
+struct Rec {
+    off: u32,
+    hash: u64,
+    seq: u64,
+    expires_s: u32,
+    len: u32,
+    tombstone: bool,
+    /// Not to be applied: shadowed when its hint was written, or not understood.
+    dead: bool,
+}
+
+enum Source {
+    Hint(Vec<u8>),
+    Scan(Vec<Rec>),
+}
+
+impl Source {
+    fn for_each(&self, mut f: impl FnMut(Rec)) {
+        match self {
+            Source::Scan(recs) => recs.iter().copied().for_each(f),
+            Source::Hint(bytes) => {
+                let (_, entries) = hint::decode(bytes).expect("checked when loaded");
+                let mut off = HEADER_LEN as u64;
+                for e in entries {
+                    f(Rec {
+                        off: off as u32,
+                        hash: e.key_hash,
+                        seq: e.seq,
+                        expires_s: e.expires_s,
+                        len: e.len,
+                        tombstone: e.tombstone,
+                        dead: e.dead,
+                    });
+                    off += e.len as u64;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters: &Counters) -> Result<Recovered> {
+    let names = storage::list_dir(dir)?;
+    let mut seg_ids = Vec::new();
+    let mut hint_ids = BTreeSet::new();
+    for name in &names {
+        if let Some(id) = parse_name(name, "seg") {
+            seg_ids.push(id);
+        } else if let Some(id) = parse_name(name, "hint") {
+            hint_ids.insert(id);
+        } else if name.ends_with(".tmp") && !read_only {
+            storage::remove(&dir.join(name))?;
+        }
+    }
+    seg_ids.sort_unstable();
+    if !read_only {
+        for &id in hint_ids.iter().filter(|id| seg_ids.binary_search(id).is_err()) {
+            storage::remove(&hint_path(dir, id))?;
+        }
+    }
+    let checkpoint = read_checkpoint(dir)?;
+
+    // Step 3: headers, hints, scans, torn tails.
+    let mut loaded: Vec<(Arc<Segment>, Source)> = Vec::with_capacity(seg_ids.len());
+    let mut need_hint = Vec::new();
+    let mut hint_durable_seq = 0;
+    let mut clock_floor_ms = checkpoint.as_ref().map_or(0, |c| c.clock_ms);
+    for &id in &seg_ids {
+        let path = segment_path(dir, id);
+        let file = match FileRef::open(&path, !read_only) {
+            Ok(f) => f,
+            // A live writer may remove a segment while a read-only open lists the directory.
+            Err(Error::Io { source, .. }) if read_only && source.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let file_len = file.len()?;
+        let mut head = vec![0u8; (file_len as usize).min(HEADER_LEN)];
+        file.read_at(&mut head, 0)?;
+        let header = match SegmentHeader::decode(&head) {
+            Err(DecodeError::UnsupportedVersion { found, supported }) => {
+                return Err(Error::UnsupportedVersion { path, found, supported })
+            }
+            Ok(h) if h.id == id => h,
+            _ => {
+                // An unreadable header (a segment torn at creation, or damaged): nothing in it can be trusted.
+                bump(&counters.recovery_dropped_segments);
+                if !read_only {
+                    drop(file);
+                    storage::remove(&path)?;
+                    storage::remove(&hint_path(dir, id))?;
+                }
+                continue;
+            }
+        };
+        clock_floor_ms = clock_floor_ms.max(header.created_ms);
+        let seg = Arc::new(Segment::from_existing(file, header, file_len, file_len)?);
+        let hint =
+            hint_ids.contains(&id).then(|| hints::load(&hint_path(dir, id), id, hasher.id(), file_len)).flatten();
+        let (source, valid_len) = match hint {
+            Some(bytes) => {
+                let (h, _) = hint::decode(&bytes).expect("checked when loaded");
+                hint_durable_seq = hint_durable_seq.max(h.durable_seq);
+                seg.set_hint_len(bytes.len() as u64);
+                (Source::Hint(bytes), h.data_len)
+            }
+            None => {
+                bump(&counters.recovery_scanned_segments);
+                if hint_ids.contains(&id) && !read_only {
+                    storage::remove(&hint_path(dir, id))?;
+                }
+                let (recs, valid_len) = scan(&seg, hasher);
+                need_hint.push(seg.clone());
+                (Source::Scan(recs), valid_len)
+            }
+        };
+        if valid_len < file_len {
+            add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            if !read_only {
+                seg.file().set_len(valid_len)?;
+            }
+        }
+        seg.set_len(valid_len);
+        seg.set_visible(valid_len);
+        seg.set_synced(valid_len);
+        loaded.push((seg, source));
+    }
+
+    // Step 4: the prefix of history.
+    let had_checkpoint = checkpoint.is_some();
+    let mut checkpoint = checkpoint.unwrap_or(Checkpoint { durable_seq: hint_durable_seq, ..Checkpoint::default() });
+    let (max_seq, min_seq) = seq_bounds(&loaded);
+    let voided = find_hole(&loaded, &checkpoint, max_seq);
+    if let Some(first) = voided {
+        add_void_range(&mut checkpoint, first, max_seq);
+    }
+    checkpoint.void_ranges.retain(|&(_, last)| last >= min_seq);
+    checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
+
+    // Step 5: apply.
+    let by_id: HashMap<u32, Arc<Segment>> = loaded.iter().map(|(s, _)| (s.id, s.clone())).collect();
+    let index = Index::new();
+    for (seg, source) in &loaded {
+        source.for_each(|rec| {
+            seg.note_record(rec.seq, !rec.tombstone);
+            if checkpoint.is_void(rec.seq) {
+                bump(&counters.recovery_void_records);
+            } else if !rec.dead {
+                apply(&index, &by_id, seg, rec);
+            }
+        });
+    }
+    index.retain(|e| e.expires_s != TOMBSTONE_MARK);
+
+    let next_seq =
+        max_seq.max(checkpoint.durable_seq).max(checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0)) + 1;
+    let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
+    if !read_only && (voided.is_some() || !had_checkpoint) {
+        // The void ranges must be durable before any new write can be.
+        for (seg, _) in &loaded {
+            seg.file().sync_data()?;
+        }
+        write_checkpoint(dir, &checkpoint)?;
+    }
+    Ok(Recovered {
+        segments: loaded.into_iter().map(|(s, _)| s).collect(),
+        index,
+        next_seq,
+        next_id,
+        checkpoint,
+        need_hint,
+        clock_floor_ms,
+    })
+}
+
+/// Reads the checkpoint; `None` when missing or damaged (recovery then assumes less).
+fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+    let path = dir.join(CHECKPOINT_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    match Checkpoint::decode(&storage::read_file(&path)?) {
+        Ok(c) => Ok(Some(c)),
+        Err(DecodeError::UnsupportedVersion { found, supported }) => {
+            Err(Error::UnsupportedVersion { path, found, supported })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Replaces the checkpoint file durably.
+pub(crate) fn write_checkpoint(dir: &Path, c: &Checkpoint) -> Result<()> {
+    storage::write_file_atomic(&dir.join(CHECKPOINT_FILE), &c.encode())?;
+    storage::sync_dir(dir)
+}
+
+/// Reads a segment's records by scanning; returns them and the valid length.
+fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
+    let mut recs = Vec::new();
+    let mut scanner = Scanner::new(seg.bytes());
+    for item in scanner.by_ref() {
+        let rec = match item {
+            Item::Record { offset, record } => Rec {
+                off: offset as u32,
+                hash: hasher.hash(record.key),
+                seq: record.header.seq,
+                expires_s: expires_s(record.header.expires_ms),
+                len: record.len() as u32,
+                tombstone: record.kind == Kind::Tombstone,
+                dead: false,
+            },
+            Item::Unknown { offset, len, .. } => {
+                let seq = record::decode_header(&seg.bytes()[offset as usize..]).map_or(0, |h| h.seq);
+                Rec { off: offset as u32, hash: 0, seq, expires_s: 0, len: len as u32, tombstone: true, dead: true }
+            }
+        };
+        recs.push(rec);
+    }
+    (recs, scanner.position())
+}
+
+fn seq_bounds(loaded: &[(Arc<Segment>, Source)]) -> (u64, u64) {
+    let (mut max, mut min) = (0, u64::MAX);
+    for (_, source) in loaded {
+        source.for_each(|r| {
+            max = max.max(r.seq);
+            min = min.min(r.seq);
+        });
+    }
+    (max, min)
+}
+
+/// The first sequence number above the checkpoint's `durable_seq` that no
+/// record holds, if some record above it exists.
+fn find_hole(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint, max_seq: u64) -> Option<u64> {
+    let base = c.durable_seq;
+    let mut above = 0u64;
+    for (_, source) in loaded {
+        source.for_each(|r| above += (r.seq > base && !c.is_void(r.seq)) as u64);
+    }
+    if above == 0 {
+        return None;
+    }
+    // With `above` records above `base`, a hole exists at or below base + above + 1.
+    let span = above + 1;
+    let mut seen = vec![0u64; span.div_ceil(64) as usize];
+    for (_, source) in loaded {
+        source.for_each(|r| {
+            if r.seq > base && r.seq - base <= span {
+                let bit = r.seq - base - 1;
+                seen[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        });
+    }
+    let mut seq = base + 1;
+    while seq <= max_seq {
+        if let Some(&(_, last)) = c.void_ranges.iter().find(|&&(a, b)| a <= seq && seq <= b) {
+            seq = last.saturating_add(1);
+            continue;
+        }
+        let bit = seq - base - 1;
+        if bit >= span || seen[(bit / 64) as usize] & (1 << (bit % 64)) == 0 {
+            return Some(seq);
+        }
+        seq += 1;
+    }
+    None
+}
+
+fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
+    if c.void_ranges.len() >= MAX_VOID_RANGES {
+        // Out of room: widen the newest range instead (discards more, never less).
+        let newest = c.void_ranges.iter_mut().max_by_key(|r| r.1).expect("non-empty");
+        newest.1 = last;
+        newest.0 = newest.0.min(first);
+    } else {
+        c.void_ranges.push((first, last));
+    }
+}
+
+/// Applies one record to the index being rebuilt: the highest sequence number wins per key.
+fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, rec: Rec) {
+    let loc = Loc { seg: seg.id, off: rec.off };
+    let new_expiry = if rec.tombstone { TOMBSTONE_MARK } else { rec.expires_s };
+    let rec_key = seg.peek(rec.off).map(|(_, k)| k);
+    for cand in index.lookup(rec.hash, false).iter() {
+        let cand_seg = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+        let peeked = cand_seg.peek(cand.loc.off);
+        // Unreadable keys count as the same key: treating a stranger as the same
+        // key can only lose an entry, while the opposite could revive an old value.
+        let same = match (rec_key, peeked) {
+            (Some(a), Some((_, b))) => a == b,
+            _ => true,
+        };
+        if !same {
+            continue;
+        }
+        let cand_seq = peeked.map_or(0, |(h, _)| h.seq);
+        if rec.seq > cand_seq {
+            if cand.expires_s != TOMBSTONE_MARK {
+                if let Some((h, _)) = peeked {
+                    cand_seg.sub_live(h.record_len());
+                }
+            }
+            index.update(rec.hash, cand.loc, loc, new_expiry, Some(0));
+            if !rec.tombstone {
+                seg.add_live(rec.len as u64);
+            }
+        }
+        return;
+    }
+    index.insert(Entry { hash: rec.hash, loc, expires_s: new_expiry, counter: 0 });
+    if !rec.tombstone {
+        seg.add_live(rec.len as u64);
+    }
+}

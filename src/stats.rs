@@ -1,0 +1,162 @@
+//! Counters and the `Stats` snapshot.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a cache's counters and sizes, from [`crate::Cache::stats`].
+///
+/// Counters count since the cache was opened; sizes describe it now.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let cache = keg::Cache::open(dir.path()).unwrap();
+/// cache.set(b"k", b"v", None).unwrap();
+/// cache.get(b"k").unwrap();
+/// cache.get(b"nope").unwrap();
+/// let s = cache.stats();
+/// assert_eq!((s.hits, s.misses, s.sets, s.entries), (1, 1, 1, 1));
+/// assert_eq!(s.hit_ratio(), 0.5);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// `get` calls that returned a value.
+    pub hits: u64,
+    /// `get` calls that returned nothing (including expired and corrupt reads).
+    pub misses: u64,
+    /// Successful `set` calls.
+    pub sets: u64,
+    /// `delete` calls that removed a key.
+    pub deletes: u64,
+    /// Reads that found an entry past its expiry (counted as misses too).
+    pub expired_reads: u64,
+    /// Reads that found a damaged record (counted as misses too).
+    pub corrupt_reads: u64,
+    /// Entries in the index, including expired ones not yet reclaimed.
+    pub entries: u64,
+    /// Bytes of records the index points to.
+    pub live_bytes: u64,
+    /// Bytes of records nothing points to (overwritten, deleted, expired, tombstones).
+    pub dead_bytes: u64,
+    /// Bytes of segment and hint files on disk.
+    pub disk_bytes: u64,
+    /// The size cap.
+    pub max_bytes: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Live entries dropped to stay under the cap.
+    pub evictions: u64,
+    /// Expired entries removed when their segment was reclaimed.
+    pub expirations_reclaimed: u64,
+    /// Segments reclaimed (by eviction or compaction).
+    pub segments_reclaimed: u64,
+    /// Segments rewritten because of their dead fraction.
+    pub compactions: u64,
+    /// Bytes rewritten by eviction and compaction.
+    pub bytes_rewritten: u64,
+    /// Entries rewritten to the head of a log instead of evicted.
+    pub reinsertions: u64,
+    /// Entries moved from the probation log to the main log.
+    pub promotions: u64,
+    /// Keys the ghost set remembers (recently evicted from probation).
+    pub ghost_entries: u64,
+    /// Bytes the ghost set uses.
+    pub ghost_bytes: u64,
+    /// Inserts sent straight to the main log because the ghost set remembered the key.
+    pub ghost_hits: u64,
+    /// Bytes of index slots (capacity, not only occupied slots).
+    pub index_bytes: u64,
+    /// Records appended by writes and maintenance.
+    pub appends: u64,
+    /// Bytes appended by writes and maintenance.
+    pub bytes_appended: u64,
+    /// Recovery: segments whose records were read by scanning (no usable hint file).
+    pub recovery_scanned_segments: u64,
+    /// Recovery: bytes of torn or damaged tails cut off.
+    pub recovery_truncated_bytes: u64,
+    /// Recovery: segment files dropped because their header was unreadable.
+    pub recovery_dropped_segments: u64,
+    /// Recovery: records ignored because they lie past a hole in the write history.
+    pub recovery_void_records: u64,
+    /// Background maintenance rounds that failed (they are retried next tick).
+    pub maintenance_errors: u64,
+}
+
+impl Stats {
+    /// Hits divided by lookups (0 when there were none).
+    ///
+    /// ```
+    /// assert_eq!(keg::Stats::default().hit_ratio(), 0.0);
+    /// ```
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// Lock-free counters, bumped on the hot paths.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) sets: AtomicU64,
+    pub(crate) deletes: AtomicU64,
+    pub(crate) expired_reads: AtomicU64,
+    pub(crate) corrupt_reads: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) expirations_reclaimed: AtomicU64,
+    pub(crate) segments_reclaimed: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) bytes_rewritten: AtomicU64,
+    pub(crate) reinsertions: AtomicU64,
+    pub(crate) promotions: AtomicU64,
+    pub(crate) ghost_hits: AtomicU64,
+    pub(crate) appends: AtomicU64,
+    pub(crate) bytes_appended: AtomicU64,
+    pub(crate) recovery_scanned_segments: AtomicU64,
+    pub(crate) recovery_truncated_bytes: AtomicU64,
+    pub(crate) recovery_dropped_segments: AtomicU64,
+    pub(crate) recovery_void_records: AtomicU64,
+    pub(crate) maintenance_errors: AtomicU64,
+}
+
+#[inline]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    /// Copies the counters into `s`.
+    pub(crate) fn fill(&self, s: &mut Stats) {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        s.hits = g(&self.hits);
+        s.misses = g(&self.misses);
+        s.sets = g(&self.sets);
+        s.deletes = g(&self.deletes);
+        s.expired_reads = g(&self.expired_reads);
+        s.corrupt_reads = g(&self.corrupt_reads);
+        s.evictions = g(&self.evictions);
+        s.expirations_reclaimed = g(&self.expirations_reclaimed);
+        s.segments_reclaimed = g(&self.segments_reclaimed);
+        s.compactions = g(&self.compactions);
+        s.bytes_rewritten = g(&self.bytes_rewritten);
+        s.reinsertions = g(&self.reinsertions);
+        s.promotions = g(&self.promotions);
+        s.ghost_hits = g(&self.ghost_hits);
+        s.appends = g(&self.appends);
+        s.bytes_appended = g(&self.bytes_appended);
+        s.recovery_scanned_segments = g(&self.recovery_scanned_segments);
+        s.recovery_truncated_bytes = g(&self.recovery_truncated_bytes);
+        s.recovery_dropped_segments = g(&self.recovery_dropped_segments);
+        s.recovery_void_records = g(&self.recovery_void_records);
+        s.maintenance_errors = g(&self.maintenance_errors);
+    }
+}
