@@ -52,6 +52,7 @@ const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
 pub struct Cache {
     inner: Arc<Inner>,
     worker: Option<Worker>,
+    abandoned: bool,
 }
 
 /// The shared state behind a `Cache` and its maintenance thread.
@@ -163,7 +164,7 @@ impl Cache {
             _lock: lock,
         });
         let worker = (!read_only && inner.config.background).then(|| Worker::start(inner.clone()));
-        Ok(Cache { inner, worker })
+        Ok(Cache { inner, worker, abandoned: false })
     }
 
     /// Looks `key` up. Returns `None` for a missing, expired or damaged entry.
@@ -358,6 +359,22 @@ impl Cache {
         maintain::clear(&self.inner)
     }
 
+    /// Runs one round of background maintenance now, in this thread: hint
+    /// files, eviction down to the eviction threshold, compaction of segments
+    /// past the compaction threshold. For tests and tools that run without the
+    /// background thread.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().background_maintenance(false).open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.run_maintenance().unwrap();
+    /// ```
+    pub fn run_maintenance(&self) -> Result<()> {
+        self.inner.check_writable()?;
+        maintain::run_once(&self.inner, true)
+    }
+
     /// A snapshot of the cache's counters and sizes.
     ///
     /// ```
@@ -397,18 +414,30 @@ impl Cache {
         self.shutdown()
     }
 
+    /// Drops the cache the way a killed process would: no final flush, seal,
+    /// hint files or checkpoint (bytes already handed to the OS stay). For
+    /// crash tests; the lock is released.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.abandon();
+    /// assert!(keg::Cache::open(dir.path()).unwrap().get(b"k").unwrap().is_some());
+    /// ```
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.abandoned = true;
+    }
+
     fn shutdown(&mut self) -> Result<()> {
         if let Some(worker) = self.worker.take() {
             worker.stop();
         }
-        if self.inner.read_only {
+        if self.inner.read_only || self.abandoned {
             return Ok(());
         }
         maintain::close(&self.inner)
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
     }
 }
 

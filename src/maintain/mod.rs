@@ -92,7 +92,7 @@ impl Worker {
             .name("keg-maintenance".into())
             .spawn(move || {
                 while !shared.wake.wait(tick) {
-                    if run_once(&shared).is_err() {
+                    if run_once(&shared, true).is_err() {
                         bump(&shared.counters.maintenance_errors);
                     }
                 }
@@ -124,15 +124,15 @@ fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
     inner.maint.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One background round.
-pub(crate) fn run_once(inner: &Inner) -> Result<()> {
+/// One background round (compaction included when `compact` is set).
+pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     let mut st = lock_state(inner);
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
     write_pending_hints(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
-    if inner.config.background {
+    if compact {
         compact_some(inner)?;
     }
     let now = inner.time.now_ms();
