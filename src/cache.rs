@@ -555,7 +555,7 @@ impl Inner {
                 let len = rec.value.len();
                 Some(Value::mapped(found.seg.clone(), start, len))
             }
-            Ok(_) | Err(ReadError::Corrupt(_)) | Err(ReadError::NotVisible) => {
+            Ok(_) | Err(ReadError::Corrupt) | Err(ReadError::NotVisible) => {
                 bump(&self.counters.corrupt_reads);
                 None
             }

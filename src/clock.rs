@@ -119,9 +119,4 @@ impl MonotonicTime {
             floor
         }
     }
-
-    /// The highest time seen so far (to persist as the high-water mark).
-    pub(crate) fn high_water_ms(&self) -> u64 {
-        self.floor_ms.load(Ordering::Relaxed).max(self.clock.now_ms().min(self.floor_ms.load(Ordering::Relaxed)))
-    }
 }

@@ -8,11 +8,14 @@ pub(crate) const XXH3_ID: u8 = 1;
 /// Hasher id recorded in hint files written under a custom hasher.
 pub(crate) const CUSTOM_ID: u8 = 255;
 
+/// A key-hash function.
+pub(crate) type HashFn = dyn Fn(&[u8]) -> u64 + Send + Sync;
+
 /// How keys are hashed for the index.
 #[derive(Clone)]
 pub(crate) enum KeyHasher {
     Xxh3,
-    Custom(Arc<dyn Fn(&[u8]) -> u64 + Send + Sync>),
+    Custom(Arc<HashFn>),
 }
 
 impl KeyHasher {

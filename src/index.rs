@@ -60,7 +60,9 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Slot = Slot { hash_lo: 0, hash_hi: 0, seg: 0, off_meta: AtomicU32::new(0), expires_s: 0 };
+    fn empty() -> Slot {
+        Slot { hash_lo: 0, hash_hi: 0, seg: 0, off_meta: AtomicU32::new(0), expires_s: 0 }
+    }
 
     fn new(e: &Entry) -> Slot {
         debug_assert!(e.loc.seg != 0 && e.loc.off <= MAX_OFFSET && e.counter <= COUNTER_MAX);
@@ -194,7 +196,7 @@ impl Table {
         loop {
             let next = self.next(pos);
             if self.slots[next].is_empty() || self.displacement(next) == 0 {
-                self.slots[pos] = Slot::EMPTY;
+                self.slots[pos] = Slot::empty();
                 break;
             }
             self.slots.swap(pos, next);
@@ -216,7 +218,7 @@ impl Table {
     fn resize(&mut self, capacity: usize) {
         let old = std::mem::take(&mut self.slots);
         self.slots = Vec::with_capacity(capacity);
-        self.slots.resize_with(capacity, || Slot::EMPTY);
+        self.slots.resize_with(capacity, Slot::empty);
         self.len = 0;
         for slot in old.into_iter().filter(|s| !s.is_empty()) {
             self.insert(&slot.entry());
@@ -317,6 +319,7 @@ impl Index {
     }
 
     /// Calls `f` on every entry (shard by shard, each under its read lock).
+    #[allow(dead_code)] // for tools that walk the index
     pub(crate) fn for_each(&self, mut f: impl FnMut(&Entry)) {
         for shard in self.shards.iter() {
             let table = shard.read().unwrap_or_else(|e| e.into_inner());

@@ -150,8 +150,3 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>> {
     }
     Ok(names)
 }
-
-/// Size of a file, 0 if it does not exist.
-pub(crate) fn file_len(path: &Path) -> u64 {
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}

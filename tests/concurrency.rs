@@ -65,7 +65,7 @@ fn hammer(durability: Durability, threads: usize, ops: usize) {
     cache.compact().unwrap();
     drop(cache);
     let cache = Cache::open(dir.path()).unwrap();
-    assert!(cache.len() > 0);
+    assert!(!cache.is_empty());
 }
 
 #[test]

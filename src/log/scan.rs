@@ -10,7 +10,12 @@ pub(crate) enum Item<'a> {
     Record { offset: u64, record: Record<'a> },
     /// An intact record (its checksum matched) that this version does not
     /// understand; the scan steps over it.
-    Unknown { offset: u64, len: u64, why: &'static str },
+    Unknown {
+        offset: u64,
+        len: u64,
+        #[allow(dead_code)] // for tools that report why
+        why: &'static str,
+    },
 }
 
 /// How a scan ended.

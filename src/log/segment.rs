@@ -15,7 +15,7 @@ pub(crate) enum ReadError {
     /// The location is past the bytes readers may see (still in a write buffer).
     NotVisible,
     /// The bytes there are not an intact record.
-    Corrupt(DecodeError),
+    Corrupt,
 }
 
 /// A segment file, mapped for reading.
@@ -27,6 +27,7 @@ pub(crate) enum ReadError {
 pub(crate) struct Segment {
     pub(crate) id: u32,
     pub(crate) log: LogKind,
+    #[allow(dead_code)] // for tools
     pub(crate) created_ms: u64,
     file: FileRef,
     map: Mapping,
@@ -181,7 +182,7 @@ impl Segment {
         let bytes = &self.map[off as usize..visible];
         match record::decode(bytes) {
             Err(DecodeError::Truncated { .. }) => Err(ReadError::NotVisible),
-            Err(e) => Err(ReadError::Corrupt(e)),
+            Err(_) => Err(ReadError::Corrupt),
             Ok(r) => Ok(r),
         }
     }

@@ -85,11 +85,6 @@ impl Writer {
         err
     }
 
-    /// The id the next new segment will get.
-    pub(crate) fn next_segment_id(&self) -> u32 {
-        self.next_id
-    }
-
     /// The active segment of `log`, if it has one.
     pub(crate) fn active(&self, log: LogKind) -> Option<&Arc<Segment>> {
         self.active[log.index()].as_ref().map(|a| &a.seg)

@@ -1,0 +1,109 @@
+//! FORMAT.md is exact: files the engine writes decode with nothing but the
+//! layouts it states, and its worked example is what the encoder produces.
+
+use std::time::Duration;
+
+use keg::{Cache, ManualClock};
+
+fn le16(b: &[u8], at: usize) -> u64 {
+    u16::from_le_bytes(b[at..at + 2].try_into().unwrap()) as u64
+}
+fn le32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as u64
+}
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[test]
+fn engine_written_segment_decodes_by_the_documented_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_767_225_600_000 - 10_000);
+    let cache = Cache::builder().clock(clock.clone()).open(dir.path()).unwrap();
+    cache.set(b"user:1", b"Ada", Some(Duration::from_secs(10))).unwrap();
+    cache.delete(b"user:1").unwrap();
+    cache.close().unwrap();
+
+    let seg = std::fs::read(dir.path().join("00000001.seg")).unwrap();
+    // Section 2.1: the segment header.
+    assert_eq!(&seg[0..8], b"\x8bKEGSEG\n");
+    assert_eq!(le16(&seg, 8), 1, "version");
+    assert_eq!(seg[10], 0, "new keys land in the probation log");
+    assert_eq!(le32(&seg, 12), 1, "segment id");
+    assert_eq!(le64(&seg, 16), 1_767_225_600_000 - 10_000, "created_ms");
+    assert_eq!(le32(&seg, 24), crc32fast::hash(&seg[0..24]) as u64, "header crc");
+
+    // Section 2.2: the value record.
+    let r = &seg[32..];
+    let (key_len, kind, flags, value_len) = (le16(r, 4) as usize, r[6], r[7], le32(r, 8) as usize);
+    let len = 28 + key_len + value_len;
+    assert_eq!(le32(r, 0), crc32fast::hash(&r[4..len]) as u64, "record crc covers bytes 4..len");
+    assert_eq!((key_len, kind, flags, value_len), (6, 1, 0, 3));
+    assert_eq!(le64(r, 12), 1, "first write gets seq 1");
+    assert_eq!(le64(r, 20), 1_767_225_600_000, "absolute expiry in ms");
+    assert_eq!(&r[28..34], b"user:1");
+    assert_eq!(&r[34..37], b"Ada");
+
+    // The tombstone follows.
+    let t = &r[len..];
+    assert_eq!((le16(t, 4), t[6], le32(t, 8), le64(t, 12)), (6, 2, 0, 2));
+    assert_eq!(le32(t, 0), crc32fast::hash(&t[4..34]) as u64);
+    assert_eq!(t.len(), 34, "the segment ends after the tombstone");
+
+    // Section 5: the hint file written at close.
+    let h = std::fs::read(dir.path().join("00000001.hint")).unwrap();
+    assert_eq!(&h[0..8], b"\x8bKEGHNT\n");
+    assert_eq!((le16(&h, 8), h[10], le32(&h, 12)), (1, 1, 1));
+    assert_eq!(le64(&h, 16), seg.len() as u64, "data_len");
+    assert_eq!(le32(&h, 24), 2, "two entries");
+    assert_eq!(le32(&h, 28), crc32fast::hash(&h[48..]) as u64);
+    assert_eq!(le32(&h, 44), crc32fast::hash(&h[0..44]) as u64);
+    let e0 = &h[48..72];
+    assert_eq!(le64(e0, 0), xxhash_rust::xxh3::xxh3_64(b"user:1"));
+    assert_eq!((le64(e0, 8), le32(e0, 16)), (1, 1_767_225_600));
+    assert_eq!(le32(e0, 20), 37 | 1 << 30, "length 37, shadowed by the delete");
+    let e1 = &h[72..96];
+    assert_eq!((le64(e1, 8), le32(e1, 20)), (2, 34 | 1 << 31), "seq 2, tombstone");
+
+    // Section 6: the checkpoint.
+    let c = std::fs::read(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(&c[0..8], b"\x8bKEGCKP\n");
+    assert_eq!((le16(&c, 8), le16(&c, 10)), (1, 0));
+    assert_eq!(le64(&c, 16), 2, "both writes durable after a clean close");
+    assert_eq!(c.len(), 36);
+    assert_eq!(le32(&c, 32), crc32fast::hash(&c[..32]) as u64);
+}
+
+#[test]
+fn the_worked_example_in_format_md_is_what_the_encoder_writes() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/FORMAT.md")).unwrap();
+    let start = doc.find("### 2.3 Worked example").unwrap();
+    let block = &doc[start..];
+    let block = &block[block.find("```").unwrap() + 3..];
+    let block = &block[..block.find("```").unwrap()];
+    let documented: Vec<u8> = block
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .flat_map(|(_, hex)| hex.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect::<Vec<_>>())
+        .collect();
+    let mut encoded = Vec::new();
+    keg::format::record::encode(
+        &mut encoded,
+        keg::format::record::Kind::Value,
+        7,
+        1_767_225_600_000,
+        b"user:1",
+        b"Ada",
+    );
+    assert_eq!(documented, encoded);
+
+    let tomb_line = doc[start..].lines().find(|l| l.starts_with("`5e af")).unwrap();
+    let documented: Vec<u8> = tomb_line
+        .trim_matches(|c| c == '`' || c == '.')
+        .split_whitespace()
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    let mut encoded = Vec::new();
+    keg::format::record::encode(&mut encoded, keg::format::record::Kind::Tombstone, 9, 0, b"user:1", b"");
+    assert_eq!(documented, encoded);
+}
