@@ -697,6 +697,7 @@ impl Inner {
             w.check_enabled()?;
             w.plan_sync()?
         };
+        bump(&self.counters.sync_rounds);
         match plan.run(&self.dir) {
             Ok(()) => Ok(plan.seq),
             Err(e) => {

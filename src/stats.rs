@@ -79,6 +79,9 @@ pub struct Stats {
     pub recovery_void_records: u64,
     /// Background maintenance rounds that failed (they are retried next tick).
     pub maintenance_errors: u64,
+    /// Rounds of fsyncs made to make writes durable; in synced mode, concurrent
+    /// writers share rounds (group commit), so this grows slower than `sets`.
+    pub sync_rounds: u64,
 }
 
 impl Stats {
@@ -121,6 +124,7 @@ pub(crate) struct Counters {
     pub(crate) recovery_dropped_segments: AtomicU64,
     pub(crate) recovery_void_records: AtomicU64,
     pub(crate) maintenance_errors: AtomicU64,
+    pub(crate) sync_rounds: AtomicU64,
 }
 
 #[inline]
@@ -158,5 +162,6 @@ impl Counters {
         s.recovery_dropped_segments = g(&self.recovery_dropped_segments);
         s.recovery_void_records = g(&self.recovery_void_records);
         s.maintenance_errors = g(&self.maintenance_errors);
+        s.sync_rounds = g(&self.sync_rounds);
     }
 }
