@@ -150,7 +150,7 @@ impl Cache {
                 done: Condvar::new(),
             },
             maint: Mutex::new(maintain::State::new(&config)),
-            ghost: Mutex::new(Ghost::new(rec.index.len())),
+            ghost: Mutex::new(Ghost::new(config.max_bytes / 10 * 9)),
             wake: maintain::Wake::default(),
             checkpoint: Mutex::new(rec.checkpoint),
             config,

@@ -16,8 +16,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
 /// Longest key the format can hold (its length is a 16-bit field).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
-/// Default largest value: 1 MiB, like memcached's default item size (less for
-/// caches so small that a 1 MiB value would not fit in one segment).
+/// Default largest value: 1 MiB, like memcached's default item size, or a
+/// quarter of a segment if that is less (a record never spans segments, so
+/// values close to a segment's size would leave segments part-empty).
 pub const DEFAULT_MAX_VALUE_LEN: usize = 1 << 20;
 /// Smallest segment file.
 pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
@@ -187,7 +188,7 @@ impl Builder {
         self
     }
 
-    /// Sets the largest value accepted (default 1 MiB, or what fits in one
+    /// Sets the largest value accepted (default 1 MiB, or a quarter of a
     /// segment if that is less). A larger setting grows the default segment size to fit.
     ///
     /// ```
@@ -345,7 +346,7 @@ impl Builder {
                 ))
             }
             Some(v) => v,
-            None => DEFAULT_MAX_VALUE_LEN.min(room),
+            None => DEFAULT_MAX_VALUE_LEN.min(room).min((segment_bytes / 4) as usize),
         };
         if max_value_len == 0 {
             return bad("segment_bytes is too small to hold any value with max_key_len-byte keys".into());

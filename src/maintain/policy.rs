@@ -9,7 +9,9 @@
 //!
 //! When the cache is over its eviction threshold, the oldest segment of the
 //! probation log is reclaimed if that log is over its share, else the oldest
-//! main segment. Reclaiming a probation segment moves entries with at least
+//! main segment. Until the cache first fills, the probation log may use any
+//! space the main log does not (it "borrows"), which matters while the cache
+//! warms up. Reclaiming a probation segment moves entries with at least
 //! [`PROMOTE_HITS`] hits to the main log (counter reset) and drops the rest,
 //! remembering their hashes in the ghost set. Reclaiming a main segment
 //! re-appends entries with a non-zero counter (decremented) and drops the rest.

@@ -147,8 +147,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             ctx.seg.sub_live(len);
             bump(&inner.counters.evictions);
             if ctx.seg.log == LogKind::Probation {
-                let capacity = inner.index.len();
-                inner.lock_ghost().insert(hash, capacity);
+                inner.lock_ghost().insert(hash, len);
             }
         }
         Decision::Keep { log, counter } => {
