@@ -23,7 +23,7 @@ use crate::log::{Segment, Segments};
 use crate::maintain::{self, Ghost, Worker};
 use crate::recovery::{self, write_checkpoint};
 use crate::stats::{bump, Counters, Stats};
-use crate::storage;
+use crate::storage::Storage;
 use crate::value::Value;
 
 /// Name of the lock file in a cache directory.
@@ -61,6 +61,7 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) read_only: bool,
     pub(crate) hasher: KeyHasher,
+    pub(crate) storage: Storage,
     pub(crate) time: MonotonicTime,
     pub(crate) index: Index,
     pub(crate) segments: Segments,
@@ -122,6 +123,7 @@ impl Cache {
         config: Config,
         clock: Arc<dyn Clock>,
         hasher: KeyHasher,
+        storage: Storage,
         read_only: bool,
     ) -> Result<Cache> {
         let lock = if read_only {
@@ -130,17 +132,21 @@ impl Cache {
             }
             None
         } else {
-            storage::create_dir_all(dir)?;
+            storage.create_dir_all(dir)?;
             Some(take_lock(dir)?)
         };
+        #[cfg(feature = "fault-injection")]
+        if let Some(sim) = &storage.sim {
+            sim.adopt_dir(dir);
+        }
         let counters = Counters::default();
-        let rec = recovery::recover(dir, &hasher, read_only, &counters)?;
+        let rec = recovery::recover(&storage, dir, &hasher, read_only, &counters)?;
         let segments = Segments::default();
         for seg in &rec.segments {
             segments.insert(seg.clone());
         }
         let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
-        let mut writer = Writer::new(dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
+        let mut writer = Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
         writer.sealed = rec.need_hint;
         let time = MonotonicTime::new(clock, rec.clock_floor_ms);
         let inner = Arc::new(Inner {
@@ -156,6 +162,7 @@ impl Cache {
             config,
             read_only,
             hasher,
+            storage,
             time,
             index: rec.index,
             segments,
@@ -587,6 +594,7 @@ impl Inner {
         let appended = w.append(&self.segments, log, &buf, now);
         w.scratch = buf;
         let loc = appended?;
+        crate::killpoint!("set.before_index");
         w.next_seq += 1;
         self.note_append(&w, loc, seq, true, len);
         let exp = expires_s(expires_ms);
@@ -619,6 +627,7 @@ impl Inner {
         let appended = w.append(&self.segments, old.seg.log, &buf, now);
         w.scratch = buf;
         let loc = appended?;
+        crate::killpoint!("delete.before_index");
         w.next_seq += 1;
         self.note_append(&w, loc, seq, false, len);
         old.seg.sub_live(old.header.record_len());
@@ -698,7 +707,7 @@ impl Inner {
             w.plan_sync()?
         };
         bump(&self.counters.sync_rounds);
-        match plan.run(&self.dir) {
+        match plan.run(&self.storage, &self.dir) {
             Ok(()) => Ok(plan.seq),
             Err(e) => {
                 let mut w = self.lock_writer();
@@ -727,7 +736,7 @@ impl Inner {
     }
 
     pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
-        write_checkpoint(&self.dir, c)
+        write_checkpoint(&self.storage, &self.dir, c)
     }
 }
 

@@ -8,6 +8,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::format::{record, segment};
 use crate::hash::KeyHasher;
+use crate::storage::Storage;
 use crate::Cache;
 
 /// Default size cap: 1 GiB of segment and hint files.
@@ -110,6 +111,7 @@ pub struct Builder {
     background: bool,
     clock: Arc<dyn Clock>,
     hasher: KeyHasher,
+    storage: Storage,
 }
 
 impl Default for Builder {
@@ -126,6 +128,7 @@ impl Default for Builder {
             background: true,
             clock: Arc::new(SystemClock),
             hasher: KeyHasher::Xxh3,
+            storage: Storage::default(),
         }
     }
 }
@@ -275,6 +278,19 @@ impl Builder {
         self
     }
 
+    /// Routes the cache's file I/O through a fault-injecting simulator (tests only).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let fs = keg::sim::FaultFs::new();
+    /// let cache = keg::Cache::builder().storage(fs).open(dir.path()).unwrap();
+    /// ```
+    #[cfg(feature = "fault-injection")]
+    pub fn storage(mut self, fs: crate::sim::FaultFs) -> Builder {
+        self.storage = Storage { sim: Some(fs) };
+        self
+    }
+
     /// Opens (or creates) the cache in `dir`, taking its lock.
     ///
     /// ```
@@ -283,7 +299,7 @@ impl Builder {
     /// ```
     pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
         let config = self.config()?;
-        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, false)
+        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, self.storage, false)
     }
 
     /// Opens an existing cache read-only, without taking its lock: works on a
@@ -299,7 +315,7 @@ impl Builder {
     /// ```
     pub fn open_read_only(self, dir: impl AsRef<Path>) -> Result<Cache> {
         let config = self.config()?;
-        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, true)
+        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, self.storage, true)
     }
 
     pub(crate) fn config(&self) -> Result<Config> {

@@ -48,3 +48,11 @@ pub use config::{
 pub use error::{Error, Result};
 pub use stats::Stats;
 pub use value::Value;
+
+/// Test support: a storage layer that fails on request and simulates power
+/// cuts (feature `fault-injection`; never in production builds).
+#[cfg(feature = "fault-injection")]
+pub mod sim {
+    pub use crate::storage::sim::{FaultError, FaultFs};
+    pub use crate::storage::Op;
+}

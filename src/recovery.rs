@@ -33,7 +33,7 @@ use crate::log::hints::{self, expires_s};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
-use crate::storage::{self, FileRef};
+use crate::storage::Storage;
 
 /// Name of the checkpoint file.
 pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
@@ -95,8 +95,14 @@ impl Source {
     }
 }
 
-pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters: &Counters) -> Result<Recovered> {
-    let names = storage::list_dir(dir)?;
+pub(crate) fn recover(
+    storage: &Storage,
+    dir: &Path,
+    hasher: &KeyHasher,
+    read_only: bool,
+    counters: &Counters,
+) -> Result<Recovered> {
+    let names = storage.list_dir(dir)?;
     let mut seg_ids = Vec::new();
     let mut hint_ids = BTreeSet::new();
     for name in &names {
@@ -105,16 +111,16 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
         } else if let Some(id) = parse_name(name, "hint") {
             hint_ids.insert(id);
         } else if name.ends_with(".tmp") && !read_only {
-            storage::remove(&dir.join(name))?;
+            storage.remove(&dir.join(name))?;
         }
     }
     seg_ids.sort_unstable();
     if !read_only {
         for &id in hint_ids.iter().filter(|id| seg_ids.binary_search(id).is_err()) {
-            storage::remove(&hint_path(dir, id))?;
+            storage.remove(&hint_path(dir, id))?;
         }
     }
-    let checkpoint = read_checkpoint(dir)?;
+    let checkpoint = read_checkpoint(storage, dir)?;
 
     // Step 3: headers, hints, scans, torn tails.
     let mut loaded: Vec<(Arc<Segment>, Source)> = Vec::with_capacity(seg_ids.len());
@@ -123,7 +129,7 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
     let mut clock_floor_ms = checkpoint.as_ref().map_or(0, |c| c.clock_ms);
     for &id in &seg_ids {
         let path = segment_path(dir, id);
-        let file = match FileRef::open(&path, !read_only) {
+        let file = match storage.open(&path, !read_only) {
             Ok(f) => f,
             // A live writer may remove a segment while a read-only open lists the directory.
             Err(Error::Io { source, .. }) if read_only && source.kind() == std::io::ErrorKind::NotFound => continue,
@@ -142,16 +148,18 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
                 bump(&counters.recovery_dropped_segments);
                 if !read_only {
                     drop(file);
-                    storage::remove(&path)?;
-                    storage::remove(&hint_path(dir, id))?;
+                    storage.remove(&path)?;
+                    storage.remove(&hint_path(dir, id))?;
                 }
                 continue;
             }
         };
         clock_floor_ms = clock_floor_ms.max(header.created_ms);
         let seg = Arc::new(Segment::from_existing(file, header, file_len, file_len)?);
-        let hint =
-            hint_ids.contains(&id).then(|| hints::load(&hint_path(dir, id), id, hasher.id(), file_len)).flatten();
+        let hint = hint_ids
+            .contains(&id)
+            .then(|| hints::load(storage, &hint_path(dir, id), id, hasher.id(), file_len))
+            .flatten();
         let (source, valid_len) = match hint {
             Some(bytes) => {
                 let (h, _) = hint::decode(&bytes).expect("checked when loaded");
@@ -162,7 +170,7 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
             None => {
                 bump(&counters.recovery_scanned_segments);
                 if hint_ids.contains(&id) && !read_only {
-                    storage::remove(&hint_path(dir, id))?;
+                    storage.remove(&hint_path(dir, id))?;
                 }
                 let (recs, valid_len) = scan(&seg, hasher);
                 need_hint.push(seg.clone());
@@ -171,6 +179,7 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
         };
         if valid_len < file_len {
             add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            crate::killpoint!("recovery.before_truncate");
             if !read_only {
                 seg.file().set_len(valid_len)?;
             }
@@ -210,12 +219,13 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
     let next_seq =
         max_seq.max(checkpoint.durable_seq).max(checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0)) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
+    crate::killpoint!("recovery.before_checkpoint");
     if !read_only && (voided.is_some() || !had_checkpoint) {
         // The void ranges must be durable before any new write can be.
         for (seg, _) in &loaded {
             seg.file().sync_data()?;
         }
-        write_checkpoint(dir, &checkpoint)?;
+        write_checkpoint(storage, dir, &checkpoint)?;
     }
     Ok(Recovered {
         segments: loaded.into_iter().map(|(s, _)| s).collect(),
@@ -229,12 +239,12 @@ pub(crate) fn recover(dir: &Path, hasher: &KeyHasher, read_only: bool, counters:
 }
 
 /// Reads the checkpoint; `None` when missing or damaged (recovery then assumes less).
-fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
+fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Checkpoint>> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.exists() {
         return Ok(None);
     }
-    match Checkpoint::decode(&storage::read_file(&path)?) {
+    match Checkpoint::decode(&storage.read_file(&path)?) {
         Ok(c) => Ok(Some(c)),
         Err(DecodeError::UnsupportedVersion { found, supported }) => {
             Err(Error::UnsupportedVersion { path, found, supported })
@@ -244,9 +254,9 @@ fn read_checkpoint(dir: &Path) -> Result<Option<Checkpoint>> {
 }
 
 /// Replaces the checkpoint file durably.
-pub(crate) fn write_checkpoint(dir: &Path, c: &Checkpoint) -> Result<()> {
-    storage::write_file_atomic(&dir.join(CHECKPOINT_FILE), &c.encode())?;
-    storage::sync_dir(dir)
+pub(crate) fn write_checkpoint(storage: &Storage, dir: &Path, c: &Checkpoint) -> Result<()> {
+    storage.write_file_atomic(&dir.join(CHECKPOINT_FILE), &c.encode())?;
+    storage.sync_dir(dir)
 }
 
 /// Reads a segment's records by scanning; returns them and the valid length.

@@ -9,7 +9,7 @@ use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, Segment, Segments};
-use crate::storage;
+use crate::storage::Storage;
 
 /// Expiry in whole seconds, rounded up, as the index and hint files keep it (0 = never).
 pub(crate) fn expires_s(expires_ms: u64) -> u32 {
@@ -24,6 +24,7 @@ pub(crate) fn expires_s(expires_ms: u64) -> u32 {
 /// returns its size, or `None` when the segment holds something a hint cannot
 /// describe (then open scans it instead).
 pub(crate) fn write(
+    storage: &Storage,
     dir: &Path,
     segments: &Segments,
     seg: &Segment,
@@ -38,13 +39,15 @@ pub(crate) fn write(
         let key_hash = hasher.hash(record.key);
         let tombstone = record.kind == Kind::Tombstone;
         let loc = Loc { seg: seg.id, off: offset as u32 };
+        let dead =
+            !tombstone && shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq);
         entries.push(HintEntry {
             key_hash,
             seq: record.header.seq,
             expires_s: expires_s(record.header.expires_ms),
             len: record.len() as u32,
             tombstone,
-            dead: !tombstone && index.get_at(key_hash, loc).is_none(),
+            dead,
         });
     }
     let header = HintHeader {
@@ -55,16 +58,43 @@ pub(crate) fn write(
         durable_seq,
     };
     let bytes = hint::encode(&header, &entries);
-    storage::write_file_atomic(&hint_path(dir, seg.id), &bytes)?;
+    storage.write_file_atomic(&hint_path(dir, seg.id), &bytes)?;
     segments.grow(bytes.len() as u64);
     seg.set_hint_len(bytes.len() as u64);
     Ok(Some(bytes.len() as u64))
 }
 
+/// Whether the value record of `key` at `loc` (sequence `seq`) is shadowed by
+/// a newer value of the same key that the checkpoint already covers.
+///
+/// Only such records may be marked dead in a hint: recovery skips them, which
+/// is safe only if the record shadowing them is certain to survive any crash
+/// (a newer record that a power cut could lose would otherwise expose an even
+/// older value).
+fn shadowed_durably(
+    segments: &Segments,
+    index: &Index,
+    hash: u64,
+    loc: Loc,
+    key: &[u8],
+    seq: u64,
+    durable_seq: u64,
+) -> bool {
+    if index.get_at(hash, loc).is_some() {
+        return false;
+    }
+    index.lookup(hash, false).iter().any(|e| {
+        segments
+            .get(e.loc.seg)
+            .and_then(|s| s.peek(e.loc.off).map(|(h, k)| k == key && h.seq > seq && h.seq <= durable_seq))
+            .unwrap_or(false)
+    })
+}
+
 /// Loads and checks segment `id`'s hint file; `None` when it is missing, damaged,
 /// or does not match the segment (then the caller scans the segment).
-pub(crate) fn load(path: &Path, id: u32, hasher_id: u8, segment_len: u64) -> Option<Vec<u8>> {
-    let bytes = storage::read_file(path).ok()?;
+pub(crate) fn load(storage: &Storage, path: &Path, id: u32, hasher_id: u8, segment_len: u64) -> Option<Vec<u8>> {
+    let bytes = storage.read_file(path).ok()?;
     let (h, _) = hint::decode(&bytes).ok()?;
     (h.segment_id == id && h.hasher == hasher_id && h.data_len <= segment_len).then_some(bytes)
 }

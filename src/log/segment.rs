@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::format::record::{self, Header, Record};
 use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::DecodeError;
-use crate::storage::{FileRef, Mapping};
+use crate::storage::{FileRef, Mapping, Storage};
 
 /// Why a read at a location failed.
 #[derive(Debug)]
@@ -51,8 +51,15 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Creates a new, empty segment file with its header, mapped at `capacity`.
-    pub(crate) fn create(path: &Path, id: u32, log: LogKind, created_ms: u64, capacity: u64) -> Result<Segment> {
-        let file = FileRef::create_new(path)?;
+    pub(crate) fn create(
+        storage: &Storage,
+        path: &Path,
+        id: u32,
+        log: LogKind,
+        created_ms: u64,
+        capacity: u64,
+    ) -> Result<Segment> {
+        let file = storage.create_new(path)?;
         let header = SegmentHeader { log, id, created_ms }.encode();
         file.write_at(&header, 0)?;
         let map = file.map(capacity as usize)?;

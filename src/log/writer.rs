@@ -13,6 +13,7 @@ use crate::format::record::{self, Header};
 use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::index::{Loc, MAX_OFFSET};
 use crate::log::{segment_path, Segment, Segments};
+use crate::storage::Storage;
 
 struct Active {
     seg: Arc<Segment>,
@@ -30,6 +31,7 @@ pub(crate) struct SyncPlan {
 }
 
 pub(crate) struct Writer {
+    storage: Storage,
     dir: PathBuf,
     /// The sequence number the next record gets.
     pub(crate) next_seq: u64,
@@ -51,8 +53,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(dir: &Path, next_seq: u64, next_id: u32, segment_bytes: u64, buffer_bytes: usize) -> Writer {
+    pub(crate) fn new(
+        storage: &Storage,
+        dir: &Path,
+        next_seq: u64,
+        next_id: u32,
+        segment_bytes: u64,
+        buffer_bytes: usize,
+    ) -> Writer {
         Writer {
+            storage: storage.clone(),
             dir: dir.to_owned(),
             next_seq,
             next_id,
@@ -122,6 +132,10 @@ impl Writer {
         let off = a.seg.len();
         debug_assert!(off <= MAX_OFFSET as u64);
         if self.buffer_bytes == 0 {
+            #[cfg(feature = "fault-injection")]
+            if crate::storage::kill::armed("append.torn") {
+                a.seg.file().write_torn_and_die(rec, off);
+            }
             a.seg.file().write_at(rec, off)?;
             a.seg.set_len(off + len);
             a.seg.set_visible(off + len);
@@ -173,8 +187,9 @@ impl Writer {
         }
         self.next_id += 1;
         let path = segment_path(&self.dir, id);
-        let seg = Arc::new(Segment::create(&path, id, log, now_ms, self.segment_bytes)?);
+        let seg = Arc::new(Segment::create(&self.storage, &path, id, log, now_ms, self.segment_bytes)?);
         self.dir_dirty = true;
+        crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());
         self.active[log.index()] = Some(Active { seg, pending: Vec::new(), pending_at: 0 });
         Ok(())
@@ -215,13 +230,13 @@ impl Writer {
 
 impl SyncPlan {
     /// Performs the fsyncs (outside the writer lock).
-    pub(crate) fn run(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn run(&self, storage: &Storage, dir: &Path) -> Result<()> {
         for (seg, len) in &self.files {
             seg.file().sync_data()?;
             seg.set_synced(*len);
         }
         if self.dir {
-            crate::storage::sync_dir(dir)?;
+            storage.sync_dir(dir)?;
         }
         Ok(())
     }

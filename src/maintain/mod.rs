@@ -30,7 +30,6 @@ use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::log::writer::Writer;
 use crate::log::{hint_path, hints, Segment};
 use crate::stats::bump;
-use crate::storage;
 
 pub(crate) use ghost::Ghost;
 use reclaim::{reclaim, Mode};
@@ -181,11 +180,14 @@ fn write_pending_hints(inner: &Inner) -> Result<()> {
         }
         seg.file().sync_data()?;
         seg.set_synced(seg.len());
+        crate::killpoint!("hint.before_write");
         let durable_seq = inner.lock_checkpoint().durable_seq;
-        wrote |= hints::write(&inner.dir, &inner.segments, &seg, &inner.hasher, &inner.index, durable_seq)?.is_some();
+        wrote |=
+            hints::write(&inner.storage, &inner.dir, &inner.segments, &seg, &inner.hasher, &inner.index, durable_seq)?
+                .is_some();
     }
     if wrote {
-        storage::sync_dir(&inner.dir)?;
+        inner.storage.sync_dir(&inner.dir)?;
     }
     Ok(())
 }
@@ -293,7 +295,7 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
     w.seal_all()?;
     w.sealed.clear();
     let plan = w.plan_sync()?;
-    plan.run(&inner.dir)?;
+    plan.run(&inner.storage, &inner.dir)?;
     {
         let mut c = inner.lock_checkpoint();
         c.durable_seq = c.durable_seq.max(plan.seq);
@@ -302,12 +304,13 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
         inner.write_checkpoint(&c)?;
     }
     inner.index.retain(|_| false);
+    crate::killpoint!("clear.before_remove");
     for seg in inner.segments.all() {
         inner.segments.remove(seg.id);
-        storage::remove(seg.path())?;
-        storage::remove(&hint_path(&inner.dir, seg.id))?;
+        inner.storage.remove(seg.path())?;
+        inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     }
-    storage::sync_dir(&inner.dir)
+    inner.storage.sync_dir(&inner.dir)
 }
 
 /// A clean close: seal, fsync, write hints and the checkpoint.

@@ -38,7 +38,6 @@ use crate::log::writer::Writer;
 use crate::log::{hint_path, Segment};
 use crate::maintain::policy::{self, Decision};
 use crate::stats::{add, bump};
-use crate::storage;
 
 /// Records handled per hold of the writer lock.
 const BATCH: usize = 128;
@@ -90,6 +89,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         if batch.is_empty() {
             break;
         }
+        crate::killpoint!("reclaim.batch");
         let mut w = inner.lock_writer();
         w.check_enabled()?;
         for item in &batch {
@@ -102,13 +102,16 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         // Damage cut the scan short: entries past it must not outlive the file.
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
+    crate::killpoint!("reclaim.before_sync");
     if ctx.copied {
         inner.sync_now()?;
     }
+    crate::killpoint!("reclaim.before_remove");
     inner.segments.remove(seg.id);
-    storage::remove(seg.path())?;
-    storage::remove(&hint_path(&inner.dir, seg.id))?;
-    storage::sync_dir(&inner.dir)?;
+    inner.storage.remove(seg.path())?;
+    crate::killpoint!("reclaim.after_remove");
+    inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
+    inner.storage.sync_dir(&inner.dir)?;
     bump(&inner.counters.segments_reclaimed);
     Ok(())
 }
