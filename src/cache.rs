@@ -73,6 +73,10 @@ pub(crate) struct Inner {
     pub(crate) ghost: Mutex<Ghost>,
     pub(crate) wake: maintain::Wake,
     pub(crate) checkpoint: Mutex<Checkpoint>,
+    /// Smallest value sequence number of each segment removed since the
+    /// directory was last fsynced: such a segment could reappear after a power
+    /// cut, so tombstones must still count it as holding older values.
+    pub(crate) removed_unsynced: Mutex<Vec<u64>>,
     group: GroupCommit,
     _lock: Option<File>,
 }
@@ -156,7 +160,8 @@ impl Cache {
                 done: Condvar::new(),
             },
             maint: Mutex::new(maintain::State::new(&config)),
-            ghost: Mutex::new(Ghost::new(config.max_bytes / 10 * 9)),
+            ghost: Mutex::new(Ghost::new(config.max_bytes)),
+            removed_unsynced: Mutex::new(Vec::new()),
             wake: maintain::Wake::default(),
             checkpoint: Mutex::new(rec.checkpoint),
             config,
@@ -736,7 +741,25 @@ impl Inner {
     }
 
     pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
-        write_checkpoint(&self.storage, &self.dir, c)
+        let removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).len();
+        write_checkpoint(&self.storage, &self.dir, c)?;
+        self.forget_removed(removed);
+        Ok(())
+    }
+
+    /// Fsyncs the directory: every removal so far is durable afterwards.
+    pub(crate) fn sync_dir(&self) -> Result<()> {
+        let removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.storage.sync_dir(&self.dir)?;
+        self.forget_removed(removed);
+        Ok(())
+    }
+
+    /// Drops the first `n` entries of `removed_unsynced` (made durable by a directory fsync).
+    fn forget_removed(&self, n: usize) {
+        let mut removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner());
+        let n = n.min(removed.len());
+        removed.drain(..n);
     }
 }
 

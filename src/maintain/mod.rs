@@ -7,8 +7,8 @@
 //! 2. fsyncs newly sealed segments and writes their hint files;
 //! 3. evicts while the cache is above its eviction threshold (`max_bytes`
 //!    minus one segment), by reclaiming whole segments (see `policy`);
-//! 4. compacts up to a few sealed segments whose dead fraction passed the
-//!    compaction threshold;
+//! 4. compacts every sealed segment whose dead fraction passed the
+//!    compaction threshold, most dead first;
 //! 5. refreshes the checkpoint's clock mark.
 //!
 //! Writers never wait for this thread unless a write would take the cache
@@ -34,8 +34,6 @@ use crate::stats::bump;
 pub(crate) use ghost::Ghost;
 use reclaim::{reclaim, Mode};
 
-/// Most segments one background round compacts.
-const COMPACTIONS_PER_ROUND: usize = 4;
 /// How often the checkpoint's clock mark is refreshed.
 const CLOCK_MARK_EVERY_MS: u64 = 10_000;
 /// Longest the background thread sleeps between rounds.
@@ -187,7 +185,7 @@ fn write_pending_hints(inner: &Inner) -> Result<()> {
                 .is_some();
     }
     if wrote {
-        inner.storage.sync_dir(&inner.dir)?;
+        inner.sync_dir()?;
     }
     Ok(())
 }
@@ -265,7 +263,7 @@ fn compact_some(inner: &Inner) -> Result<()> {
         .filter(|(dead, _)| *dead >= threshold)
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, seg) in candidates.into_iter().take(COMPACTIONS_PER_ROUND) {
+    for (_, seg) in candidates {
         ensure_durable(inner, &seg)?;
         reclaim(inner, &seg, Mode::Compact)?;
         bump(&inner.counters.compactions);
@@ -310,7 +308,7 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
         inner.storage.remove(seg.path())?;
         inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     }
-    inner.storage.sync_dir(&inner.dir)
+    inner.sync_dir()
 }
 
 /// A clean close: seal, fsync, write hints and the checkpoint.
