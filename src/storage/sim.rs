@@ -56,6 +56,48 @@ enum Pending {
 struct Node {
     durable: Vec<u8>,
     pending: Vec<Pending>,
+    /// Writes whose fsync failed in fsyncgate mode: the kernel may have thrown
+    /// them away, and no later fsync makes them durable (only rewriting does).
+    doomed: Vec<(u64, Vec<u8>)>,
+}
+
+impl Node {
+    /// Applies a write or truncation made durable: it supersedes what doomed
+    /// writes said about the same bytes.
+    fn make_durable(&mut self, p: Pending) {
+        match p {
+            Pending::SetLen(len) => {
+                self.durable.resize(len as usize, 0);
+                for (off, data) in &mut self.doomed {
+                    data.truncate(len.saturating_sub(*off) as usize);
+                }
+            }
+            Pending::Write(off, data) => {
+                let end = off as usize + data.len();
+                if self.durable.len() < end {
+                    self.durable.resize(end, 0);
+                }
+                self.durable[off as usize..end].copy_from_slice(&data);
+                let (a, b) = (off, end as u64);
+                let mut kept = Vec::new();
+                for (o, d) in self.doomed.drain(..) {
+                    let e = o + d.len() as u64;
+                    if e <= a || o >= b {
+                        kept.push((o, d));
+                        continue;
+                    }
+                    if o < a {
+                        kept.push((o, d[..(a - o) as usize].to_vec()));
+                    }
+                    if e > b {
+                        kept.push((b, d[(b - o) as usize..].to_vec()));
+                    }
+                }
+                self.doomed = kept;
+            }
+        }
+        self.doomed.retain(|(_, d)| !d.is_empty());
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +108,9 @@ struct State {
     short_writes: bool,
     power_out: bool,
     power_cut_at: Option<u64>,
+    fsyncgate: bool,
+    faults_log: Vec<(Op, PathBuf)>,
+    counts: HashMap<Op, u64>,
     next_node: u64,
     names: BTreeMap<PathBuf, u64>,
     durable_names: BTreeMap<PathBuf, u64>,
@@ -125,6 +170,41 @@ impl FaultFs {
     /// ```
     pub fn injected(&self) -> u64 {
         self.lock().injected
+    }
+
+    /// Storage operations of one kind performed (or attempted) so far.
+    ///
+    /// ```
+    /// use keg::sim::{FaultFs, Op};
+    /// let fs = FaultFs::new();
+    /// let dir = tempfile::tempdir().unwrap();
+    /// keg::Cache::builder().storage(fs.clone()).open(dir.path()).unwrap();
+    /// assert!(fs.ops_of(Op::List) >= 1);
+    /// ```
+    pub fn ops_of(&self, op: Op) -> u64 {
+        self.lock().counts.get(&op).copied().unwrap_or(0)
+    }
+
+    /// The kind and file of every fault injected so far, in order.
+    ///
+    /// ```
+    /// assert!(keg::sim::FaultFs::new().injected_faults().is_empty());
+    /// ```
+    pub fn injected_faults(&self) -> Vec<(Op, PathBuf)> {
+        self.lock().faults_log.clone()
+    }
+
+    /// "fsyncgate" mode: when an fsync fails, the bytes written to that file
+    /// since its last good fsync may already be gone (Linux marks the pages
+    /// clean after a failed writeback): reads still see them, but no later
+    /// fsync makes them durable, and [`FaultFs::crash`] may drop or tear them.
+    /// Only writing the bytes again makes them durable.
+    ///
+    /// ```
+    /// keg::sim::FaultFs::new().set_fsyncgate(true);
+    /// ```
+    pub fn set_fsyncgate(&self, on: bool) {
+        self.lock().fsyncgate = on;
     }
 
     /// Arms a fault: the `nth` operation of kind `op` (any kind if `None`)
@@ -234,7 +314,9 @@ impl FaultFs {
                 Some(id) => {
                     let node = st.nodes.get(&id).expect("tracked node");
                     let mut content = node.durable.clone();
-                    for p in &node.pending {
+                    let doomed = node.doomed.iter().map(|(o, d)| Pending::Write(*o, d.clone()));
+                    let doomed: Vec<Pending> = doomed.collect();
+                    for p in doomed.iter().chain(&node.pending) {
                         let choice = next() % 3;
                         lost += (choice != 1) as u64;
                         match (p, choice) {
@@ -263,7 +345,7 @@ impl FaultFs {
         for (path, content) in survivors {
             let id = st.next_node;
             st.next_node += 1;
-            st.nodes.insert(id, Node { durable: content, pending: Vec::new() });
+            st.nodes.insert(id, Node { durable: content, ..Node::default() });
             st.names.insert(path.clone(), id);
             st.durable_names.insert(path, id);
         }
@@ -284,7 +366,7 @@ impl FaultFs {
             let content = std::fs::read(&path).unwrap_or_default();
             let id = st.next_node;
             st.next_node += 1;
-            st.nodes.insert(id, Node { durable: content, pending: Vec::new() });
+            st.nodes.insert(id, Node { durable: content, ..Node::default() });
             st.names.insert(path.clone(), id);
             st.durable_names.insert(path, id);
         }
@@ -295,12 +377,13 @@ impl FaultFs {
     }
 
     /// Counts the operation and decides whether it fails.
-    pub(crate) fn check(&self, op: Op, _path: &Path) -> io::Result<()> {
+    pub(crate) fn check(&self, op: Op, path: &Path) -> io::Result<()> {
         let mut st = self.lock();
         if st.power_out {
             return Err(FaultError::Io.to_io());
         }
         st.ops += 1;
+        *st.counts.entry(op).or_default() += 1;
         if st.power_cut_at == Some(st.ops) {
             st.power_out = true;
             return Err(FaultError::Io.to_io());
@@ -315,6 +398,19 @@ impl FaultFs {
         match fail {
             Some(e) => {
                 st.injected += 1;
+                st.faults_log.push((op, path.to_owned()));
+                if op == Op::Sync && st.fsyncgate {
+                    let st = &mut *st;
+                    if let Some(node) = st.names.get(path).and_then(|id| st.nodes.get_mut(id)) {
+                        for p in std::mem::take(&mut node.pending) {
+                            match p {
+                                Pending::Write(off, data) => node.doomed.push((off, data)),
+                                // A lost truncation: the bytes past it may stay on disk.
+                                Pending::SetLen(_) => {}
+                            }
+                        }
+                    }
+                }
                 Err(e.to_io())
             }
             None => Ok(()),
@@ -336,7 +432,7 @@ impl FaultFs {
                 if !st.names.contains_key(&p) {
                     let id = st.next_node;
                     st.next_node += 1;
-                    st.nodes.insert(id, Node { durable: std::fs::read(&p).unwrap_or_default(), pending: Vec::new() });
+                    st.nodes.insert(id, Node { durable: std::fs::read(&p).unwrap_or_default(), ..Node::default() });
                     st.names.insert(p.clone(), id);
                     st.durable_names.insert(p, id);
                 }
@@ -353,17 +449,8 @@ impl FaultFs {
             }
             Event::Sync(p) => {
                 if let Some(node) = st.names.get(&p).and_then(|id| st.nodes.get_mut(id)) {
-                    for pending in node.pending.drain(..) {
-                        match pending {
-                            Pending::SetLen(len) => node.durable.resize(len as usize, 0),
-                            Pending::Write(off, data) => {
-                                let end = off as usize + data.len();
-                                if node.durable.len() < end {
-                                    node.durable.resize(end, 0);
-                                }
-                                node.durable[off as usize..end].copy_from_slice(&data);
-                            }
-                        }
+                    for pending in std::mem::take(&mut node.pending) {
+                        node.make_durable(pending);
                     }
                 }
             }
