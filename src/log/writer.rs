@@ -86,8 +86,16 @@ impl Writer {
     }
 
     /// Turns writes off for good (until reopen) after `err`, and returns it.
+    ///
+    /// Every failed fsync of segment data comes here, wherever it happens
+    /// (group commit, hint writing, clear): after a failed fsync the kernel
+    /// may have dropped the dirty pages and marked them clean, so a retry can
+    /// succeed without them ("fsyncgate"). Continuing would let a later
+    /// checkpoint call durable what may be lost; a reopen rereads the files.
     pub(crate) fn disable(&mut self, err: Error) -> Error {
-        if let Error::Io { op, path, source } = &err {
+        if self.disabled.is_some() {
+            // Keep the first cause: it is the one that explains the rest.
+        } else if let Error::Io { op, path, source } = &err {
             self.disabled = Some((op, path.clone(), source.to_string()));
         } else {
             self.disabled = Some(("write", self.dir.clone(), err.to_string()));

@@ -176,7 +176,12 @@ fn write_pending_hints(inner: &Inner) -> Result<()> {
         if inner.segments.get(seg.id).is_none() || seg.hint_len() > 0 {
             continue; // reclaimed meanwhile, or already has one
         }
-        seg.file().sync_data()?;
+        if let Err(e) = seg.file().sync_data() {
+            // The kernel may have dropped the segment's unsynced pages: a
+            // later fsync could succeed without them, so nothing written from
+            // now on can be called durable (see `Writer::disable`).
+            return Err(inner.lock_writer().disable(e));
+        }
         seg.set_synced(seg.len());
         crate::killpoint!("hint.before_write");
         let durable_seq = inner.lock_checkpoint().durable_seq;
@@ -293,7 +298,10 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
     w.seal_all()?;
     w.sealed.clear();
     let plan = w.plan_sync()?;
-    plan.run(&inner.storage, &inner.dir)?;
+    if let Err(e) = plan.run(&inner.storage, &inner.dir) {
+        w.sync_failed(&plan);
+        return Err(w.disable(e));
+    }
     {
         let mut c = inner.lock_checkpoint();
         c.durable_seq = c.durable_seq.max(plan.seq);
