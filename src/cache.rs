@@ -537,13 +537,21 @@ impl Inner {
     }
 
     /// `locate` for callers without the writer lock: flushes the write buffer
-    /// when the entry is still in it.
+    /// when the entry is still in it. If the buffer cannot be written (the
+    /// failure turns writes off), the entry is found in the buffer instead:
+    /// an acknowledged write stays readable.
     fn locate_flushing(&self, key: &[u8], hash: u64, count_hit: bool) -> Option<Located> {
         for _ in 0..2 {
             match self.locate(key, hash, count_hit, None) {
                 Lookup::Found(l) => return Some(l),
                 Lookup::Buffered => {
-                    let _ = self.lock_writer().flush();
+                    let w = &mut *self.lock_writer();
+                    if w.flush().is_err() {
+                        return match self.locate(key, hash, false, Some(w)) {
+                            Lookup::Found(l) => Some(l),
+                            _ => None,
+                        };
+                    }
                 }
                 Lookup::Corrupt => {
                     bump(&self.counters.corrupt_reads);
@@ -566,6 +574,17 @@ impl Inner {
                 let start = found.seg.offset_of(rec.value);
                 let len = rec.value.len();
                 Some(Value::mapped(found.seg.clone(), start, len))
+            }
+            Err(ReadError::NotVisible) if !found.seg.is_sealed() => {
+                // Still in a write buffer that could not be written (see `locate_flushing`).
+                let w = self.lock_writer();
+                match w.read_pending(found.entry.loc) {
+                    Some(rec) if rec.kind == Kind::Value && rec.key == key => Some(Value::owned(rec.value)),
+                    _ => {
+                        bump(&self.counters.corrupt_reads);
+                        None
+                    }
+                }
             }
             Ok(_) | Err(ReadError::Corrupt) | Err(ReadError::NotVisible) => {
                 bump(&self.counters.corrupt_reads);

@@ -29,11 +29,18 @@ pub struct Value {
 #[derive(Clone)]
 enum Repr {
     Mapped { seg: Arc<Segment>, start: usize, len: usize },
+    /// A copy, for the rare value that is not in any file: acknowledged in
+    /// buffered mode but never written because the write failed.
+    Owned(Arc<[u8]>),
 }
 
 impl Value {
     pub(crate) fn mapped(seg: Arc<Segment>, start: usize, len: usize) -> Value {
         Value { repr: Repr::Mapped { seg, start, len } }
+    }
+
+    pub(crate) fn owned(bytes: &[u8]) -> Value {
+        Value { repr: Repr::Owned(bytes.into()) }
     }
 
     /// Copies the value into a `Vec`.
@@ -56,6 +63,7 @@ impl Deref for Value {
     fn deref(&self) -> &[u8] {
         match &self.repr {
             Repr::Mapped { seg, start, len } => seg.slice(*start, *len),
+            Repr::Owned(bytes) => bytes,
         }
     }
 }

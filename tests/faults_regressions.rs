@@ -98,3 +98,21 @@ fn a_failed_fsync_in_clear_turns_writes_off() {
     assert!(matches!(&e, Error::WritesDisabled { .. }), "{e}");
     assert!(get(&cache, b"a5").is_some(), "a clear that failed before removing anything lost data");
 }
+
+// Bug: in buffered mode, a read of an acknowledged write still in the buffer
+// flushes it; when that flush failed, the read returned a miss.
+
+#[test]
+fn acknowledged_buffered_writes_stay_readable_when_their_flush_fails() {
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    let cache = open(&fs, dir.path(), Durability::Buffered);
+    cache.set(b"k", b"acknowledged", None).unwrap();
+    fs.fail(Some(Op::Write), 1, FaultError::NoSpace, true);
+    assert_eq!(get(&cache, b"k").as_deref(), Some(&b"acknowledged"[..]));
+    assert!(cache.contains(b"k").unwrap());
+    let e = cache.set(b"k2", b"v", None).unwrap_err();
+    assert!(matches!(&e, Error::WritesDisabled { op: "write", .. }), "{e}");
+    assert_eq!(get(&cache, b"k").as_deref(), Some(&b"acknowledged"[..]));
+    assert_eq!(cache.stats().corrupt_reads, 0);
+}

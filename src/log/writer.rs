@@ -118,6 +118,13 @@ impl Writer {
         Some((header, key))
     }
 
+    /// The verified record at `loc`, if it is still in the write buffer.
+    pub(crate) fn read_pending(&self, loc: Loc) -> Option<record::Record<'_>> {
+        let a = self.active.iter().flatten().find(|a| a.seg.id == loc.seg)?;
+        let at = (loc.off as u64).checked_sub(a.pending_at)? as usize;
+        record::decode(a.pending.get(at..)?).ok()
+    }
+
     /// Appends one encoded record to `log`, returning where it landed.
     ///
     /// On error nothing is visible and the caller must not consume the
