@@ -116,3 +116,46 @@ fn acknowledged_buffered_writes_stay_readable_when_their_flush_fails() {
     assert_eq!(get(&cache, b"k").as_deref(), Some(&b"acknowledged"[..]));
     assert_eq!(cache.stats().corrupt_reads, 0);
 }
+
+// Bug: compaction copied live values without making the copies durable (synced
+// mode) or handing them to the OS (buffered mode) before removing the original.
+
+/// A segment with one value to keep among dead bytes, then `compact`.
+fn compact_a_segment_holding(cache: &Cache) {
+    cache.set(b"keep", b"acknowledged value", None).unwrap();
+    for _ in 0..3 {
+        cache.set(b"churn", &[b'c'; 1000], None).unwrap();
+    }
+    filler(cache, "later", 4);
+    cache.compact().unwrap();
+    assert!(cache.stats().compactions > 0);
+}
+
+#[test]
+fn synced_mode_keeps_values_that_compaction_copied_through_a_power_cut() {
+    for seed in 0..12 {
+        let dir = fast_tempdir();
+        let fs = FaultFs::new();
+        let cache = open(&fs, dir.path(), Durability::Synced);
+        compact_a_segment_holding(&cache);
+        cache.abandon();
+        fs.crash(seed).unwrap();
+        let cache = open(&fs, dir.path(), Durability::Synced);
+        assert_eq!(get(&cache, b"keep").as_deref(), Some(&b"acknowledged value"[..]), "seed {seed}");
+    }
+}
+
+#[test]
+fn buffered_mode_keeps_values_that_compaction_copied_through_a_kill() {
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    let cache = open(&fs, dir.path(), Durability::Buffered);
+    compact_a_segment_holding(&cache);
+    cache.flush().unwrap();
+    // The copy goes to the buffer again when a second compaction moves it.
+    cache.set(b"churn", &[b'c'; 1000], None).unwrap();
+    cache.compact().unwrap();
+    cache.abandon(); // killed: the buffer is lost, the removals are real
+    let cache = open(&fs, dir.path(), Durability::Buffered);
+    assert_eq!(get(&cache, b"keep").as_deref(), Some(&b"acknowledged value"[..]));
+}

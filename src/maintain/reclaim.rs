@@ -15,10 +15,13 @@
 //!
 //! Then, if tombstones were copied, the copies are fsynced (a copied tombstone
 //! keeps its old sequence number, so recovery could not notice its loss), and
-//! the segment file is removed. Copied values need no fsync here: each has a
-//! new sequence number above the checkpoint, so losing one leaves a hole that
-//! recovery's prefix rule sees, and the next group commit or checkpoint
-//! fsyncs them anyway. The removal is made durable by the next directory
+//! the segment file is removed. Copied values are fsynced first only in synced
+//! mode (an acknowledged write must survive a power cut) and handed to the OS
+//! in buffered mode (the removal is real at once for a killed process); in
+//! flushed mode a power cut right after a reclaim may lose a copied entry, as
+//! if it had been evicted: it has a new sequence number above the checkpoint,
+//! so its loss is a hole the prefix rule sees, never an older value. The
+//! removal is made durable by the next directory
 //! fsync; until then the removed segment still counts as holding its values
 //! when tombstones are judged. A crash at any point leaves the old record,
 //! the copy, or both (the copy's sequence number wins).
@@ -35,6 +38,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cache::{expired, Inner};
+use crate::config::Durability;
 use crate::error::Result;
 use crate::format::record::{self, Kind, Record};
 use crate::format::segment::LogKind;
@@ -67,6 +71,8 @@ struct Ctx<'a> {
     now_ms: u64,
     /// A tombstone was copied: the copies must be durable before the segment goes.
     tombstones_copied: bool,
+    /// A value was copied.
+    values_copied: bool,
 }
 
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
@@ -87,6 +93,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
             .unwrap_or(u64::MAX),
         now_ms: inner.time.now_ms(),
         tombstones_copied: false,
+        values_copied: false,
     };
     let bytes = seg.bytes();
     let mut scanner = Scanner::new(bytes);
@@ -111,8 +118,13 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
-    if ctx.tombstones_copied {
+    if ctx.tombstones_copied || (ctx.values_copied && inner.config.durability == Durability::Synced) {
+        // Synced mode promises acknowledged writes survive power loss: a
+        // copied value must be durable before the removal of its original can be.
         inner.sync_now()?;
+    } else if ctx.values_copied && inner.config.durability == Durability::Buffered {
+        // The removal is real at once for a killed process; the copies must have reached the OS.
+        inner.lock_writer().flush()?;
     }
     crate::killpoint!("reclaim.before_remove");
     inner.segments.remove(seg.id);
@@ -173,6 +185,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             inner.note_append(w, new_loc, seq, true, len);
             ctx.seg.sub_live(len);
             inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));
+            ctx.values_copied = true;
             add(&inner.counters.bytes_rewritten, len);
             if ctx.mode == Mode::Evict {
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
