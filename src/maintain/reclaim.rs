@@ -23,13 +23,16 @@
 //! so its loss is a hole the prefix rule sees, never an older value. The
 //! removal is made durable by the next directory
 //! fsync; until then the removed segment still counts as holding its values
-//! when tombstones are judged. A crash at any point leaves the old record,
-//! the copy, or both (the copy's sequence number wins).
+//! when tombstones are judged, and the next reclaim fsyncs the directory before
+//! it starts. A crash at any point leaves the old record, the copy, or both
+//! (the copy's sequence number wins).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies
 //! go to a log's head with a new sequence number). So when the oldest segment
-//! of a log is reclaimed, no older record of the same key can remain, and
+//! of a log is reclaimed, no older record of the same key can remain — the
+//! segments reclaimed before it are durably gone (their removal was fsynced
+//! before this reclaim began; recovery fsyncs the directory it found) — and
 //! dropping its live entry cannot let an older value reappear after a restart.
 //! A segment that is not the oldest (compaction) keeps that promise by leaving
 //! a tombstone instead.
@@ -78,6 +81,14 @@ struct Ctx<'a> {
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
 pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<()> {
     debug_assert!(seg.is_sealed());
+    if !inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+        // Dropping a live entry of a log's oldest segment (eviction, expiry)
+        // is safe only if the older segments are gone for good: a removal not
+        // yet made durable could be undone by a power cut, and the older
+        // value it held would come back. So earlier removals become durable
+        // before this reclaim judges what is oldest.
+        inner.sync_dir()?;
+    }
     let all = inner.segments.all();
     let mut ctx = Ctx {
         inner,
