@@ -125,6 +125,8 @@ pub(crate) fn recover(
     // Step 3: headers, hints, scans, torn tails.
     let mut loaded: Vec<(Arc<Segment>, Source)> = Vec::with_capacity(seg_ids.len());
     let mut need_hint = Vec::new();
+    // Segments whose bytes may not be durable yet (scanned, or cut here).
+    let mut unsynced = Vec::new();
     let mut hint_durable_seq = 0;
     let mut clock_floor_ms = checkpoint.as_ref().map_or(0, |c| c.clock_ms);
     for &id in &seg_ids {
@@ -174,6 +176,8 @@ pub(crate) fn recover(
                 }
                 let (recs, valid_len) = scan(&seg, hasher);
                 need_hint.push(seg.clone());
+                // No hint: the previous session may not have fsynced it.
+                unsynced.push(seg.id);
                 (Source::Scan(recs), valid_len)
             }
         };
@@ -182,6 +186,9 @@ pub(crate) fn recover(
             crate::killpoint!("recovery.before_truncate");
             if !read_only {
                 seg.file().set_len(valid_len)?;
+                if !unsynced.contains(&seg.id) {
+                    unsynced.push(seg.id);
+                }
             }
         }
         seg.set_len(valid_len);
@@ -220,12 +227,25 @@ pub(crate) fn recover(
         max_seq.max(checkpoint.durable_seq).max(checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0)) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
     crate::killpoint!("recovery.before_checkpoint");
-    if !read_only && (voided.is_some() || !had_checkpoint) {
-        // The void ranges must be durable before any new write can be.
-        for (seg, _) in &loaded {
+    if !read_only {
+        // What this open found is the ground everything next stands on: the
+        // checkpoint will soon say it is durable, and reclaim will judge
+        // which segments are oldest from this listing. But a killed process
+        // leaves bytes it never fsynced, and segments it created or removed
+        // without a directory fsync; a power cut later could still undo them.
+        // So make them durable now: the segments that may hold unsynced bytes
+        // (no hint file, or cut here), then the directory.
+        let rewrite = voided.is_some() || !had_checkpoint;
+        for (seg, _) in loaded.iter().filter(|(s, _)| rewrite || unsynced.contains(&s.id)) {
             seg.file().sync_data()?;
         }
-        write_checkpoint(storage, dir, &checkpoint)?;
+        crate::killpoint!("recovery.after_sync");
+        if rewrite {
+            // The void ranges must be durable before any new write can be.
+            write_checkpoint(storage, dir, &checkpoint)?;
+        } else {
+            storage.sync_dir(dir)?;
+        }
     }
     Ok(Recovered {
         segments: loaded.into_iter().map(|(s, _)| s).collect(),

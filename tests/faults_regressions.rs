@@ -215,3 +215,48 @@ fn a_power_cut_cannot_bring_back_a_value_older_than_an_evicted_one() {
         }
     }
 }
+
+// Bug: open trusted what it found (a killed session's unsynced segments,
+// segments created without a directory fsync) as durable; a checkpoint
+// written later called those records durable, and a power cut lost them.
+
+#[test]
+fn what_open_finds_is_made_durable_before_a_checkpoint_covers_it() {
+    let scenario = |fs: &FaultFs, dir: &Path, cut: Option<u64>| {
+        let cache = open(fs, dir, Durability::Flushed);
+        cache.set(b"a", b"written before the kill", None).unwrap();
+        cache.set(b"b", b"written before the kill", None).unwrap();
+        cache.abandon(); // killed: nothing fsynced, the segment's name not either
+        let cache = open(fs, dir, Durability::Flushed);
+        if let Some(cut) = cut {
+            fs.cut_power_after(cut);
+        }
+        // A segment with dead bytes: compaction advances the checkpoint.
+        let _ = cache.set(b"c", b"1", None);
+        let _ = cache.set(b"c", b"2", None);
+        let _ = cache.compact();
+        cache.abandon();
+    };
+    let probe = FaultFs::new();
+    let d = fast_tempdir();
+    scenario(&probe, d.path(), None);
+    for cut in 1..probe.ops() {
+        for seed in 0..4 {
+            let dir = fast_tempdir();
+            let fs = FaultFs::new();
+            scenario(&fs, dir.path(), Some(cut));
+            fs.crash(seed).unwrap();
+            let claimed = durable_seq_on_disk(dir.path());
+            let cache = open(&fs, dir.path(), Durability::Flushed);
+            if claimed >= 2 {
+                for k in [&b"a"[..], b"b"] {
+                    assert!(
+                        get(&cache, k).is_some(),
+                        "cut {cut} seed {seed}: the checkpoint says seq {claimed} is durable, but {} is gone",
+                        String::from_utf8_lossy(k)
+                    );
+                }
+            }
+        }
+    }
+}
