@@ -260,3 +260,33 @@ fn what_open_finds_is_made_durable_before_a_checkpoint_covers_it() {
         }
     }
 }
+
+// Bug: when removing a reclaimed segment failed, the segment had already left
+// the table; its records stopped counting, a later reclaim dropped the
+// tombstone that hid its value, and the value came back after a reopen.
+
+#[test]
+fn a_segment_whose_removal_failed_still_counts() {
+    let dir = with_nth(|fs, nth| {
+        let dir = fast_tempdir();
+        let cache = open(fs, dir.path(), Durability::Flushed);
+        cache.set(b"k", b"old value", None).unwrap();
+        filler(&cache, "a", 4); // segment 1: the value; segment 2 begins
+        cache.delete(b"k").unwrap();
+        filler(&cache, "b", 8);
+        fs.fail(Some(Op::Remove), nth, FaultError::Io, false);
+        let r = cache.compact();
+        if !hit(fs, Op::Remove, "00000001.seg") {
+            return None;
+        }
+        assert!(r.is_err());
+        // Hint files get written, the directory fsynced: nothing pending remembers segment 1.
+        cache.run_maintenance().unwrap();
+        cache.compact().unwrap();
+        cache.close().unwrap();
+        Some(dir)
+    });
+    let fs = FaultFs::new();
+    let cache = open(&fs, dir.path(), Durability::Flushed);
+    assert_eq!(get(&cache, b"k"), None, "a deleted key came back");
+}

@@ -138,9 +138,12 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.lock_writer().flush()?;
     }
     crate::killpoint!("reclaim.before_remove");
+    // The segment leaves the table only once its file is gone: while the file
+    // may exist, its records must keep counting (a tombstone elsewhere still
+    // has to hide its values; a failed removal is retried by a later reclaim).
+    inner.storage.remove(seg.path())?;
     inner.segments.remove(seg.id);
     inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).push(seg.min_value_seq.load(Ordering::Relaxed));
-    inner.storage.remove(seg.path())?;
     crate::killpoint!("reclaim.after_remove");
     inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     bump(&inner.counters.segments_reclaimed);
