@@ -759,6 +759,19 @@ impl Inner {
         s
     }
 
+    /// Changes the checkpoint and writes it; the change is kept in memory
+    /// only once it is on disk. (Keeping a change whose write failed would
+    /// let the cache act on it — drop records above the durable mark, forget
+    /// void ranges — while the file still says otherwise.)
+    pub(crate) fn update_checkpoint(&self, change: impl FnOnce(&mut Checkpoint)) -> Result<()> {
+        let mut current = self.lock_checkpoint();
+        let mut next = current.clone();
+        change(&mut next);
+        self.write_checkpoint(&next)?;
+        *current = next;
+        Ok(())
+    }
+
     pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
         let removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).len();
         write_checkpoint(&self.storage, &self.dir, c)?;

@@ -290,3 +290,28 @@ fn a_segment_whose_removal_failed_still_counts() {
     let cache = open(&fs, dir.path(), Durability::Flushed);
     assert_eq!(get(&cache, b"k"), None, "a deleted key came back");
 }
+
+// Bug: the checkpoint was changed in memory before it was written; when the
+// write failed, maintenance acted on the unwritten durable mark, dropped
+// records above the mark on disk, and the next open read the gap as lost
+// history and voided every later write — acknowledged ones included.
+
+#[test]
+fn a_failed_checkpoint_write_is_not_acted_on() {
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    let cache = open(&fs, dir.path(), Durability::Flushed);
+    cache.set(b"x", b"1", None).unwrap();
+    cache.set(b"x", b"2", None).unwrap();
+    filler(&cache, "a", 4);
+    fs.fail(Some(Op::Rename), 1, FaultError::NoSpace, false);
+    let e = cache.compact().unwrap_err();
+    assert!(matches!(&e, Error::Io { op: "rename", .. }), "{e}");
+    cache.compact().unwrap();
+    cache.set(b"y", b"acknowledged", None).unwrap();
+    cache.abandon(); // kill -9: acknowledged writes must survive in flushed mode
+    let cache = open(&fs, dir.path(), Durability::Flushed);
+    assert_eq!(get(&cache, b"y").as_deref(), Some(&b"acknowledged"[..]));
+    assert_eq!(get(&cache, b"x").as_deref(), Some(&b"2"[..]));
+    assert_eq!(cache.stats().recovery_void_records, 0);
+}

@@ -134,10 +134,8 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     }
     let now = inner.time.now_ms();
     if now >= st.last_clock_mark_ms + CLOCK_MARK_EVERY_MS {
-        let mut c = inner.lock_checkpoint();
-        if c.clock_ms < now {
-            c.clock_ms = now;
-            inner.write_checkpoint(&c)?;
+        if inner.lock_checkpoint().clock_ms < now {
+            inner.update_checkpoint(|c| c.clock_ms = c.clock_ms.max(now))?;
         }
         st.last_clock_mark_ms = now;
     }
@@ -250,10 +248,11 @@ fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
         return Ok(());
     }
     let durable = inner.sync_now()?;
-    let mut c = inner.lock_checkpoint();
-    c.durable_seq = c.durable_seq.max(durable);
-    c.clock_ms = c.clock_ms.max(inner.time.now_ms());
-    inner.write_checkpoint(&c)
+    let now = inner.time.now_ms();
+    inner.update_checkpoint(|c| {
+        c.durable_seq = c.durable_seq.max(durable);
+        c.clock_ms = c.clock_ms.max(now);
+    })
 }
 
 /// Compacts the sealed segments whose dead fraction passed the threshold.
@@ -302,13 +301,12 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
         w.sync_failed(&plan);
         return Err(w.disable(e));
     }
-    {
-        let mut c = inner.lock_checkpoint();
+    let now = inner.time.now_ms();
+    inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(plan.seq);
         c.void_ranges.clear();
-        c.clock_ms = c.clock_ms.max(inner.time.now_ms());
-        inner.write_checkpoint(&c)?;
-    }
+        c.clock_ms = c.clock_ms.max(now);
+    })?;
     inner.index.retain(|_| false);
     crate::killpoint!("clear.before_remove");
     for seg in inner.segments.all() {
@@ -329,8 +327,9 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
     }
     write_pending_hints(inner)?;
     let durable = inner.sync_now()?;
-    let mut c = inner.lock_checkpoint();
-    c.durable_seq = c.durable_seq.max(durable);
-    c.clock_ms = c.clock_ms.max(inner.time.now_ms());
-    inner.write_checkpoint(&c)
+    let now = inner.time.now_ms();
+    inner.update_checkpoint(|c| {
+        c.durable_seq = c.durable_seq.max(durable);
+        c.clock_ms = c.clock_ms.max(now);
+    })
 }
