@@ -291,6 +291,36 @@ fn a_segment_whose_removal_failed_still_counts() {
     assert_eq!(get(&cache, b"k"), None, "a deleted key came back");
 }
 
+// Bug: `clear` emptied the index, then removed the files; when a removal
+// failed, the remaining files' values came back at the next open — even for a
+// key deleted after the clear (the delete found nothing, so wrote no tombstone).
+
+#[test]
+fn a_clear_that_fails_midway_brings_nothing_back() {
+    let dir = with_nth(|fs, nth| {
+        let dir = fast_tempdir();
+        let cache = open(fs, dir.path(), Durability::Flushed);
+        filler(&cache, "a", 8);
+        cache.set(b"k", b"before the clear", None).unwrap();
+        fs.fail(Some(Op::Remove), nth, FaultError::Io, false);
+        let r = cache.clear();
+        if !hit(fs, Op::Remove, ".seg") {
+            return None;
+        }
+        assert!(r.is_err());
+        assert_eq!(get(&cache, b"k"), None);
+        cache.delete(b"k").unwrap();
+        cache.set(b"after", b"the clear", None).unwrap();
+        cache.close().unwrap();
+        Some(dir)
+    });
+    let fs = FaultFs::new();
+    let cache = open(&fs, dir.path(), Durability::Flushed);
+    assert_eq!(get(&cache, b"k"), None, "a value from before the clear came back");
+    assert_eq!(get(&cache, b"a3"), None, "a value from before the clear came back");
+    assert_eq!(get(&cache, b"after").as_deref(), Some(&b"the clear"[..]));
+}
+
 // Bug: the checkpoint was changed in memory before it was written; when the
 // write failed, maintenance acted on the unwritten durable mark, dropped
 // records above the mark on disk, and the next open read the gap as lost

@@ -301,17 +301,25 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
         w.sync_failed(&plan);
         return Err(w.disable(e));
     }
+    // Every record written so far becomes void before any file goes: if one
+    // cannot be removed, or a power cut undoes a removal, its records still
+    // never come back (a key deleted after this clear found nothing to
+    // delete, so no tombstone would hide them).
     let now = inner.time.now_ms();
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(plan.seq);
-        c.void_ranges.clear();
+        c.void_ranges = if plan.seq > 0 { vec![(1, plan.seq)] } else { Vec::new() };
         c.clock_ms = c.clock_ms.max(now);
     })?;
     inner.index.retain(|_| false);
+    for seg in inner.segments.all() {
+        seg.live_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+        seg.live_count.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
     crate::killpoint!("clear.before_remove");
     for seg in inner.segments.all() {
-        inner.segments.remove(seg.id);
         inner.storage.remove(seg.path())?;
+        inner.segments.remove(seg.id);
         inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     }
     inner.sync_dir()
