@@ -28,7 +28,11 @@ pub struct Value {
 
 #[derive(Clone)]
 enum Repr {
-    Mapped { seg: Arc<Segment>, start: usize, len: usize },
+    Mapped {
+        seg: Arc<Segment>,
+        start: usize,
+        len: usize,
+    },
     /// A copy, for the rare value that is not in any file: acknowledged in
     /// buffered mode but never written because the write failed.
     Owned(Arc<[u8]>),

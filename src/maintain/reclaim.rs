@@ -21,11 +21,11 @@
 //! flushed mode a power cut right after a reclaim may lose a copied entry, as
 //! if it had been evicted: it has a new sequence number above the checkpoint,
 //! so its loss is a hole the prefix rule sees, never an older value. The
-//! removal is made durable by the next directory
-//! fsync; until then the removed segment still counts as holding its values
-//! when tombstones are judged, and the next reclaim fsyncs the directory before
-//! it starts. A crash at any point leaves the old record, the copy, or both
-//! (the copy's sequence number wins).
+//! removal is made durable by the next directory fsync; until then the
+//! removed segment still counts as holding its values when tombstones are
+//! judged, and the next reclaim fsyncs the directory before it starts. A
+//! crash at any point leaves the old record, the copy, or both (the copy's
+//! sequence number wins).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies

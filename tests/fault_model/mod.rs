@@ -112,11 +112,24 @@ impl History {
     /// Checks that `got` is the state after exactly the whole history (failed
     /// writes may or may not have happened). With `absent_ok`, any key may
     /// also be missing (eviction).
-    pub fn check_all(&self, got: &BTreeMap<u32, Option<Vec<u8>>>, now: u64, slack: u64, absent_ok: bool) -> Result<(), String> {
+    pub fn check_all(
+        &self,
+        got: &BTreeMap<u32, Option<Vec<u8>>>,
+        now: u64,
+        slack: u64,
+        absent_ok: bool,
+    ) -> Result<(), String> {
         self.check_at(got, self.writes.len(), now, slack, absent_ok)
     }
 
-    fn check_at(&self, got: &BTreeMap<u32, Option<Vec<u8>>>, upto: usize, now: u64, slack: u64, absent_ok: bool) -> Result<(), String> {
+    fn check_at(
+        &self,
+        got: &BTreeMap<u32, Option<Vec<u8>>>,
+        upto: usize,
+        now: u64,
+        slack: u64,
+        absent_ok: bool,
+    ) -> Result<(), String> {
         for (&k, v) in got {
             if absent_ok && v.is_none() {
                 continue;
@@ -183,7 +196,10 @@ pub fn check_error(e: &Error, fs: &FaultFs) -> bool {
         "error {msg:?} names {op} {} but the injected faults were {faults:?}",
         path.display()
     );
-    assert!(msg.contains(op) && msg.contains(&path.display().to_string()), "message does not name the op and file: {msg}");
+    assert!(
+        msg.contains(op) && msg.contains(&path.display().to_string()),
+        "message does not name the op and file: {msg}"
+    );
     disabled
 }
 
@@ -221,6 +237,25 @@ impl Rng {
 /// An env variable as a number, or a default.
 pub fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// Whether `KEG_DUMP` asks failing tests to print what they saw.
+pub fn dumping() -> bool {
+    std::env::var_os("KEG_DUMP").is_some()
+}
+
+/// With `KEG_DUMP` set: prints what was read, the history, and the files.
+pub fn explain(hist: &History, got: &BTreeMap<u32, Option<Vec<u8>>>, dir: &Path) {
+    if !dumping() {
+        return;
+    }
+    for (k, v) in got {
+        eprintln!("read key {k}: {}", describe(v));
+    }
+    for (i, w) in hist.writes.iter().enumerate() {
+        eprintln!("write {i}: key {} = {} expires {} acked {}", w.key, describe(&w.value), w.expires_ms, w.acked);
+    }
+    dump_dir(dir);
 }
 
 /// Prints what a cache directory holds, record by record (for debugging a failure).
