@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fs2::FileExt;
 
-use crate::clock::{Clock, MonotonicTime};
+use crate::clock::{Clock, MonotonicTime, CLOCK_LEASE_MS};
 use crate::config::{Builder, Config, Durability};
 use crate::error::{Error, Result};
 use crate::format::checkpoint::Checkpoint;
@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     /// directory was last fsynced: such a segment could reappear after a power
     /// cut, so tombstones must still count it as holding older values.
     pub(crate) removed_unsynced: Mutex<Vec<u64>>,
+    /// After a failed clock-mark write: no retry before this time (0 = none pending).
+    clock_retry_ms: std::sync::atomic::AtomicU64,
     group: GroupCommit,
     _lock: Option<File>,
 }
@@ -152,7 +154,7 @@ impl Cache {
         let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
         let mut writer = Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
         writer.sealed = rec.need_hint;
-        let time = MonotonicTime::new(clock, rec.clock_floor_ms);
+        let time = MonotonicTime::new(clock, rec.clock_floor_ms, !read_only);
         let inner = Arc::new(Inner {
             dir: dir.to_owned(),
             group: GroupCommit {
@@ -162,6 +164,7 @@ impl Cache {
             maint: Mutex::new(maintain::State::new(&config)),
             ghost: Mutex::new(Ghost::new(config.max_bytes)),
             removed_unsynced: Mutex::new(Vec::new()),
+            clock_retry_ms: Default::default(),
             wake: maintain::Wake::default(),
             checkpoint: Mutex::new(rec.checkpoint),
             config,
@@ -195,7 +198,7 @@ impl Cache {
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
-        let now = inner.time.now_ms();
+        let now = inner.now_ms();
         let value = inner.read_value(key, hash, now);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
@@ -223,7 +226,7 @@ impl Cache {
         if value.len() > inner.config.max_value_len {
             return Err(Error::ValueTooLarge { len: value.len(), max: inner.config.max_value_len });
         }
-        let now = inner.time.now_ms();
+        let now = inner.now_ms();
         let expires_ms = match ttl {
             Some(ttl) if ttl.is_zero() => {
                 inner.remove(key)?;
@@ -278,7 +281,7 @@ impl Cache {
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
-        let now = inner.time.now_ms();
+        let now = inner.now_ms();
         Ok(inner.locate_flushing(key, hash, false).is_some_and(|l| !expired(l.header.expires_ms, now)))
     }
 
@@ -639,11 +642,11 @@ impl Inner {
         self.check_writable()?;
         let hash = self.hasher.hash(key);
         let len = record::encoded_len(key.len(), 0) as u64;
+        let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
         let mut w = maintain::writer_with_room(self, len)?;
         let Lookup::Found(old) = self.locate(key, hash, false, Some(&w)) else {
             return Ok(false);
         };
-        let now = self.time.now_ms();
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
@@ -757,6 +760,51 @@ impl Inner {
         s.ghost_entries = ghost.len();
         s.ghost_bytes = ghost.memory_bytes();
         s
+    }
+
+    /// The cache's current time, covered by the clock mark on disk.
+    ///
+    /// Before the cache uses a time later than the persisted mark, it writes
+    /// a checkpoint with a mark a lease ahead (`CLOCK_LEASE_MS`); the
+    /// maintenance thread renews it before it runs out, so callers rarely
+    /// wait for that write. If the mark cannot be written (a full or failing
+    /// disk), time goes on anyway — serving entries past their expiry would
+    /// be worse — and the write is retried a second later; only a crash
+    /// during such a failure, followed by a clock jumping back, could then
+    /// revive an entry.
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        match self.time.try_now_ms() {
+            Ok(now) => now,
+            Err(wanted) => {
+                let _ = self.renew_clock_lease(wanted);
+                self.time.try_now_ms().unwrap_or_else(|now| self.time.past_limit(now))
+            }
+        }
+    }
+
+    /// Persists a clock mark a lease ahead of `from_ms`, if the current one is not that far.
+    pub(crate) fn renew_clock_lease(&self, from_ms: u64) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mark = from_ms.saturating_add(CLOCK_LEASE_MS);
+        if self.read_only || self.time.limit_ms() >= mark {
+            return Ok(());
+        }
+        let retry_at = self.clock_retry_ms.load(Relaxed);
+        if retry_at != 0 && from_ms < retry_at {
+            return Ok(()); // failed a moment ago: do not retry on every call
+        }
+        match self.update_checkpoint(|c| c.clock_ms = c.clock_ms.max(mark)) {
+            Ok(()) => {
+                self.clock_retry_ms.store(0, Relaxed);
+                self.time.raise_limit(self.lock_checkpoint().clock_ms);
+                Ok(())
+            }
+            Err(e) => {
+                self.clock_retry_ms.store(from_ms.saturating_add(1000), Relaxed);
+                Err(e)
+            }
+        }
     }
 
     /// Changes the checkpoint and writes it; the change is kept in memory

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// keg reads the clock to stamp expiry times and to decide whether an entry
 /// has expired. It never orders writes by time (sequence numbers do that), and
 /// it never lets its notion of time go backwards: it uses the highest time it
-/// has seen, persisted across restarts, so a clock that jumps back cannot
-/// revive an expired entry.
+/// has seen, and before it uses a time it persists a mark at least that late
+/// (a little ahead, so that this is rare), so that even after a crash a clock
+/// that jumps back cannot revive an expired entry.
 ///
 /// ```
 /// use keg::{Clock, SystemClock};
@@ -97,26 +98,61 @@ impl Clock for ManualClock {
     }
 }
 
-/// The cache's view of time: the clock, never allowed to go backwards.
+/// How far ahead of the time in use the persisted clock mark is set: a
+/// checkpoint write at most every half of this while the cache is used, and
+/// after a crash entries may expire up to this much early.
+pub(crate) const CLOCK_LEASE_MS: u64 = 20_000;
+
+/// The cache's view of time: the clock, never allowed to go backwards, and
+/// never past a limit — the clock mark persisted in the checkpoint — until the
+/// cache has persisted a later mark (see `Inner::now_ms`). So after any crash,
+/// the time recovery restores is at least every time used before it, and an
+/// entry seen expired stays expired however the wall clock jumps.
 pub(crate) struct MonotonicTime {
     clock: Arc<dyn Clock>,
-    floor_ms: AtomicU64,
+    /// The highest time handed out.
+    used_ms: AtomicU64,
+    /// The highest time that may be handed out (u64::MAX when nothing is
+    /// persisted: a read-only cache).
+    limit_ms: AtomicU64,
 }
 
 impl MonotonicTime {
-    pub(crate) fn new(clock: Arc<dyn Clock>, floor_ms: u64) -> MonotonicTime {
-        MonotonicTime { clock, floor_ms: AtomicU64::new(floor_ms) }
+    /// Time starting at `floor_ms`; with `limited`, not past it until the limit is raised.
+    pub(crate) fn new(clock: Arc<dyn Clock>, floor_ms: u64, limited: bool) -> MonotonicTime {
+        let limit = if limited { floor_ms } else { u64::MAX };
+        MonotonicTime { clock, used_ms: AtomicU64::new(floor_ms), limit_ms: AtomicU64::new(limit) }
     }
 
-    /// Current time: the larger of the clock and the highest time seen so far.
-    pub(crate) fn now_ms(&self) -> u64 {
-        let now = self.clock.now_ms();
-        let floor = self.floor_ms.load(Ordering::Relaxed);
-        if now > floor {
-            self.floor_ms.fetch_max(now, Ordering::Relaxed);
-            now
-        } else {
-            floor
+    /// The current time (the larger of the clock and the highest time used),
+    /// if it is within the limit; otherwise `Err` with the time wanted.
+    #[inline]
+    pub(crate) fn try_now_ms(&self) -> Result<u64, u64> {
+        let now = self.clock.now_ms().max(self.used_ms.load(Ordering::Relaxed));
+        if now > self.limit_ms.load(Ordering::Acquire) {
+            return Err(now);
         }
+        self.used_ms.fetch_max(now, Ordering::Relaxed);
+        Ok(now)
+    }
+
+    /// Hands out `now_ms` (from [`MonotonicTime::try_now_ms`]) past the
+    /// limit, when a later mark cannot be persisted.
+    pub(crate) fn past_limit(&self, now_ms: u64) -> u64 {
+        self.used_ms.fetch_max(now_ms, Ordering::Relaxed).max(now_ms)
+    }
+
+    /// The highest time handed out so far.
+    pub(crate) fn used_ms(&self) -> u64 {
+        self.used_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn limit_ms(&self) -> u64 {
+        self.limit_ms.load(Ordering::Acquire)
+    }
+
+    /// Allows times up to `limit_ms` (a mark that far is persisted).
+    pub(crate) fn raise_limit(&self, limit_ms: u64) {
+        self.limit_ms.fetch_max(limit_ms, Ordering::AcqRel);
     }
 }

@@ -100,6 +100,12 @@ fn run(ops: Vec<Op>, hasher: Option<fn(&[u8]) -> u64>) {
             }
             Op::CrashReopen => {
                 cache.take().unwrap().abandon();
+                // After a crash the cache's time resumes at the clock mark it
+                // persisted, up to its clock lease ahead of the last time it
+                // used (see FORMAT.md, section 6): the model's clock follows.
+                let ckpt = std::fs::read(dir.path().join("checkpoint")).unwrap();
+                let mark = keg::format::checkpoint::Checkpoint::decode(&ckpt).unwrap().clock_ms;
+                clock.set_ms(clock.now().max(mark));
                 cache = Some(open(dir.path(), &clock, hasher));
             }
         }

@@ -7,7 +7,7 @@
 //!     10      2  void_count   number of void ranges, 0 ..= 64
 //!     12      4  reserved     0
 //!     16      8  durable_seq  every record with seq <= this is durable on disk
-//!     24      8  clock_ms     highest wall-clock time (Unix ms) the cache has used
+//!     24      8  clock_ms     clock mark: no time (Unix ms) the cache has used is later
 //!     32   16*n  void ranges  (first u64, last u64), inclusive sequence ranges
 //!                             whose records must be ignored
 //!      …      4  crc32        CRC-32 of every preceding byte
@@ -28,7 +28,7 @@ pub const MAX_VOID_RANGES: usize = 64;
 pub struct Checkpoint {
     /// Every record with a sequence number up to this one is durable.
     pub durable_seq: u64,
-    /// The highest wall-clock time the cache has used, Unix ms.
+    /// The clock mark, Unix ms: no time the cache has used is later (FORMAT.md, section 6).
     pub clock_ms: u64,
     /// Inclusive sequence ranges whose records recovery discarded (lost history after a crash).
     pub void_ranges: Vec<(u64, u64)>,

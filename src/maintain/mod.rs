@@ -9,7 +9,8 @@
 //!    minus one segment), by reclaiming whole segments (see `policy`);
 //! 4. compacts every sealed segment whose dead fraction passed the
 //!    compaction threshold, most dead first;
-//! 5. refreshes the checkpoint's clock mark.
+//! 5. renews the checkpoint's clock mark before the time in use reaches it
+//!    (see `Inner::now_ms`), so that callers rarely have to.
 //!
 //! Writers never wait for this thread unless a write would take the cache
 //! past `max_bytes`; then the writer evicts inline (see [`writer_with_room`]).
@@ -24,6 +25,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::cache::Inner;
+use crate::clock::CLOCK_LEASE_MS;
 use crate::config::{Config, Durability};
 use crate::error::{Error, Result};
 use crate::format::segment::{LogKind, HEADER_LEN};
@@ -34,19 +36,15 @@ use crate::stats::bump;
 pub(crate) use ghost::Ghost;
 use reclaim::{reclaim, Mode};
 
-/// How often the checkpoint's clock mark is refreshed.
-const CLOCK_MARK_EVERY_MS: u64 = 10_000;
 /// Longest the background thread sleeps between rounds.
 const TICK: Duration = Duration::from_secs(1);
 
 /// State only maintenance touches, behind the maintenance lock.
-pub(crate) struct State {
-    last_clock_mark_ms: u64,
-}
+pub(crate) struct State {}
 
 impl State {
     pub(crate) fn new(_config: &Config) -> State {
-        State { last_clock_mark_ms: 0 }
+        State {}
     }
 }
 
@@ -123,7 +121,7 @@ fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
 
 /// One background round (compaction included when `compact` is set).
 pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
-    let mut st = lock_state(inner);
+    let _st = lock_state(inner);
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
@@ -132,12 +130,11 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     if compact {
         compact_some(inner)?;
     }
-    let now = inner.time.now_ms();
-    if now >= st.last_clock_mark_ms + CLOCK_MARK_EVERY_MS {
-        if inner.lock_checkpoint().clock_ms < now {
-            inner.update_checkpoint(|c| c.clock_ms = c.clock_ms.max(now))?;
-        }
-        st.last_clock_mark_ms = now;
+    // Renew the clock mark while half a lease is left (an idle cache uses no
+    // time, so it writes nothing).
+    let used = inner.time.used_ms();
+    if used.saturating_add(CLOCK_LEASE_MS / 2) > inner.time.limit_ms() {
+        inner.renew_clock_lease(used)?;
     }
     Ok(())
 }
@@ -248,7 +245,7 @@ fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
         return Ok(());
     }
     let durable = inner.sync_now()?;
-    let now = inner.time.now_ms();
+    let now = inner.now_ms();
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
         c.clock_ms = c.clock_ms.max(now);
@@ -305,7 +302,7 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
     // cannot be removed, or a power cut undoes a removal, its records still
     // never come back (a key deleted after this clear found nothing to
     // delete, so no tombstone would hide them).
-    let now = inner.time.now_ms();
+    let now = inner.now_ms();
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(plan.seq);
         c.void_ranges = if plan.seq > 0 { vec![(1, plan.seq)] } else { Vec::new() };
@@ -335,9 +332,11 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
     }
     write_pending_hints(inner)?;
     let durable = inner.sync_now()?;
-    let now = inner.time.now_ms();
+    // The exact time used, not the lease ahead of it: a clean close makes
+    // nothing expire early at the next open.
+    let used = inner.time.used_ms();
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
-        c.clock_ms = c.clock_ms.max(now);
+        c.clock_ms = used;
     })
 }

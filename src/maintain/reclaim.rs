@@ -90,6 +90,9 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.sync_dir()?;
     }
     let all = inner.segments.all();
+    // (Before the context: reading the clock may write a checkpoint, which
+    // takes the lock the context's expression below holds.)
+    let now_ms = inner.now_ms();
     let mut ctx = Ctx {
         inner,
         seg,
@@ -102,7 +105,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
             .chain(inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).iter().copied())
             .min()
             .unwrap_or(u64::MAX),
-        now_ms: inner.time.now_ms(),
+        now_ms,
         tombstones_copied: false,
         values_copied: false,
     };

@@ -78,8 +78,11 @@ impl History {
     }
 
     /// The values `key` may hold after the first `upto` writes happened, given
-    /// that failed writes may or may not have happened, at time `now`
-    /// (entries expiring within `slack` ms after `now` may read either way).
+    /// that failed writes may or may not have happened, at time `now`.
+    /// Entries expiring within `slack` ms of `now` may read either way: after
+    /// a crash the cache's time may run ahead of the clock (by its clock
+    /// lease) and stands still until the clock catches up, so expiry may come
+    /// a little early or, for entries written meanwhile, a little late.
     pub fn allowed(&self, key: u32, upto: usize, now: u64, slack: u64) -> Vec<Option<Vec<u8>>> {
         let mut states: Vec<(Option<Vec<u8>>, u64)> = vec![(None, 0)];
         for w in self.writes[..upto].iter().filter(|w| w.key == key) {
@@ -92,8 +95,8 @@ impl History {
         }
         let mut out = Vec::new();
         for (v, exp) in states {
-            let live = v.is_some() && (exp == 0 || exp > now);
-            let maybe_dead = v.is_none() || (exp != 0 && exp <= now + slack);
+            let live = v.is_some() && (exp == 0 || exp.saturating_add(slack) > now);
+            let maybe_dead = v.is_none() || (exp != 0 && exp <= now.saturating_add(slack));
             if live {
                 out.push(v);
             }
