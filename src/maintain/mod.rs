@@ -165,7 +165,14 @@ pub(crate) fn writer_with_room(inner: &Inner, len: u64) -> Result<MutexGuard<'_,
 
 /// Fsyncs sealed segments and writes their hint files.
 fn write_pending_hints(inner: &Inner) -> Result<()> {
-    let sealed = std::mem::take(&mut inner.lock_writer().sealed);
+    let sealed = {
+        let mut w = inner.lock_writer();
+        // A hint file vouches for its segment's records (open trusts it
+        // without reading them): after a failed fsync, nothing may vouch for
+        // data that may be gone. The segments keep waiting; a reopen scans them.
+        w.check_enabled()?;
+        std::mem::take(&mut w.sealed)
+    };
     let mut wrote = false;
     for seg in sealed {
         if inner.segments.get(seg.id).is_none() || seg.hint_len() > 0 {
