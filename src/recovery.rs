@@ -115,6 +115,7 @@ pub(crate) fn recover(
         }
     }
     seg_ids.sort_unstable();
+    crate::killpoint!("recovery.listed");
     if !read_only {
         for &id in hint_ids.iter().filter(|id| seg_ids.binary_search(id).is_err()) {
             storage.remove(&hint_path(dir, id))?;
@@ -148,6 +149,7 @@ pub(crate) fn recover(
             _ => {
                 // An unreadable header (a segment torn at creation, or damaged): nothing in it can be trusted.
                 bump(&counters.recovery_dropped_segments);
+                crate::killpoint!("recovery.drop_segment");
                 if !read_only {
                     drop(file);
                     storage.remove(&path)?;

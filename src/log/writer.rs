@@ -173,6 +173,10 @@ impl Writer {
         if a.pending.is_empty() {
             return Ok(());
         }
+        #[cfg(feature = "fault-injection")]
+        if crate::storage::kill::armed("flush.torn") {
+            a.seg.file().write_torn_and_die(&a.pending, a.pending_at);
+        }
         if let Err(e) = a.seg.file().write_at(&a.pending, a.pending_at) {
             // Buffered records were acknowledged; if they cannot be written, stop writing.
             return Err(self.disable(e));
@@ -194,6 +198,7 @@ impl Writer {
     /// Seals the active segment of `log` and starts a new one.
     pub(crate) fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64) -> Result<()> {
         self.seal(log)?;
+        crate::killpoint!("roll.before_create");
         let id = self.next_id;
         if id == u32::MAX {
             return Err(Error::Config(
@@ -250,6 +255,7 @@ impl SyncPlan {
             seg.file().sync_data()?;
             seg.set_synced(*len);
         }
+        crate::killpoint!("sync.before_dir");
         if self.dir {
             storage.sync_dir(dir)?;
         }

@@ -203,6 +203,7 @@ fn evict_to(inner: &Inner, target: u64) -> Result<bool> {
     let mut rounds = 0;
     while inner.segments.disk_bytes() > target {
         let Some(victim) = choose_victim(inner)? else { break };
+        crate::killpoint!("evict.chosen");
         let before = inner.segments.disk_bytes();
         ensure_durable(inner, &victim)?;
         reclaim(inner, &victim, Mode::Evict)?;
@@ -252,6 +253,7 @@ fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
         return Ok(());
     }
     let durable = inner.sync_now()?;
+    crate::killpoint!("durable.before_checkpoint");
     let now = inner.now_ms();
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
@@ -283,6 +285,7 @@ fn compact_some(inner: &Inner) -> Result<()> {
 pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     let _st = lock_state(inner);
     inner.lock_writer().seal_all()?;
+    crate::killpoint!("compact.sealed");
     for seg in inner.segments.all() {
         if seg.is_sealed() && seg.dead_bytes() > 0 && inner.segments.get(seg.id).is_some() {
             ensure_durable(inner, &seg)?;
@@ -323,6 +326,7 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
     crate::killpoint!("clear.before_remove");
     for seg in inner.segments.all() {
         inner.storage.remove(seg.path())?;
+        crate::killpoint!("clear.mid_remove");
         inner.segments.remove(seg.id);
         inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     }
@@ -338,6 +342,7 @@ pub(crate) fn close(inner: &Inner) -> Result<()> {
         w.seal_all()?;
     }
     write_pending_hints(inner)?;
+    crate::killpoint!("close.before_checkpoint");
     let durable = inner.sync_now()?;
     // The exact time used, not the lease ahead of it: a clean close makes
     // nothing expire early at the next open.

@@ -89,6 +89,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         // before this reclaim judges what is oldest.
         inner.sync_dir()?;
     }
+    crate::killpoint!("reclaim.start");
     let all = inner.segments.all();
     // (Before the context: reading the clock may write a checkpoint, which
     // takes the lock the context's expression below holds.)

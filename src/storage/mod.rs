@@ -106,11 +106,17 @@ impl Storage {
         let tmp = tmp_path(path);
         self.remove(&tmp)?;
         let f = self.create_new(&tmp)?;
+        #[cfg(feature = "fault-injection")]
+        if kill::armed(if tmp.to_string_lossy().ends_with(".hint.tmp") { "hint.torn" } else { "checkpoint.torn" }) {
+            f.write_torn_and_die(bytes, 0);
+        }
         f.write_at(bytes, 0)?;
         f.sync_data()?;
         drop(f);
         crate::killpoint!("atomic_file.before_rename");
-        self.rename(&tmp, path)
+        self.rename(&tmp, path)?;
+        crate::killpoint!("atomic_file.after_rename");
+        Ok(())
     }
 
     pub(crate) fn rename(&self, from: &Path, to: &Path) -> Result<()> {
@@ -290,6 +296,25 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// environment makes the `n`-th (default first) pass through the kill point
 /// `<name>` abort the process on the spot — no destructors, no flushes, like
 /// `kill -9`. Without the feature this expands to nothing.
+///
+/// The points (tests/crash_loop.rs picks among them at random):
+///
+/// | point | where |
+/// |---|---|
+/// | `append.torn` | writes half a record, then dies (write-through modes) |
+/// | `flush.torn` | writes half of the write buffer, then dies (buffered mode) |
+/// | `set.before_index`, `delete.before_index` | after the record, before the index update |
+/// | `roll.before_create`, `roll.after_create` | around creating a new segment |
+/// | `sync.before_dir` | group commit: files fsynced, directory not yet |
+/// | `hint.before_write`, `hint.torn` | a sealed segment fsynced, its hint not yet written / half written |
+/// | `checkpoint.torn` | half of `checkpoint.tmp` written |
+/// | `atomic_file.before_rename`, `atomic_file.after_rename` | a hint or checkpoint file complete, around its rename |
+/// | `durable.before_checkpoint` | before a reclaim: fsynced, checkpoint not yet advanced |
+/// | `evict.chosen`, `compact.sealed` | eviction picked its victim / compaction sealed the active segments |
+/// | `reclaim.start`, `reclaim.batch`, `reclaim.before_sync`, `reclaim.before_remove`, `reclaim.after_remove` | each step of reclaiming a segment |
+/// | `clear.before_remove`, `clear.mid_remove` | clear: checkpoint written / some files removed |
+/// | `close.before_checkpoint` | a clean close: hints written, checkpoint not yet |
+/// | `recovery.listed`, `recovery.drop_segment`, `recovery.before_truncate`, `recovery.after_sync`, `recovery.before_checkpoint` | each step of open |
 #[macro_export]
 #[doc(hidden)]
 macro_rules! killpoint {
