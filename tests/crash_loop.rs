@@ -201,8 +201,6 @@ fn crash_loop(mode: Durability) {
     let secs = env_or("KEG_CRASH_LOOP_SECS", 0);
     let dir = fast_tempdir();
     let mut hist = History::new(KEYS);
-    // Per write in `hist`: the eviction count when it was acknowledged.
-    let mut epoch: Vec<u64> = Vec::new();
     let mut evictions = 0u64;
     // Buffered mode: writes before this index were handed to the OS.
     let mut flushed = 0usize;
@@ -287,17 +285,12 @@ fn crash_loop(mode: Durability) {
             match op(i) {
                 Op::Set { key: k, len, ttl_ms } => {
                     let exp = ttl_ms.map_or(0, |t| clock_at(i, round) + t);
-                    hist.push(k, Some(value(k, i as usize, len)), exp, true);
-                    epoch.push(base + ev);
+                    hist.push_at(k, Some(value(k, i as usize, len)), exp, true, base + ev);
                 }
-                Op::Delete(k) => {
-                    hist.push(k, None, 0, true);
-                    epoch.push(base + ev);
-                }
+                Op::Delete(k) => hist.push_at(k, None, 0, true, base + ev),
                 Op::Clear => {
                     for k in 0..KEYS {
-                        hist.push(k, None, 0, true);
-                        epoch.push(base + ev);
+                        hist.push_at(k, None, 0, true, base + ev);
                     }
                 }
                 _ => {}
@@ -315,17 +308,12 @@ fn crash_loop(mode: Durability) {
         match op(inflight) {
             Op::Set { key: k, len, ttl_ms } => {
                 let exp = ttl_ms.map_or(0, |t| clock_at(inflight, round) + t);
-                hist.push(k, Some(value(k, inflight as usize, len)), exp, false);
-                epoch.push(evictions);
+                hist.push_at(k, Some(value(k, inflight as usize, len)), exp, false, evictions);
             }
-            Op::Delete(k) => {
-                hist.push(k, None, 0, false);
-                epoch.push(evictions);
-            }
+            Op::Delete(k) => hist.push_at(k, None, 0, false, evictions),
             Op::Clear => {
                 for k in 0..KEYS {
-                    hist.push(k, None, 0, false);
-                    epoch.push(evictions);
+                    hist.push_at(k, None, 0, false, evictions);
                 }
             }
             _ => {}
@@ -343,11 +331,15 @@ fn crash_loop(mode: Durability) {
         });
         let got = hist.read_all(&cache);
         let lo = if mode == Durability::Buffered { flushed } else { inflight_at };
-        let p = match matching_prefix(&hist, &epoch, evictions, &got, lo, now) {
+        let p = match hist.matching_prefix(&got, lo, now, evictions) {
             Some(p) => p,
             None => {
                 explain(&hist, &got, dir.path());
-                let why = hist.check_all(&got, now, 0, false).unwrap_err();
+                let why = format!(
+                    "{} / {}",
+                    hist.mismatch(&got, hist.writes.len(), now, evictions),
+                    hist.mismatch(&got, lo, now, evictions)
+                );
                 panic!(
                     "{mode:?} round {round}, killed by {}: no prefix of the history from {lo} matches: {why}",
                     describe_kill(&kill)
@@ -356,14 +348,8 @@ fn crash_loop(mode: Durability) {
         };
         tally.absent_evicted +=
             got.iter().filter(|(k, v)| v.is_none() && !hist.allowed(**k, p, now, 0).contains(&None)).count() as u64;
-        // Resolve what happened: writes past the prefix are lost; the one in flight happened if it shows.
-        hist.writes.truncate(p);
-        epoch.truncate(p);
-        for w in &mut hist.writes[inflight_at.min(p)..] {
-            if got.get(&w.key) == Some(&w.value) {
-                w.acked = true;
-            }
-        }
+        // Writes past the prefix are lost; the one in flight happened if it shows.
+        hist.settle(p, &got, evictions);
         let s = cache.stats();
         tally.void_records += s.recovery_void_records;
         tally.truncated_bytes += s.recovery_truncated_bytes;
@@ -378,7 +364,11 @@ fn crash_loop(mode: Durability) {
             assert_eq!(tmp, 0, "round {round}: temporary files left after a writable open");
         }
         drop(cache);
-        compact_history(&mut hist, &mut epoch, &mut flushed);
+        // Forget what can no longer matter (everything acknowledged is settled,
+        // except, in buffered mode, what was not flushed yet).
+        let buffered = mode == Durability::Buffered;
+        let settled = hist.forget_before(if buffered { flushed } else { hist.writes.len() });
+        flushed = if buffered { settled } else { hist.writes.len() };
         next = inflight + 1;
         round += 1;
         tally.rounds += 1;
@@ -407,63 +397,6 @@ fn describe_kill(k: &Kill) -> String {
         Kill::Signal(d) => format!("SIGKILL after {d:?}"),
         Kill::Point(name, n) => format!("kill point {name}:{n}"),
     }
-}
-
-/// The longest prefix of at least `lo` writes that `got` matches, where a key
-/// may also be missing if an eviction was counted after its last write.
-fn matching_prefix(
-    hist: &History,
-    epoch: &[u64],
-    evictions: u64,
-    got: &BTreeMap<u32, Option<Vec<u8>>>,
-    lo: usize,
-    now: u64,
-) -> Option<usize> {
-    let lo = lo.min(hist.writes.len());
-    'prefix: for p in (lo..=hist.writes.len()).rev() {
-        for (&k, v) in got {
-            if hist.allowed(k, p, now, 0).contains(v) {
-                continue;
-            }
-            let last = hist.writes[..p].iter().rposition(|w| w.key == k);
-            let evictable = last.is_some_and(|j| evictions > epoch[j]);
-            if v.is_none() && evictable {
-                continue;
-            }
-            continue 'prefix;
-        }
-        return Some(p);
-    }
-    None
-}
-
-/// Forgets writes that can no longer matter: for each key, those before its
-/// last acknowledged write that is older than the flushed mark.
-fn compact_history(hist: &mut History, epoch: &mut Vec<u64>, flushed: &mut usize) {
-    let lo = (*flushed).min(hist.writes.len());
-    let mut last_acked: BTreeMap<u32, usize> = BTreeMap::new();
-    for (j, w) in hist.writes[..lo].iter().enumerate() {
-        if w.acked {
-            last_acked.insert(w.key, j);
-        }
-    }
-    let keep: Vec<bool> = hist
-        .writes
-        .iter()
-        .enumerate()
-        .map(|(j, w)| j >= lo || last_acked.get(&w.key).is_none_or(|&a| j >= a))
-        .collect();
-    let mut j = 0;
-    hist.writes.retain(|_| {
-        j += 1;
-        keep[j - 1]
-    });
-    let mut j = 0;
-    epoch.retain(|_| {
-        j += 1;
-        keep[j - 1]
-    });
-    *flushed = keep[..lo].iter().filter(|&&k| k).count();
 }
 
 #[test]

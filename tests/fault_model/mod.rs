@@ -54,6 +54,8 @@ pub struct Write {
     pub expires_ms: u64,
     /// The call returned `Ok`.
     pub acked: bool,
+    /// Evictions counted when the call returned (see [`History::matching_prefix`]).
+    pub epoch: u64,
 }
 
 /// Every write attempted, in order.
@@ -69,7 +71,111 @@ impl History {
     }
 
     pub fn push(&mut self, key: u32, value: Option<Vec<u8>>, expires_ms: u64, acked: bool) {
-        self.writes.push(Write { key, value, expires_ms, acked });
+        self.writes.push(Write { key, value, expires_ms, acked, epoch: 0 });
+    }
+
+    /// `push`, noting how many evictions had been counted when the call returned.
+    pub fn push_at(&mut self, key: u32, value: Option<Vec<u8>>, expires_ms: u64, acked: bool, epoch: u64) {
+        self.writes.push(Write { key, value, expires_ms, acked, epoch });
+    }
+
+    /// The longest prefix of at least `lo` writes that `got` matches at time
+    /// `now`, where a key may also be missing if more evictions than
+    /// `evictions` had counted by its last write have happened since (the
+    /// cache may drop any entry when it evicts).
+    pub fn matching_prefix(
+        &self,
+        got: &BTreeMap<u32, Option<Vec<u8>>>,
+        lo: usize,
+        now: u64,
+        evictions: u64,
+    ) -> Option<usize> {
+        let lo = lo.min(self.writes.len());
+        'prefix: for p in (lo..=self.writes.len()).rev() {
+            for (&k, v) in got {
+                if self.allowed(k, p, now, 0).contains(v) {
+                    continue;
+                }
+                let last = self.writes[..p].iter().rposition(|w| w.key == k);
+                if v.is_none() && last.is_some_and(|j| evictions > self.writes[j].epoch) {
+                    continue;
+                }
+                continue 'prefix;
+            }
+            return Some(p);
+        }
+        None
+    }
+
+    /// Why `got` does not match prefix `p` under [`History::matching_prefix`]'s rules.
+    pub fn mismatch(&self, got: &BTreeMap<u32, Option<Vec<u8>>>, p: usize, now: u64, evictions: u64) -> String {
+        let mut why = Vec::new();
+        for (&k, v) in got {
+            let allowed = self.allowed(k, p, now, 0);
+            if allowed.contains(v) {
+                continue;
+            }
+            let last = self.writes[..p].iter().rposition(|w| w.key == k);
+            let epoch = last.map(|j| self.writes[j].epoch);
+            if v.is_none() && epoch.is_some_and(|e| evictions > e) {
+                continue;
+            }
+            let allowed: Vec<String> = allowed.iter().map(describe).collect();
+            why.push(format!(
+                "key {k} reads {} (allowed {allowed:?}; last write #{last:?} at eviction count {epoch:?}, now {evictions})",
+                describe(v)
+            ));
+        }
+        format!("at prefix {p}: {}", why.join("; "))
+    }
+
+    /// After a reopen matched prefix `p`: the writes past it never happened,
+    /// and what the reopen found is each key's state from now on (a write in
+    /// doubt happened or not; a lost or evicted value is gone). A key seen
+    /// present may go missing later only through a later eviction: its state
+    /// gets the eviction count `evictions`.
+    pub fn settle(&mut self, p: usize, got: &BTreeMap<u32, Option<Vec<u8>>>, evictions: u64) {
+        self.writes.truncate(p);
+        for (&k, v) in got {
+            let last = self.writes.iter().rposition(|w| w.key == k);
+            match last {
+                None if v.is_none() => continue,
+                Some(j) if self.writes[j].acked && self.writes[j].value == *v => {
+                    self.writes[j].epoch = evictions;
+                    continue;
+                }
+                _ => {}
+            }
+            let expires_ms = v
+                .as_ref()
+                .and_then(|v| self.writes.iter().rev().find(|w| w.key == k && w.value.as_ref() == Some(v)))
+                .map_or(0, |w| w.expires_ms);
+            self.writes.push(Write { key: k, value: v.clone(), expires_ms, acked: true, epoch: evictions });
+        }
+    }
+
+    /// Forgets writes that no longer matter: for each key, those before its
+    /// last acknowledged write before `lo`. Returns where `lo` is now.
+    pub fn forget_before(&mut self, lo: usize) -> usize {
+        let lo = lo.min(self.writes.len());
+        let mut last_acked: std::collections::HashMap<u32, usize> = Default::default();
+        for (j, w) in self.writes[..lo].iter().enumerate() {
+            if w.acked {
+                last_acked.insert(w.key, j);
+            }
+        }
+        let keep: Vec<bool> = self
+            .writes
+            .iter()
+            .enumerate()
+            .map(|(j, w)| j >= lo || last_acked.get(&w.key).is_none_or(|&a| j >= a))
+            .collect();
+        let mut j = 0;
+        self.writes.retain(|_| {
+            j += 1;
+            keep[j - 1]
+        });
+        keep[..lo].iter().filter(|&&k| k).count()
     }
 
     /// Index just past the last acknowledged write.
