@@ -283,12 +283,16 @@ impl FaultFs {
     /// ```
     pub fn crash(&self, seed: u64) -> io::Result<u64> {
         let mut st = self.lock();
-        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        // splitmix64: consecutive draws are independent even for small seeds
+        // (a bare xorshift's low bits were correlated, so the choices for two
+        // files went together).
+        let mut state = seed;
         let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
         };
         let mut lost = 0;
         let paths: BTreeSet<PathBuf> = st.names.keys().chain(st.durable_names.keys()).cloned().collect();
