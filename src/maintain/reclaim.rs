@@ -13,19 +13,16 @@
 //! | tombstone | another segment holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
-//! Then, if tombstones were copied, the copies are fsynced (a copied tombstone
-//! keeps its old sequence number, so recovery could not notice its loss), and
-//! the segment file is removed. Copied values are fsynced first only in synced
-//! mode (an acknowledged write must survive a power cut) and handed to the OS
-//! in buffered mode (the removal is real at once for a killed process); in
-//! flushed mode a power cut right after a reclaim may lose a copied entry, as
-//! if it had been evicted: it has a new sequence number above the checkpoint,
-//! so its loss is a hole the prefix rule sees, never an older value. The
-//! removal is made durable by the next directory fsync; until then the
-//! removed segment still counts as holding its values when tombstones are
-//! judged, and the next reclaim fsyncs the directory before it starts. A
-//! crash at any point leaves the old record, the copy, or both (the copy's
-//! sequence number wins).
+//! Then, if anything was copied, the copies are fsynced, and only then is the
+//! segment file removed: in every mode, since the file system may make the
+//! unlink durable at any moment, and a lost copy would let the key fall back
+//! to an older value still held by an older segment (a copied value shadows
+//! it under its new sequence number; a copied tombstone keeps its old one, so
+//! recovery could not even notice its loss). The removal is made durable by
+//! the next directory fsync; until then the removed segment still counts as
+//! holding its values when tombstones are judged, and the next reclaim fsyncs
+//! the directory before it starts. A crash at any point leaves the old
+//! record, the copy, or both (the copy's sequence number wins).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies
@@ -41,7 +38,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cache::{expired, Inner};
-use crate::config::Durability;
 use crate::error::Result;
 use crate::format::record::{self, Kind, Record};
 use crate::format::segment::LogKind;
@@ -133,13 +129,10 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
-    if ctx.tombstones_copied || (ctx.values_copied && inner.config.durability == Durability::Synced) {
-        // Synced mode promises acknowledged writes survive power loss: a
-        // copied value must be durable before the removal of its original can be.
+    if ctx.tombstones_copied || ctx.values_copied {
+        // The copies must be durable before the removal of the originals can
+        // be (the file system may make an unlink durable at any moment).
         inner.sync_now()?;
-    } else if ctx.values_copied && inner.config.durability == Durability::Buffered {
-        // The removal is real at once for a killed process; the copies must have reached the OS.
-        inner.lock_writer().flush()?;
     }
     crate::killpoint!("reclaim.before_remove");
     // The segment leaves the table only once its file is gone: while the file
