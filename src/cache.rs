@@ -73,10 +73,11 @@ pub(crate) struct Inner {
     pub(crate) ghost: Mutex<Ghost>,
     pub(crate) wake: maintain::Wake,
     pub(crate) checkpoint: Mutex<Checkpoint>,
-    /// Smallest value sequence number of each segment removed since the
-    /// directory was last fsynced: such a segment could reappear after a power
-    /// cut, so tombstones must still count it as holding older values.
-    pub(crate) removed_unsynced: Mutex<Vec<u64>>,
+    /// Segments being reclaimed, or removed since the directory was last
+    /// fsynced: a power cut could bring such a segment back, so tombstones
+    /// must still count its values, and a delete that finds nothing must still
+    /// write a tombstone (see `Pending`).
+    pub(crate) removed_unsynced: Mutex<Vec<Pending>>,
     /// After a failed clock-mark write: no retry before this time (0 = none pending).
     clock_retry_ms: std::sync::atomic::AtomicU64,
     group: GroupCommit,
@@ -94,6 +95,18 @@ struct GroupCommit {
 struct GroupState {
     durable_seq: u64,
     syncing: bool,
+}
+
+/// A segment whose records a power cut could bring back although the index
+/// has dropped them: reclaim registers it before it drops any entry, and it is
+/// forgotten once its file's removal is durable (a directory fsync after it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    pub(crate) seg: u32,
+    /// Smallest sequence number of a value record in it.
+    pub(crate) min_value_seq: u64,
+    /// Its file has been removed (a directory fsync from now on makes that durable).
+    pub(crate) removed: bool,
 }
 
 /// A key's current entry, found by `locate`.
@@ -644,24 +657,34 @@ impl Inner {
         let len = record::encoded_len(key.len(), 0) as u64;
         let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
         let mut w = maintain::writer_with_room(self, len)?;
-        let Lookup::Found(old) = self.locate(key, hash, false, Some(&w)) else {
-            return Ok(false);
+        let old = match self.locate(key, hash, false, Some(&w)) {
+            Lookup::Found(old) => Some(old),
+            // Nothing to delete — unless a power cut could bring a value of
+            // this key back: a segment whose entries reclaim dropped may
+            // still reappear until its removal is durable. Then the delete
+            // must leave a tombstone, or it could be undone while later
+            // writes survive.
+            _ if !self.lock_pending().is_empty() => None,
+            _ => return Ok(false),
         };
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
-        let appended = w.append(&self.segments, old.seg.log, &buf, now);
+        let log = old.as_ref().map_or(LogKind::Probation, |o| o.seg.log);
+        let appended = w.append(&self.segments, log, &buf, now);
         w.scratch = buf;
         let loc = appended?;
         crate::killpoint!("delete.before_index");
         w.next_seq += 1;
         self.note_append(&w, loc, seq, false, len);
-        old.seg.sub_live(old.header.record_len());
-        self.index.remove(hash, old.entry.loc);
+        if let Some(old) = &old {
+            old.seg.sub_live(old.header.record_len());
+            self.index.remove(hash, old.entry.loc);
+        }
         drop(w);
         self.wait_durable(seq)?;
-        Ok(!expired(old.header.expires_ms, now))
+        Ok(old.is_some_and(|old| !expired(old.header.expires_ms, now)))
     }
 
     /// Bookkeeping after an append: sequence bounds, live bytes, counters.
@@ -821,25 +844,34 @@ impl Inner {
     }
 
     pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
-        let removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let removed = self.removed_segments();
         write_checkpoint(&self.storage, &self.dir, c)?;
-        self.forget_removed(removed);
+        self.forget_removed(&removed);
         Ok(())
     }
 
     /// Fsyncs the directory: every removal so far is durable afterwards.
     pub(crate) fn sync_dir(&self) -> Result<()> {
-        let removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let removed = self.removed_segments();
         self.storage.sync_dir(&self.dir)?;
-        self.forget_removed(removed);
+        self.forget_removed(&removed);
         Ok(())
     }
 
-    /// Drops the first `n` entries of `removed_unsynced` (made durable by a directory fsync).
-    fn forget_removed(&self, n: usize) {
-        let mut removed = self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner());
-        let n = n.min(removed.len());
-        removed.drain(..n);
+    pub(crate) fn lock_pending(&self) -> MutexGuard<'_, Vec<Pending>> {
+        self.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The segments whose files are removed but whose removal may not be durable.
+    pub(crate) fn removed_segments(&self) -> Vec<u32> {
+        self.lock_pending().iter().filter(|p| p.removed).map(|p| p.seg).collect()
+    }
+
+    /// Forgets segments whose removal a directory fsync has made durable.
+    fn forget_removed(&self, segs: &[u32]) {
+        if !segs.is_empty() {
+            self.lock_pending().retain(|p| !(p.removed && segs.contains(&p.seg)));
+        }
     }
 }
 

@@ -318,6 +318,8 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
         c.void_ranges = if plan.seq > 0 { vec![(1, plan.seq)] } else { Vec::new() };
         c.clock_ms = c.clock_ms.max(now);
     })?;
+    // Nothing written so far can come back now, from any segment.
+    inner.lock_pending().clear();
     inner.index.retain(|_| false);
     for seg in inner.segments.all() {
         seg.live_bytes.store(0, std::sync::atomic::Ordering::Relaxed);

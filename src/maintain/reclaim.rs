@@ -19,10 +19,12 @@
 //! to an older value still held by an older segment (a copied value shadows
 //! it under its new sequence number; a copied tombstone keeps its old one, so
 //! recovery could not even notice its loss). The removal is made durable by
-//! the next directory fsync; until then the removed segment still counts as
-//! holding its values when tombstones are judged, and the next reclaim fsyncs
-//! the directory before it starts. A crash at any point leaves the old
-//! record, the copy, or both (the copy's sequence number wins).
+//! the next directory fsync; until then the segment stays registered as
+//! pending (`Pending`, from before its first record is dropped): tombstones
+//! still count its values, a delete that finds nothing still writes a
+//! tombstone, and the next reclaim fsyncs the directory before it starts. A
+//! crash at any point leaves the old record, the copy, or both (the copy's
+//! sequence number wins).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies
@@ -37,7 +39,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::cache::{expired, Inner};
+use crate::cache::{expired, Inner, Pending};
 use crate::error::Result;
 use crate::format::record::{self, Kind, Record};
 use crate::format::segment::LogKind;
@@ -77,7 +79,7 @@ struct Ctx<'a> {
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
 pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<()> {
     debug_assert!(seg.is_sealed());
-    if !inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
+    if !inner.removed_segments().is_empty() {
         // Dropping a live entry of a log's oldest segment (eviction, expiry)
         // is safe only if the older segments are gone for good: a removal not
         // yet made durable could be undone by a power cut, and the older
@@ -85,6 +87,13 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         // before this reclaim judges what is oldest.
         inner.sync_dir()?;
     }
+    // From now until its removal is durable, this segment's dropped records
+    // could come back: deletes that find nothing leave tombstones meanwhile.
+    inner.lock_pending().push(Pending {
+        seg: seg.id,
+        min_value_seq: seg.min_value_seq.load(Ordering::Relaxed),
+        removed: false,
+    });
     crate::killpoint!("reclaim.start");
     let all = inner.segments.all();
     // (Before the context: reading the clock may write a checkpoint, which
@@ -99,7 +108,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
             .iter()
             .filter(|s| s.id != seg.id)
             .map(|s| s.min_value_seq.load(Ordering::Relaxed))
-            .chain(inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).iter().copied())
+            .chain(inner.lock_pending().iter().filter(|p| p.seg != seg.id).map(|p| p.min_value_seq))
             .min()
             .unwrap_or(u64::MAX),
         now_ms,
@@ -140,7 +149,9 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
     // has to hide its values; a failed removal is retried by a later reclaim).
     inner.storage.remove(seg.path())?;
     inner.segments.remove(seg.id);
-    inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).push(seg.min_value_seq.load(Ordering::Relaxed));
+    for p in inner.lock_pending().iter_mut().filter(|p| p.seg == seg.id) {
+        p.removed = true;
+    }
     crate::killpoint!("reclaim.after_remove");
     inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     bump(&inner.counters.segments_reclaimed);
