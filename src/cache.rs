@@ -800,24 +800,35 @@ impl Inner {
         match self.time.try_now_ms() {
             Ok(now) => now,
             Err(wanted) => {
-                let _ = self.renew_clock_lease(wanted);
+                let _ = self.renew_clock_lease(wanted, wanted);
                 self.time.try_now_ms().unwrap_or_else(|now| self.time.past_limit(now))
             }
         }
     }
 
-    /// Persists a clock mark a lease ahead of `from_ms`, if the current one is not that far.
-    pub(crate) fn renew_clock_lease(&self, from_ms: u64) -> Result<()> {
+    /// Makes sure the persisted clock mark is at least `need_ms`, writing a
+    /// lease ahead of `from_ms` if it is not.
+    pub(crate) fn renew_clock_lease(&self, from_ms: u64, need_ms: u64) -> Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mark = from_ms.saturating_add(CLOCK_LEASE_MS);
-        if self.read_only || self.time.limit_ms() >= mark {
+        let mark = from_ms.saturating_add(CLOCK_LEASE_MS).max(need_ms);
+        if self.read_only || self.time.limit_ms() >= need_ms {
             return Ok(());
         }
         let retry_at = self.clock_retry_ms.load(Relaxed);
         if retry_at != 0 && from_ms < retry_at {
             return Ok(()); // failed a moment ago: do not retry on every call
         }
-        match self.update_checkpoint(|c| c.clock_ms = c.clock_ms.max(mark)) {
+        let written = {
+            // Under the lock, so that threads crossing the mark together write it once.
+            let mut current = self.lock_checkpoint();
+            if current.clock_ms >= need_ms {
+                Ok(())
+            } else {
+                let next = Checkpoint { clock_ms: mark, ..current.clone() };
+                self.write_checkpoint(&next).map(|()| *current = next)
+            }
+        };
+        match written {
             Ok(()) => {
                 self.clock_retry_ms.store(0, Relaxed);
                 self.time.raise_limit(self.lock_checkpoint().clock_ms);

@@ -17,7 +17,7 @@
 //!   everything acknowledged before the last explicit flush;
 //! - the segment and hint files take at most `max_bytes` plus one segment.
 //!
-//! `KEG_CRASH_LOOP_ROUNDS` (default 8 per mode) and `KEG_CRASH_LOOP_SECS`
+//! `KEG_CRASH_LOOP_ROUNDS` (default 30 per mode) and `KEG_CRASH_LOOP_SECS`
 //! (run at least that long) make long runs.
 
 mod fault_model;
@@ -197,7 +197,7 @@ fn may_evict(op: Op, disk: Option<u64>, background: bool) -> bool {
 }
 
 fn crash_loop(mode: Durability) {
-    let rounds = env_or("KEG_CRASH_LOOP_ROUNDS", 8);
+    let rounds = env_or("KEG_CRASH_LOOP_ROUNDS", 30);
     let secs = env_or("KEG_CRASH_LOOP_SECS", 0);
     let dir = fast_tempdir();
     let mut hist = History::new(KEYS);
