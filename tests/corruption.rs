@@ -12,7 +12,8 @@
 //!   ignored, its segment scanned (`recovery_scanned_segments`), and every
 //!   key reads exactly as before.
 //!
-//! Trials: `KEG_CORRUPTION_TRIALS` (default 400 per test).
+//! Trials: `KEG_CORRUPTION_TRIALS` (default 400 per test); `KEG_CORRUPTION_SEED`
+//! varies the damage.
 
 mod fault_model;
 
@@ -274,7 +275,7 @@ fn open_and_check(p: &Pristine, dir: &Path, what: &str) -> Option<keg::Stats> {
 fn trials(clean_close: bool, pick: fn(&str) -> bool, files_at_once: u64, hints_only: bool) -> (u64, u64) {
     let p = pristine(clean_close);
     let n = env_or("KEG_CORRUPTION_TRIALS", 400);
-    let mut rng = Rng(0xbad_da7a + clean_close as u64 + files_at_once * 3);
+    let mut rng = Rng(0xbad_da7a + clean_close as u64 + files_at_once * 3 + 1000 * env_or("KEG_CORRUPTION_SEED", 0));
     let (mut done, mut failed_opens) = (0, 0);
     for trial in 0..n {
         let dir = copy_dir(p.dir.path());

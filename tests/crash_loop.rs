@@ -18,7 +18,7 @@
 //! - the segment and hint files take at most `max_bytes` plus one segment.
 //!
 //! `KEG_CRASH_LOOP_ROUNDS` (default 30 per mode) and `KEG_CRASH_LOOP_SECS`
-//! (run at least that long) make long runs.
+//! (run at least that long) make long runs; `KEG_CRASH_LOOP_SEED` varies the kills.
 
 mod fault_model;
 
@@ -205,7 +205,7 @@ fn crash_loop(mode: Durability) {
     // Buffered mode: writes before this index were handed to the OS.
     let mut flushed = 0usize;
     let mut next = 0u64;
-    let mut rng = Rng(0x0c0f_fee0 + mode as u64);
+    let mut rng = Rng(0x0c0f_fee0 + mode as u64 + 1000 * env_or("KEG_CRASH_LOOP_SEED", 0));
     let mut tally = Tally::default();
     let started = Instant::now();
     let mut round = 0u64;

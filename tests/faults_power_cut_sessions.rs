@@ -13,7 +13,8 @@
 //!   holds a value other than its value in that prefix;
 //! - buffered mode after a kill: a prefix including every write before the last flush.
 //!
-//! Sessions per mode: `KEG_POWER_CUT_SESSIONS` (default 60).
+//! Sessions per mode: `KEG_POWER_CUT_SESSIONS` (default 60); `KEG_POWER_CUT_SEED`
+//! varies the workload.
 
 mod fault_model;
 
@@ -51,7 +52,7 @@ fn sessions(mode: Durability) {
     let dir = fast_tempdir();
     let fs = FaultFs::new();
     let clock = ManualClock::new(T0);
-    let mut rng = Rng(0x5e55_1011 + mode as u64);
+    let mut rng = Rng(0x5e55_1011 + mode as u64 + 1000 * env_or("KEG_POWER_CUT_SEED", 0));
     let mut hist = History::new(KEYS);
     let mut evictions = 0u64;
     // Writes before these were handed to the OS / made durable.
