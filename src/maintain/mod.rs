@@ -127,6 +127,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
+    sync_removals(inner)?;
     write_pending_hints(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     if compact {
@@ -274,6 +275,7 @@ fn compact_some(inner: &Inner) -> Result<()> {
 /// `Cache::compact`: seals the active segments, then rewrites every segment holding dead bytes.
 pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     let _st = lock_state(inner);
+    sync_removals(inner)?;
     inner.lock_writer().seal_all()?;
     for seg in inner.segments.all() {
         if seg.is_sealed() && seg.dead_bytes() > 0 && inner.segments.get(seg.id).is_some() {
@@ -282,7 +284,18 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
             bump(&inner.counters.compactions);
         }
     }
-    write_pending_hints(inner)
+    write_pending_hints(inner)?;
+    sync_removals(inner)
+}
+
+/// Makes earlier segment removals durable, so that tombstones stop counting
+/// the removed segments as holding older values.
+fn sync_removals(inner: &Inner) -> Result<()> {
+    let pending = !inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+    if pending {
+        inner.sync_dir()?;
+    }
+    Ok(())
 }
 
 /// `Cache::clear`: makes the checkpoint cover everything, then removes every segment.
