@@ -22,7 +22,7 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 EXIT STATUS:
@@ -61,7 +61,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Dump(a) => dump::run(a),
         Command::Verify(a) => verify::run(a),
@@ -83,6 +86,30 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Prints a command-line error with the usage line (clap leaves it out of
+/// some errors, such as an invalid value) and returns exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let _ = e.print();
+    if !e.render().to_string().contains("Usage:") {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = std::env::args().nth(1);
+        let usage = match sub.as_deref().and_then(|s| cmd.find_subcommand_mut(s)) {
+            Some(sc) => sc.render_usage().to_string(),
+            None => cmd.render_usage().to_string(),
+        };
+        eprintln!("\n{usage}");
+    }
+    ExitCode::from(common::EXIT_ERROR)
 }
 
 #[cfg(test)]

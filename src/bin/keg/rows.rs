@@ -34,7 +34,7 @@ JSONL FIELDS (one object per line, one line per record, in log order: segments b
   value_len        value length in bytes
   expires          expiry as ISO 8601 UTC, e.g. \"2024-05-01T12:00:00.000Z\"; null when none
   expires_ms       the same expiry in Unix milliseconds; null when none
-  value            with --values: the value (its first --max-value-bytes bytes) as a string, when
+  value            with --values, for value records: the value (its first --max-value-bytes bytes) as a string, when
                    those bytes are UTF-8 (a character cut at the limit is dropped)
   value_b64        with --values, otherwise: those bytes in standard base64
   value_truncated  with --values: true when the value shown is shorter than value_len
@@ -125,7 +125,7 @@ pub fn json(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) 
         let exp = (h.expires_ms != 0).then_some(h.expires_ms);
         o.insert("expires".into(), exp.map(iso8601).into());
         o.insert("expires_ms".into(), exp.into());
-        if let Some(max) = values {
+        if let (Some(max), Kind::Value) = (values, record.kind) {
             let v = shown(record.value, max);
             put_bytes(&mut o, "value", v);
             o.insert("value_truncated".into(), (v.len() < record.value.len()).into());
