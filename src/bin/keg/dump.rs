@@ -75,8 +75,11 @@ pub fn run(args: Args) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Segment files to read: the id in the file name (if any) and the path.
+type Targets = Vec<(Option<u32>, PathBuf)>;
+
 /// The segment files to read and the cache directory whose index classifies them.
-fn targets(path: &Path) -> Result<(Vec<(Option<u32>, PathBuf)>, Option<PathBuf>), Failure> {
+fn targets(path: &Path) -> Result<(Targets, Option<PathBuf>), Failure> {
     let meta = std::fs::metadata(path).map_err(|e| Failure::io(path.display(), e))?;
     if meta.is_dir() {
         let files = inspect::list(path).map_err(|e| Failure::io(format!("listing {}", path.display()), e))?;

@@ -82,7 +82,7 @@ fn load(cache: &keg::Cache, input: impl BufRead, name: &str, counts: &mut Counts
         let row: Map<String, Value> = serde_json::from_str(&line)
             .map_err(|e| Failure::new(EXIT_ERROR, format!("{}: not a JSON object: {e}", at())))?;
         let bad = |msg: String| Failure::new(EXIT_ERROR, format!("{}: {msg}", at()));
-        let is = |field: &str, want: &str| row.get(field).map_or(true, |v| v.as_str() == Some(want));
+        let is = |field: &str, want: &str| row.get(field).is_none_or(|v| v.as_str() == Some(want));
         if !is("kind", "value") || !is("status", "live") {
             counts.not_live += 1;
             continue;
