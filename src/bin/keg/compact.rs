@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::common::{self, CmdResult, Failure, WriterOpts};
+use crate::common::{self, disk_bytes, CmdResult, Failure, WriterOpts};
 use crate::units::human_bytes;
 
 /// Rewrite every segment that holds dead bytes (overwritten, deleted or
@@ -25,19 +25,20 @@ pub fn run(args: Args) -> CmdResult {
     let cache = args.writer.open(&args.dir, "open the cache for writing", false)?;
     let before = cache.stats();
     cache.compact().map_err(|e| Failure::keg("compact", e))?;
-    let after = cache.stats();
+    let entries = cache.len();
     cache.close().map_err(|e| Failure::keg("close the cache", e))?;
+    // Measured after close, which writes the new segments' hint files.
+    let files = keg::inspect::list(&args.dir).map_err(|e| Failure::io(args.dir.display(), e))?;
+    let after = disk_bytes(&args.dir);
     let mut out = common::stdout();
     writeln!(
         out,
-        "disk bytes {} -> {} ({} -> {}), segments {} -> {}, entries {}",
+        "disk bytes {} -> {after} ({} -> {}), segments {} -> {}, entries {entries}",
         before.disk_bytes,
-        after.disk_bytes,
         human_bytes(before.disk_bytes),
-        human_bytes(after.disk_bytes),
+        human_bytes(after),
         before.segments,
-        after.segments,
-        after.entries
+        files.segments.len(),
     )
     .map_err(|e| Failure::io("writing output", e))?;
     common::finish(out)?;
