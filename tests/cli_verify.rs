@@ -132,3 +132,52 @@ fn missing_directory_is_an_io_error_exit_2() {
     let a = keg().arg("verify").arg(dir.path().join("absent")).assert().code(2);
     assert!(stderr_of(&a).contains("absent"));
 }
+
+#[test]
+fn garbage_files_are_reported_and_never_panic_any_reader() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let valid_header = std::fs::read(seg_path(dir.path(), 1)).unwrap()[..32].to_vec();
+    // A header claiming id 2, then a record header declaring a 4 GiB value.
+    let mut huge = valid_header.clone();
+    huge[12] = 2;
+    let sum = crc32fast::hash(&huge[..24]);
+    huge[24..28].copy_from_slice(&sum.to_le_bytes());
+    huge.extend_from_slice(&[0, 0, 0, 0, 3, 0, 1, 0, 0xff, 0xff, 0xff, 0xff]);
+    huge.extend_from_slice(&[0; 20]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..5000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    let files: [(u32, Vec<u8>); 5] = [
+        (2, huge),
+        (3, Vec::new()),
+        (4, valid_header[..31].to_vec()),
+        (5, noise.clone()),
+        (6, [valid_header.clone(), noise].concat()),
+    ];
+    for (id, bytes) in &files {
+        std::fs::write(seg_path(dir.path(), *id), bytes).unwrap();
+    }
+    std::fs::write(dir.path().join("00000003.hint"), b"not a hint").unwrap();
+    let a = keg().arg("verify").arg(dir.path()).assert().code(1);
+    let out = stdout_of(&a);
+    for id in [2, 4, 5] {
+        assert!(out.contains(&format!("{}:", seg_path(dir.path(), id).display())), "segment {id} not reported:\n{out}");
+    }
+    assert!(out.contains(&format!("{}:32: error: truncated record", seg_path(dir.path(), 2).display())), "{out}");
+    for args in [&["dump"][..], &["dump", "--format", "jsonl", "--values"], &["stats"], &["stats", "--format", "jsonl"]]
+    {
+        let a = keg().args(args).arg(dir.path()).assert().code(0);
+        assert!(!stderr_of(&a).contains("panicked"), "{args:?}");
+    }
+    // The intact segment is still read correctly alongside the garbage.
+    let a = keg().arg("dump").arg(dir.path()).args(["--format", "jsonl", "--live"]).assert().success();
+    assert_eq!(jsonl(&a.get_output().stdout).len(), 3);
+}
