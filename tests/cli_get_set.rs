@@ -102,3 +102,20 @@ fn commands_that_need_an_existing_cache_do_not_create_one() {
     keg().arg("get").arg(&missing).arg("k").assert().code(2);
     assert!(!missing.exists());
 }
+
+#[test]
+fn without_max_bytes_a_cache_bigger_than_the_default_cap_is_refused() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    keg().arg("set").arg(dir.path()).args(["k", "v"]).assert().success();
+    // A sparse stand-in for a big segment: 1 GiB by its length, no blocks on disk.
+    let big = std::fs::File::create(seg_path(dir.path(), 0xff)).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+    let a = keg().arg("set").arg(dir.path()).args(["k", "v2"]).assert().code(2);
+    assert!(stderr_of(&a).contains("pass --max-bytes"), "{}", stderr_of(&a));
+    keg().arg("get").arg(dir.path()).arg("k").assert().code(0).stdout("v");
+    // With the cap given explicitly the writer opens (and drops the headerless file).
+    keg().arg("set").arg(dir.path()).args(["k", "v2", "--max-bytes", "4GiB"]).assert().success();
+    keg().arg("get").arg(dir.path()).arg("k").assert().code(0).stdout("v2");
+}
