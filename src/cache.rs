@@ -442,6 +442,55 @@ impl Cache {
         self.abandoned = true;
     }
 
+    /// Inspection hook (used by [`crate::inspect::Classifier`]): whether the
+    /// index entry for `key` points at exactly the record at `offset` in
+    /// segment `segment`.
+    ///
+    /// `Some(true)`: it does, so that record is the one `get` would serve
+    /// (expired or not). `Some(false)`: it does not (the record is shadowed,
+    /// deleted, or a tombstone). `None`: the location lies outside what this
+    /// cache has read: a segment it does not hold, or bytes past the end it
+    /// saw (appended by another process after a read-only open, or after
+    /// damage that stopped recovery's scan).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// // The first record of the first segment sits right after its 32-byte header.
+    /// assert_eq!(cache.index_points_at(b"k", 1, 32), Some(true));
+    /// assert_eq!(cache.index_points_at(b"other", 1, 32), Some(false));
+    /// assert_eq!(cache.index_points_at(b"k", 99, 32), None);
+    /// ```
+    #[doc(hidden)]
+    pub fn index_points_at(&self, key: &[u8], segment: u32, offset: u64) -> Option<bool> {
+        let seg = self.inner.segments.get(segment)?;
+        if offset >= seg.visible() {
+            return None;
+        }
+        let off = u32::try_from(offset).ok()?;
+        let hash = self.inner.hasher.hash(key);
+        Some(self.inner.index.get_at(hash, Loc { seg: segment, off }).is_some())
+    }
+
+    /// Inspection hook: the time (Unix ms) this cache judges expiry against:
+    /// its clock, never earlier than the latest time the cache has recorded.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().clock(keg::ManualClock::new(5_000)).open(dir.path()).unwrap();
+    /// assert_eq!(cache.now_ms(), 5_000);
+    /// ```
+    #[doc(hidden)]
+    pub fn now_ms(&self) -> u64 {
+        self.inner.time.now_ms()
+    }
+
+    /// The shared state, for the read-only walks in [`crate::inspect`].
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     fn shutdown(&mut self) -> Result<()> {
         if let Some(worker) = self.worker.take() {
             worker.stop();

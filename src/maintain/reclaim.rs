@@ -13,15 +13,14 @@
 //! | tombstone | another segment holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
-//! Then, if tombstones were copied, the copies are fsynced (a copied tombstone
-//! keeps its old sequence number, so recovery could not notice its loss), and
-//! the segment file is removed. Copied values need no fsync here: each has a
-//! new sequence number above the checkpoint, so losing one leaves a hole that
-//! recovery's prefix rule sees, and the next group commit or checkpoint
-//! fsyncs them anyway. The removal is made durable by the next directory
-//! fsync; until then the removed segment still counts as holding its values
-//! when tombstones are judged. A crash at any point leaves the old record,
-//! the copy, or both (the copy's sequence number wins).
+//! Then the copies are fsynced, and only then is the segment file removed: a
+//! live record is often all that shadows older, dead records of its key in
+//! other segments, so if its copy could be lost after the original is gone,
+//! a power cut would bring an older value back. The removal is made durable by
+//! the next directory fsync; until then the removed segment still counts as
+//! holding its values when tombstones are judged. A crash at any point leaves
+//! the old record, the copy, or both (the copy's sequence number wins, or is
+//! the same for a tombstone).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies
@@ -65,8 +64,8 @@ struct Ctx<'a> {
     /// Smallest sequence number of a value record in any other segment.
     older_values_from: u64,
     now_ms: u64,
-    /// A tombstone was copied: the copies must be durable before the segment goes.
-    tombstones_copied: bool,
+    /// Something was copied: the copies must be durable before the segment goes.
+    copied: bool,
 }
 
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
@@ -86,7 +85,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
             .min()
             .unwrap_or(u64::MAX),
         now_ms: inner.time.now_ms(),
-        tombstones_copied: false,
+        copied: false,
     };
     let bytes = seg.bytes();
     let mut scanner = Scanner::new(bytes);
@@ -111,7 +110,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
-    if ctx.tombstones_copied {
+    if ctx.copied {
         inner.sync_now()?;
     }
     crate::killpoint!("reclaim.before_remove");
@@ -173,6 +172,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             inner.note_append(w, new_loc, seq, true, len);
             ctx.seg.sub_live(len);
             inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));
+            ctx.copied = true;
             add(&inner.counters.bytes_rewritten, len);
             if ctx.mode == Mode::Evict {
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
@@ -187,6 +187,6 @@ fn append_raw(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, raw: &[u8], seq: 
     let loc = w.append(&ctx.inner.segments, log, raw, ctx.now_ms)?;
     ctx.inner.note_append(w, loc, seq, live, raw.len() as u64);
     add(&ctx.inner.counters.bytes_rewritten, raw.len() as u64);
-    ctx.tombstones_copied = true;
+    ctx.copied = true;
     Ok(())
 }
