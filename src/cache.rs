@@ -1,12 +1,9 @@
 //! `Cache`: the API users call. It asks the index, reads through the log,
 //! and hands writes to the log writer; maintenance and recovery sit beside it.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
-
-use fs2::FileExt;
 
 use crate::clock::{Clock, MonotonicTime};
 use crate::config::{Builder, Config, Durability};
@@ -16,6 +13,7 @@ use crate::format::record::{self, Header, Kind};
 use crate::format::segment::LogKind;
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc};
+use crate::lock::DirLock;
 use crate::log::hints::expires_s;
 use crate::log::segment::ReadError;
 use crate::log::writer::Writer;
@@ -25,9 +23,6 @@ use crate::recovery::{self, write_checkpoint};
 use crate::stats::{bump, Counters, Stats};
 use crate::storage::Storage;
 use crate::value::Value;
-
-/// Name of the lock file in a cache directory.
-pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// Expiry times past this (in Unix ms, about the year 2106) mean "never".
 const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
@@ -78,7 +73,7 @@ pub(crate) struct Inner {
     /// cut, so tombstones must still count it as holding older values.
     pub(crate) removed_unsynced: Mutex<Vec<u64>>,
     group: GroupCommit,
-    _lock: Option<File>,
+    _lock: Option<DirLock>,
 }
 
 /// Group commit: one thread fsyncs for every writer waiting on it.
@@ -137,7 +132,7 @@ impl Cache {
             None
         } else {
             storage.create_dir_all(dir)?;
-            Some(take_lock(dir)?)
+            Some(DirLock::acquire(dir)?)
         };
         #[cfg(feature = "fault-injection")]
         if let Some(sim) = &storage.sim {
@@ -511,24 +506,6 @@ impl Drop for Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").field("dir", &self.inner.dir).field("entries", &self.len()).finish()
-    }
-}
-
-fn take_lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    match file.try_lock_exclusive() {
-        Ok(()) => Ok(file),
-        Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
-            Err(Error::Locked { path: dir.to_owned() })
-        }
-        Err(e) => Err(Error::io("lock", &path, e)),
     }
 }
 

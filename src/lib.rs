@@ -34,6 +34,7 @@ pub mod format;
 mod hash;
 mod index;
 pub mod inspect;
+mod lock;
 mod log;
 mod maintain;
 mod recovery;
