@@ -71,7 +71,7 @@ pub(crate) struct Inner {
     /// Smallest value sequence number of each segment removed since the
     /// directory was last fsynced: such a segment could reappear after a power
     /// cut, so tombstones must still count it as holding older values.
-    pub(crate) removed_unsynced: Mutex<Vec<u64>>,
+    pub(crate) removed_unsynced: Mutex<Vec<(LogKind, u64)>>,
     group: GroupCommit,
     _lock: Option<DirLock>,
 }
@@ -333,9 +333,12 @@ impl Cache {
         self.inner.sync_to(seq)
     }
 
-    /// Rewrites every sealed segment that holds dead bytes, now, so that disk
-    /// usage comes down to the live data (background compaction does this
-    /// gradually, for segments past the compaction threshold).
+    /// Rewrites, now, every segment that rewriting would shrink — one holding
+    /// overwritten, deleted or expired values, or tombstones that no older
+    /// value needs any more — so that disk usage comes down to the live data
+    /// (background compaction does this gradually, for segments past the
+    /// compaction threshold). Running it twice in a row rewrites nothing the
+    /// second time.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -668,13 +671,16 @@ impl Inner {
         Ok(!expired(old.header.expires_ms, now))
     }
 
-    /// Bookkeeping after an append: sequence bounds, live bytes, counters.
-    pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, live_value: bool, len: u64) {
+    /// Bookkeeping after an append of a live value (`value`) or a tombstone:
+    /// sequence bounds, live and tombstone bytes, counters.
+    pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, value: bool, len: u64) {
         let _ = w;
         if let Some(seg) = self.segments.get(loc.seg) {
-            seg.note_record(seq, live_value);
-            if live_value {
+            if value {
+                seg.note_value(seq);
                 seg.add_live(len);
+            } else {
+                seg.note_tombstone(seq, len);
             }
         }
         bump(&self.counters.appends);

@@ -206,7 +206,11 @@ pub(crate) fn recover(
     let index = Index::new();
     for (seg, source) in &loaded {
         source.for_each(|rec| {
-            seg.note_record(rec.seq, !rec.tombstone);
+            match (rec.tombstone, rec.dead) {
+                (false, _) => seg.note_value(rec.seq),
+                (true, false) => seg.note_tombstone(rec.seq, rec.len as u64),
+                (true, true) => seg.note_other(rec.seq),
+            }
             if checkpoint.is_void(rec.seq) {
                 bump(&counters.recovery_void_records);
             } else if !rec.dead {

@@ -10,7 +10,7 @@
 //! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist |
 //! | value, live | compaction | re-append to the same log (new seq) |
 //! | value, live | eviction | as the policy decides: re-append or drop |
-//! | tombstone | another segment holds a value older than it | re-append unchanged (same seq) |
+//! | tombstone | another segment of its log holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
 //! Then the copies are fsynced, and only then is the segment file removed: a
@@ -77,13 +77,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         seg,
         mode,
         oldest_in_log: all.iter().find(|s| s.log == seg.log).map(|s| s.id) == Some(seg.id),
-        older_values_from: all
-            .iter()
-            .filter(|s| s.id != seg.id)
-            .map(|s| s.min_value_seq.load(Ordering::Relaxed))
-            .chain(inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).iter().copied())
-            .min()
-            .unwrap_or(u64::MAX),
+        older_values_from: older_values_from(inner, &all, seg),
         now_ms: inner.time.now_ms(),
         copied: false,
     };
@@ -115,12 +109,45 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
     }
     crate::killpoint!("reclaim.before_remove");
     inner.segments.remove(seg.id);
-    inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner()).push(seg.min_value_seq.load(Ordering::Relaxed));
+    inner
+        .removed_unsynced
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((seg.log, seg.min_value_seq.load(Ordering::Relaxed)));
     inner.storage.remove(seg.path())?;
     crate::killpoint!("reclaim.after_remove");
     inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     bump(&inner.counters.segments_reclaimed);
     Ok(())
+}
+
+/// The smallest sequence number of a value record, other than in `seg`, that
+/// a tombstone in `seg` may shadow (removed segments whose removal is not yet
+/// durable included).
+///
+/// A tombstone in the probation log can only shadow probation values: a
+/// delete goes to the log of its key's current entry, and a key whose entry
+/// is in probation has main-log values only below an older main-log tombstone.
+/// A tombstone in the main log must consider both logs: a crash between
+/// promoting an entry and removing its probation segment leaves an older
+/// copy of the value in probation.
+pub(crate) fn older_values_from(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> u64 {
+    let counts = |log: LogKind| seg.log == LogKind::Main || log == seg.log;
+    let removed = inner.removed_unsynced.lock().unwrap_or_else(|e| e.into_inner());
+    all.iter()
+        .filter(|s| s.id != seg.id && counts(s.log))
+        .map(|s| s.min_value_seq.load(Ordering::Relaxed))
+        .chain(removed.iter().filter(|(log, _)| counts(*log)).map(|&(_, seq)| seq))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// Whether reclaiming `seg` would free anything beyond its live bytes: dead
+/// values, or at least one tombstone nothing older needs any more.
+pub(crate) fn worth_rewriting(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> bool {
+    seg.garbage_bytes() > 0
+        || (seg.tombstone_bytes.load(Ordering::Relaxed) > 0
+            && seg.min_tombstone_seq.load(Ordering::Relaxed) <= older_values_from(inner, all, seg))
 }
 
 fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result<()> {
