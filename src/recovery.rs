@@ -337,8 +337,11 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
 fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, rec: Rec) {
     let loc = Loc { seg: seg.id, off: rec.off };
     let new_expiry = if rec.tombstone { TOMBSTONE_MARK } else { rec.expires_s };
-    let rec_key = seg.peek(rec.off).map(|(_, k)| k);
+    // The record's own key is read (through the segment's map) only when an
+    // entry with the same hash exists: a clean open then never touches data pages.
+    let mut rec_key = None;
     for cand in index.lookup(rec.hash, false).iter() {
+        let rec_key = *rec_key.get_or_insert_with(|| seg.peek(rec.off).map(|(_, k)| k));
         let cand_seg = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
         let peeked = cand_seg.peek(cand.loc.off);
         // Unreadable keys count as the same key: treating a stranger as the same
