@@ -58,14 +58,19 @@
 //! checks that every entry is back with its value (1000 keys spot-checked).
 //!
 //! # `crc`
-//! Times `crc32fast::hash` over a whole record with a 40-byte key and a
-//! 100-byte or 4 KiB value (what every `get` verifies), a copy of the value
-//! (what a caller that copies pays anyway), and single-threaded `get` on a
-//! pre-populated cache, and prints the checksum's share of a `get`.
+//! What verifying the checksum on every read costs. Times `crc32fast::hash`
+//! over a whole record with a 40-byte key and a 100-byte or 4 KiB value: on
+//! one record in cache (`crc hot`), and on records picked at random from
+//! 100 000 laid out like a segment (`crc rand`: the memory fetch a `get`
+//! pays), next to copying the value out at the same access pattern (what a
+//! caller that uses the value pays anyway). Then, on a cache holding those
+//! 100 000 keys, single-threaded `get` (index, header and key check, checksum,
+//! value handle) against `contains` (index, header and key check only),
+//! interleaved run by run: `get - contains` bounds what the checksum adds.
 //!
-//! # `hot get|set`
-//! A tight loop of `--ops` gets or sets (after pre-population) inside
-//! functions named `hot_get_loop` / `hot_set_loop`, for
+//! # `hot get|set|contains`
+//! A tight loop of `--ops` gets, sets or contains (after pre-population)
+//! inside functions named `hot_get_loop`, `hot_set_loop`, `hot_contains_loop`, for
 //! `valgrind --tool=callgrind --toggle-collect='*hot_*_loop*'`.
 
 use std::collections::BTreeMap;
@@ -545,7 +550,7 @@ fn read_bytes() -> Res<u64> {
 
 /// Median of `runs` timings of `f` repeated `iters` times, in nanoseconds per call.
 fn time_per_call(runs: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
-    let mut v: Vec<f64> = (0..runs)
+    let v: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             for i in 0..iters {
@@ -554,29 +559,45 @@ fn time_per_call(runs: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
             t.elapsed().as_nanos() as f64 / iters as f64
         })
         .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    median(v)
 }
 
 fn crc(opts: &Opts) -> Res<()> {
     let runs = opts.num("runs", 11)? as usize;
     let keys = 100_000u64;
-    println!("crc: medians of {runs} runs; get on {keys} keys of 40 bytes, random order, 1 thread");
+    println!("crc: medians of {runs} runs; {keys} keys of 40 bytes, random order, 1 thread; times in ns per call");
     println!(
-        "{:>8} {:>12} {:>14} {:>14} {:>14} {:>10}",
-        "value", "record B", "crc32 ns", "crc32 GB/s", "copy value ns", "get ns"
+        "{:>6} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "value", "record", "crc hot", "crc GB/s", "crc rand", "copy rnd", "get", "contains"
     );
     for value_len in [100usize, 4096] {
         let record_len = keg::format::record::encoded_len(KEY_LEN, value_len);
+        // In cache: the same record over and over.
         let record = vec![0x3cu8; record_len];
-        let crc_ns = time_per_call(runs, 2_000_000, |_| {
+        let crc_hot_ns = time_per_call(runs, 2_000_000, |_| {
             // The checksum covers the record from byte 4 on (everything after the crc field).
             black_box(crc32fast::hash(black_box(&record[4..])));
         });
-        let value = vec![0x5au8; value_len];
-        let copy_ns = time_per_call(runs, 2_000_000, |_| {
-            black_box(black_box(&value[..]).to_vec());
+        // Out of cache, as in a get: records picked at random from as many as the cache holds.
+        let arena = vec![0x3cu8; record_len * keys as usize];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut pick = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let at = (rng % keys) as usize * record_len;
+            &arena[at..at + record_len]
+        };
+        let crc_rand_ns = time_per_call(runs, 500_000, |_| {
+            black_box(crc32fast::hash(&pick()[4..]));
         });
+        // What a caller that copies the value out pays, at the same access pattern.
+        let copy_rand_ns = time_per_call(runs, 500_000, |_| {
+            black_box(pick()[record_len - value_len..].to_vec());
+        });
+        drop(arena);
+
+        let value = vec![0x5au8; value_len];
         let dir = data_dir(opts, &format!("crc{value_len}"))?;
         let cache = Cache::builder().max_bytes(2 << 30).open(&dir)?;
         for i in 0..keys {
@@ -584,25 +605,45 @@ fn crc(opts: &Opts) -> Res<()> {
         }
         let all: Vec<[u8; KEY_LEN]> = (0..keys).map(key).collect();
         let mut rng = 0x2545_f491_4f6c_dd1du64;
-        let get_ns = time_per_call(runs, 500_000, |_| {
+        let mut next_key = || {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let v = cache.get(&all[(rng % keys) as usize]).expect("get").expect("present");
-            black_box(v.len());
-        });
+            &all[(rng % keys) as usize]
+        };
+        // get (index, header and key check, checksum over the record) against
+        // contains (index, header and key check only), interleaved run by run.
+        let (mut get, mut contains) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            get.push(time_per_call(1, 300_000, |_| {
+                black_box(cache.get(next_key()).expect("get").expect("present").len());
+            }));
+            contains.push(time_per_call(1, 300_000, |_| {
+                assert!(cache.contains(next_key()).expect("contains"));
+            }));
+        }
+        let (get_ns, contains_ns) = (median(get), median(contains));
         cache.close()?;
         std::fs::remove_dir_all(&dir)?;
         println!(
-            "{value_len:>8} {record_len:>12} {crc_ns:>14.1} {:>14.2} {copy_ns:>14.1} {get_ns:>10.1}",
-            (record_len - 4) as f64 / crc_ns
+            "{value_len:>6} {record_len:>7} {crc_hot_ns:>8.1} {:>9.2} {crc_rand_ns:>9.1} {copy_rand_ns:>9.1} {get_ns:>9.1} \
+             {contains_ns:>9.1}",
+            (record_len - 4) as f64 / crc_hot_ns
         );
         println!(
-            "RESULT value_len={value_len} crc_ns={crc_ns:.1} copy_ns={copy_ns:.1} get_ns={get_ns:.1} crc_share={:.3}",
-            crc_ns / get_ns
+            "RESULT value_len={value_len} crc_hot_ns={crc_hot_ns:.1} crc_rand_ns={crc_rand_ns:.1} \
+             copy_rand_ns={copy_rand_ns:.1} get_ns={get_ns:.1} contains_ns={contains_ns:.1} \
+             crc_hot_share={:.3} get_minus_contains_share={:.3}",
+            crc_hot_ns / get_ns,
+            (get_ns - contains_ns) / get_ns
         );
     }
     Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 // ---------------------------------------------------------------- hot
@@ -621,7 +662,8 @@ fn hot(opts: &Opts) -> Res<()> {
     match what {
         "get" => hot_get_loop(&cache, ops, keys),
         "set" => hot_set_loop(&cache, ops, keys, &value),
-        other => return Err(format!("hot: get or set, not {other:?} ({:?})", opts.raw).into()),
+        "contains" => hot_contains_loop(&cache, ops, keys),
+        other => return Err(format!("hot: get, set or contains, not {other:?} ({:?})", opts.raw).into()),
     }
     let el = t.elapsed();
     println!("{what}: {ops} ops in {el:?} ({:.0} ns/op)", el.as_nanos() as f64 / ops as f64);
@@ -639,6 +681,17 @@ fn hot_get_loop(cache: &Cache, ops: u64, keys: u64) {
         rng ^= rng << 17;
         let v = cache.get(&key(rng % keys)).expect("get").expect("present");
         black_box(v.len());
+    }
+}
+
+#[inline(never)]
+fn hot_contains_loop(cache: &Cache, ops: u64, keys: u64) {
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..ops {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        assert!(cache.contains(&key(rng % keys)).expect("contains"));
     }
 }
 
