@@ -69,9 +69,14 @@
 //! interleaved run by run: `get - contains` bounds what the checksum adds.
 //!
 //! # `hot get|set|contains`
-//! A tight loop of `--ops` gets, sets or contains (after pre-population)
-//! inside functions named `hot_get_loop`, `hot_set_loop`, `hot_contains_loop`, for
-//! `valgrind --tool=callgrind --toggle-collect='*hot_*_loop*'`.
+//! A single-threaded loop of `--ops` gets, sets or contains on random keys
+//! out of `--keys` (default 100 000, pre-populated; the same settings as
+//! `benches/ops.rs`), inside functions named `hot_get_loop`, `hot_set_loop`,
+//! `hot_contains_loop`, for profiling with
+//! `valgrind --tool=callgrind --toggle-collect='*hot_*_loop*'` or `perf`.
+//! It prints the wall-clock time per operation and the process's CPU time
+//! per operation (user + system, the background thread included), which a
+//! busy shared machine disturbs much less than wall-clock time.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -654,54 +659,63 @@ fn hot(opts: &Opts) -> Res<()> {
     let keys = opts.num("keys", 100_000)?;
     let value = vec![0x77u8; opts.num("value-len", 100)? as usize];
     let dir = data_dir(opts, "hot")?;
-    let cache = Cache::builder().max_bytes(2 << 30).open(&dir)?;
-    for i in 0..keys {
-        cache.set(&key(i), &value, None)?;
+    // The same settings as benches/ops.rs.
+    let cache = Cache::builder().max_bytes(1 << 30).open(&dir)?;
+    let all: Vec<[u8; KEY_LEN]> = (0..keys).map(key).collect();
+    for k in &all {
+        cache.set(k, &value, None)?;
     }
+    let cpu = cpu_seconds();
     let t = Instant::now();
     match what {
-        "get" => hot_get_loop(&cache, ops, keys),
-        "set" => hot_set_loop(&cache, ops, keys, &value),
-        "contains" => hot_contains_loop(&cache, ops, keys),
+        "get" => hot_get_loop(&cache, ops, &all),
+        "set" => hot_set_loop(&cache, ops, &all, &value),
+        "contains" => hot_contains_loop(&cache, ops, &all),
         other => return Err(format!("hot: get, set or contains, not {other:?} ({:?})", opts.raw).into()),
     }
-    let el = t.elapsed();
-    println!("{what}: {ops} ops in {el:?} ({:.0} ns/op)", el.as_nanos() as f64 / ops as f64);
+    let wall_ns = t.elapsed().as_nanos() as f64 / ops as f64;
+    let cpu_ns = (cpu_seconds() - cpu) * 1e9 / ops as f64;
+    println!(
+        "{what} {}B: {ops} ops, {wall_ns:.0} ns/op wall clock, {cpu_ns:.0} ns/op CPU (whole process, \
+         background thread included)",
+        value.len()
+    );
+    println!("RESULT op={what} value_len={} wall_ns={wall_ns:.0} cpu_ns={cpu_ns:.0}", value.len());
     cache.close()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
+/// The next key, picked uniformly at random.
+#[inline]
+fn pick<'a>(rng: &mut u64, all: &'a [[u8; KEY_LEN]]) -> &'a [u8; KEY_LEN] {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    &all[(*rng % all.len() as u64) as usize]
+}
+
 #[inline(never)]
-fn hot_get_loop(cache: &Cache, ops: u64, keys: u64) {
+fn hot_get_loop(cache: &Cache, ops: u64, all: &[[u8; KEY_LEN]]) {
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..ops {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let v = cache.get(&key(rng % keys)).expect("get").expect("present");
+        let v = cache.get(pick(&mut rng, all)).expect("get").expect("present");
         black_box(v.len());
     }
 }
 
 #[inline(never)]
-fn hot_contains_loop(cache: &Cache, ops: u64, keys: u64) {
+fn hot_contains_loop(cache: &Cache, ops: u64, all: &[[u8; KEY_LEN]]) {
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..ops {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        assert!(cache.contains(&key(rng % keys)).expect("contains"));
+        assert!(cache.contains(pick(&mut rng, all)).expect("contains"));
     }
 }
 
 #[inline(never)]
-fn hot_set_loop(cache: &Cache, ops: u64, keys: u64, value: &[u8]) {
+fn hot_set_loop(cache: &Cache, ops: u64, all: &[[u8; KEY_LEN]], value: &[u8]) {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..ops {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        cache.set(&key(rng % keys), value, None).expect("set");
+        cache.set(pick(&mut rng, all), value, None).expect("set");
     }
 }
