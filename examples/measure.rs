@@ -10,19 +10,21 @@
 //! cargo run --release --example measure -- hot get --value-len 100 --ops 200000   # for callgrind
 //! ```
 //!
-//! Every measurement runs in a fresh child process (this program re-executes
-//! itself with an internal subcommand), so allocator state and page tables
-//! left over from one run never leak into the next. The parent prints each
-//! run and then the median, minimum and maximum. Common options:
+//! `ram` and `reopen` make every run in a fresh child process (this program
+//! re-executes itself with an internal subcommand), so allocator state and
+//! page tables left over from one run never leak into the next; the parent
+//! prints each run and then the median, minimum and maximum. Their options:
 //!
 //! * `--entries N` (default 1 000 000), `--runs R` (default 3),
 //! * `--value-len B` (default 16), `--dir PATH` (default a fresh directory
-//!   under `target/measure`, removed at the end).
+//!   under `target/measure` in the current directory, removed at the end).
 //!
 //! Keys are always 40 bytes (`bench:key:` and 30 decimal digits), as the
-//! issue asks for the memory figure. Caches are opened with an 8 GiB cap
-//! (nothing is evicted; the programs check `evictions == 0`), default
-//! segment size (64 MiB at that cap) and the default durability (`Flushed`).
+//! issue asks for the memory figure. `ram` and `reopen` open caches with an
+//! 8 GiB cap (nothing is evicted; the programs check `evictions == 0`), the
+//! default segment size (64 MiB at that cap) and the default durability
+//! (`Flushed`); `hot` uses the settings of `benches/ops.rs` (1 GiB cap),
+//! `crc` a 2 GiB cap.
 //!
 //! # `ram`
 //! Inserts `--entries` keys into an empty cache and reads `/proc/self/status`
