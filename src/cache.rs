@@ -1,12 +1,9 @@
 //! `Cache`: the API users call. It asks the index, reads through the log,
 //! and hands writes to the log writer; maintenance and recovery sit beside it.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
-
-use fs2::FileExt;
 
 use crate::clock::{Clock, MonotonicTime, CLOCK_LEASE_MS};
 use crate::config::{Builder, Config, Durability};
@@ -16,6 +13,7 @@ use crate::format::record::{self, Header, Kind};
 use crate::format::segment::LogKind;
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc};
+use crate::lock::DirLock;
 use crate::log::hints::expires_s;
 use crate::log::segment::ReadError;
 use crate::log::writer::Writer;
@@ -25,9 +23,6 @@ use crate::recovery::{self, write_checkpoint};
 use crate::stats::{bump, Counters, Stats};
 use crate::storage::Storage;
 use crate::value::Value;
-
-/// Name of the lock file in a cache directory.
-pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// Expiry times past this (in Unix ms, about the year 2106) mean "never".
 const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
@@ -81,7 +76,7 @@ pub(crate) struct Inner {
     /// After a failed clock-mark write: no retry before this time (0 = none pending).
     clock_retry_ms: std::sync::atomic::AtomicU64,
     group: GroupCommit,
-    _lock: Option<File>,
+    _lock: Option<DirLock>,
 }
 
 /// Group commit: one thread fsyncs for every writer waiting on it.
@@ -103,6 +98,7 @@ struct GroupState {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pending {
     pub(crate) seg: u32,
+    pub(crate) log: LogKind,
     /// Smallest sequence number of a value record in it.
     pub(crate) min_value_seq: u64,
     /// Its file has been removed (a directory fsync from now on makes that durable).
@@ -152,7 +148,7 @@ impl Cache {
             None
         } else {
             storage.create_dir_all(dir)?;
-            Some(take_lock(dir)?)
+            Some(DirLock::acquire(dir)?)
         };
         #[cfg(feature = "fault-injection")]
         if let Some(sim) = &storage.sim {
@@ -354,9 +350,12 @@ impl Cache {
         self.inner.sync_to(seq)
     }
 
-    /// Rewrites every sealed segment that holds dead bytes, now, so that disk
-    /// usage comes down to the live data (background compaction does this
-    /// gradually, for segments past the compaction threshold).
+    /// Rewrites, now, every segment that rewriting would shrink — one holding
+    /// overwritten, deleted or expired values, or tombstones that no older
+    /// value needs any more — so that disk usage comes down to the live data
+    /// (background compaction does this gradually, for segments past the
+    /// compaction threshold). Running it twice in a row rewrites nothing the
+    /// second time.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -458,6 +457,55 @@ impl Cache {
         self.abandoned = true;
     }
 
+    /// Inspection hook (used by [`crate::inspect::Classifier`]): whether the
+    /// index entry for `key` points at exactly the record at `offset` in
+    /// segment `segment`.
+    ///
+    /// `Some(true)`: it does, so that record is the one `get` would serve
+    /// (expired or not). `Some(false)`: it does not (the record is shadowed,
+    /// deleted, or a tombstone). `None`: the location lies outside what this
+    /// cache has read: a segment it does not hold, or bytes past the end it
+    /// saw (appended by another process after a read-only open, or after
+    /// damage that stopped recovery's scan).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// // The first record of the first segment sits right after its 32-byte header.
+    /// assert_eq!(cache.index_points_at(b"k", 1, 32), Some(true));
+    /// assert_eq!(cache.index_points_at(b"other", 1, 32), Some(false));
+    /// assert_eq!(cache.index_points_at(b"k", 99, 32), None);
+    /// ```
+    #[doc(hidden)]
+    pub fn index_points_at(&self, key: &[u8], segment: u32, offset: u64) -> Option<bool> {
+        let seg = self.inner.segments.get(segment)?;
+        if offset >= seg.visible() {
+            return None;
+        }
+        let off = u32::try_from(offset).ok()?;
+        let hash = self.inner.hasher.hash(key);
+        Some(self.inner.index.get_at(hash, Loc { seg: segment, off }).is_some())
+    }
+
+    /// Inspection hook: the time (Unix ms) this cache judges expiry against:
+    /// its clock, never earlier than the latest time the cache has recorded.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().clock(keg::ManualClock::new(5_000)).open(dir.path()).unwrap();
+    /// assert_eq!(cache.now_ms(), 5_000);
+    /// ```
+    #[doc(hidden)]
+    pub fn now_ms(&self) -> u64 {
+        self.inner.now_ms()
+    }
+
+    /// The shared state, for the read-only walks in [`crate::inspect`].
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     fn shutdown(&mut self) -> Result<()> {
         if let Some(worker) = self.worker.take() {
             worker.stop();
@@ -478,24 +526,6 @@ impl Drop for Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").field("dir", &self.inner.dir).field("entries", &self.len()).finish()
-    }
-}
-
-fn take_lock(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    match file.try_lock_exclusive() {
-        Ok(()) => Ok(file),
-        Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
-            Err(Error::Locked { path: dir.to_owned() })
-        }
-        Err(e) => Err(Error::io("lock", &path, e)),
     }
 }
 
@@ -671,7 +701,8 @@ impl Inner {
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
-        let log = old.as_ref().map_or(LogKind::Probation, |o| o.seg.log);
+        // (A key with no entry: the main log, whose tombstones count older values in both logs.)
+        let log = old.as_ref().map_or(LogKind::Main, |o| o.seg.log);
         let appended = w.append(&self.segments, log, &buf, now);
         w.scratch = buf;
         let loc = appended?;
@@ -687,13 +718,16 @@ impl Inner {
         Ok(old.is_some_and(|old| !expired(old.header.expires_ms, now)))
     }
 
-    /// Bookkeeping after an append: sequence bounds, live bytes, counters.
-    pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, live_value: bool, len: u64) {
+    /// Bookkeeping after an append of a live value (`value`) or a tombstone:
+    /// sequence bounds, live and tombstone bytes, counters.
+    pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, value: bool, len: u64) {
         let _ = w;
         if let Some(seg) = self.segments.get(loc.seg) {
-            seg.note_record(seq, live_value);
-            if live_value {
+            if value {
+                seg.note_value(seq);
                 seg.add_live(len);
+            } else {
+                seg.note_tombstone(seq, len);
             }
         }
         bump(&self.counters.appends);

@@ -21,7 +21,8 @@
 //!
 //! Where things are: [`format`] holds the on-disk structures (see also
 //! `FORMAT.md`); `log` the segment files and the appender; `index` the
-//! hash index; `recovery` the open path; `maintain` eviction and compaction.
+//! hash index; `recovery` the open path; `maintain` eviction and compaction;
+//! [`inspect`] the read-only API the `keg` command-line tool is built on.
 
 #![warn(missing_docs)]
 
@@ -32,6 +33,8 @@ mod error;
 pub mod format;
 mod hash;
 mod index;
+pub mod inspect;
+mod lock;
 mod log;
 mod maintain;
 mod recovery;

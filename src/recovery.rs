@@ -215,7 +215,11 @@ pub(crate) fn recover(
     let index = Index::new();
     for (seg, source) in &loaded {
         source.for_each(|rec| {
-            seg.note_record(rec.seq, !rec.tombstone);
+            match (rec.tombstone, rec.dead) {
+                (false, _) => seg.note_value(rec.seq),
+                (true, false) => seg.note_tombstone(rec.seq, rec.len as u64),
+                (true, true) => seg.note_other(rec.seq),
+            }
             if checkpoint.is_void(rec.seq) {
                 bump(&counters.recovery_void_records);
             } else if !rec.dead {
@@ -372,8 +376,11 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
 fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, rec: Rec) {
     let loc = Loc { seg: seg.id, off: rec.off };
     let new_expiry = if rec.tombstone { TOMBSTONE_MARK } else { rec.expires_s };
-    let rec_key = seg.peek(rec.off).map(|(_, k)| k);
+    // Read the record's key only if another entry has the same hash (an
+    // overwrite or a collision): a hint-based open reads no data otherwise.
+    let mut rec_key = None;
     for cand in index.lookup(rec.hash, false).iter() {
+        let rec_key = *rec_key.get_or_insert_with(|| seg.peek(rec.off).map(|(_, k)| k));
         let cand_seg = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
         let peeked = cand_seg.peek(cand.loc.off);
         // Unreadable keys count as the same key: treating a stranger as the same

@@ -100,3 +100,24 @@ fn tombstones_are_dropped_once_nothing_older_remains() {
     assert_eq!(s.live_bytes, 0);
     assert!(s.dead_bytes == 0, "tombstones were kept though no older value remains: {s:?}");
 }
+
+#[test]
+fn compacting_twice_rewrites_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    // Three opens: three segments (an open never appends to an older segment).
+    open(dir.path(), &clock).set(b"a", b"1", None).unwrap();
+    open(dir.path(), &clock).set(b"b", b"2", None).unwrap();
+    assert!(open(dir.path(), &clock).delete(b"b").unwrap());
+    let cache = open(dir.path(), &clock);
+    cache.compact().unwrap();
+    let first = cache.stats().segments_reclaimed;
+    assert!(first > 0);
+    cache.compact().unwrap();
+    assert_eq!(cache.stats().segments_reclaimed, first, "a second compact rewrote segments again");
+    assert_eq!(cache.get(b"a").unwrap().unwrap(), b"1");
+    assert!(cache.get(b"b").unwrap().is_none());
+    drop(cache);
+    remove_hints(dir.path());
+    assert!(open(dir.path(), &clock).get(b"b").unwrap().is_none());
+}

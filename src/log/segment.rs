@@ -47,6 +47,10 @@ pub(crate) struct Segment {
     pub(crate) min_value_seq: AtomicU64,
     /// Largest sequence number of any record in the file (0 if none).
     pub(crate) max_seq: AtomicU64,
+    /// Bytes of tombstones in the file.
+    pub(crate) tombstone_bytes: AtomicU64,
+    /// Smallest sequence number of a tombstone in the file (u64::MAX if none).
+    pub(crate) min_tombstone_seq: AtomicU64,
 }
 
 impl Segment {
@@ -89,6 +93,8 @@ impl Segment {
             live_count: AtomicU64::new(0),
             min_value_seq: AtomicU64::new(u64::MAX),
             max_seq: AtomicU64::new(0),
+            tombstone_bytes: AtomicU64::new(0),
+            min_tombstone_seq: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -152,12 +158,27 @@ impl Segment {
         self.len().saturating_sub(HEADER_LEN as u64 + self.live_bytes.load(Ordering::Relaxed))
     }
 
-    /// Notes that a record with this sequence number was written here.
-    pub(crate) fn note_record(&self, seq: u64, is_value: bool) {
-        if is_value {
-            self.min_value_seq.fetch_min(seq, Ordering::Relaxed);
-        }
+    /// Notes that a value record with this sequence number is in the file.
+    pub(crate) fn note_value(&self, seq: u64) {
+        self.min_value_seq.fetch_min(seq, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Notes that a tombstone of `len` bytes with this sequence number is in the file.
+    pub(crate) fn note_tombstone(&self, seq: u64, len: u64) {
+        self.min_tombstone_seq.fetch_min(seq, Ordering::Relaxed);
+        self.tombstone_bytes.fetch_add(len, Ordering::Relaxed);
+        self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Notes a record that is neither (not understood by this version).
+    pub(crate) fn note_other(&self, seq: u64) {
+        self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Dead bytes that are not tombstones: what rewriting the segment surely frees.
+    pub(crate) fn garbage_bytes(&self) -> u64 {
+        self.dead_bytes().saturating_sub(self.tombstone_bytes.load(Ordering::Relaxed))
     }
 
     pub(crate) fn add_live(&self, bytes: u64) {

@@ -125,6 +125,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
+    sync_removals(inner)?;
     write_pending_hints(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     if compact {
@@ -261,16 +262,17 @@ fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
     })
 }
 
-/// Compacts the sealed segments whose dead fraction passed the threshold.
+/// Compacts the sealed segments whose dead fraction passed the threshold and
+/// that rewriting would actually shrink (a segment of tombstones that must
+/// all be kept is left alone, or it would be copied forward forever).
 fn compact_some(inner: &Inner) -> Result<()> {
     let threshold = inner.config.compaction_threshold;
-    let mut candidates: Vec<(f64, Arc<Segment>)> = inner
-        .segments
-        .all()
-        .into_iter()
+    let all = inner.segments.all();
+    let mut candidates: Vec<(f64, Arc<Segment>)> = all
+        .iter()
         .filter(|s| s.is_sealed() && s.len() > HEADER_LEN as u64)
-        .map(|s| (s.dead_bytes() as f64 / (s.len() - HEADER_LEN as u64) as f64, s))
-        .filter(|(dead, _)| *dead >= threshold)
+        .map(|s| (s.dead_bytes() as f64 / (s.len() - HEADER_LEN as u64) as f64, s.clone()))
+        .filter(|(dead, s)| *dead >= threshold && reclaim::worth_rewriting(inner, &all, s))
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (_, seg) in candidates {
@@ -281,19 +283,32 @@ fn compact_some(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// `Cache::compact`: seals the active segments, then rewrites every segment holding dead bytes.
+/// `Cache::compact`: seals the active segments, then rewrites every segment
+/// that rewriting would shrink.
 pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     let _st = lock_state(inner);
+    sync_removals(inner)?;
     inner.lock_writer().seal_all()?;
     crate::killpoint!("compact.sealed");
     for seg in inner.segments.all() {
-        if seg.is_sealed() && seg.dead_bytes() > 0 && inner.segments.get(seg.id).is_some() {
+        let all = inner.segments.all();
+        if seg.is_sealed() && inner.segments.get(seg.id).is_some() && reclaim::worth_rewriting(inner, &all, &seg) {
             ensure_durable(inner, &seg)?;
             reclaim(inner, &seg, Mode::Compact)?;
             bump(&inner.counters.compactions);
         }
     }
-    write_pending_hints(inner)
+    write_pending_hints(inner)?;
+    sync_removals(inner)
+}
+
+/// Makes earlier segment removals durable, so that tombstones stop counting
+/// the removed segments as holding older values.
+fn sync_removals(inner: &Inner) -> Result<()> {
+    if !inner.removed_segments().is_empty() {
+        inner.sync_dir()?;
+    }
+    Ok(())
 }
 
 /// `Cache::clear`: makes the checkpoint cover everything, then removes every segment.

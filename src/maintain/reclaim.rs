@@ -10,21 +10,20 @@
 //! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist |
 //! | value, live | compaction | re-append to the same log (new seq) |
 //! | value, live | eviction | as the policy decides: re-append or drop |
-//! | tombstone | another segment holds a value older than it | re-append unchanged (same seq) |
+//! | tombstone | another segment of its log holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
-//! Then, if anything was copied, the copies are fsynced, and only then is the
-//! segment file removed: in every mode, since the file system may make the
-//! unlink durable at any moment, and a lost copy would let the key fall back
-//! to an older value still held by an older segment (a copied value shadows
-//! it under its new sequence number; a copied tombstone keeps its old one, so
-//! recovery could not even notice its loss). The removal is made durable by
+//! Then the copies are fsynced, and only then is the segment file removed,
+//! in every mode (the file system may make an unlink durable at any moment): a
+//! live record is often all that shadows older, dead records of its key in
+//! other segments, so if its copy could be lost after the original is gone,
+//! a power cut would bring an older value back. The removal is made durable by
 //! the next directory fsync; until then the segment stays registered as
 //! pending (`Pending`, from before its first record is dropped): tombstones
 //! still count its values, a delete that finds nothing still writes a
 //! tombstone, and the next reclaim fsyncs the directory before it starts. A
 //! crash at any point leaves the old record, the copy, or both (the copy's
-//! sequence number wins).
+//! sequence number wins, or is the same for a tombstone).
 //!
 //! Why dropping is safe: a key's value records all sit in one log, in
 //! sequence order (updates go to the log of the key's current entry; copies
@@ -70,10 +69,8 @@ struct Ctx<'a> {
     /// Smallest sequence number of a value record in any other segment.
     older_values_from: u64,
     now_ms: u64,
-    /// A tombstone was copied: the copies must be durable before the segment goes.
-    tombstones_copied: bool,
-    /// A value was copied.
-    values_copied: bool,
+    /// Something was copied: the copies must be durable before the segment goes.
+    copied: bool,
 }
 
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
@@ -91,6 +88,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
     // could come back: deletes that find nothing leave tombstones meanwhile.
     inner.lock_pending().push(Pending {
         seg: seg.id,
+        log: seg.log,
         min_value_seq: seg.min_value_seq.load(Ordering::Relaxed),
         removed: false,
     });
@@ -104,16 +102,9 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         seg,
         mode,
         oldest_in_log: all.iter().find(|s| s.log == seg.log).map(|s| s.id) == Some(seg.id),
-        older_values_from: all
-            .iter()
-            .filter(|s| s.id != seg.id)
-            .map(|s| s.min_value_seq.load(Ordering::Relaxed))
-            .chain(inner.lock_pending().iter().filter(|p| p.seg != seg.id).map(|p| p.min_value_seq))
-            .min()
-            .unwrap_or(u64::MAX),
+        older_values_from: older_values_from(inner, &all, seg),
         now_ms,
-        tombstones_copied: false,
-        values_copied: false,
+        copied: false,
     };
     let bytes = seg.bytes();
     let mut scanner = Scanner::new(bytes);
@@ -138,7 +129,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
-    if ctx.tombstones_copied || ctx.values_copied {
+    if ctx.copied {
         // The copies must be durable before the removal of the originals can
         // be (the file system may make an unlink durable at any moment).
         inner.sync_now()?;
@@ -156,6 +147,35 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
     inner.storage.remove(&hint_path(&inner.dir, seg.id))?;
     bump(&inner.counters.segments_reclaimed);
     Ok(())
+}
+
+/// The smallest sequence number of a value record, other than in `seg`, that
+/// a tombstone in `seg` may shadow (pending segments — being reclaimed, or
+/// removed without a durable removal yet — included).
+///
+/// A tombstone in the probation log can only shadow probation values: a
+/// delete goes to the log of its key's current entry, and a key whose entry
+/// is in probation has main-log values only below an older main-log tombstone.
+/// A tombstone in the main log must consider both logs: a crash between
+/// promoting an entry and removing its probation segment leaves an older
+/// copy of the value in probation.
+pub(crate) fn older_values_from(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> u64 {
+    let counts = |log: LogKind| seg.log == LogKind::Main || log == seg.log;
+    let pending = inner.lock_pending();
+    all.iter()
+        .filter(|s| s.id != seg.id && counts(s.log))
+        .map(|s| s.min_value_seq.load(Ordering::Relaxed))
+        .chain(pending.iter().filter(|p| p.seg != seg.id && counts(p.log)).map(|p| p.min_value_seq))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// Whether reclaiming `seg` would free anything beyond its live bytes: dead
+/// values, or at least one tombstone nothing older needs any more.
+pub(crate) fn worth_rewriting(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> bool {
+    seg.garbage_bytes() > 0
+        || (seg.tombstone_bytes.load(Ordering::Relaxed) > 0
+            && seg.min_tombstone_seq.load(Ordering::Relaxed) <= older_values_from(inner, all, seg))
 }
 
 fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result<()> {
@@ -207,7 +227,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             inner.note_append(w, new_loc, seq, true, len);
             ctx.seg.sub_live(len);
             inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));
-            ctx.values_copied = true;
+            ctx.copied = true;
             add(&inner.counters.bytes_rewritten, len);
             if ctx.mode == Mode::Evict {
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
@@ -222,6 +242,6 @@ fn append_raw(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, raw: &[u8], seq: 
     let loc = w.append(&ctx.inner.segments, log, raw, ctx.now_ms)?;
     ctx.inner.note_append(w, loc, seq, live, raw.len() as u64);
     add(&ctx.inner.counters.bytes_rewritten, raw.len() as u64);
-    ctx.tombstones_copied = true;
+    ctx.copied = true;
     Ok(())
 }

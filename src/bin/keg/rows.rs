@@ -1,0 +1,202 @@
+//! One record as a row of `keg dump` (table or jsonl) and `keg export`.
+
+use keg::format::record::Kind;
+use keg::format::segment::LogKind;
+use keg::format::DecodeError;
+use keg::inspect::{Classifier, Item};
+use serde_json::{Map, Value};
+
+use crate::common::{escape, put_bytes};
+use crate::time::iso8601;
+
+/// The jsonl fields, for `keg dump --help` (README repeats this table).
+pub const FIELDS_HELP: &str = "\
+JSONL FIELDS (one object per line, one line per record, in log order: segments by id, records by offset):
+  segment          segment id: the file 0000002a.seg is segment 42 (null if the file name has none)
+  log              \"probation\" or \"main\", from the segment header (null if the header is bad)
+  offset           byte offset of the record in its segment file
+  len              bytes the record takes on disk (for a damaged row: bytes up to the next intact record)
+  kind             \"value\", \"tombstone\" or \"other\" (damaged, or a record this version does not write)
+  status           \"live\"      the index points here and it has not expired: get serves it
+                   \"expired\"   the index points here but its expiry has passed
+                   \"shadowed\"  a value the index does not point at: overwritten or deleted later,
+                               or discarded by recovery
+                   \"tombstone\" a delete marker
+                   \"unindexed\" outside what the index covers: appended after dump read the index,
+                               in a segment the engine ignores, after damage, or --no-index
+                   \"ignored\"   an intact record of a kind or flags this version does not define
+                   \"damaged\"   bytes that are not an intact record
+  checksum         \"ok\", \"mismatch\", or \"truncated\" (the record runs past the end of the file)
+  seq              write sequence number
+  key              the key as a JSON string, when it is valid UTF-8
+  key_b64          otherwise: the key in standard base64 (RFC 4648, with padding); never both
+  key_len          key length in bytes
+  value_len        value length in bytes
+  expires          expiry as ISO 8601 UTC, e.g. \"2024-05-01T12:00:00.000Z\"; null when none
+  expires_ms       the same expiry in Unix milliseconds; null when none
+  value            with --values, for value records: the value (its first --max-value-bytes bytes) as a string, when
+                   those bytes are UTF-8 (a character cut at the limit is dropped)
+  value_b64        with --values, otherwise: those bytes in standard base64
+  value_truncated  with --values: true when the value shown is shorter than value_len
+  error            for damaged and ignored rows: what is wrong
+Damaged and ignored rows have no key, seq or expiry fields.
+
+TABLE: the same, in columns; keys and values are escaped so that a cell holds no whitespace:
+bytes outside printable ASCII, and space, as \\xNN, backslash as \\\\. A cut value ends in \"...\".";
+
+/// Where a row's record lives.
+#[derive(Debug, Clone, Copy)]
+pub struct SegCtx {
+    pub id: Option<u32>,
+    pub log: Option<LogKind>,
+}
+
+/// The status column for `item`.
+pub fn status_of(item: &Item<'_>, seg: &SegCtx, classifier: Option<&Classifier<'_>>) -> &'static str {
+    match item {
+        Item::Record { record, .. } if record.kind == Kind::Tombstone => "tombstone",
+        Item::Record { offset, record } => match (seg.id, classifier) {
+            (Some(id), Some(c)) => c.classify(id, *offset, record).as_str(),
+            _ => "unindexed",
+        },
+        Item::Other { .. } => "ignored",
+        Item::Damaged(_) => "damaged",
+    }
+}
+
+fn kind_of(item: &Item<'_>) -> &'static str {
+    match item {
+        Item::Record { record, .. } => match record.kind {
+            Kind::Value => "value",
+            Kind::Tombstone => "tombstone",
+        },
+        _ => "other",
+    }
+}
+
+fn checksum_of(item: &Item<'_>) -> &'static str {
+    match item {
+        Item::Damaged(d) => match d.error {
+            DecodeError::Truncated { .. } => "truncated",
+            _ => "mismatch",
+        },
+        _ => "ok",
+    }
+}
+
+fn error_of(item: &Item<'_>) -> Option<String> {
+    match item {
+        Item::Record { .. } => None,
+        Item::Other { reason, .. } => Some((*reason).to_owned()),
+        Item::Damaged(d) => Some(if d.resumed {
+            format!("{}; the next intact record starts {} bytes later", d.error, d.len)
+        } else {
+            format!("{}; nothing intact follows to the end of the file", d.error)
+        }),
+    }
+}
+
+/// The first `max` bytes of `value`, cut back to a character boundary when
+/// the cut splits a UTF-8 character.
+fn shown(value: &[u8], max: usize) -> &[u8] {
+    let cut = &value[..value.len().min(max)];
+    match std::str::from_utf8(cut) {
+        Err(e) if e.error_len().is_none() && cut.len() < value.len() => &cut[..e.valid_up_to()],
+        _ => cut,
+    }
+}
+
+/// The row as a JSON object. `values`: include values, at most this many bytes.
+pub fn json(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("segment".into(), seg.id.into());
+    o.insert("log".into(), seg.log.map(|l| l.name()).into());
+    o.insert("offset".into(), item.offset().into());
+    o.insert("len".into(), item.len().into());
+    o.insert("kind".into(), kind_of(item).into());
+    o.insert("status".into(), status.into());
+    o.insert("checksum".into(), checksum_of(item).into());
+    if let Item::Record { record, .. } = item {
+        let h = &record.header;
+        o.insert("seq".into(), h.seq.into());
+        put_bytes(&mut o, "key", record.key);
+        o.insert("key_len".into(), record.key.len().into());
+        o.insert("value_len".into(), record.value.len().into());
+        let exp = (h.expires_ms != 0).then_some(h.expires_ms);
+        o.insert("expires".into(), exp.map(iso8601).into());
+        o.insert("expires_ms".into(), exp.into());
+        if let (Some(max), Kind::Value) = (values, record.kind) {
+            let v = shown(record.value, max);
+            put_bytes(&mut o, "value", v);
+            o.insert("value_truncated".into(), (v.len() < record.value.len()).into());
+        }
+    }
+    if let Item::Other { header, .. } = item {
+        o.insert("key_len".into(), header.key_len.into());
+        o.insert("value_len".into(), header.value_len.into());
+    }
+    if let Some(e) = error_of(item) {
+        o.insert("error".into(), e.into());
+    }
+    o
+}
+
+/// The header line of the table.
+pub fn table_header(values: bool) -> String {
+    let mut s = format!(
+        "{:<8}  {:>10}  {:>8}  {:<9}  {:<9}  {:<9}  {:>8}  {:<24}  {:>8}  KEY",
+        "SEGMENT", "OFFSET", "LEN", "KIND", "STATUS", "CHECKSUM", "SEQ", "EXPIRES", "VLEN"
+    );
+    if values {
+        s.push_str("  VALUE");
+    }
+    s
+}
+
+/// The row as a table line (no newline).
+pub fn table(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) -> String {
+    let seg_name = seg.id.map_or_else(|| "-".to_owned(), |id| format!("{id:08x}"));
+    let (seq, exp, vlen, key) = match item {
+        Item::Record { record, .. } => {
+            let h = &record.header;
+            let exp = if h.expires_ms == 0 { "-".to_owned() } else { iso8601(h.expires_ms) };
+            (h.seq.to_string(), exp, record.value.len().to_string(), escape(record.key))
+        }
+        Item::Other { header, .. } => (header.seq.to_string(), "-".into(), header.value_len.to_string(), "-".into()),
+        Item::Damaged(_) => ("-".into(), "-".into(), "-".into(), "-".into()),
+    };
+    let mut s = format!(
+        "{seg_name:<8}  {:>10}  {:>8}  {:<9}  {status:<9}  {:<9}  {seq:>8}  {exp:<24}  {vlen:>8}  {key}",
+        item.offset(),
+        item.len(),
+        kind_of(item),
+        checksum_of(item),
+    );
+    if let (Some(max), Item::Record { record, .. }) = (values, item) {
+        let v = shown(record.value, max);
+        s.push_str("  ");
+        s.push_str(&escape(v));
+        if v.len() < record.value.len() {
+            s.push_str("...");
+        }
+    }
+    if let Some(e) = error_of(item) {
+        s.push_str("  ! ");
+        s.push_str(&e);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_cuts_at_char_boundaries_only_when_cutting() {
+        assert_eq!(shown(b"hello", 64), b"hello");
+        assert_eq!(shown(b"hello", 3), b"hel");
+        assert_eq!(shown("héllo".as_bytes(), 2), b"h");
+        assert_eq!(shown(b"\xff\xfe\xfd", 2), b"\xff\xfe");
+        assert_eq!(shown(b"ab\xc3", 64), b"ab\xc3");
+    }
+}
