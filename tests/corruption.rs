@@ -2,8 +2,8 @@
 //! truncations in segments, hint files and the checkpoint, one file or
 //! several at once, in caches closed cleanly (every segment has a hint) and in
 //! caches whose process was killed (the newest segments have none). For each:
-//! - the damage is detectable: a verifier built only on `keg::format`'s
-//!   decoders (what `keg verify` does) reports it;
+//! - the damage is detectable: `keg verify` reports it (when the CLI is
+//!   built), and so does a verifier built here only on `keg::format`'s decoders;
 //! - opening the cache succeeds or fails with an error naming a file — it
 //!   never panics;
 //! - every key reads as a value that was written for it, or as nothing;
@@ -73,6 +73,9 @@ fn pristine(clean_close: bool) -> Pristine {
     }
     let p = Pristine { dir, written, reads };
     assert_eq!(verify(p.dir.path()), Vec::<String>::new(), "the verifier flags an undamaged cache");
+    if let Some(report) = keg_verify(p.dir.path()) {
+        assert_eq!(report, "", "keg verify flags an undamaged cache");
+    }
     p
 }
 
@@ -161,6 +164,18 @@ fn verify(dir: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// What `keg verify` reports for `dir` (its findings, one a line; exit code
+/// and all), or `None` when the CLI is not built.
+fn keg_verify(dir: &Path) -> Option<String> {
+    let exe = option_env!("CARGO_BIN_EXE_keg")?;
+    let out = std::process::Command::new(exe).arg("verify").arg(dir).output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(code == 0 || code == 1, "keg verify exited {code}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(code == 1, stdout.contains("error"), "keg verify's exit code and findings disagree: {stdout}");
+    Some(stdout)
 }
 
 #[derive(Debug, Clone)]
@@ -297,8 +312,11 @@ fn trials(clean_close: bool, pick: fn(&str) -> bool, files_at_once: u64, hints_o
             continue; // e.g. zeros written over zeros
         }
         let what = format!("trial {trial}: {damages:?}");
-        // Detectable: the verifier reports it.
+        // Detectable: the verifiers report it.
         assert!(!verify(dir.path()).is_empty(), "undetected damage: {what}");
+        if let Some(report) = keg_verify(dir.path()) {
+            assert!(!report.is_empty(), "keg verify found nothing wrong after {what}");
+        }
         match open_and_check(&p, dir.path(), &what) {
             None => failed_opens += 1,
             Some(stats) if hints_only => {
