@@ -41,6 +41,13 @@ pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
 /// Marks a tombstone's slot in the index while recovery runs.
 const TOMBSTONE_MARK: u32 = u32::MAX;
 
+/// The highest sequence number open accepts. keg would need 2^62 writes to
+/// get there, so a larger one in a record, hint or checkpoint whose checksum
+/// matched is damage (or a hand-made file), and is treated like a failed
+/// checksum. This keeps the arithmetic on sequence numbers (the next one to
+/// assign, the search for a hole above the durable mark) far from overflow.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+
 /// What open rebuilt.
 pub(crate) struct Recovered {
     pub(crate) segments: Vec<Arc<Segment>>,
@@ -249,7 +256,10 @@ fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Checkpoint>> 
         return Ok(None);
     }
     match Checkpoint::decode(&storage.read_file(&path)?) {
-        Ok(c) => Ok(Some(c)),
+        Ok(c) if c.durable_seq <= MAX_SEQ && c.void_ranges.iter().all(|&(a, b)| a <= MAX_SEQ && b <= MAX_SEQ) => {
+            Ok(Some(c))
+        }
+        Ok(_) => Ok(None),
         Err(DecodeError::UnsupportedVersion { found, supported }) => {
             Err(Error::UnsupportedVersion { path, found, supported })
         }
@@ -263,7 +273,9 @@ pub(crate) fn write_checkpoint(storage: &Storage, dir: &Path, c: &Checkpoint) ->
     storage.sync_dir(dir)
 }
 
-/// Reads a segment's records by scanning; returns them and the valid length.
+/// Reads a segment's records by scanning; returns them and the valid length,
+/// which ends at the first record that does not decode or holds a sequence
+/// number above [`MAX_SEQ`].
 fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
     let mut recs = Vec::new();
     let mut scanner = Scanner::new(seg.bytes());
@@ -283,6 +295,9 @@ fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
                 Rec { off: offset as u32, hash: 0, seq, expires_s: 0, len: len as u32, tombstone: true, dead: true }
             }
         };
+        if rec.seq > MAX_SEQ {
+            return (recs, rec.off as u64);
+        }
         recs.push(rec);
     }
     (recs, scanner.position())
