@@ -201,7 +201,7 @@ pub(crate) fn recover(
     let had_checkpoint = checkpoint.is_some();
     let mut checkpoint = checkpoint.unwrap_or(Checkpoint { durable_seq: hint_durable_seq, ..Checkpoint::default() });
     let (max_seq, min_seq) = seq_bounds(&loaded);
-    let voided = find_hole(&loaded, &checkpoint, max_seq);
+    let voided = find_hole(&loaded, &checkpoint);
     if let Some(first) = voided {
         add_void_range(&mut checkpoint, first, max_seq);
     }
@@ -314,41 +314,44 @@ fn seq_bounds(loaded: &[(Arc<Segment>, Source)]) -> (u64, u64) {
     (max, min)
 }
 
-/// The first sequence number above the checkpoint's `durable_seq` that no
-/// record holds, if some record above it exists.
-fn find_hole(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint, max_seq: u64) -> Option<u64> {
+/// The first sequence number above the checkpoint's `durable_seq`, outside
+/// its void ranges, that no record holds, if some record above it exists.
+fn find_hole(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint) -> Option<u64> {
     let base = c.durable_seq;
-    let mut above = 0u64;
-    for (_, source) in loaded {
-        source.for_each(|r| above += (r.seq > base && !c.is_void(r.seq)) as u64);
-    }
-    if above == 0 {
-        return None;
-    }
-    // With `above` records above `base`, a hole exists at or below base + above + 1.
-    let span = above + 1;
-    let mut seen = vec![0u64; span.div_ceil(64) as usize];
+    let mut seqs = Vec::new();
     for (_, source) in loaded {
         source.for_each(|r| {
-            if r.seq > base && r.seq - base <= span {
-                let bit = r.seq - base - 1;
-                seen[(bit / 64) as usize] |= 1 << (bit % 64);
+            if r.seq > base && !c.is_void(r.seq) {
+                seqs.push(r.seq);
             }
         });
     }
-    let mut seq = base + 1;
-    while seq <= max_seq {
-        if let Some(&(_, last)) = c.void_ranges.iter().find(|&&(a, b)| a <= seq && seq <= b) {
-            seq = last.saturating_add(1);
-            continue;
+    seqs.sort_unstable();
+    seqs.dedup();
+    // Walk the numbers above `base` that are not void, in step with the records':
+    // the first one the records skip is the hole. (Void ranges are stepped over
+    // as a whole, so they may be as long as they like.)
+    let mut expect = base + 1;
+    for seq in seqs {
+        expect = past_void(c, expect);
+        if seq != expect {
+            return Some(expect);
         }
-        let bit = seq - base - 1;
-        if bit >= span || seen[(bit / 64) as usize] & (1 << (bit % 64)) == 0 {
-            return Some(seq);
-        }
-        seq += 1;
+        expect = seq + 1;
     }
     None
+}
+
+/// `seq`, or if it is void, the first number after the void ranges that hold it.
+fn past_void(c: &Checkpoint, mut seq: u64) -> u64 {
+    // Each step leaves a range behind for good, so there are at most as many steps as ranges.
+    for _ in 0..c.void_ranges.len() {
+        match c.void_ranges.iter().find(|&&(a, b)| a <= seq && seq <= b) {
+            Some(&(_, last)) => seq = last.saturating_add(1),
+            None => break,
+        }
+    }
+    seq
 }
 
 fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
