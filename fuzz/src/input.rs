@@ -65,6 +65,23 @@ impl<'a> Input<'a> {
     }
 }
 
+/// Whether `KEG_FUZZ_TRACE` is set: the structured targets then describe
+/// what an input does on stderr (to read a crashing input).
+pub fn tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("KEG_FUZZ_TRACE").is_some())
+}
+
+/// Prints to stderr when [`tracing`] is on.
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::input::tracing() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 /// A fresh directory for one run: on tmpfs when there is one (fsync is cheap
 /// there, which keeps the directory targets fast), else in the system temp dir.
 pub fn scratch_dir() -> tempfile::TempDir {

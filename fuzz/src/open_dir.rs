@@ -110,6 +110,9 @@ pub fn run(data: &[u8]) {
         expect: vec![Expect::Input; KEYS.len()],
     };
     write_image(dir.path(), &image);
+    if crate::input::tracing() {
+        describe(&image, custom);
+    }
     world.exercise(&mut input);
 }
 
@@ -181,6 +184,11 @@ impl World<'_> {
             }
             let op = input.u8();
             let k = input.below(KEYS.len());
+            crate::trace!(
+                "op {i}: {} key {k}",
+                ["set", "set", "get", "get", "delete", "compact", "maintain", "close+open", "crash+open", "clear"]
+                    [op as usize % 10]
+            );
             let c = cache.as_ref().expect("open");
             match op % 10 {
                 0 | 1 => {
@@ -235,6 +243,10 @@ impl World<'_> {
         let key = KEYS[k];
         let got = cache.get(key).unwrap_or_else(|e| panic!("{when}: get of key {k} failed: {e}")).map(|v| v.to_vec());
         let has = cache.contains(key).unwrap_or_else(|e| panic!("{when}: contains of key {k} failed: {e}"));
+        crate::trace!(
+            "  {when}: key {k} reads {:?} (contains {has})",
+            got.as_ref().map(|v| String::from_utf8_lossy(v))
+        );
         match &self.expect[k] {
             Expect::Exactly(want) => {
                 assert_eq!(got.as_deref(), want.as_deref(), "{when}: key {k} does not read as written in this run");
@@ -620,4 +632,51 @@ fn mutate(input: &mut Input<'_>, image: &mut BTreeMap<String, Node>) {
 fn fix_crc(bytes: &mut [u8], over: std::ops::Range<usize>, at: usize) {
     let sum = crc32fast::hash(&bytes[over]);
     bytes[at..at + 4].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Prints the files of an image (for `KEG_FUZZ_TRACE`).
+fn describe(image: &BTreeMap<String, Node>, custom: bool) {
+    eprintln!("image (collide: {custom}):");
+    for (name, node) in image {
+        let Node::File(b) = node else {
+            eprintln!("  {name}: a directory");
+            continue;
+        };
+        eprintln!("  {name}: {} bytes", b.len());
+        if name.ends_with(".seg") {
+            eprintln!("    header: {:?}", SegmentHeader::decode(b));
+            let mut off = 32;
+            while let Some(rest) = b.get(off..).filter(|r| !r.is_empty()) {
+                match record::decode(rest) {
+                    Ok(r) => {
+                        let key = KEYS.iter().position(|k| *k == r.key);
+                        let h = r.header;
+                        let value = String::from_utf8_lossy(&r.value[..r.value.len().min(24)]);
+                        eprintln!(
+                            "    @{off}: seq {} {:?} key {key:?} {:?} exp {} value {value:?}",
+                            h.seq, r.kind, r.key, h.expires_ms
+                        );
+                        off += r.len() as usize;
+                    }
+                    Err(e) => {
+                        eprintln!("    @{off}: {e:?}");
+                        break;
+                    }
+                }
+            }
+        } else if name.ends_with(".hint") {
+            match hint::decode(b) {
+                Ok((h, entries)) => {
+                    eprintln!("    {h:?}");
+                    for e in entries {
+                        let key = KEYS.iter().position(|k| key_hash(custom, k) == e.key_hash);
+                        eprintln!("    {e:?} key {key:?}");
+                    }
+                }
+                Err(e) => eprintln!("    {e:?}"),
+            }
+        } else if name == "checkpoint" {
+            eprintln!("    {:?}", Checkpoint::decode(b));
+        }
+    }
 }
