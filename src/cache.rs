@@ -544,6 +544,7 @@ impl Inner {
     /// buffer when the caller holds the writer lock.
     fn locate(&self, key: &[u8], hash: u64, count_hit: bool, writer: Option<&Writer>) -> Lookup {
         'retry: for _ in 0..8 {
+            let mut unreadable = false;
             for entry in self.index.lookup(hash, count_hit).iter() {
                 let Some(seg) = self.segments.get(entry.loc.seg) else {
                     // Maintenance moved the entry and removed the segment meanwhile: look again.
@@ -552,7 +553,10 @@ impl Inner {
                 let peeked = seg.peek(entry.loc.off).or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
                 let Some((header, stored_key)) = peeked else {
                     if seg.is_sealed() || self.config.durability != Durability::Buffered {
-                        return Lookup::Corrupt;
+                        // Damaged: it may be this key's record or another's. It must
+                        // not hide a readable entry of this key, so look on.
+                        unreadable = true;
+                        continue;
                     }
                     return Lookup::Buffered;
                 };
@@ -560,7 +564,7 @@ impl Inner {
                     return Lookup::Found(Located { seg, entry: *entry, header });
                 }
             }
-            return Lookup::Missing;
+            return if unreadable { Lookup::Corrupt } else { Lookup::Missing };
         }
         Lookup::Missing
     }
@@ -650,25 +654,33 @@ impl Inner {
         let hash = self.hasher.hash(key);
         let len = record::encoded_len(key.len(), 0) as u64;
         let mut w = maintain::writer_with_room(self, len)?;
-        let Lookup::Found(old) = self.locate(key, hash, false, Some(&w)) else {
-            return Ok(false);
+        let old = match self.locate(key, hash, false, Some(&w)) {
+            Lookup::Found(old) => Some(old),
+            // An entry of this hash cannot be read: it may be this key's newest
+            // record, shadowing an older value that a later recovery (once the
+            // damaged record is gone) would bring back. A tombstone rules that out.
+            Lookup::Corrupt => None,
+            Lookup::Missing | Lookup::Buffered => return Ok(false),
         };
         let now = self.time.now_ms();
+        let log = old.as_ref().map_or(LogKind::Probation, |o| o.seg.log);
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
-        let appended = w.append(&self.segments, old.seg.log, &buf, now);
+        let appended = w.append(&self.segments, log, &buf, now);
         w.scratch = buf;
         let loc = appended?;
         crate::killpoint!("delete.before_index");
         w.next_seq += 1;
         self.note_append(&w, loc, seq, false, len);
-        old.seg.sub_live(old.header.record_len());
-        self.index.remove(hash, old.entry.loc);
+        if let Some(old) = &old {
+            old.seg.sub_live(old.header.record_len());
+            self.index.remove(hash, old.entry.loc);
+        }
         drop(w);
         self.wait_durable(seq)?;
-        Ok(!expired(old.header.expires_ms, now))
+        Ok(old.is_some_and(|o| !expired(o.header.expires_ms, now)))
     }
 
     /// Bookkeeping after an append of a live value (`value`) or a tombstone:
