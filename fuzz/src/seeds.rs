@@ -14,6 +14,7 @@ use keg::{Cache, ManualClock};
 
 use crate::open_dir::{self, KEYS, NOW_MS};
 use crate::ops_model::{self, op};
+use crate::{checkpoint_decode, hint_decode, record_decode};
 
 /// One seed: target, file name, bytes.
 pub type Seed = (&'static str, String, Vec<u8>);
@@ -52,24 +53,32 @@ pub fn all() -> Vec<Seed> {
     let mut seeds = Vec::new();
     let mut add = |target: &'static str, name: &str, bytes: Vec<u8>| seeds.push((target, name.to_owned(), bytes));
 
+    // The decoder targets take a mode byte first: 0 = the bytes as they are,
+    // 1 = with checksums fixed up (see each target).
+    let with_mode = |mode: u8, bytes: &[u8]| [&[mode], bytes].concat();
     for (dir_name, dir) in [("basic", &basic), ("compacted", &compacted)] {
         for (name, bytes) in dir {
             if name.ends_with(".seg") {
-                add("record_decode", &format!("{dir_name}-{name}"), bytes.clone());
+                add("record_decode", &format!("{dir_name}-{name}"), with_mode(0, bytes));
             } else if name.ends_with(".hint") {
-                add("hint_decode", &format!("{dir_name}-{name}"), bytes.clone());
+                add("hint_decode", &format!("{dir_name}-{name}"), with_mode(0, bytes));
             }
         }
     }
     let mut one = Vec::new();
     record::encode(&mut one, Kind::Value, 7, NOW_MS + 5000, b"a key", b"a value");
     record::encode(&mut one, Kind::Tombstone, 8, 0, b"a key", b"");
-    add("record_decode", "value-then-tombstone", one);
+    add("record_decode", "value-then-tombstone", with_mode(0, &one));
+    let fixed = record_decode::FIX_CHECKSUMS | record_decode::FROM_ZERO;
+    add("record_decode", "value-then-tombstone-fixed", with_mode(fixed, &one));
 
-    add("checkpoint_decode", "basic", basic["checkpoint"].clone());
-    add("checkpoint_decode", "crashed", crashed["checkpoint"].clone());
+    add("checkpoint_decode", "basic", with_mode(0, &basic["checkpoint"]));
+    add("checkpoint_decode", "crashed", with_mode(0, &crashed["checkpoint"]));
     let voids = Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)] };
-    add("checkpoint_decode", "void-ranges", voids.encode());
+    add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
+    add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
+    let hint = &compacted["00000004.hint"];
+    add("hint_decode", "compacted-00000004.hint-fixed", with_mode(hint_decode::FIX_CHECKSUMS, hint));
 
     // open_dir, raw mode: real directories, then a script of operations
     // (opcode, key, and for a set a length byte).
