@@ -205,6 +205,9 @@ pub(crate) fn recover(
     if let Some(first) = voided {
         add_void_range(&mut checkpoint, first, max_seq);
     }
+    // New records must get numbers above every void range, including the ones
+    // dropped just below: the checkpoint on disk keeps those until it is rewritten.
+    let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
     checkpoint.void_ranges.retain(|&(_, last)| last >= min_seq);
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
@@ -227,8 +230,7 @@ pub(crate) fn recover(
     }
     index.retain(|e| e.expires_s != TOMBSTONE_MARK);
 
-    let next_seq =
-        max_seq.max(checkpoint.durable_seq).max(checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0)) + 1;
+    let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
     crate::killpoint!("recovery.before_checkpoint");
     if !read_only && (voided.is_some() || !had_checkpoint) {
