@@ -205,10 +205,14 @@ pub(crate) fn recover(
     if let Some(first) = voided {
         add_void_range(&mut checkpoint, first, max_seq);
     }
-    // New records must get numbers above every void range, including the ones
-    // dropped just below: the checkpoint on disk keeps those until it is rewritten.
-    let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
-    checkpoint.void_ranges.retain(|&(_, last)| last >= min_seq);
+    // Drop the void ranges that hold no record (they void nothing). The
+    // checkpoint on disk must then be rewritten before any write: otherwise a
+    // new record could get a number in a range the file still holds (or above
+    // one, leaving a gap that reads as a hole), and the next crash recovery
+    // would void it.
+    let ranges = checkpoint.void_ranges.len();
+    checkpoint.void_ranges.retain(|&(first, last)| first <= last && last >= min_seq && first <= max_seq);
+    let pruned = checkpoint.void_ranges.len() != ranges;
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply.
@@ -230,11 +234,23 @@ pub(crate) fn recover(
     }
     index.retain(|e| e.expires_s != TOMBSTONE_MARK);
 
+    let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
     let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
     crate::killpoint!("recovery.before_checkpoint");
-    if !read_only && (voided.is_some() || !had_checkpoint) {
-        // The void ranges must be durable before any new write can be.
+    // Settle history: every number below next_seq now belongs to a record taken,
+    // a void range, or a loss already accounted for. Once the segments are
+    // fsynced, the durable mark can cover them all, so that a later recovery
+    // looks for holes only among records written after this open. Without
+    // this, a crash before the mark next moved would read the numbers this
+    // open stepped over (void ranges, gaps below them) as a hole, and void
+    // every write made since.
+    let settle = !read_only && checkpoint.durable_seq < next_seq - 1;
+    if settle {
+        checkpoint.durable_seq = next_seq - 1;
+    }
+    if !read_only && (voided.is_some() || !had_checkpoint || pruned || settle) {
+        // The void ranges and the durable mark must be durable before any new write can be.
         for (seg, _) in &loaded {
             seg.file().sync_data()?;
         }

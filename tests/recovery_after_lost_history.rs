@@ -93,3 +93,31 @@ fn writes_survive_a_crash_when_the_checkpoint_holds_a_void_range_above_every_rec
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     writes_survive_crashes(dir.path(), open(dir.path()));
 }
+
+#[test]
+fn writes_survive_a_crash_when_a_void_range_lies_above_the_durable_mark_and_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
+    record::encode(&mut seg, Kind::Value, 10, 0, b"old", b"durable");
+    std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
+    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(100, 120)] };
+    std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
+    let cache = open(dir.path());
+    assert_eq!(cache.get(b"old").unwrap().as_deref(), Some(&b"durable"[..]));
+    writes_survive_crashes(dir.path(), cache);
+}
+
+#[test]
+fn writes_survive_a_crash_when_a_gap_lies_between_the_durable_mark_and_a_void_range() {
+    // Numbers 11..=39 belong to no record and no range; 50 is void.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
+    record::encode(&mut seg, Kind::Value, 10, 0, b"old", b"durable");
+    record::encode(&mut seg, Kind::Value, 50, 0, b"void", b"lost history");
+    std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
+    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(40, 60)] };
+    std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
+    let cache = open(dir.path());
+    assert!(cache.get(b"void").unwrap().is_none());
+    writes_survive_crashes(dir.path(), cache);
+}
