@@ -26,6 +26,10 @@
 //!   this run stays deleted (no resurrection), through compaction,
 //!   maintenance, clean reopens and crash reopens;
 //! - after opening once, a clean close and a crash both reopen without error.
+//!
+//! When a hint file contradicts an intact record of its segment (something
+//! only a hand-made file does; see [`hints_agree`]), the checks on keys
+//! written in this run relax to "only values ever written for the key".
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -108,10 +112,13 @@ pub fn run(data: &[u8]) {
             })
             .collect(),
         expect: vec![Expect::Input; KEYS.len()],
+        written: vec![Vec::new(); KEYS.len()],
+        strict: hints_agree(&image, custom),
     };
     write_image(dir.path(), &image);
     if crate::input::tracing() {
         describe(&image, custom);
+        eprintln!("strict oracle: {}", world.strict);
     }
     world.exercise(&mut input);
 }
@@ -132,6 +139,11 @@ struct World<'a> {
     /// The segment files as the input made them, for the oracle.
     segments: Vec<Vec<u8>>,
     expect: Vec<Expect>,
+    /// Every value written to each key in this run.
+    written: Vec<Vec<Vec<u8>>>,
+    /// Whether the strict oracle applies: false when a hint file contradicts
+    /// an intact record of its segment (see [`hints_agree`]).
+    strict: bool,
 }
 
 impl World<'_> {
@@ -139,6 +151,7 @@ impl World<'_> {
         let b = Cache::builder()
             .max_bytes(64 << 20)
             .segment_bytes(4096)
+            .max_value_len(2048)
             .background_maintenance(false)
             .clock(self.clock.clone());
         if self.custom {
@@ -194,6 +207,7 @@ impl World<'_> {
                 0 | 1 => {
                     let v = written_value(i, k, input.u8());
                     c.set(KEYS[k], &v, None).unwrap_or_else(|e| panic!("set of key {k} failed: {e}"));
+                    self.written[k].push(v.clone());
                     self.expect[k] = Expect::Exactly(Some(v));
                 }
                 2 | 3 => {
@@ -201,7 +215,7 @@ impl World<'_> {
                 }
                 4 => {
                     let removed = c.delete(KEYS[k]).unwrap_or_else(|e| panic!("delete of key {k} failed: {e}"));
-                    match &self.expect[k] {
+                    match if self.strict { &self.expect[k] } else { &Expect::Input } {
                         Expect::Exactly(Some(_)) => assert!(removed, "delete of key {k} found nothing to remove"),
                         Expect::Exactly(None) => assert!(!removed, "delete of deleted key {k} removed something"),
                         Expect::Input => {}
@@ -247,6 +261,16 @@ impl World<'_> {
             "  {when}: key {k} reads {:?} (contains {has})",
             got.as_ref().map(|v| String::from_utf8_lossy(v))
         );
+        if !self.strict {
+            // A hand-made hint: only values ever written for the key may appear.
+            if let Some(v) = &got {
+                assert!(
+                    self.written[k].contains(v) || held_by_some_record(&self.segments, key, v),
+                    "{when}: key {k} read as {v:?}, which was never written for it"
+                );
+            }
+            return got;
+        }
         match &self.expect[k] {
             Expect::Exactly(want) => {
                 assert_eq!(got.as_deref(), want.as_deref(), "{when}: key {k} does not read as written in this run");
@@ -281,6 +305,38 @@ fn held_by_some_record(segments: &[Vec<u8>], key: &[u8], value: &[u8]) -> bool {
             let at = off + record::HEADER_LEN;
             seg.get(at..at + key.len()) == Some(key)
                 && record::decode(&seg[off..]).is_ok_and(|r| r.kind == Kind::Value && r.key == key && r.value == value)
+        })
+    })
+}
+
+/// Whether every hint file agrees with its segment wherever the segment holds
+/// an intact record at an offset the hint lists: same sequence number, length,
+/// kind and key hash. keg writes hints from their segments, and damage to
+/// either fails a checksum, so a hint that contradicts an intact record was
+/// made by hand (here: by the generator, or by the fuzzer fixing up
+/// checksums). Recovery trusts a hint's sequence numbers without reading the
+/// records, so such a hint can reorder history (a known issue, see
+/// `tests/recovery_hint_disagrees_with_segment.rs`); the strict oracle then
+/// gives way to "only values ever written for the key".
+fn hints_agree(image: &BTreeMap<String, Node>, custom: bool) -> bool {
+    image.iter().all(|(name, node)| {
+        let (Some(stem), Node::File(hint_bytes)) = (name.strip_suffix(".hint"), node) else { return true };
+        let Some(Node::File(seg)) = image.get(&format!("{stem}.seg")) else { return true };
+        let Ok((_, entries)) = hint::decode(hint_bytes) else { return true };
+        let mut off = keg::format::segment::HEADER_LEN;
+        entries.into_iter().all(|e| {
+            let at = off;
+            off += e.len as usize;
+            match seg.get(at..).map(record::decode) {
+                Some(Ok(r)) => {
+                    r.header.seq == e.seq
+                        && r.len() == e.len as u64
+                        && (r.kind == Kind::Tombstone) == e.tombstone
+                        && key_hash(custom, r.key) == e.key_hash
+                }
+                Some(Err(keg::format::DecodeError::Invalid(_))) => false,
+                _ => true,
+            }
         })
     })
 }

@@ -110,6 +110,7 @@ impl Env<'_> {
         let b = Cache::builder()
             .max_bytes(if self.small() { 8 * 4096 } else { 64 << 20 })
             .segment_bytes(4096)
+            .max_value_len(2048)
             .durability(self.durability())
             .background_maintenance(false)
             .clock(self.clock.clone());

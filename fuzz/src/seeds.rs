@@ -127,6 +127,7 @@ fn engine_dir(finish: Finish, script: impl FnOnce(&Cache, &ManualClock)) -> BTre
     let cache = Cache::builder()
         .max_bytes(64 << 20)
         .segment_bytes(4096)
+        .max_value_len(2048)
         .background_maintenance(false)
         .clock(clock.clone())
         .open(dir.path())
