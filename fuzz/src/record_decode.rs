@@ -16,7 +16,10 @@
 //!   really has an intact checksum);
 //! - a scan only moves forward, stays within the bytes, and ends exactly at
 //!   the end of the input or at the first record that does not decode;
-//! - a decoded segment header encodes back to the same bytes (reserved bytes aside).
+//! - a decoded segment header encodes back to the same bytes (reserved bytes aside);
+//! - `keg::inspect::records`, the tools' reader, tiles the bytes with its items,
+//!   reports each as the decoder sees it, and finds its first damage exactly
+//!   where the engine's scan stops.
 
 use keg::format::record::{self, Kind};
 use keg::format::segment::{self, SegmentHeader};
@@ -49,7 +52,45 @@ fn check(bytes: &[u8]) {
     check_segment_header(bytes);
     check_record(bytes);
     walk(bytes, 0);
-    walk(bytes, segment::HEADER_LEN);
+    let engine_end = walk(bytes, segment::HEADER_LEN);
+    check_inspect_records(bytes, engine_end);
+}
+
+/// `keg::inspect::records` (the reader behind `keg dump` and `keg verify`)
+/// must tile the bytes after the header with its items, report each item as
+/// the decoder sees it, and agree with the engine's scan up to the first damage.
+pub fn check_inspect_records(bytes: &[u8], engine_end: usize) {
+    let start = segment::HEADER_LEN as u64;
+    let mut pos = start;
+    let mut damaged = false;
+    for item in keg::inspect::records(bytes) {
+        assert_eq!(item.offset(), pos, "inspect items do not tile the segment");
+        assert!(item.len() > 0, "an empty inspect item at {pos}");
+        let at = &bytes[pos as usize..];
+        match &item {
+            keg::inspect::Item::Record { record, .. } => assert_eq!(record::decode(at).as_ref(), Ok(record)),
+            keg::inspect::Item::Other { reason, .. } => {
+                assert_eq!(record::decode(at), Err(DecodeError::Invalid(reason)))
+            }
+            keg::inspect::Item::Damaged(d) => {
+                assert!(
+                    !matches!(record::decode(at), Ok(_) | Err(DecodeError::Invalid(_))),
+                    "intact bytes reported as damage"
+                );
+                assert_eq!(d.resumed, pos + d.len < bytes.len() as u64);
+                if !damaged {
+                    assert_eq!(pos as usize, engine_end, "inspect's first damage is not where the engine's scan stops");
+                }
+                damaged = true;
+            }
+        }
+        pos += item.len();
+        assert!(pos <= bytes.len() as u64, "an inspect item runs past the end");
+    }
+    assert_eq!(pos, start.max(bytes.len() as u64), "inspect stopped before the end");
+    if !damaged {
+        assert_eq!(engine_end as u64, pos, "the engine's scan stopped where inspect saw no damage");
+    }
 }
 
 /// Gives each record from `start` on, while the lengths fit, a matching checksum.
