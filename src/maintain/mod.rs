@@ -134,7 +134,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
         compact_some(inner)?;
     }
     let now = inner.time.now_ms();
-    if now >= st.last_clock_mark_ms + CLOCK_MARK_EVERY_MS {
+    if now >= st.last_clock_mark_ms.saturating_add(CLOCK_MARK_EVERY_MS) {
         let mut c = inner.lock_checkpoint();
         if c.clock_ms < now {
             c.clock_ms = now;
