@@ -216,7 +216,8 @@ pub(crate) fn recover(
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply.
-    let by_id: HashMap<u32, Arc<Segment>> = loaded.iter().map(|(s, _)| (s.id, s.clone())).collect();
+    let by_id: HashMap<u32, (Arc<Segment>, SeqIndex<'_>)> =
+        loaded.iter().map(|(s, source)| (s.id, (s.clone(), SeqIndex::new(source)))).collect();
     let index = Index::new();
     for (seg, source) in &loaded {
         source.for_each(|rec| {
@@ -384,7 +385,42 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
 }
 
 /// Applies one record to the index being rebuilt: the highest sequence number wins per key.
-fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, rec: Rec) {
+/// The sequence numbers recovery took each record of a segment to have, by
+/// offset: from its hint (whose checksum covers them) or from a verified scan.
+/// A record's own header is not used: in a hinted segment it is read
+/// unverified, and damage there must not reorder history.
+enum SeqIndex<'a> {
+    /// A scanned segment's records, in offset order.
+    Scan(&'a [Rec]),
+    /// A hinted segment: each entry's offset, and the hint to read its number from.
+    Hint { offsets: Vec<u32>, hint: &'a [u8] },
+}
+
+impl SeqIndex<'_> {
+    fn new(source: &Source) -> SeqIndex<'_> {
+        match source {
+            Source::Scan(recs) => SeqIndex::Scan(recs),
+            Source::Hint(bytes) => {
+                let mut offsets = Vec::new();
+                source.for_each(|r| offsets.push(r.off));
+                SeqIndex::Hint { offsets, hint: bytes }
+            }
+        }
+    }
+
+    fn seq_at(&self, off: u32) -> Option<u64> {
+        match self {
+            SeqIndex::Scan(recs) => recs.binary_search_by_key(&off, |r| r.off).ok().map(|i| recs[i].seq),
+            SeqIndex::Hint { offsets, hint } => {
+                let i = offsets.binary_search(&off).ok()?;
+                let at = hint::HEADER_LEN + i * hint::ENTRY_LEN + 8;
+                Some(u64::from_le_bytes(hint[at..at + 8].try_into().expect("8 bytes")))
+            }
+        }
+    }
+}
+
+fn apply(index: &Index, by_id: &HashMap<u32, (Arc<Segment>, SeqIndex<'_>)>, seg: &Arc<Segment>, rec: Rec) {
     let loc = Loc { seg: seg.id, off: rec.off };
     let new_expiry = if rec.tombstone { TOMBSTONE_MARK } else { rec.expires_s };
     // Read the record's key only if another entry has the same hash (an
@@ -392,7 +428,7 @@ fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, 
     let mut rec_key = None;
     for cand in index.lookup(rec.hash, false).iter() {
         let rec_key = *rec_key.get_or_insert_with(|| seg.peek(rec.off).map(|(_, k)| k));
-        let cand_seg = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+        let (cand_seg, cand_seqs) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
         let peeked = cand_seg.peek(cand.loc.off);
         // Unreadable keys count as the same key: treating a stranger as the same
         // key can only lose an entry, while the opposite could revive an old value.
@@ -403,7 +439,7 @@ fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, 
         if !same {
             continue;
         }
-        let cand_seq = peeked.map_or(0, |(h, _)| h.seq);
+        let cand_seq = cand_seqs.seq_at(cand.loc.off).unwrap_or(0);
         if rec.seq > cand_seq {
             if cand.expires_s != TOMBSTONE_MARK {
                 if let Some((h, _)) = peeked {

@@ -1,19 +1,12 @@
-//! Known issue, found by the `open_dir` fuzz target and not fixed here: a
-//! hint file whose checksums match but which disagrees with an intact record
-//! of its segment (here: a smaller sequence number than the record's own).
-//! Recovery takes sequence numbers from the hint to pick the next one to
-//! assign, but compares against the candidate record's own header when it
-//! applies later records of the same key, so writes made after such an open
-//! lose to the old record after a restart: a deleted key comes back, an
-//! overwritten value returns.
-//!
-//! keg writes hints from their segments, and damage to either fails a
-//! checksum, so only a hand-made hint (or a checksum collision) gets there.
-//! A fix checks each hint entry against its record's header and scans the
-//! segment when an intact record disagrees (only disagreeing records need
-//! their checksum computed); but that reads one header per record, which a
-//! hint-based open avoids today. The two ignored tests below show the issue;
-//! `cargo test -- --ignored` runs them.
+//! Found by the `open_dir` fuzz target: a hint file whose checksums match but
+//! which disagrees with an intact record of its segment (here: a smaller
+//! sequence number than the record's own; only a hand-made hint or a checksum
+//! collision does this). Recovery took sequence numbers from the hint to pick
+//! the next one to assign, but compared against the candidate record's own
+//! header when it applied later records of the same key, so writes made after
+//! such an open lost to the old record after a restart: a deleted key came
+//! back, an overwritten value returned. Recovery now orders records by the
+//! numbers it took them to have (the hint's, or a verified scan's) throughout.
 
 use std::path::Path;
 
@@ -52,7 +45,6 @@ fn lying_hint_dir() -> tempfile::TempDir {
 }
 
 #[test]
-#[ignore = "known issue: recovery trusts a hint that disagrees with an intact record (see the file's doc)"]
 fn a_delete_after_opening_with_a_lying_hint_survives_a_restart() {
     let dir = lying_hint_dir();
     let cache = open(dir.path());
@@ -64,7 +56,6 @@ fn a_delete_after_opening_with_a_lying_hint_survives_a_restart() {
 }
 
 #[test]
-#[ignore = "known issue: recovery trusts a hint that disagrees with an intact record (see the file's doc)"]
 fn an_overwrite_after_opening_with_a_lying_hint_survives_a_restart() {
     let dir = lying_hint_dir();
     let cache = open(dir.path());
