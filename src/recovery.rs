@@ -426,35 +426,46 @@ fn apply(index: &Index, by_id: &HashMap<u32, (Arc<Segment>, SeqIndex<'_>)>, seg:
     // Read the record's key only if another entry has the same hash (an
     // overwrite or a collision): a hint-based open reads no data otherwise.
     let mut rec_key = None;
+    // The entry this record competes with: the one holding the same key, else
+    // the first whose key (or the record's own) cannot be read. Unreadable keys
+    // count as the same key: treating a stranger as the same key can only lose
+    // an entry, while the opposite could revive an old value. But an unreadable
+    // entry must not stand in for a readable entry of the key itself, or that
+    // entry would outlive the record that supersedes it.
+    let mut unreadable = None;
+    let mut matched = None;
     for cand in index.lookup(rec.hash, false).iter() {
         let rec_key = *rec_key.get_or_insert_with(|| seg.peek(rec.off).map(|(_, k)| k));
-        let (cand_seg, cand_seqs) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
-        let peeked = cand_seg.peek(cand.loc.off);
-        // Unreadable keys count as the same key: treating a stranger as the same
-        // key can only lose an entry, while the opposite could revive an old value.
-        let same = match (rec_key, peeked) {
-            (Some(a), Some((_, b))) => a == b,
-            _ => true,
-        };
-        if !same {
-            continue;
+        let (cand_seg, _) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+        match (rec_key, cand_seg.peek(cand.loc.off)) {
+            (Some(a), Some((_, b))) if a == b => {
+                matched = Some(*cand);
+                break;
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                unreadable = unreadable.or(Some(*cand));
+            }
         }
-        let cand_seq = cand_seqs.seq_at(cand.loc.off).unwrap_or(0);
-        if rec.seq > cand_seq {
-            if cand.expires_s != TOMBSTONE_MARK {
-                if let Some((h, _)) = peeked {
-                    cand_seg.sub_live(h.record_len());
-                }
-            }
-            index.update(rec.hash, cand.loc, loc, new_expiry, Some(0));
-            if !rec.tombstone {
-                seg.add_live(rec.len as u64);
-            }
+    }
+    let Some(cand) = matched.or(unreadable) else {
+        index.insert(Entry { hash: rec.hash, loc, expires_s: new_expiry, counter: 0 });
+        if !rec.tombstone {
+            seg.add_live(rec.len as u64);
         }
         return;
-    }
-    index.insert(Entry { hash: rec.hash, loc, expires_s: new_expiry, counter: 0 });
-    if !rec.tombstone {
-        seg.add_live(rec.len as u64);
+    };
+    let (cand_seg, cand_seqs) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+    let cand_seq = cand_seqs.seq_at(cand.loc.off).unwrap_or(0);
+    if rec.seq > cand_seq {
+        if cand.expires_s != TOMBSTONE_MARK {
+            if let Some((h, _)) = cand_seg.peek(cand.loc.off) {
+                cand_seg.sub_live(h.record_len());
+            }
+        }
+        index.update(rec.hash, cand.loc, loc, new_expiry, Some(0));
+        if !rec.tombstone {
+            seg.add_live(rec.len as u64);
+        }
     }
 }

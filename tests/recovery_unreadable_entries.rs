@@ -95,3 +95,39 @@ fn deleting_a_key_whose_newest_record_is_unreadable_leaves_a_tombstone() {
     let cache = open(dir.path());
     assert!(cache.get(b"k").unwrap().is_none(), "a deleted key came back after a restart");
 }
+
+#[test]
+fn at_open_an_unreadable_entry_does_not_absorb_another_keys_delete() {
+    // Every key hashes alike. Segment 1 holds b and k; segment 2 (hinted) a
+    // record whose key cannot be read, which open matches against b's entry.
+    // The cache deletes k, crashes and reopens: recovery used to match k's
+    // tombstone against the first entry of the hash whose key it could not
+    // read (the damaged one), leaving k's value in place.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
+    record::encode(&mut seg, Kind::Value, 1, 0, b"b", b"x");
+    record::encode(&mut seg, Kind::Value, 2, 0, b"k", b"old");
+    std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
+    let mut seg = SegmentHeader { log: LogKind::Probation, id: 2, created_ms: NOW_MS }.encode().to_vec();
+    record::encode(&mut seg, Kind::Value, 3, 0, b"u", b"damaged");
+    let len = (seg.len() - 32) as u32;
+    seg[32 + 4..32 + 6].copy_from_slice(&u16::MAX.to_le_bytes()); // its key now runs past the file
+    let entry = HintEntry { key_hash: 7, seq: 3, expires_s: 0, len, tombstone: false, dead: false };
+    let header = HintHeader { hasher: 255, segment_id: 2, data_len: seg.len() as u64, count: 1, durable_seq: 3 };
+    std::fs::write(dir.path().join("00000002.seg"), &seg).unwrap();
+    std::fs::write(dir.path().join("00000002.hint"), hint::encode(&header, &[entry])).unwrap();
+    let open = || {
+        Cache::builder()
+            .background_maintenance(false)
+            .clock(ManualClock::new(NOW_MS))
+            .key_hasher(|_: &[u8]| 7)
+            .open(dir.path())
+            .unwrap()
+    };
+    let cache = open();
+    assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"old"[..]));
+    assert!(cache.delete(b"k").unwrap());
+    cache.abandon();
+    let cache = open();
+    assert!(cache.get(b"k").unwrap().is_none(), "a deleted key came back after a restart");
+}
