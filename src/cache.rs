@@ -561,6 +561,7 @@ impl Inner {
     /// buffer when the caller holds the writer lock.
     fn locate(&self, key: &[u8], hash: u64, count_hit: bool, writer: Option<&Writer>) -> Lookup {
         'retry: for _ in 0..8 {
+            let mut unreadable = false;
             for entry in self.index.lookup(hash, count_hit).iter() {
                 let Some(seg) = self.segments.get(entry.loc.seg) else {
                     // Maintenance moved the entry and removed the segment meanwhile: look again.
@@ -569,7 +570,10 @@ impl Inner {
                 let peeked = seg.peek(entry.loc.off).or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
                 let Some((header, stored_key)) = peeked else {
                     if seg.is_sealed() || self.config.durability != Durability::Buffered {
-                        return Lookup::Corrupt;
+                        // Damaged: it may be this key's record or another's. It must
+                        // not hide a readable entry of this key, so look on.
+                        unreadable = true;
+                        continue;
                     }
                     return Lookup::Buffered;
                 };
@@ -577,7 +581,7 @@ impl Inner {
                     return Lookup::Found(Located { seg, entry: *entry, header });
                 }
             }
-            return Lookup::Missing;
+            return if unreadable { Lookup::Corrupt } else { Lookup::Missing };
         }
         Lookup::Missing
     }
@@ -689,6 +693,10 @@ impl Inner {
         let mut w = maintain::writer_with_room(self, len)?;
         let old = match self.locate(key, hash, false, Some(&w)) {
             Lookup::Found(old) => Some(old),
+            // An entry of this hash cannot be read: it may be this key's newest
+            // record, shadowing an older value that a later recovery (once the
+            // damaged record is gone) would bring back. A tombstone rules that out.
+            Lookup::Corrupt => None,
             // Nothing to delete — unless a power cut could bring a value of
             // this key back: a segment whose entries reclaim dropped may
             // still reappear until its removal is durable. Then the delete

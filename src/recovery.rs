@@ -41,6 +41,13 @@ pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
 /// Marks a tombstone's slot in the index while recovery runs.
 const TOMBSTONE_MARK: u32 = u32::MAX;
 
+/// The highest sequence number open accepts. keg would need 2^62 writes to
+/// get there, so a larger one in a record, hint or checkpoint whose checksum
+/// matched is damage (or a hand-made file), and is treated like a failed
+/// checksum. This keeps the arithmetic on sequence numbers (the next one to
+/// assign, the search for a hole above the durable mark) far from overflow.
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
+
 /// What open rebuilt.
 pub(crate) struct Recovered {
     pub(crate) segments: Vec<Arc<Segment>>,
@@ -207,11 +214,19 @@ pub(crate) fn recover(
     if let Some(first) = voided {
         add_void_range(&mut checkpoint, first, max_seq);
     }
-    checkpoint.void_ranges.retain(|&(_, last)| last >= min_seq);
+    // Drop the void ranges that hold no record (they void nothing). The
+    // checkpoint on disk must then be rewritten before any write: otherwise a
+    // new record could get a number in a range the file still holds (or above
+    // one, leaving a gap that reads as a hole), and the next crash recovery
+    // would void it.
+    let ranges = checkpoint.void_ranges.len();
+    checkpoint.void_ranges.retain(|&(first, last)| first <= last && last >= min_seq && first <= max_seq);
+    let pruned = checkpoint.void_ranges.len() != ranges;
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply.
-    let by_id: HashMap<u32, Arc<Segment>> = loaded.iter().map(|(s, _)| (s.id, s.clone())).collect();
+    let by_id: HashMap<u32, (Arc<Segment>, SeqIndex<'_>)> =
+        loaded.iter().map(|(s, source)| (s.id, (s.clone(), SeqIndex::new(source)))).collect();
     let index = Index::new();
     for (seg, source) in &loaded {
         source.for_each(|rec| {
@@ -229,10 +244,21 @@ pub(crate) fn recover(
     }
     index.retain(|e| e.expires_s != TOMBSTONE_MARK);
 
-    let next_seq =
-        max_seq.max(checkpoint.durable_seq).max(checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0)) + 1;
+    let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
+    let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
     crate::killpoint!("recovery.before_checkpoint");
+    // Settle history: every number below next_seq now belongs to a record taken,
+    // a void range, or a loss already accounted for. Once the segments are
+    // fsynced, the durable mark can cover them all, so that a later recovery
+    // looks for holes only among records written after this open. Without
+    // this, a crash before the mark next moved would read the numbers this
+    // open stepped over (void ranges, gaps below them) as a hole, and void
+    // every write made since.
+    let settle = !read_only && checkpoint.durable_seq < next_seq - 1;
+    if settle {
+        checkpoint.durable_seq = next_seq - 1;
+    }
     if !read_only {
         // What this open found is the ground everything next stands on: the
         // checkpoint will soon say it is durable, and reclaim will judge
@@ -240,8 +266,9 @@ pub(crate) fn recover(
         // leaves bytes it never fsynced, and segments it created or removed
         // without a directory fsync; a power cut later could still undo them.
         // So make them durable now: the segments that may hold unsynced bytes
-        // (no hint file, or cut here), then the directory.
-        let rewrite = voided.is_some() || !had_checkpoint;
+        // (no hint file, or cut here; every segment when the checkpoint
+        // changes), then the directory.
+        let rewrite = voided.is_some() || !had_checkpoint || pruned || settle;
         for (seg, _) in loaded.iter().filter(|(s, _)| rewrite || unsynced.contains(&s.id)) {
             seg.file().sync_data()?;
         }
@@ -271,7 +298,10 @@ fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Checkpoint>> 
         return Ok(None);
     }
     match Checkpoint::decode(&storage.read_file(&path)?) {
-        Ok(c) => Ok(Some(c)),
+        Ok(c) if c.durable_seq <= MAX_SEQ && c.void_ranges.iter().all(|&(a, b)| a <= MAX_SEQ && b <= MAX_SEQ) => {
+            Ok(Some(c))
+        }
+        Ok(_) => Ok(None),
         Err(DecodeError::UnsupportedVersion { found, supported }) => {
             Err(Error::UnsupportedVersion { path, found, supported })
         }
@@ -285,7 +315,9 @@ pub(crate) fn write_checkpoint(storage: &Storage, dir: &Path, c: &Checkpoint) ->
     storage.sync_dir(dir)
 }
 
-/// Reads a segment's records by scanning; returns them and the valid length.
+/// Reads a segment's records by scanning; returns them and the valid length,
+/// which ends at the first record that does not decode or holds a sequence
+/// number above [`MAX_SEQ`].
 fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
     let mut recs = Vec::new();
     let mut scanner = Scanner::new(seg.bytes());
@@ -305,6 +337,9 @@ fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
                 Rec { off: offset as u32, hash: 0, seq, expires_s: 0, len: len as u32, tombstone: true, dead: true }
             }
         };
+        if rec.seq > MAX_SEQ {
+            return (recs, rec.off as u64);
+        }
         recs.push(rec);
     }
     (recs, scanner.position())
@@ -373,41 +408,87 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
 }
 
 /// Applies one record to the index being rebuilt: the highest sequence number wins per key.
-fn apply(index: &Index, by_id: &HashMap<u32, Arc<Segment>>, seg: &Arc<Segment>, rec: Rec) {
+/// The sequence numbers recovery took each record of a segment to have, by
+/// offset: from its hint (whose checksum covers them) or from a verified scan.
+/// A record's own header is not used: in a hinted segment it is read
+/// unverified, and damage there must not reorder history.
+enum SeqIndex<'a> {
+    /// A scanned segment's records, in offset order.
+    Scan(&'a [Rec]),
+    /// A hinted segment: each entry's offset, and the hint to read its number from.
+    Hint { offsets: Vec<u32>, hint: &'a [u8] },
+}
+
+impl SeqIndex<'_> {
+    fn new(source: &Source) -> SeqIndex<'_> {
+        match source {
+            Source::Scan(recs) => SeqIndex::Scan(recs),
+            Source::Hint(bytes) => {
+                let mut offsets = Vec::new();
+                source.for_each(|r| offsets.push(r.off));
+                SeqIndex::Hint { offsets, hint: bytes }
+            }
+        }
+    }
+
+    fn seq_at(&self, off: u32) -> Option<u64> {
+        match self {
+            SeqIndex::Scan(recs) => recs.binary_search_by_key(&off, |r| r.off).ok().map(|i| recs[i].seq),
+            SeqIndex::Hint { offsets, hint } => {
+                let i = offsets.binary_search(&off).ok()?;
+                let at = hint::HEADER_LEN + i * hint::ENTRY_LEN + 8;
+                Some(u64::from_le_bytes(hint[at..at + 8].try_into().expect("8 bytes")))
+            }
+        }
+    }
+}
+
+fn apply(index: &Index, by_id: &HashMap<u32, (Arc<Segment>, SeqIndex<'_>)>, seg: &Arc<Segment>, rec: Rec) {
     let loc = Loc { seg: seg.id, off: rec.off };
     let new_expiry = if rec.tombstone { TOMBSTONE_MARK } else { rec.expires_s };
     // Read the record's key only if another entry has the same hash (an
     // overwrite or a collision): a hint-based open reads no data otherwise.
     let mut rec_key = None;
+    // The entry this record competes with: the one holding the same key, else
+    // the first whose key (or the record's own) cannot be read. Unreadable keys
+    // count as the same key: treating a stranger as the same key can only lose
+    // an entry, while the opposite could revive an old value. But an unreadable
+    // entry must not stand in for a readable entry of the key itself, or that
+    // entry would outlive the record that supersedes it.
+    let mut unreadable = None;
+    let mut matched = None;
     for cand in index.lookup(rec.hash, false).iter() {
         let rec_key = *rec_key.get_or_insert_with(|| seg.peek(rec.off).map(|(_, k)| k));
-        let cand_seg = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
-        let peeked = cand_seg.peek(cand.loc.off);
-        // Unreadable keys count as the same key: treating a stranger as the same
-        // key can only lose an entry, while the opposite could revive an old value.
-        let same = match (rec_key, peeked) {
-            (Some(a), Some((_, b))) => a == b,
-            _ => true,
-        };
-        if !same {
-            continue;
+        let (cand_seg, _) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+        match (rec_key, cand_seg.peek(cand.loc.off)) {
+            (Some(a), Some((_, b))) if a == b => {
+                matched = Some(*cand);
+                break;
+            }
+            (Some(_), Some(_)) => {}
+            _ => {
+                unreadable = unreadable.or(Some(*cand));
+            }
         }
-        let cand_seq = peeked.map_or(0, |(h, _)| h.seq);
-        if rec.seq > cand_seq {
-            if cand.expires_s != TOMBSTONE_MARK {
-                if let Some((h, _)) = peeked {
-                    cand_seg.sub_live(h.record_len());
-                }
-            }
-            index.update(rec.hash, cand.loc, loc, new_expiry, Some(0));
-            if !rec.tombstone {
-                seg.add_live(rec.len as u64);
-            }
+    }
+    let Some(cand) = matched.or(unreadable) else {
+        index.insert(Entry { hash: rec.hash, loc, expires_s: new_expiry, counter: 0 });
+        if !rec.tombstone {
+            seg.add_live(rec.len as u64);
         }
         return;
-    }
-    index.insert(Entry { hash: rec.hash, loc, expires_s: new_expiry, counter: 0 });
-    if !rec.tombstone {
-        seg.add_live(rec.len as u64);
+    };
+    let (cand_seg, cand_seqs) = by_id.get(&cand.loc.seg).expect("index points only at loaded segments");
+    let cand_seq = cand_seqs.seq_at(cand.loc.off).unwrap_or(0);
+    if rec.seq > cand_seq {
+        if cand.expires_s != TOMBSTONE_MARK {
+            if let Some((h, _)) = cand_seg.peek(cand.loc.off) {
+                cand_seg.sub_live(h.record_len());
+            }
+        }
+        index.update(rec.hash, cand.loc, loc, new_expiry, Some(0));
+        if !rec.tombstone {
+            seg.add_live(rec.len as u64);
+        }
     }
 }

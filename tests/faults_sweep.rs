@@ -171,6 +171,8 @@ fn run(setup: Setup, fault: Option<Fault>, end: End, tally: &mut Tally) -> u64 {
     let mut faults_seen = faults_at_open;
     // Writes are off: every later write must fail until reopen.
     let mut disabled = false;
+    // Whether writes were off at any point of this run (for the tally).
+    let mut ever_disabled = false;
     // Buffered mode: writes up to here were handed to the OS.
     let mut flushed_upto = 0;
     for (i, &step) in script(setup).iter().enumerate() {
@@ -231,6 +233,7 @@ fn run(setup: Setup, fault: Option<Fault>, end: End, tally: &mut Tally) -> u64 {
         } else if matches!(step, Step::Flush | Step::Sync | Step::Compact | Step::Maintain | Step::Clear) {
             flushed_upto = hist.writes.len();
         }
+        ever_disabled |= disabled;
         if wrote == Some(true) {
             assert!(!disabled, "{ctx}: step {i} {step:?}: a write succeeded after writes were disabled");
         }
@@ -323,7 +326,7 @@ fn run(setup: Setup, fault: Option<Fault>, end: End, tally: &mut Tally) -> u64 {
     tally.runs += 1;
     tally.injected += fs.injected();
     tally.errors += tally_errors + open_errors.get();
-    tally.disabled += disabled as u64;
+    tally.disabled += (ever_disabled || disabled) as u64;
     script_ops
 }
 

@@ -9,6 +9,7 @@ use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, Segment, Segments};
+use crate::recovery::MAX_SEQ;
 use crate::storage::Storage;
 
 /// Expiry in whole seconds, rounded up, as the index and hint files keep it (0 = never).
@@ -95,6 +96,11 @@ fn shadowed_durably(
 /// or does not match the segment (then the caller scans the segment).
 pub(crate) fn load(storage: &Storage, path: &Path, id: u32, hasher_id: u8, segment_len: u64) -> Option<Vec<u8>> {
     let bytes = storage.read_file(path).ok()?;
-    let (h, _) = hint::decode(&bytes).ok()?;
-    (h.segment_id == id && h.hasher == hasher_id && h.data_len <= segment_len).then_some(bytes)
+    let usable = {
+        let (h, mut entries) = hint::decode(&bytes).ok()?;
+        // Sequence numbers past MAX_SEQ are damage (see recovery): scan instead.
+        let plausible = h.durable_seq <= MAX_SEQ && entries.all(|e| e.seq <= MAX_SEQ);
+        plausible && h.segment_id == id && h.hasher == hasher_id && h.data_len <= segment_len
+    };
+    usable.then_some(bytes)
 }

@@ -131,10 +131,11 @@ impl Writer {
     /// record's sequence number.
     pub(crate) fn append(&mut self, segments: &Segments, log: LogKind, rec: &[u8], now_ms: u64) -> Result<Loc> {
         let len = rec.len() as u64;
-        debug_assert!(HEADER_LEN as u64 + len <= self.segment_bytes);
         let fits = self.active[log.index()].as_ref().is_some_and(|a| a.seg.len() + len <= self.segment_bytes);
         if !fits {
-            self.roll(segments, log, now_ms)?;
+            // A record longer than a segment (written by an open with larger
+            // segments, now copied by maintenance) gets a segment sized to fit it.
+            self.roll(segments, log, now_ms, self.segment_bytes.max(HEADER_LEN as u64 + len))?;
         }
         let i = log.index();
         if self.buffer_bytes > 0 {
@@ -195,8 +196,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment of `log` and starts a new one.
-    pub(crate) fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64) -> Result<()> {
+    /// Seals the active segment of `log` and starts a new one of `capacity` bytes.
+    fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64, capacity: u64) -> Result<()> {
         self.seal(log)?;
         crate::killpoint!("roll.before_create");
         let id = self.next_id;
@@ -207,7 +208,7 @@ impl Writer {
         }
         self.next_id += 1;
         let path = segment_path(&self.dir, id);
-        let seg = Arc::new(Segment::create(&self.storage, &path, id, log, now_ms, self.segment_bytes)?);
+        let seg = Arc::new(Segment::create(&self.storage, &path, id, log, now_ms, capacity)?);
         self.dir_dirty = true;
         crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());

@@ -135,7 +135,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     // time, so it writes nothing).
     let used = inner.time.used_ms();
     if used.saturating_add(CLOCK_LEASE_MS / 2) > inner.time.limit_ms() {
-        inner.renew_clock_lease(used, used + CLOCK_LEASE_MS / 2)?;
+        inner.renew_clock_lease(used, used.saturating_add(CLOCK_LEASE_MS / 2))?;
     }
     Ok(())
 }

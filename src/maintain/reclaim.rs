@@ -124,8 +124,12 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
             }
         }
     }
-    if let Some(End::Bad { .. }) = scanner.end() {
-        // Damage cut the scan short: entries past it must not outlive the file.
+    // Entries the scan did not reach must not outlive the file: past damage
+    // that cut the scan short, or (the live count says so) at offsets a hint
+    // listed that the scan steps over. Left behind, such an entry would point
+    // into a removed segment, and lookups of its hash would give up on it.
+    let cut_short = matches!(scanner.end(), Some(End::Bad { .. }));
+    if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 {
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");

@@ -1,0 +1,176 @@
+//! The seed corpora: inputs built from files the engine itself writes, so the
+//! fuzzers start from valid segments, hints and checkpoints.
+//!
+//! `tests/fuzz_corpus.rs` checks that `fuzz/corpus/` holds exactly these
+//! bytes; after a format change, regenerate them with
+//! `KEG_FUZZ_WRITE_SEEDS=1 cargo test --test fuzz_corpus seeds`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use keg::format::checkpoint::Checkpoint;
+use keg::format::record::{self, Kind};
+use keg::{Cache, ManualClock};
+
+use crate::open_dir::{self, KEYS, NOW_MS};
+use crate::ops_model::{self, op};
+use crate::{checkpoint_decode, hint_decode, record_decode};
+
+/// One seed: target, file name, bytes.
+pub type Seed = (&'static str, String, Vec<u8>);
+
+/// Every seed of every target.
+pub fn all() -> Vec<Seed> {
+    let basic = engine_dir(Finish::Close, |c, _| {
+        c.set(b"a", b"first value of a", None).unwrap();
+        c.set(b"b", b"value of b", None).unwrap();
+        c.set(b"key-2", b"expires in a minute", Some(Duration::from_secs(60))).unwrap();
+        c.delete(b"b").unwrap();
+        c.set(b"a", &[b'A'; 300], None).unwrap();
+        c.set(b"k4", b"", None).unwrap();
+    });
+    let crashed = engine_dir(Finish::Crash, |c, clock| {
+        c.set(b"a", b"before the crash", None).unwrap();
+        c.set(b"key-3-xx", b"short-lived", Some(Duration::from_millis(1500))).unwrap();
+        clock.advance(Duration::from_secs(2));
+        c.delete(b"a").unwrap();
+        c.set(b"\0", b"binary key", None).unwrap();
+    });
+    let compacted = engine_dir(Finish::Close, |c, _| {
+        for round in 0..6u8 {
+            for (k, key) in KEYS.iter().enumerate().take(5) {
+                c.set(key, &vec![b'a' + round; 120 * (k + 1)], None).unwrap();
+            }
+        }
+        c.delete(b"key-2").unwrap();
+        c.compact().unwrap();
+        c.set(b"b", b"after compaction", None).unwrap();
+        for key in &KEYS[5..] {
+            c.set(key, &[b'z'; 1500], None).unwrap();
+        }
+    });
+
+    let mut seeds = Vec::new();
+    let mut add = |target: &'static str, name: &str, bytes: Vec<u8>| seeds.push((target, name.to_owned(), bytes));
+
+    // The decoder targets take a mode byte first: 0 = the bytes as they are,
+    // 1 = with checksums fixed up (see each target).
+    let with_mode = |mode: u8, bytes: &[u8]| [&[mode], bytes].concat();
+    for (dir_name, dir) in [("basic", &basic), ("compacted", &compacted)] {
+        for (name, bytes) in dir {
+            if name.ends_with(".seg") {
+                add("record_decode", &format!("{dir_name}-{name}"), with_mode(0, bytes));
+            } else if name.ends_with(".hint") {
+                add("hint_decode", &format!("{dir_name}-{name}"), with_mode(0, bytes));
+            }
+        }
+    }
+    let mut one = Vec::new();
+    record::encode(&mut one, Kind::Value, 7, NOW_MS + 5000, b"a key", b"a value");
+    record::encode(&mut one, Kind::Tombstone, 8, 0, b"a key", b"");
+    add("record_decode", "value-then-tombstone", with_mode(0, &one));
+    let fixed = record_decode::FIX_CHECKSUMS | record_decode::FROM_ZERO;
+    add("record_decode", "value-then-tombstone-fixed", with_mode(fixed, &one));
+
+    add("checkpoint_decode", "basic", with_mode(0, &basic["checkpoint"]));
+    add("checkpoint_decode", "crashed", with_mode(0, &crashed["checkpoint"]));
+    let voids = Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)] };
+    add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
+    add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
+    let hint = &compacted["00000004.hint"];
+    add("hint_decode", "compacted-00000004.hint-fixed", with_mode(hint_decode::FIX_CHECKSUMS, hint));
+
+    // open_dir, raw mode: real directories, then a script of operations
+    // (opcode, key, and for a set a length byte).
+    let script = [2, 0, 3, 2, 0, 1, 9, 4, 1, 2, 1, 5, 0, 2, 0, 7, 3, 2, 5, 8, 6, 0, 0, 0, 20, 2, 6, 3, 4];
+    add("open_dir", "raw-basic", raw(&basic, &script));
+    add("open_dir", "raw-crashed", raw(&crashed, &script[..12]));
+    add("open_dir", "raw-compacted", raw(&compacted, &script));
+    // open_dir, built mode: the generator's choices, from a fixed pseudo-random stream.
+    add("open_dir", "built-1", pseudo_random(0, 1, 400));
+    add("open_dir", "built-collide", pseudo_random(open_dir::COLLIDE, 2, 400));
+
+    let set = |k: u8, len: u8, ttl: u8| [op::SET, k, len, ttl];
+    let mut basic_ops = vec![0];
+    basic_ops.extend(set(0, 10, 0));
+    basic_ops.extend(set(1, 200, 200));
+    basic_ops.extend([16, 0]); // TTL selector 200 is followed by the TTL in ms
+    basic_ops.extend([op::GET, 0, op::GET, 1, op::ADVANCE, 0xff, 0xff, op::GET, 1]);
+    basic_ops.extend([op::DELETE, 0, op::GET, 0, op::COMPACT, op::REOPEN, op::GET, 1]);
+    basic_ops.extend(set(2, 255, 255));
+    basic_ops.extend([op::CRASH, op::MAINTAIN, op::OTHER, 3, op::OTHER, 0]);
+    add("ops_model", "basic", basic_ops.clone());
+    let mut collide = basic_ops.clone();
+    collide[0] = ops_model::COLLIDE | ops_model::SYNCED;
+    add("ops_model", "collide-synced", collide);
+    let mut small = vec![ops_model::SMALL | ops_model::BUFFERED];
+    for i in 0..40u8 {
+        small.extend(set(i % ops_model::KEYS as u8, 250, 0));
+        if i % 7 == 3 {
+            small.extend([op::GET, i % 5, op::MAINTAIN]);
+        }
+    }
+    small.extend([op::CRASH, op::COMPACT, op::REOPEN]);
+    add("ops_model", "small-buffered", small);
+    seeds
+}
+
+enum Finish {
+    Close,
+    Crash,
+}
+
+/// The files a cache leaves after `script` (LOCK aside), by name.
+fn engine_dir(finish: Finish, script: impl FnOnce(&Cache, &ManualClock)) -> BTreeMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let clock = ManualClock::new(NOW_MS);
+    let cache = Cache::builder()
+        .max_bytes(64 << 20)
+        .segment_bytes(4096)
+        .max_value_len(2048)
+        .background_maintenance(false)
+        .clock(clock.clone())
+        .open(dir.path())
+        .expect("open");
+    script(&cache, &clock);
+    match finish {
+        Finish::Close => cache.close().expect("close"),
+        Finish::Crash => cache.abandon(),
+    }
+    std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("list"))
+        .filter(|e| e.file_name() != "LOCK")
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
+        .collect()
+}
+
+/// An open_dir raw-mode input listing `dir`'s files, then `ops`.
+fn raw(dir: &BTreeMap<String, Vec<u8>>, ops: &[u8]) -> Vec<u8> {
+    let files: Vec<(u8, u8, &[u8])> = dir
+        .iter()
+        .map(|(name, bytes)| {
+            let id = || u8::from_str_radix(&name[6..8], 16).expect("a small segment id");
+            let (kind, id) = match name.rsplit_once('.').map(|(_, ext)| ext) {
+                Some("seg") => (0, id()),
+                Some("hint") => (1, id()),
+                _ => (2, 0),
+            };
+            (kind, id, &bytes[..])
+        })
+        .collect();
+    open_dir::encode_raw(0, &files, ops)
+}
+
+/// `len` bytes from a fixed xorshift stream, after a mode byte.
+fn pseudo_random(mode: u8, seed: u64, len: usize) -> Vec<u8> {
+    let mut x = 0x2545_f491_4f6c_dd1d ^ seed;
+    let mut out = vec![mode & !open_dir::RAW];
+    out.extend((0..len).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 24) as u8
+    }));
+    out
+}
