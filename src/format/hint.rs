@@ -179,6 +179,12 @@ pub fn decode(b: &[u8]) -> Result<(HintHeader, impl Iterator<Item = HintEntry> +
     Ok((header, entries))
 }
 
+/// The entries of a hint file that [`decode`] has accepted, read again
+/// without checking anything (open reads each hint several times).
+pub(crate) fn entries_of_decoded(b: &[u8]) -> impl Iterator<Item = HintEntry> + '_ {
+    b.get(HEADER_LEN..).unwrap_or_default().chunks_exact(ENTRY_LEN).map(decode_entry)
+}
+
 fn decode_entry(c: &[u8]) -> HintEntry {
     let flags = u32_at(c, 20);
     HintEntry {

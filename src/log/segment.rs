@@ -186,6 +186,12 @@ impl Segment {
         self.live_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `count` live records of `bytes` in all (open's bulk form of [`Segment::add_live`]).
+    pub(crate) fn add_live_many(&self, bytes: u64, count: u64) {
+        self.live_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.live_count.fetch_add(count, Ordering::Relaxed);
+    }
+
     pub(crate) fn sub_live(&self, bytes: u64) {
         let sub = |n: u64| move |v: u64| Some(v.saturating_sub(n));
         let _ = self.live_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, sub(bytes));
