@@ -115,10 +115,14 @@ impl Slot {
     }
 }
 
-/// Tables at least this large get their own memory map.
-const MAP_BYTES: usize = 64 << 10;
+/// Tables at least this large get their own memory map. Lower than
+/// [`crate::mem::MAP_MIN_BYTES`]: 1024 shards each growing through heap
+/// tables up to 64 KiB left about 5 bytes per entry of freed heap behind at
+/// 10 million entries; with one page, at most 4 MiB in all.
+const TABLE_MAP_MIN_BYTES: usize = 4 << 10;
 
-/// A table's slots: on the heap when small, in an anonymous map when large.
+/// A table's slots: on the heap when small, in an anonymous map when large
+/// (see [`crate::mem`] for why).
 enum Slots {
     Heap(Vec<Slot>),
     Map(memmap2::MmapMut, usize),
@@ -134,7 +138,7 @@ impl Slots {
     /// `n` empty slots.
     fn empty(n: usize) -> Slots {
         let bytes = n * std::mem::size_of::<Slot>();
-        if bytes >= MAP_BYTES {
+        if bytes >= TABLE_MAP_MIN_BYTES {
             if let Ok(map) = memmap2::MmapMut::map_anon(bytes) {
                 return Slots::Map(map, n);
             }

@@ -37,6 +37,7 @@ pub mod inspect;
 mod lock;
 mod log;
 mod maintain;
+mod mem;
 mod recovery;
 mod stats;
 mod storage;

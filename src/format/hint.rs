@@ -92,35 +92,49 @@ pub struct HintHeader {
 /// assert_eq!((h2, entries.collect::<Vec<_>>()), (h, vec![e]));
 /// ```
 pub fn encode(header: &HintHeader, entries: &[HintEntry]) -> Vec<u8> {
-    let mut out = vec![0u8; HEADER_LEN];
-    out.reserve(entries.len() * ENTRY_LEN);
-    for e in entries {
-        debug_assert!(e.len <= LEN_MASK);
-        let mut flags = e.len & LEN_MASK;
-        if e.dead {
-            flags |= DEAD_BIT;
-        }
-        if e.tombstone {
-            flags |= TOMBSTONE_BIT;
-        }
-        out.extend_from_slice(&e.key_hash.to_le_bytes());
-        out.extend_from_slice(&e.seq.to_le_bytes());
-        out.extend_from_slice(&e.expires_s.to_le_bytes());
-        out.extend_from_slice(&flags.to_le_bytes());
+    let mut out = vec![0u8; HEADER_LEN + entries.len() * ENTRY_LEN];
+    for (i, e) in entries.iter().enumerate() {
+        put_entry(&mut out, i, e);
     }
-    let entries_crc = crc(&out[HEADER_LEN..]);
+    finish(&mut out, header, entries.len());
+    out
+}
+
+/// Writes entry number `i` in place into a hint file being built in `out`.
+pub(crate) fn put_entry(out: &mut [u8], i: usize, e: &HintEntry) {
+    debug_assert!(e.len <= LEN_MASK);
+    let mut flags = e.len & LEN_MASK;
+    if e.dead {
+        flags |= DEAD_BIT;
+    }
+    if e.tombstone {
+        flags |= TOMBSTONE_BIT;
+    }
+    let c = &mut out[HEADER_LEN + i * ENTRY_LEN..HEADER_LEN + (i + 1) * ENTRY_LEN];
+    c[0..8].copy_from_slice(&e.key_hash.to_le_bytes());
+    c[8..16].copy_from_slice(&e.seq.to_le_bytes());
+    c[16..20].copy_from_slice(&e.expires_s.to_le_bytes());
+    c[20..24].copy_from_slice(&flags.to_le_bytes());
+}
+
+/// Fills in the header of a hint file whose first `count` entries
+/// [`put_entry`] wrote into `out`; returns the file's length.
+pub(crate) fn finish(out: &mut [u8], header: &HintHeader, count: usize) -> usize {
+    let len = HEADER_LEN + count * ENTRY_LEN;
+    let entries_crc = crc(&out[HEADER_LEN..len]);
     let h = &mut out[..HEADER_LEN];
+    h.fill(0);
     h[0..8].copy_from_slice(&MAGIC);
     h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[10] = header.hasher;
     h[12..16].copy_from_slice(&header.segment_id.to_le_bytes());
     h[16..24].copy_from_slice(&header.data_len.to_le_bytes());
-    h[24..28].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    h[24..28].copy_from_slice(&(count as u32).to_le_bytes());
     h[28..32].copy_from_slice(&entries_crc.to_le_bytes());
     h[32..40].copy_from_slice(&header.durable_seq.to_le_bytes());
     let header_crc = crc(&h[0..44]);
     h[44..48].copy_from_slice(&header_crc.to_le_bytes());
-    out
+    len
 }
 
 /// Decodes and verifies a hint file, returning its header and an iterator over its entries.

@@ -4,11 +4,13 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::format::hint::{self, HintEntry, HintHeader};
-use crate::format::record::Kind;
+use crate::format::record::{self, Kind};
+use crate::format::segment;
 use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, Segment, Segments};
+use crate::mem::ZeroedBuf;
 use crate::recovery::MAX_SEQ;
 use crate::storage::Storage;
 
@@ -33,7 +35,11 @@ pub(crate) fn write(
     index: &Index,
     durable_seq: u64,
 ) -> Result<Option<u64>> {
-    let mut entries = Vec::new();
+    // Built in place, in a buffer with room for as many records as the
+    // segment could hold (untouched room costs no memory; see `crate::mem`).
+    let most = seg.bytes().len().saturating_sub(segment::HEADER_LEN) / (record::HEADER_LEN + 1);
+    let mut bytes = ZeroedBuf::new(hint::HEADER_LEN + most * hint::ENTRY_LEN);
+    let mut count = 0;
     let mut scanner = Scanner::new(seg.bytes());
     for item in scanner.by_ref() {
         let Item::Record { offset, record } = item else { return Ok(None) };
@@ -42,24 +48,27 @@ pub(crate) fn write(
         let loc = Loc { seg: seg.id, off: offset as u32 };
         let dead =
             !tombstone && shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq);
-        entries.push(HintEntry {
+        let entry = HintEntry {
             key_hash,
             seq: record.header.seq,
             expires_s: expires_s(record.header.expires_ms),
             len: record.len() as u32,
             tombstone,
             dead,
-        });
+        };
+        hint::put_entry(&mut bytes, count, &entry);
+        count += 1;
     }
     let header = HintHeader {
         hasher: hasher.id(),
         segment_id: seg.id,
         data_len: scanner.position(),
-        count: entries.len() as u32,
+        count: count as u32,
         durable_seq,
     };
-    let bytes = hint::encode(&header, &entries);
-    storage.write_file_atomic(&hint_path(dir, seg.id), &bytes)?;
+    let len = hint::finish(&mut bytes, &header, count);
+    let bytes = &bytes[..len];
+    storage.write_file_atomic(&hint_path(dir, seg.id), bytes)?;
     segments.grow(bytes.len() as u64);
     seg.set_hint_len(bytes.len() as u64);
     Ok(Some(bytes.len() as u64))
