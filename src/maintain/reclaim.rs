@@ -13,8 +13,11 @@
 //! | tombstone | another segment of its log holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
-//! The scan stops at the first damaged record; records past it (and any a
-//! hint listed at offsets the scan stepped over) are reached through the
+//! In a segment with a hint file (which is what recovery read instead of the
+//! records), a record that is not what the hint lists at its offset was
+//! never applied, and is not acted on. The scan stops at the first damaged
+//! record; records past it (and any a hint listed at offsets the scan
+//! stepped over, or found something else at) are reached through the
 //! segment's hint and the index entries into the segment. Each that is
 //! intact there gets the treatment above. A damaged one is dropped with any
 //! entry pointing at it; if it was a live value or a tombstone newer than a
@@ -59,6 +62,7 @@ use crate::log::scan::{End, Item, Scanner};
 use crate::log::writer::Writer;
 use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
+use crate::recovery::MAX_SEQ;
 use crate::stats::{add, bump};
 
 /// Records handled per hold of the writer lock.
@@ -118,13 +122,21 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         now_ms,
         copied: false,
     };
+    // A hinted segment was opened from its hint, without reading the records:
+    // what recovery applied is what the hint says. A record that is not what
+    // the hint lists at its offset (possible only after damage) was never
+    // applied, so it must not be acted on either: a tombstone copied from it
+    // could hide writes made since, under numbers recovery handed out again.
+    let hint = hint_entries(inner, seg);
     let bytes = seg.bytes();
     let mut scanner = Scanner::new(bytes);
     let mut batch = Vec::with_capacity(BATCH);
     // Offsets of the records the scan handed to `step`, in order.
     let mut reached = Vec::new();
     let mut stepped_over = false;
-    loop {
+    let mut disagrees = false;
+    let mut cut_short = false;
+    'scan: loop {
         batch.clear();
         batch.extend(scanner.by_ref().take(BATCH));
         if batch.is_empty() {
@@ -135,6 +147,18 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         w.check_enabled()?;
         for item in &batch {
             match item {
+                // Damage whose checksum happened to match, as recovery reads
+                // it (a hint may have vouched for the segment instead): copied
+                // forward, such a tombstone would end every later scan there.
+                Item::Record { record, .. } if record.header.seq > MAX_SEQ => {
+                    cut_short = true;
+                    break 'scan;
+                }
+                Item::Record { offset, record }
+                    if hint.as_ref().is_some_and(|h| !listed(inner, h, *offset, record)) =>
+                {
+                    disagrees = true;
+                }
                 Item::Record { offset, record } => {
                     reached.push(*offset as u32);
                     step(&mut ctx, &mut w, *offset as u32, record)?;
@@ -144,14 +168,15 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         }
     }
     // Records the scan did not reach: past damage that cut it short, or at
-    // offsets a hint listed that the scan steps over (the live count says
-    // an entry points there, or the scan stepped over a record no hint can
-    // describe). They still count: an entry there may be the newest value of
-    // its key, and a tombstone there may hide older values elsewhere.
-    let cut_short = matches!(scanner.end(), Some(End::Bad { .. }));
-    let hinted = seg.hint_len() > 0;
-    if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 || (stepped_over && hinted) {
-        unreached(&mut ctx, &reached)?;
+    // offsets a hint listed that the scan steps over or finds something else
+    // at (the live count says an entry points there, or the scan stepped
+    // over a record no hint can describe, or met one its hint does not
+    // list). They still count: an entry there may be the newest value of its
+    // key, and a tombstone there may hide older values elsewhere.
+    cut_short |= matches!(scanner.end(), Some(End::Bad { .. }));
+    let hinted = hint.is_some();
+    if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 || ((stepped_over || disagrees) && hinted) {
+        unreached(&mut ctx, &reached, hint.unwrap_or_default())?;
         // No entry may outlive the file: left behind, it would point into a
         // removed segment, and lookups of its hash would give up on it.
         inner.index.retain(|e| e.loc.seg != seg.id);
@@ -299,12 +324,12 @@ struct Spot {
 /// reads as a miss now, and stays one after a restart. A key found that does
 /// have a live entry needs nothing: that entry is newer than its older
 /// records, or the damaged record was not that key's.
-fn unreached(ctx: &mut Ctx<'_>, reached: &[u32]) -> Result<()> {
+fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) -> Result<()> {
     let inner = ctx.inner;
     let seg = ctx.seg;
     let reached = |off: u32| reached.binary_search(&off).is_ok();
     let mut spots: BTreeMap<u32, Spot> = BTreeMap::new();
-    for (off, e) in hint_entries(inner, seg).unwrap_or_default() {
+    for (off, e) in hint {
         if let Ok(off) = u32::try_from(off) {
             spots.entry(off).or_default().hint = Some(e);
         }
@@ -329,13 +354,9 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32]) -> Result<()> {
             // The record there, if it is intact and what the hint and the index took it for.
             let intact = seg.bytes().get(off as usize..).and_then(|b| record::decode(b).ok()).filter(|r| {
                 let hash = inner.hasher.hash(r.key);
-                spot.hashes.iter().all(|&h| h == hash)
-                    && spot.hint.is_none_or(|e| {
-                        e.len as u64 == r.len()
-                            && e.seq == r.header.seq
-                            && e.tombstone == (r.kind == Kind::Tombstone)
-                            && e.key_hash == hash
-                    })
+                r.header.seq <= MAX_SEQ
+                    && spot.hashes.iter().all(|&h| h == hash)
+                    && spot.hint.is_none_or(|e| agrees(&e, r, hash))
             });
             match intact {
                 Some(_) if reached(off) => continue, // `step` handled it
@@ -403,6 +424,16 @@ fn hint_entries(inner: &Inner, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
         off += e.len as u64;
     }
     Some(out)
+}
+
+/// Whether hint entry `e` describes record `r` (whose key hashes to `hash`).
+fn agrees(e: &HintEntry, r: &Record<'_>, hash: u64) -> bool {
+    e.len as u64 == r.len() && e.seq == r.header.seq && e.tombstone == (r.kind == Kind::Tombstone) && e.key_hash == hash
+}
+
+/// Whether `hint` (entries by offset, in order) lists record `r` at `off`.
+fn listed(inner: &Inner, hint: &[(u64, HintEntry)], off: u64, r: &Record<'_>) -> bool {
+    hint.binary_search_by_key(&off, |&(o, _)| o).is_ok_and(|i| agrees(&hint[i].1, r, inner.hasher.hash(r.key)))
 }
 
 /// The keys of the value records in segments other than `seg` whose hash is
