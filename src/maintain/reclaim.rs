@@ -13,6 +13,19 @@
 //! | tombstone | another segment of its log holds a value older than it | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
+//! In a segment with a hint file (which is what recovery read instead of the
+//! records), a record that is not what the hint lists at its offset was
+//! never applied, and is not acted on. The scan stops at the first damaged
+//! record; records past it (and any a hint listed at offsets the scan
+//! stepped over, or found something else at) are reached through the
+//! segment's hint and the index entries into the segment. Each that is
+//! intact there gets the treatment above. A damaged one is dropped with any
+//! entry pointing at it; if it was a live value or a tombstone newer than a
+//! value elsewhere, it may be all that hides older values of its key, whose
+//! key cannot be read: so every key that has an older value of the same hash
+//! in another segment, and no entry, gets a tombstone in the main log with
+//! the damaged record's sequence number (see `unreached`).
+//!
 //! Then the copies are fsynced, and only then is the segment file removed,
 //! in every mode (the file system may make an unlink durable at any moment): a
 //! live record is often all that shadows older, dead records of its key in
@@ -35,18 +48,21 @@
 //! A segment that is not the oldest (compaction) keeps that promise by leaving
 //! a tombstone instead.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cache::{expired, Inner, Pending};
 use crate::error::Result;
+use crate::format::hint::{self, HintEntry};
 use crate::format::record::{self, Kind, Record};
-use crate::format::segment::LogKind;
+use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::index::Loc;
 use crate::log::scan::{End, Item, Scanner};
 use crate::log::writer::Writer;
-use crate::log::{hint_path, Segment};
+use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
+use crate::recovery::MAX_SEQ;
 use crate::stats::{add, bump};
 
 /// Records handled per hold of the writer lock.
@@ -106,10 +122,21 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         now_ms,
         copied: false,
     };
+    // A hinted segment was opened from its hint, without reading the records:
+    // what recovery applied is what the hint says. A record that is not what
+    // the hint lists at its offset (possible only after damage) was never
+    // applied, so it must not be acted on either: a tombstone copied from it
+    // could hide writes made since, under numbers recovery handed out again.
+    let hint = hint_entries(inner, seg);
     let bytes = seg.bytes();
     let mut scanner = Scanner::new(bytes);
     let mut batch = Vec::with_capacity(BATCH);
-    loop {
+    // Offsets of the records the scan handed to `step`, in order.
+    let mut reached = Vec::new();
+    let mut stepped_over = false;
+    let mut disagrees = false;
+    let mut cut_short = false;
+    'scan: loop {
         batch.clear();
         batch.extend(scanner.by_ref().take(BATCH));
         if batch.is_empty() {
@@ -119,17 +146,39 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         let mut w = inner.lock_writer();
         w.check_enabled()?;
         for item in &batch {
-            if let Item::Record { offset, record } = item {
-                step(&mut ctx, &mut w, *offset as u32, record)?;
+            match item {
+                // Damage whose checksum happened to match, as recovery reads
+                // it (a hint may have vouched for the segment instead): copied
+                // forward, such a tombstone would end every later scan there.
+                Item::Record { record, .. } if record.header.seq > MAX_SEQ => {
+                    cut_short = true;
+                    break 'scan;
+                }
+                Item::Record { offset, record }
+                    if hint.as_ref().is_some_and(|h| !listed(inner, h, *offset, record)) =>
+                {
+                    disagrees = true;
+                }
+                Item::Record { offset, record } => {
+                    reached.push(*offset as u32);
+                    step(&mut ctx, &mut w, *offset as u32, record)?;
+                }
+                Item::Unknown { .. } => stepped_over = true,
             }
         }
     }
-    // Entries the scan did not reach must not outlive the file: past damage
-    // that cut the scan short, or (the live count says so) at offsets a hint
-    // listed that the scan steps over. Left behind, such an entry would point
-    // into a removed segment, and lookups of its hash would give up on it.
-    let cut_short = matches!(scanner.end(), Some(End::Bad { .. }));
-    if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 {
+    // Records the scan did not reach: past damage that cut it short, or at
+    // offsets a hint listed that the scan steps over or finds something else
+    // at (the live count says an entry points there, or the scan stepped
+    // over a record no hint can describe, or met one its hint does not
+    // list). They still count: an entry there may be the newest value of its
+    // key, and a tombstone there may hide older values elsewhere.
+    cut_short |= matches!(scanner.end(), Some(End::Bad { .. }));
+    let hinted = hint.is_some();
+    if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 || ((stepped_over || disagrees) && hinted) {
+        unreached(&mut ctx, &reached, hint.unwrap_or_default())?;
+        // No entry may outlive the file: left behind, it would point into a
+        // removed segment, and lookups of its hash would give up on it.
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
@@ -248,4 +297,202 @@ fn append_raw(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, raw: &[u8], seq: 
     add(&ctx.inner.counters.bytes_rewritten, raw.len() as u64);
     ctx.copied = true;
     Ok(())
+}
+
+/// A record of the reclaimed segment that the scan did not reach: listed by
+/// the segment's hint, pointed at by index entries (their hashes), or both.
+#[derive(Default)]
+struct Spot {
+    hint: Option<HintEntry>,
+    hashes: Vec<u64>,
+}
+
+/// Handles the records of `ctx.seg` that the scan did not reach (`reached`
+/// holds the offsets it did), so that removing the segment drops nothing that
+/// still shadows an older record elsewhere.
+///
+/// The segment's hint (which lists offsets under its own checksum) and the
+/// index entries into the segment locate them. A record that is intact there
+/// (and is what the hint and the entries took it for) is handled like any
+/// scanned one ([`step`]). A damaged one is dropped, and so is any index
+/// entry pointing at it; but if it was a live value or a
+/// tombstone, it may be all that shadows older values of its key in other
+/// segments, and its key cannot be read, only its hash. So the other segments
+/// are searched for value records of that hash older than it, and each key
+/// found that has no live entry gets a tombstone with the damaged record's
+/// sequence number (or the segment's highest, if no hint gives it): the key
+/// reads as a miss now, and stays one after a restart. A key found that does
+/// have a live entry needs nothing: that entry is newer than its older
+/// records, or the damaged record was not that key's.
+fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) -> Result<()> {
+    let inner = ctx.inner;
+    let seg = ctx.seg;
+    let reached = |off: u32| reached.binary_search(&off).is_ok();
+    let mut spots: BTreeMap<u32, Spot> = BTreeMap::new();
+    for (off, e) in hint {
+        if let Ok(off) = u32::try_from(off) {
+            spots.entry(off).or_default().hint = Some(e);
+        }
+    }
+    // (After the scan, an entry still pointing into the segment is one that
+    // `step` did not handle: unreached, or not matching the record there.)
+    inner.index.for_each(|e| {
+        if e.loc.seg == seg.id {
+            spots.entry(e.loc.off).or_default().hashes.push(e.hash);
+        }
+    });
+    // (Taken before the writer lock; void ranges change only under the maintenance lock.)
+    let checkpoint = inner.lock_checkpoint().clone();
+    // Hash → sequence number of a dropped record that may shadow older values of its key.
+    let mut shadowing: HashMap<u64, u64> = HashMap::new();
+    let spots: Vec<(u32, Spot)> = spots.into_iter().collect();
+    for chunk in spots.chunks(BATCH) {
+        let mut w = inner.lock_writer();
+        w.check_enabled()?;
+        for (off, spot) in chunk {
+            let off = *off;
+            // The record there, if it is intact and what the hint and the index took it for.
+            let intact = seg.bytes().get(off as usize..).and_then(|b| record::decode(b).ok()).filter(|r| {
+                let hash = inner.hasher.hash(r.key);
+                r.header.seq <= MAX_SEQ
+                    && spot.hashes.iter().all(|&h| h == hash)
+                    && spot.hint.is_none_or(|e| agrees(&e, r, hash))
+            });
+            match intact {
+                Some(_) if reached(off) => continue, // `step` handled it
+                Some(rec) => {
+                    step(ctx, &mut w, off, &rec)?;
+                    continue;
+                }
+                None => {}
+            }
+            // Damaged, or not what the hint or the index took it for: what
+            // they took it for is dropped, and must not uncover older values.
+            let seq = spot.hint.map_or(seg.max_seq.load(Ordering::Relaxed), |e| e.seq);
+            let len = spot.hint.map(|e| e.len as u64).or_else(|| seg.peek(off).map(|(h, _)| h.record_len()));
+            let mut shadows = Vec::new();
+            for &hash in spot.hashes.iter().chain(spot.hint.as_ref().map(|e| &e.key_hash)) {
+                if inner.index.remove(hash, Loc { seg: seg.id, off }).is_some() {
+                    seg.sub_live(len.unwrap_or(0));
+                    shadows.push(hash);
+                }
+            }
+            if let Some(e) = spot.hint.filter(|e| e.tombstone) {
+                shadows.push(e.key_hash);
+            }
+            // (A void record shadows nothing: recovery ignores it.)
+            if ctx.older_values_from < seq && !checkpoint.is_void(seq) {
+                for hash in shadows {
+                    let s = shadowing.entry(hash).or_insert(seq);
+                    *s = (*s).max(seq);
+                }
+            }
+        }
+    }
+    if shadowing.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(Vec<u8>, u64)> = older_keys(inner, seg, &shadowing).into_iter().collect();
+    for chunk in keys.chunks(BATCH) {
+        let mut w = inner.lock_writer();
+        w.check_enabled()?;
+        for (key, seq) in chunk {
+            if has_entry(inner, &w, key) {
+                continue;
+            }
+            let mut buf = Vec::with_capacity(record::encoded_len(key.len(), 0));
+            record::encode(&mut buf, Kind::Tombstone, *seq, 0, key, b"");
+            // The main log: its tombstones count older values in both logs.
+            append_raw(ctx, &mut w, LogKind::Main, &buf, *seq, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// The entries of `seg`'s hint file with their offsets, if it has a usable one.
+fn hint_entries(inner: &Inner, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
+    if seg.hint_len() == 0 {
+        return None;
+    }
+    let path = hint_path(&inner.dir, seg.id);
+    let bytes = hints::load(&inner.storage, &path, seg.id, inner.hasher.id(), seg.len())?;
+    let (_, entries) = hint::decode(&bytes).ok()?;
+    let mut off = HEADER_LEN as u64;
+    let mut out = Vec::new();
+    for e in entries {
+        out.push((off, e));
+        off += e.len as u64;
+    }
+    Some(out)
+}
+
+/// Whether hint entry `e` describes record `r` (whose key hashes to `hash`).
+fn agrees(e: &HintEntry, r: &Record<'_>, hash: u64) -> bool {
+    e.len as u64 == r.len() && e.seq == r.header.seq && e.tombstone == (r.kind == Kind::Tombstone) && e.key_hash == hash
+}
+
+/// Whether `hint` (entries by offset, in order) lists record `r` at `off`.
+fn listed(inner: &Inner, hint: &[(u64, HintEntry)], off: u64, r: &Record<'_>) -> bool {
+    hint.binary_search_by_key(&off, |&(o, _)| o).is_ok_and(|i| agrees(&hint[i].1, r, inner.hasher.hash(r.key)))
+}
+
+/// The keys of the value records in segments other than `seg` whose hash is
+/// in `shadowing` with a larger sequence number, each with the largest such
+/// number (the tombstone that hides them all).
+fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> HashMap<Vec<u8>, u64> {
+    let top = shadowing.values().copied().max().unwrap_or(0);
+    let mut found: HashMap<Vec<u8>, u64> = HashMap::new();
+    let mut consider = |rec: &Record<'_>| {
+        if rec.kind != Kind::Value {
+            return;
+        }
+        if let Some(&seq) = shadowing.get(&inner.hasher.hash(rec.key)) {
+            if rec.header.seq < seq {
+                let s = found.entry(rec.key.to_vec()).or_insert(seq);
+                *s = (*s).max(seq);
+            }
+        }
+    };
+    for other in inner.segments.all() {
+        if other.id == seg.id || other.min_value_seq.load(Ordering::Relaxed) >= top {
+            continue;
+        }
+        let bytes = other.bytes();
+        match hint_entries(inner, &other) {
+            // A hinted segment: records past damage in it are reached through its hint.
+            Some(entries) => {
+                for (off, e) in entries {
+                    if e.tombstone || shadowing.get(&e.key_hash).is_none_or(|&s| e.seq >= s) {
+                        continue;
+                    }
+                    if let Some(rec) = bytes.get(off as usize..).and_then(|b| record::decode(b).ok()) {
+                        consider(&rec);
+                    }
+                }
+            }
+            None => {
+                for item in Scanner::new(bytes) {
+                    if let Item::Record { record, .. } = item {
+                        consider(&record);
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether `key` has an entry in the index (the caller holds the writer lock `w`).
+fn has_entry(inner: &Inner, w: &Writer, key: &[u8]) -> bool {
+    for e in inner.index.lookup(inner.hasher.hash(key), false).iter() {
+        let Some(seg) = inner.segments.get(e.loc.seg) else { continue };
+        let same = match seg.peek(e.loc.off) {
+            Some((_, k)) => k == key,
+            None => w.peek_pending(e.loc).is_some_and(|(_, k)| k == key),
+        };
+        if same {
+            return true;
+        }
+    }
+    false
 }
