@@ -5,6 +5,12 @@
 //! that raised the number let a dead record shadow writes made since: an
 //! acknowledged value was lost after a clean restart (or a deleted key came
 //! back, when the damaged record was an old value).
+//!
+//! Likewise a damaged key byte in a hinted segment's newest record of a key:
+//! recovery read the damaged key as another key, so the key's older value in
+//! an older segment stayed in the index and was served (found by the helper
+//! that fixed reclaim of damaged segments). Keys are now compared only from
+//! records whose checksum holds.
 
 use std::path::Path;
 
@@ -61,4 +67,50 @@ fn a_delete_after_a_damaged_value_survives_a_restart() {
     drop(cache);
     let cache = open(dir.path());
     assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"newer"[..]));
+}
+
+/// Segments 1 and 2, each with an exact hint: key "k" with `old` (seq 1), then
+/// with "new value" (seq 2), whose key byte is then flipped to "j" (its
+/// checksum fails; the hint still holds the hash of "k").
+fn damaged_key_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (id, seq, value) in [(1u32, 1u64, &b"old value"[..]), (2, 2, &b"new value"[..])] {
+        let mut seg = SegmentHeader { log: LogKind::Probation, id, created_ms: NOW_MS }.encode().to_vec();
+        record::encode(&mut seg, Kind::Value, seq, 0, b"k", value);
+        let len = (seg.len() - 32) as u32;
+        let entry = HintEntry {
+            key_hash: xxhash_rust::xxh3::xxh3_64(b"k"),
+            seq,
+            expires_s: 0,
+            len,
+            tombstone: false,
+            dead: false,
+        };
+        let header = HintHeader { hasher: 1, segment_id: id, data_len: seg.len() as u64, count: 1, durable_seq: 2 };
+        if id == 2 {
+            seg[32 + record::HEADER_LEN] ^= 0x01; // "k" becomes "j"
+        }
+        std::fs::write(dir.path().join(format!("{id:08x}.seg")), &seg).unwrap();
+        std::fs::write(dir.path().join(format!("{id:08x}.hint")), hint::encode(&header, &[entry])).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_damaged_key_in_the_newest_record_does_not_bring_an_older_value_back() {
+    let dir = damaged_key_dir();
+    let cache = open(dir.path());
+    assert!(cache.get(b"k").unwrap().is_none(), "an older value was served in place of a newer, damaged one");
+    assert!(cache.get(b"j").unwrap().is_none());
+    cache.delete(b"k").unwrap();
+    drop(cache);
+    let cache = open(dir.path());
+    assert!(cache.get(b"k").unwrap().is_none(), "a deleted key came back");
+    cache.compact().unwrap();
+    drop(cache);
+    let cache = open(dir.path());
+    assert!(cache.get(b"k").unwrap().is_none(), "a deleted key came back after compaction");
+    cache.set(b"k", b"newest", None).unwrap();
+    drop(cache);
+    assert_eq!(open(dir.path()).get(b"k").unwrap().as_deref(), Some(&b"newest"[..]));
 }
