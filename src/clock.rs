@@ -142,6 +142,11 @@ impl MonotonicTime {
         self.used_ms.fetch_max(now_ms, Ordering::Relaxed).max(now_ms)
     }
 
+    /// The clock's own reading (which may be behind the time handed out).
+    pub(crate) fn wall_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     /// The highest time handed out so far.
     pub(crate) fn used_ms(&self) -> u64 {
         self.used_ms.load(Ordering::Relaxed)

@@ -173,3 +173,30 @@ fn a_crash_expires_entries_early_by_at_most_the_clock_lease() {
         }
     }
 }
+
+#[test]
+fn crashes_in_a_row_keep_the_cache_time_within_a_lease_of_the_clock() {
+    // After a crash the cache resumes from its clock mark, up to a lease
+    // (20 s) ahead of the clock. Renewing the mark from that time instead of
+    // from the clock would push it another lease ahead at every crash, and
+    // entries would expire earlier and earlier.
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    let clock = ManualClock::new(T0);
+    for round in 0..6u64 {
+        let cache = open(dir.path(), &clock, &fs, Durability::Flushed);
+        let now = cache.now_ms();
+        assert!(now <= T0 + 20_000, "round {round}: the cache's time is {} ms ahead of the clock", now - T0);
+        cache.set(b"k", b"v", Some(60 * SEC)).unwrap();
+        cache.run_maintenance().unwrap();
+        cache.abandon();
+    }
+    // Once the clock moves on, the mark follows it (and stays ahead of it).
+    clock.advance(60 * SEC);
+    let cache = open(dir.path(), &clock, &fs, Durability::Flushed);
+    cache.set(b"k", b"v", None).unwrap();
+    cache.run_maintenance().unwrap();
+    let wall = keg::Clock::now_ms(&clock);
+    assert!(clock_mark_on_disk(dir.path()) >= wall, "the mark fell behind the clock");
+    assert!(clock_mark_on_disk(dir.path()) <= wall + 20_000);
+}

@@ -16,6 +16,13 @@
 //! never comes back). Crash reopens lose nothing in any mode here: flushed and
 //! synced writes have reached the OS when acknowledged, and the buffered mode
 //! is flushed before the crash.
+//!
+//! Time: the model reads the cache's own time (`Cache::now_ms`) and checks
+//! that it is never behind the clock nor more than the clock lease (20 s)
+//! ahead of it. After a crash, and in a read-only open of a live cache, the
+//! cache resumes from its persisted clock mark, which may run up to a lease
+//! ahead (README, "Clock jumps"): entries may expire that much early, and the
+//! model expires them by the cache's time.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +31,19 @@ use std::time::Duration;
 use keg::{Cache, Clock, Durability, Error, ManualClock};
 
 use crate::input::{scratch_dir, Input};
+
+/// How far the cache's time may run ahead of its clock (keg's clock lease).
+const CLOCK_LEASE_MS: u64 = 20_000;
+
+/// The cache's time, checked to be within a lease of the clock.
+fn cache_time(c: &Cache, clock: &ManualClock) -> u64 {
+    let (now, wall) = (c.now_ms(), clock.now_ms());
+    assert!(
+        wall <= now && now <= wall + CLOCK_LEASE_MS,
+        "the cache's time {now} is not within a lease of the clock {wall}"
+    );
+    now
+}
 
 /// Mode bit: the colliding key hasher.
 pub const COLLIDE: u8 = 1;
@@ -140,7 +160,7 @@ pub fn run(data: &[u8]) {
         }
         let code = input.u8();
         let c = cache.as_ref().expect("open");
-        let now = env.clock.now_ms();
+        let now = cache_time(c, &env.clock);
         match code & 15 {
             0..=4 => {
                 let k = input.below(KEYS);
@@ -202,16 +222,17 @@ pub fn run(data: &[u8]) {
                 _ => {
                     c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
                     let ro = env.builder().open_read_only(env.dir).unwrap_or_else(|e| panic!("read-only open: {e}"));
+                    let ro_now = cache_time(&ro, &env.clock);
                     for (k, key) in keys.iter().enumerate() {
                         let got = ro.get(key).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
-                        assert_eq!(got.as_deref(), model.live(k, now), "read-only get key {k}");
+                        assert_eq!(got.as_deref(), model.live(k, ro_now.max(now)), "read-only get key {k}");
                     }
                 }
             },
         }
         // After every step the cache agrees with the model on every key.
         let c = cache.as_ref().expect("open");
-        let now = env.clock.now_ms();
+        let now = cache_time(c, &env.clock);
         for (k, key) in keys.iter().enumerate() {
             let has = c.contains(key).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}"));
             let live = model.live(k, now).is_some();
@@ -228,7 +249,7 @@ pub fn run(data: &[u8]) {
         assert!(live <= c.len() && c.len() <= model.map.len(), "len {} not in {live}..={}", c.len(), model.map.len());
     }
     let c = cache.as_ref().expect("open");
-    let now = env.clock.now_ms();
+    let now = cache_time(c, &env.clock);
     for (k, key) in keys.iter().enumerate() {
         let got = c.get(key).unwrap_or_else(|e| panic!("final get of key {k} failed: {e}"));
         assert_eq!(got.as_deref(), model.live(k, now), "final get key {k}");

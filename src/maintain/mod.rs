@@ -131,11 +131,17 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     if compact {
         compact_some(inner)?;
     }
-    // Renew the clock mark while half a lease is left (an idle cache uses no
-    // time, so it writes nothing).
-    let used = inner.time.used_ms();
-    if used.saturating_add(CLOCK_LEASE_MS / 2) > inner.time.limit_ms() {
-        inner.renew_clock_lease(used, used.saturating_add(CLOCK_LEASE_MS / 2))?;
+    // Renew the clock mark while half a lease is left, counted from the wall
+    // clock. An idle cache uses no time, so it writes nothing. After a crash,
+    // the time open restores is the mark (up to a lease ahead of the clock);
+    // the next mark waits for the clock to come within half a lease of it,
+    // so crashes in a row never take the cache's time more than a lease
+    // ahead of the clock. (A call that needs a time past the mark renews it
+    // at once: `Inner::now_ms`.)
+    let half = CLOCK_LEASE_MS / 2;
+    let (used, wall, limit) = (inner.time.used_ms(), inner.time.wall_ms(), inner.time.limit_ms());
+    if used.saturating_add(half) > limit && wall.saturating_add(half) > limit {
+        inner.renew_clock_lease(wall, wall.saturating_add(half))?;
     }
     Ok(())
 }
