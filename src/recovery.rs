@@ -79,6 +79,14 @@ enum Source {
 }
 
 impl Source {
+    /// How many records it lists.
+    fn len(&self) -> usize {
+        match self {
+            Source::Scan(recs) => recs.len(),
+            Source::Hint(bytes) => bytes.len().saturating_sub(hint::HEADER_LEN) / hint::ENTRY_LEN,
+        }
+    }
+
     fn for_each(&self, mut f: impl FnMut(Rec)) {
         match self {
             Source::Scan(recs) => recs.iter().copied().for_each(f),
@@ -449,70 +457,47 @@ const MAX_BUILD_THREADS: usize = 8;
 ///
 /// The records are first grouped by index shard (a counting sort, in the
 /// order the segments list them, so each shard sees its records in the same
-/// relative order as a plain pass would); then each shard's table is built
+/// relative order as a plain pass would; each thread sorts a run of
+/// consecutive segments); then each shard's table is built
 /// on its own, at its final size and while it is in cache, on up to
 /// [`MAX_BUILD_THREADS`] threads. Inserting 10 million records at random into
 /// 1024 growing tables instead costs a cache miss and several rehashes per record.
 fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, counters: &Counters) -> Index {
-    let applies = |r: &Rec| !r.dead && !checkpoint.is_void(r.seq);
-    let mut counts = vec![0usize; SHARDS + 1];
-    for (seg, source) in loaded {
-        source.for_each(|rec| {
-            match (rec.tombstone, rec.dead) {
-                (false, _) => seg.note_value(rec.seq),
-                (true, false) => seg.note_tombstone(rec.seq, rec.len as u64),
-                (true, true) => seg.note_other(rec.seq),
-            }
-            if checkpoint.is_void(rec.seq) {
-                bump(&counters.recovery_void_records);
-            } else if !rec.dead {
-                counts[Index::shard_of(rec.hash) + 1] += 1;
-            }
-        });
-    }
-    // counts[s] becomes where shard s starts.
-    for s in 1..=SHARDS {
-        counts[s] += counts[s - 1];
-    }
-    let total = counts[SHARDS];
-    let mut staged = vec![Staged::default(); total];
-    let mut next = counts.clone();
-    for (pos, (_, source)) in loaded.iter().enumerate() {
-        source.for_each(|rec| {
-            if applies(&rec) {
-                let at = &mut next[Index::shard_of(rec.hash)];
-                staged[*at] = Staged {
-                    hash: rec.hash,
-                    seg: pos as u32,
-                    off: rec.off,
-                    expires_s: rec.expires_s,
-                    len_tomb: rec.len | if rec.tombstone { TOMB_BIT } else { 0 },
-                };
-                *at += 1;
-            }
-        });
-    }
+    let records: Vec<usize> = loaded.iter().map(|(_, source)| source.len()).collect();
+    let threads = if records.iter().sum::<usize>() < PARALLEL_MIN_RECORDS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_BUILD_THREADS)
+    };
+    // Stage: each thread groups the records of a run of consecutive segments
+    // by shard. Shard s's records are then, in log order, part 0's records of
+    // s, then part 1's, and so on.
+    let runs = split_by_records(&records, threads);
+    let stage_run = |&(first, end): &(usize, usize)| stage(&loaded[first..end], first, checkpoint, counters);
+    let parts: Vec<Staging> = if runs.len() == 1 {
+        runs.iter().map(stage_run).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = runs.iter().map(|run| scope.spawn(move || stage_run(run))).collect();
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    };
 
     let segs: Vec<(&Arc<Segment>, SeqIndex<'_>)> = loaded.iter().map(|(s, src)| (s, SeqIndex::new(src))).collect();
     let pos_of: HashMap<u32, usize> = loaded.iter().enumerate().map(|(i, (s, _))| (s.id, i)).collect();
     let ctx = ApplyCtx { segs: &segs, pos_of: &pos_of };
     let index = Index::new();
-    let threads = if total < PARALLEL_MIN_RECORDS {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_BUILD_THREADS)
-    };
     // Each thread sums live bytes per segment and adds them up at the end
     // (atomics shared by every thread, per record, would bounce between cores).
     let build = |first: usize| {
         let mut live = vec![(0i64, 0i64); loaded.len()];
         for shard in (first..SHARDS).step_by(threads) {
-            let recs = &staged[counts[shard]..counts[shard + 1]];
-            if recs.is_empty() {
+            let n: usize = parts.iter().map(|p| p.of(shard).len()).sum();
+            if n == 0 {
                 continue;
             }
-            let mut table = ShardBuilder::new(shard, recs.len());
-            for r in recs {
+            let mut table = ShardBuilder::new(shard, n);
+            for r in parts.iter().flat_map(|p| p.of(shard)) {
                 ctx.apply(&mut table, &mut live, r);
             }
             table.retain(|e| e.expires_s != TOMBSTONE_MARK);
@@ -535,6 +520,82 @@ fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, count
         seg.add_live_many(bytes.max(0) as u64, count.max(0) as u64);
     }
     index
+}
+
+/// One run of segments' records to apply, grouped by shard.
+struct Staging {
+    /// `starts[s]` is where shard s's records begin in `staged`; `starts[SHARDS]` is the end.
+    starts: Vec<usize>,
+    staged: Vec<Staged>,
+}
+
+impl Staging {
+    fn of(&self, shard: usize) -> &[Staged] {
+        &self.staged[self.starts[shard]..self.starts[shard + 1]]
+    }
+}
+
+/// Splits segments holding `records` records each into at most `parts` runs
+/// of consecutive segments holding about as many records each; returns each
+/// run's `(first, end)`.
+fn split_by_records(records: &[usize], parts: usize) -> Vec<(usize, usize)> {
+    let total: usize = records.iter().sum();
+    let per = total.div_ceil(parts.max(1)).max(1);
+    let mut runs = Vec::new();
+    let (mut first, mut sum) = (0, 0);
+    for (i, &n) in records.iter().enumerate() {
+        sum += n;
+        if sum >= per * (runs.len() + 1) && runs.len() + 1 < parts {
+            runs.push((first, i + 1));
+            first = i + 1;
+        }
+    }
+    if first < records.len() || runs.is_empty() {
+        runs.push((first, records.len()));
+    }
+    runs
+}
+
+/// Notes each record of `segs` (which begin at position `first` of the loaded
+/// segments) in its segment's bounds, and groups the ones to apply by shard
+/// (a counting sort that keeps the log order within each shard).
+fn stage(segs: &[(Arc<Segment>, Source)], first: usize, checkpoint: &Checkpoint, counters: &Counters) -> Staging {
+    let mut starts = vec![0usize; SHARDS + 1];
+    for (seg, source) in segs {
+        source.for_each(|rec| {
+            match (rec.tombstone, rec.dead) {
+                (false, _) => seg.note_value(rec.seq),
+                (true, false) => seg.note_tombstone(rec.seq, rec.len as u64),
+                (true, true) => seg.note_other(rec.seq),
+            }
+            if checkpoint.is_void(rec.seq) {
+                bump(&counters.recovery_void_records);
+            } else if !rec.dead {
+                starts[Index::shard_of(rec.hash) + 1] += 1;
+            }
+        });
+    }
+    for s in 1..=SHARDS {
+        starts[s] += starts[s - 1];
+    }
+    let mut staged = vec![Staged::default(); starts[SHARDS]];
+    let mut next = starts.clone();
+    for (i, (_, source)) in segs.iter().enumerate() {
+        source.for_each(|rec| {
+            if !rec.dead && !checkpoint.is_void(rec.seq) {
+                let at = &mut next[Index::shard_of(rec.hash)];
+                staged[*at] = Staged {
+                    hash: rec.hash,
+                    seg: (first + i) as u32,
+                    off: rec.off,
+                    expires_s: rec.expires_s,
+                    len_tomb: rec.len | if rec.tombstone { TOMB_BIT } else { 0 },
+                };
+                *at += 1;
+            }
+        });
+    }
+    Staging { starts, staged }
 }
 
 /// The key of the record at `off`, if its checksum holds.
@@ -627,5 +688,28 @@ impl ApplyCtx<'_, '_> {
                 live[r.seg as usize].1 += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_cover_every_segment_once_in_order() {
+        for sizes in [vec![], vec![5], vec![1, 1, 1], vec![100, 1, 1, 1, 100], vec![0, 0, 7, 0], vec![3; 13]] {
+            for parts in 1..5 {
+                let runs = split_by_records(&sizes, parts);
+                assert!(runs.len() <= parts, "{sizes:?} in {parts}: {runs:?}");
+                let mut next = 0;
+                for &(first, end) in &runs {
+                    assert_eq!(first, next, "{sizes:?} in {parts}: {runs:?}");
+                    assert!(end >= first);
+                    next = end;
+                }
+                assert_eq!(next, sizes.len(), "{sizes:?} in {parts}: {runs:?}");
+            }
+        }
+        assert_eq!(split_by_records(&[3; 13], 2), vec![(0, 7), (7, 13)]);
     }
 }
