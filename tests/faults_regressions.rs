@@ -470,3 +470,65 @@ fn writes_after_a_void_range_survive_a_kill() {
     }
     assert!(voided_rounds > 0, "no power cut produced a void range");
 }
+
+// Bug (found by the long buffered power-cut run): reclaim dropped a record
+// because a newer record of its key had replaced it in the index, then
+// removed the segment, while that newer record was still in the write buffer
+// (or not yet fsynced). A kill (or a power cut) then lost the newer record,
+// and with the segment gone the older one, flushed (or synced) before, was
+// lost too: the key read as absent, or as a value older still. Reclaim now
+// syncs everything written before it removes a segment in which it dropped
+// such a record.
+//
+// The reproducer is the session loop:
+// `KEG_POWER_CUT_SESSIONS=5921 KEG_POWER_CUT_SEED=4 cargo test --release
+// --test faults_power_cut_sessions buffered` fails at session 5920 (killed)
+// without the fix. The scenarios below guard the same property on the paths
+// a small script reaches (compaction, maintenance, eviction inline); those
+// paths happened to flush before removing, so they pass without the fix too.
+
+/// Killed or cut after `reclaim` ran (compaction or eviction) with `k`'s
+/// first value, made durable by `harden`, in the segment reclaimed and its
+/// overwrite still unsynced: `k` must read as one of the two values.
+fn overwrite_then_reclaim(mode: Durability, harden: fn(&Cache), reclaim: fn(&Cache), power_cut: Option<u64>) {
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    let cache = builder(&fs, mode, 8 * 4096).write_buffer_bytes(64 << 10).open(dir.path()).unwrap();
+    cache.set(b"k", b"first value", None).unwrap();
+    filler(&cache, "a", 28); // k's segment is the oldest, and the cache is at its cap
+    harden(&cache);
+    let before = cache.stats().segments_reclaimed;
+    cache.set(b"k", b"overwrite", None).unwrap(); // buffered or unsynced
+    reclaim(&cache);
+    assert!(cache.stats().segments_reclaimed > before, "nothing was reclaimed: {before} {:?}", cache.stats());
+    cache.abandon();
+    if let Some(seed) = power_cut {
+        fs.crash(seed).unwrap();
+    }
+    let cache = builder(&fs, mode, 8 * 4096).open(dir.path()).unwrap();
+    let got = get(&cache, b"k");
+    assert!(
+        got.as_deref() == Some(&b"first value"[..]) || got.as_deref() == Some(&b"overwrite"[..]),
+        "{mode:?}, power cut {power_cut:?}: a durable write was lost: k reads {got:?}"
+    );
+}
+
+#[test]
+fn buffered_mode_keeps_a_flushed_value_whose_unflushed_overwrite_let_eviction_drop_it() {
+    overwrite_then_reclaim(Durability::Buffered, |c| c.flush().unwrap(), |c| c.run_maintenance().unwrap(), None);
+    overwrite_then_reclaim(Durability::Buffered, |c| c.flush().unwrap(), |c| c.compact().unwrap(), None);
+    // Eviction inline, by writes that need room (their records, like the
+    // overwrite, still in the buffer).
+    overwrite_then_reclaim(Durability::Buffered, |c| c.flush().unwrap(), |c| filler(c, "b", 8), None);
+}
+
+#[test]
+fn a_synced_value_whose_unsynced_overwrite_let_a_reclaim_drop_it_survives_a_power_cut() {
+    for seed in 0..8 {
+        for mode in [Durability::Flushed, Durability::Buffered] {
+            overwrite_then_reclaim(mode, |c| c.sync().unwrap(), |c| c.run_maintenance().unwrap(), Some(seed));
+            overwrite_then_reclaim(mode, |c| c.sync().unwrap(), |c| c.compact().unwrap(), Some(seed));
+            overwrite_then_reclaim(mode, |c| c.sync().unwrap(), |c| filler(c, "b", 8), Some(seed));
+        }
+    }
+}

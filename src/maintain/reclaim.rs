@@ -26,7 +26,9 @@
 //! in another segment, and no entry, gets a tombstone in the main log with
 //! the damaged record's sequence number (see `unreached`).
 //!
-//! Then the copies are fsynced, and only then is the segment file removed,
+//! Then the copies are fsynced (with everything else written so far: the
+//! newer records that made values here dead may still be in the write
+//! buffer), and only then is the segment file removed,
 //! in every mode (the file system may make an unlink durable at any moment): a
 //! live record is often all that shadows older, dead records of its key in
 //! other segments, so if its copy could be lost after the original is gone,
@@ -87,6 +89,10 @@ struct Ctx<'a> {
     now_ms: u64,
     /// Something was copied: the copies must be durable before the segment goes.
     copied: bool,
+    /// A value was dropped because a newer record of its key replaced it:
+    /// that record must be durable before the segment goes (it may still be
+    /// in the write buffer, or unsynced).
+    superseded: bool,
 }
 
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
@@ -121,6 +127,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         older_values_from: older_values_from(inner, &all, seg),
         now_ms,
         copied: false,
+        superseded: false,
     };
     // A hinted segment was opened from its hint, without reading the records:
     // what recovery applied is what the hint says. A record that is not what
@@ -182,9 +189,11 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner.index.retain(|e| e.loc.seg != seg.id);
     }
     crate::killpoint!("reclaim.before_sync");
-    if ctx.copied {
+    if ctx.copied || ctx.superseded {
         // The copies must be durable before the removal of the originals can
-        // be (the file system may make an unlink durable at any moment).
+        // be (the file system may make an unlink durable at any moment); so
+        // must the newer records that made values here dead, or a crash
+        // could lose both the newer record and, with this file, the older.
         inner.sync_now()?;
     }
     crate::killpoint!("reclaim.before_remove");
@@ -243,7 +252,10 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
     }
     let hash = inner.hasher.hash(rec.key);
     let loc = Loc { seg: ctx.seg.id, off };
-    let Some(entry) = inner.index.get_at(hash, loc) else { return Ok(()) };
+    let Some(entry) = inner.index.get_at(hash, loc) else {
+        ctx.superseded = true;
+        return Ok(());
+    };
     if expired(rec.header.expires_ms, ctx.now_ms) {
         inner.index.remove(hash, loc);
         ctx.seg.sub_live(len);
