@@ -661,7 +661,7 @@ impl Inner {
             }
             None => LogKind::Probation,
         };
-        let seq = w.next_seq;
+        let seq = w.seq_for_next(&self.dir)?;
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Value, seq, expires_ms, key, value);
@@ -705,7 +705,7 @@ impl Inner {
             _ if !self.lock_pending().is_empty() => None,
             _ => return Ok(false),
         };
-        let seq = w.next_seq;
+        let seq = w.seq_for_next(&self.dir)?;
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");

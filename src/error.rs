@@ -103,6 +103,16 @@ pub enum Error {
         /// How long the writer waited for eviction.
         waited_ms: u64,
     },
+    /// The next record would need a sequence number above the highest one
+    /// open accepts (2^62): a file in the directory claims a number near it,
+    /// which no cache reaches by writing (it would take 2^62 writes), only a
+    /// damaged or hand-made file whose checksum matches. Reads still work;
+    /// writing again takes a new, empty directory.
+    #[error("{}: sequence numbers are exhausted (a record in this cache claims a number near 2^62, which only a damaged file reaches); reads still work; to write again, move the directory aside (or delete it) and start an empty cache", path.display())]
+    SequenceExhausted {
+        /// The cache directory.
+        path: PathBuf,
+    },
 }
 
 impl Error {

@@ -123,3 +123,35 @@ fn hint_entry_with_the_largest_sequence_number() {
     assert_eq!(cache.get(b"k").unwrap().unwrap(), b"old value", "the damaged hint is ignored and the segment scanned");
     still_works(dir.path(), cache);
 }
+
+/// Found by the `open_dir` fuzz target: an intact record numbered just under
+/// the highest number open accepts made the writer go on past it; the next
+/// open took the new records for damage and cut their segment, and the
+/// writes were lost. Past the limit, writes now fail with a clear error
+/// instead, and what is stored stays readable.
+#[test]
+fn writes_past_the_highest_sequence_number_fail_instead_of_being_lost() {
+    let limit = 1u64 << 62;
+    let dir = tempfile::tempdir().unwrap();
+    write_segment(dir.path(), &[(Kind::Value, limit - 1, b"old", b"old value")]);
+    write_checkpoint(dir.path(), limit - 1, vec![]);
+    let cache = open_in_time(dir.path());
+    assert_eq!(cache.get(b"old").unwrap().unwrap(), b"old value");
+    cache.set(b"a", b"the last number", None).unwrap(); // takes 2^62 itself
+    let err = cache.set(b"b", b"one too many", None).unwrap_err();
+    assert!(matches!(err, keg::Error::SequenceExhausted { .. }), "{err}");
+    assert!(err.to_string().contains("move the directory aside"), "the error says what to do: {err}");
+    assert!(matches!(cache.delete(b"old"), Err(keg::Error::SequenceExhausted { .. })));
+    assert_eq!(cache.get(b"a").unwrap().unwrap(), b"the last number");
+    cache.abandon(); // a crash: nothing acknowledged may be lost
+    let cache = open_in_time(dir.path());
+    assert_eq!(cache.get(b"a").unwrap().unwrap(), b"the last number", "an acknowledged write was lost");
+    assert_eq!(cache.get(b"old").unwrap().unwrap(), b"old value");
+    assert!(cache.get(b"b").unwrap().is_none());
+    // Maintenance copying live entries forward stops there too, and loses nothing.
+    assert!(matches!(cache.compact(), Ok(()) | Err(keg::Error::SequenceExhausted { .. })));
+    cache.close().unwrap();
+    let cache = open_in_time(dir.path());
+    assert_eq!(cache.get(b"a").unwrap().unwrap(), b"the last number");
+    assert_eq!(cache.get(b"old").unwrap().unwrap(), b"old value");
+}

@@ -53,6 +53,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// The sequence number the next record gets, unless it would pass the
+    /// highest one open accepts: a record numbered above it would read as
+    /// damage at the next open, and be lost.
+    pub(crate) fn seq_for_next(&self, dir: &Path) -> Result<u64> {
+        if self.next_seq > crate::recovery::MAX_SEQ {
+            return Err(Error::SequenceExhausted { path: dir.to_owned() });
+        }
+        Ok(self.next_seq)
+    }
+
     pub(crate) fn new(
         storage: &Storage,
         dir: &Path,

@@ -281,7 +281,8 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             }
         }
         Decision::Keep { log, counter } => {
-            let seq = w.next_seq;
+            // (Out of numbers: the reclaim stops here and the segment stays.)
+            let seq = w.seq_for_next(&inner.dir)?;
             let mut buf = std::mem::take(&mut w.scratch);
             buf.clear();
             record::encode(&mut buf, Kind::Value, seq, rec.header.expires_ms, rec.key, rec.value);
