@@ -598,11 +598,6 @@ fn stage(segs: &[(Arc<Segment>, Source)], first: usize, checkpoint: &Checkpoint,
     Staging { starts, staged }
 }
 
-/// The key of the record at `off`, if its checksum holds.
-fn verified_key(seg: &Segment, off: u32) -> Option<&[u8]> {
-    seg.read(off).ok().map(|rec| rec.key)
-}
-
 /// What applying a record needs to know of the other segments.
 struct ApplyCtx<'a, 'b> {
     /// Each loaded segment with the sequence numbers of its records.
@@ -645,18 +640,20 @@ impl ApplyCtx<'_, '_> {
         // entry would outlive the record that supersedes it.
         let mut unreadable = None;
         let mut matched = None;
-        // Keys are read from verified records: a damaged byte in a key must
-        // make it unreadable, not another key (which would let an older value
-        // of the real key outlive this newer record).
+        // Two different keys count as different only if both records are
+        // intact: a damaged byte in a key must make it unreadable, not another
+        // key (which would let an older value of the real key outlive this
+        // newer record).
+        let intact = |seg: &Segment, off: u32| seg.read(off).is_ok();
         for cand in table.lookup(r.hash).iter() {
-            let rec_key = *rec_key.get_or_insert_with(|| verified_key(seg, r.off));
+            let rec_key = *rec_key.get_or_insert_with(|| seg.peek(r.off).map(|(_, k)| k));
             let (_, cand_seg, _) = self.seg_at(cand.loc);
-            match (rec_key, verified_key(cand_seg, cand.loc.off)) {
-                (Some(a), Some(b)) if a == b => {
+            match (rec_key, cand_seg.peek(cand.loc.off)) {
+                (Some(a), Some((_, b))) if a == b => {
                     matched = Some(*cand);
                     break;
                 }
-                (Some(_), Some(_)) => {}
+                (Some(_), Some(_)) if intact(seg, r.off) && intact(cand_seg, cand.loc.off) => {}
                 _ => {
                     unreadable = unreadable.or(Some(*cand));
                 }

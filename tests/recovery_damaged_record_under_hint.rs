@@ -9,8 +9,12 @@
 //! Likewise a damaged key byte in a hinted segment's newest record of a key:
 //! recovery read the damaged key as another key, so the key's older value in
 //! an older segment stayed in the index and was served (found by the helper
-//! that fixed reclaim of damaged segments). Keys are now compared only from
-//! records whose checksum holds.
+//! that fixed reclaim of damaged segments). Two different keys now count as
+//! different only when both records are intact. (A first fix that compared
+//! keys only from intact records went too far: a damaged record of the same
+//! key then stood in as "unreadable" for whichever entry came first, and the
+//! fuzzer found a write lost after a crash that way; that input is in
+//! `fuzz/regressions/open_dir/damaged-record-of-the-same-key-taken-for-unreadable`.)
 
 use std::path::Path;
 
