@@ -2,23 +2,15 @@
 //! long mixed workload, eviction keeps what is used, compaction keeps disk
 //! usage tracking live data.
 
-use std::path::Path;
+mod fault_model;
+
 use std::time::Duration;
 
+use fault_model::dir_bytes;
 use keg::{Cache, ManualClock};
 
 const CAP: u64 = 4 << 20;
 const SEG: u64 = 64 << 10;
-
-/// Bytes of segment and hint files in `dir`, measured on disk.
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg" || x == "hint"))
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum()
-}
 
 struct Rng(u64);
 impl Rng {
