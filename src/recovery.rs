@@ -473,15 +473,10 @@ fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, count
     // by shard. Shard s's records are then, in log order, part 0's records of
     // s, then part 1's, and so on.
     let runs = split_by_records(&records, threads);
-    let stage_run = |&(first, end): &(usize, usize)| stage(&loaded[first..end], first, checkpoint, counters);
-    let parts: Vec<Staging> = if runs.len() == 1 {
-        runs.iter().map(stage_run).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = runs.iter().map(|run| scope.spawn(move || stage_run(run))).collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        })
-    };
+    let parts: Vec<Staging> = on_threads(runs.len(), |i| {
+        let (first, end) = runs[i];
+        stage(&loaded[first..end], first, checkpoint, counters)
+    });
 
     let segs: Vec<(&Arc<Segment>, SeqIndex<'_>)> = loaded.iter().map(|(s, src)| (s, SeqIndex::new(src))).collect();
     let pos_of: HashMap<u32, usize> = loaded.iter().enumerate().map(|(i, (s, _))| (s.id, i)).collect();
@@ -505,21 +500,27 @@ fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, count
         }
         live
     };
-    let lives: Vec<Vec<(i64, i64)>> = if threads == 1 {
-        vec![build(0)]
-    } else {
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (1..threads).map(|t| scope.spawn(move || build(t))).collect();
-            let mut out = vec![build(0)];
-            out.extend(workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
-            out
-        })
-    };
+    let lives = on_threads(threads, build);
     for (pos, (seg, _)) in loaded.iter().enumerate() {
         let (bytes, count) = lives.iter().fold((0i64, 0i64), |acc, l| (acc.0 + l[pos].0, acc.1 + l[pos].1));
         seg.add_live_many(bytes.max(0) as u64, count.max(0) as u64);
     }
     index
+}
+
+/// Runs `f(0)` on this thread and `f(1)` .. `f(n - 1)` each on a thread of
+/// its own; returns the results in order (a panic in any of them goes on here).
+fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if n <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (1..n).map(|i| scope.spawn(move || f(i))).collect();
+        let mut out = vec![f(0)];
+        out.extend(workers.into_iter().map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))));
+        out
+    })
 }
 
 /// One run of segments' records to apply, grouped by shard.
