@@ -155,7 +155,8 @@ impl Cache {
             sim.adopt_dir(dir);
         }
         let counters = Counters::default();
-        let rec = recovery::recover(&storage, dir, &hasher, read_only, &counters)?;
+        let resume = (!read_only).then_some(config.segment_bytes);
+        let rec = recovery::recover(&storage, dir, &hasher, read_only, resume, &counters)?;
         let segments = Segments::default();
         for seg in &rec.segments {
             segments.insert(seg.clone());
@@ -163,6 +164,9 @@ impl Cache {
         let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
         let mut writer = Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
         writer.sealed = rec.need_hint;
+        for seg in rec.resumed {
+            writer.resume(seg);
+        }
         let time = MonotonicTime::new(clock, rec.clock_floor_ms, !read_only);
         let inner = Arc::new(Inner {
             dir: dir.to_owned(),

@@ -25,10 +25,10 @@ use crate::error::{Error, Result};
 use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
 use crate::format::hint;
 use crate::format::record::{self, Kind};
-use crate::format::segment::{SegmentHeader, HEADER_LEN};
+use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::DecodeError;
 use crate::hash::KeyHasher;
-use crate::index::{Entry, Index, Loc, ShardBuilder, SHARDS};
+use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
 use crate::log::hints::{self, expires_s};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
@@ -57,6 +57,8 @@ pub(crate) struct Recovered {
     pub(crate) checkpoint: Checkpoint,
     /// Segments without a usable hint file.
     pub(crate) need_hint: Vec<Arc<Segment>>,
+    /// Segments to append to (see [`resume_tails`]), at most one per log.
+    pub(crate) resumed: Vec<Arc<Segment>>,
     pub(crate) clock_floor_ms: u64,
 }
 
@@ -74,7 +76,9 @@ struct Rec {
 }
 
 enum Source {
-    Hint(Vec<u8>),
+    /// A hint file's bytes (for the records up to its `data_len`), and the
+    /// records a scan found after that (appended since the hint was written).
+    Hint(Vec<u8>, Vec<Rec>),
     Scan(Vec<Rec>),
 }
 
@@ -83,14 +87,14 @@ impl Source {
     fn len(&self) -> usize {
         match self {
             Source::Scan(recs) => recs.len(),
-            Source::Hint(bytes) => bytes.len().saturating_sub(hint::HEADER_LEN) / hint::ENTRY_LEN,
+            Source::Hint(bytes, tail) => bytes.len().saturating_sub(hint::HEADER_LEN) / hint::ENTRY_LEN + tail.len(),
         }
     }
 
     fn for_each(&self, mut f: impl FnMut(Rec)) {
         match self {
             Source::Scan(recs) => recs.iter().copied().for_each(f),
-            Source::Hint(bytes) => {
+            Source::Hint(bytes, tail) => {
                 let mut off = HEADER_LEN as u64;
                 for e in hint::entries_of_decoded(bytes) {
                     f(Rec {
@@ -104,6 +108,7 @@ impl Source {
                     });
                     off += e.len as u64;
                 }
+                tail.iter().copied().for_each(f);
             }
         }
     }
@@ -114,8 +119,10 @@ pub(crate) fn recover(
     dir: &Path,
     hasher: &KeyHasher,
     read_only: bool,
+    resume_capacity: Option<u64>,
     counters: &Counters,
 ) -> Result<Recovered> {
+    debug_assert!(!(read_only && resume_capacity.is_some()));
     let names = storage.list_dir(dir)?;
     let mut seg_ids = Vec::new();
     let mut hint_ids = BTreeSet::new();
@@ -182,15 +189,24 @@ pub(crate) fn recover(
             Some(bytes) => {
                 let (h, _) = hint::decode(&bytes).expect("checked when loaded");
                 hint_durable_seq = hint_durable_seq.max(h.durable_seq);
-                seg.set_hint_len(bytes.len() as u64);
-                (Source::Hint(bytes), h.data_len)
+                seg.set_hint_len(bytes.len() as u64, h.data_len);
+                // Records appended after the hint was written (a session
+                // that went on appending to this segment, then crashed):
+                // scanned, and the segment needs a new hint.
+                let (tail, valid_len) = scan(&seg, hasher, h.data_len);
+                if h.data_len < file_len {
+                    bump(&counters.recovery_scanned_segments);
+                    need_hint.push(seg.clone());
+                    unsynced.push(seg.id);
+                }
+                (Source::Hint(bytes, tail), valid_len)
             }
             None => {
                 bump(&counters.recovery_scanned_segments);
                 if hint_ids.contains(&id) && !read_only {
                     storage.remove(&hint_path(dir, id))?;
                 }
-                let (recs, valid_len) = scan(&seg, hasher);
+                let (recs, valid_len) = scan(&seg, hasher, HEADER_LEN as u64);
                 need_hint.push(seg.clone());
                 // No hint: the previous session may not have fsynced it.
                 unsynced.push(seg.id);
@@ -212,6 +228,11 @@ pub(crate) fn recover(
         seg.set_synced(valid_len);
         loaded.push((seg, source));
     }
+
+    let resumed = match resume_capacity {
+        Some(capacity) => resume_tails(storage, dir, hasher, &mut loaded, capacity, &mut need_hint)?,
+        None => Vec::new(),
+    };
 
     // Step 4: the prefix of history.
     let had_checkpoint = checkpoint.is_some();
@@ -277,8 +298,78 @@ pub(crate) fn recover(
         next_id,
         checkpoint,
         need_hint,
+        resumed,
         clock_floor_ms,
     })
+}
+
+/// Step 3b: picks the newest segment of each log to go on appending to, so
+/// that opening a cache, writing a little and closing it (a CLI command, a
+/// short-lived process) does not leave one more small file each time.
+///
+/// A segment qualifies when it is less than half full (which bounds both the
+/// extra reading here and the number of files: at most about twice as many as
+/// full segments would need) and everything recovery took from it is what
+/// its bytes say: a segment read from its hint file is scanned, and resumed
+/// only if every record is intact and matches its hint entry. Its hint file
+/// stays: recovery reads a hint for the records up to its `data_len` and
+/// scans the rest, and when the segment is sealed again a new hint replaces
+/// it (keeping the old one's dead marks).
+fn resume_tails(
+    storage: &Storage,
+    dir: &Path,
+    hasher: &KeyHasher,
+    loaded: &mut [(Arc<Segment>, Source)],
+    capacity: u64,
+    need_hint: &mut Vec<Arc<Segment>>,
+) -> Result<Vec<Arc<Segment>>> {
+    let mut resumed = Vec::new();
+    if capacity > MAX_OFFSET as u64 {
+        return Ok(resumed);
+    }
+    for log in LogKind::ALL {
+        let Some(pos) = loaded.iter().rposition(|(s, _)| s.log == log) else { continue };
+        let (seg, source) = &loaded[pos];
+        let len = seg.len();
+        if len >= capacity / 2 || !matches_its_bytes(seg, source, hasher) {
+            continue;
+        }
+        let id = seg.id;
+        let file = storage.open(&segment_path(dir, id), true)?;
+        let resumed_seg = Arc::new(Segment::resume(file, seg.header(), capacity, len)?);
+        resumed_seg.set_hint_len(seg.hint_len(), seg.hinted_len());
+        crate::killpoint!("recovery.resume");
+        need_hint.retain(|s| s.id != id);
+        loaded[pos].0 = resumed_seg.clone();
+        resumed.push(resumed_seg);
+    }
+    Ok(resumed)
+}
+
+/// Whether every record `source` lists is the intact record at its offset in
+/// `seg`, with the same sequence number, length, kind, expiry and key hash,
+/// and they cover the whole segment.
+fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool {
+    match source {
+        // A scan lists exactly the intact records (recovery cut the file after them).
+        Source::Scan(recs) => recs.iter().all(|r| !r.dead),
+        Source::Hint(..) => {
+            let (recs, valid_len) = scan(seg, hasher, HEADER_LEN as u64);
+            if valid_len != seg.len() || recs.len() != source.len() {
+                return false;
+            }
+            let mut i = 0;
+            let mut same = true;
+            source.for_each(|h| {
+                let r = &recs[i];
+                i += 1;
+                same &= !r.dead
+                    && (h.off, h.hash, h.seq, h.expires_s, h.len, h.tombstone)
+                        == (r.off, r.hash, r.seq, r.expires_s, r.len, r.tombstone);
+            });
+            same
+        }
+    }
 }
 
 /// Reads the checkpoint; `None` when missing or damaged (recovery then assumes less).
@@ -305,12 +396,12 @@ pub(crate) fn write_checkpoint(storage: &Storage, dir: &Path, c: &Checkpoint) ->
     storage.sync_dir(dir)
 }
 
-/// Reads a segment's records by scanning; returns them and the valid length,
-/// which ends at the first record that does not decode or holds a sequence
-/// number above [`MAX_SEQ`].
-fn scan(seg: &Segment, hasher: &KeyHasher) -> (Vec<Rec>, u64) {
+/// Reads a segment's records from offset `from` on by scanning; returns them
+/// and the valid length, which ends at the first record that does not decode
+/// or holds a sequence number above [`MAX_SEQ`].
+fn scan(seg: &Segment, hasher: &KeyHasher, from: u64) -> (Vec<Rec>, u64) {
     let mut recs = Vec::new();
-    let mut scanner = Scanner::new(seg.bytes());
+    let mut scanner = Scanner::starting_at(seg.bytes(), from);
     for item in scanner.by_ref() {
         let rec = match item {
             Item::Record { offset, record } => Rec {
@@ -404,18 +495,19 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
 enum SeqIndex<'a> {
     /// A scanned segment's records, in offset order.
     Scan(&'a [Rec]),
-    /// A hinted segment: each entry's offset, and the hint to read its number from.
-    Hint { offsets: Vec<u32>, hint: &'a [u8] },
+    /// A hinted segment: each record's offset, the hint to read the numbers
+    /// of its entries from, and the scanned records after them.
+    Hint { offsets: Vec<u32>, hint: &'a [u8], tail: &'a [Rec] },
 }
 
 impl SeqIndex<'_> {
     fn new(source: &Source) -> SeqIndex<'_> {
         match source {
             Source::Scan(recs) => SeqIndex::Scan(recs),
-            Source::Hint(bytes) => {
+            Source::Hint(bytes, tail) => {
                 let mut offsets = Vec::new();
                 source.for_each(|r| offsets.push(r.off));
-                SeqIndex::Hint { offsets, hint: bytes }
+                SeqIndex::Hint { offsets, hint: bytes, tail }
             }
         }
     }
@@ -423,8 +515,12 @@ impl SeqIndex<'_> {
     fn seq_at(&self, off: u32) -> Option<u64> {
         match self {
             SeqIndex::Scan(recs) => recs.binary_search_by_key(&off, |r| r.off).ok().map(|i| recs[i].seq),
-            SeqIndex::Hint { offsets, hint } => {
+            SeqIndex::Hint { offsets, hint, tail } => {
                 let i = offsets.binary_search(&off).ok()?;
+                let entries = offsets.len() - tail.len();
+                if i >= entries {
+                    return Some(tail[i - entries].seq);
+                }
                 let at = hint::HEADER_LEN + i * hint::ENTRY_LEN + 8;
                 Some(u64::from_le_bytes(hint[at..at + 8].try_into().expect("8 bytes")))
             }

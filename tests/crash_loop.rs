@@ -65,6 +65,7 @@ const POINTS: &[(&str, u32)] = &[
     ("recovery.listed", 1),
     ("recovery.drop_segment", 1),
     ("recovery.before_truncate", 1),
+    ("recovery.resume", 1),
     ("recovery.after_sync", 1),
     ("recovery.before_checkpoint", 1),
 ];

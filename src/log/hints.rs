@@ -40,14 +40,19 @@ pub(crate) fn write(
     let most = seg.bytes().len().saturating_sub(segment::HEADER_LEN) / (record::HEADER_LEN + 1);
     let mut bytes = ZeroedBuf::new(hint::HEADER_LEN + most * hint::ENTRY_LEN);
     let mut count = 0;
+    // A segment appended to after its hint file was written (see
+    // `recovery::resume_tails`): the records that hint marked dead were never
+    // applied, and must stay so, or the next open would see what this one did not.
+    let was_dead = old_dead_offsets(storage, dir, seg, hasher);
     let mut scanner = Scanner::new(seg.bytes());
     for item in scanner.by_ref() {
         let Item::Record { offset, record } = item else { return Ok(None) };
         let key_hash = hasher.hash(record.key);
         let tombstone = record.kind == Kind::Tombstone;
         let loc = Loc { seg: seg.id, off: offset as u32 };
-        let dead =
-            !tombstone && shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq);
+        let dead = !tombstone
+            && (was_dead.binary_search(&offset).is_ok()
+                || shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq));
         let entry = HintEntry {
             key_hash,
             seq: record.header.seq,
@@ -70,8 +75,29 @@ pub(crate) fn write(
     let bytes = &bytes[..len];
     storage.write_file_atomic(&hint_path(dir, seg.id), bytes)?;
     segments.grow(bytes.len() as u64);
-    seg.set_hint_len(bytes.len() as u64);
+    segments.shrink(seg.hint_len());
+    seg.set_hint_len(bytes.len() as u64, header.data_len);
     Ok(Some(bytes.len() as u64))
+}
+
+/// The offsets of the records `seg`'s current hint file marks dead, in order
+/// (none when it has no usable hint).
+fn old_dead_offsets(storage: &Storage, dir: &Path, seg: &Segment, hasher: &KeyHasher) -> Vec<u64> {
+    if seg.hint_len() == 0 {
+        return Vec::new();
+    }
+    let Some(bytes) = load(storage, &hint_path(dir, seg.id), seg.id, hasher.id(), seg.len()) else {
+        return Vec::new();
+    };
+    let mut off = segment::HEADER_LEN as u64;
+    let mut dead = Vec::new();
+    for e in hint::entries_of_decoded(&bytes) {
+        if e.dead {
+            dead.push(off);
+        }
+        off += e.len as u64;
+    }
+    dead
 }
 
 /// Whether the value record of `key` at `loc` (sequence `seq`) is shadowed by

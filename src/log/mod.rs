@@ -60,6 +60,11 @@ impl Segments {
         Some(seg)
     }
 
+    /// Notes bytes removed from a file of a segment in the table.
+    pub(crate) fn shrink(&self, bytes: u64) {
+        let _ = self.disk_bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(bytes)));
+    }
+
     /// Notes bytes added to a file of a segment in the table.
     pub(crate) fn grow(&self, bytes: u64) {
         self.disk_bytes.fetch_add(bytes, Ordering::Relaxed);

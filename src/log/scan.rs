@@ -41,7 +41,12 @@ pub(crate) struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Scanner<'a> {
-        Scanner { bytes, pos: segment::HEADER_LEN as u64, end: None }
+        Scanner::starting_at(bytes, segment::HEADER_LEN as u64)
+    }
+
+    /// A scanner whose first record starts at `pos` (a record boundary).
+    pub(crate) fn starting_at(bytes: &'a [u8], pos: u64) -> Scanner<'a> {
+        Scanner { bytes, pos, end: None }
     }
 
     /// Where the next record would start: after a scan, the valid length.

@@ -27,7 +27,6 @@ pub(crate) enum ReadError {
 pub(crate) struct Segment {
     pub(crate) id: u32,
     pub(crate) log: LogKind,
-    #[allow(dead_code)] // for tools
     pub(crate) created_ms: u64,
     file: FileRef,
     map: Mapping,
@@ -39,6 +38,9 @@ pub(crate) struct Segment {
     sealed: AtomicBool,
     /// Size of this segment's hint file (0 while it has none).
     hint_len: AtomicU64,
+    /// Segment bytes that hint file covers (its `data_len`; less than `len`
+    /// once records are appended after it).
+    hinted_len: AtomicU64,
     /// Bytes of records the index points to.
     pub(crate) live_bytes: AtomicU64,
     /// Number of records the index points to.
@@ -77,6 +79,22 @@ impl Segment {
         Ok(Segment::new(file, map, header, valid_len, true))
     }
 
+    /// Reopens an existing segment, whose `len` bytes recovery found intact
+    /// and durable, as an active segment that appends from `len`: mapped at
+    /// `capacity` like a new one.
+    pub(crate) fn resume(file: FileRef, header: SegmentHeader, capacity: u64, len: u64) -> Result<Segment> {
+        debug_assert!(len <= capacity);
+        let map = file.map(capacity as usize)?;
+        let seg = Segment::new(file, map, header, len, false);
+        seg.set_synced(len);
+        Ok(seg)
+    }
+
+    /// The header this segment was created with.
+    pub(crate) fn header(&self) -> SegmentHeader {
+        SegmentHeader { log: self.log, id: self.id, created_ms: self.created_ms }
+    }
+
     fn new(file: FileRef, map: Mapping, h: SegmentHeader, len: u64, sealed: bool) -> Segment {
         Segment {
             id: h.id,
@@ -89,6 +107,7 @@ impl Segment {
             synced: AtomicU64::new(if sealed { len } else { 0 }),
             sealed: AtomicBool::new(sealed),
             hint_len: AtomicU64::new(0),
+            hinted_len: AtomicU64::new(0),
             live_bytes: AtomicU64::new(0),
             live_count: AtomicU64::new(0),
             min_value_seq: AtomicU64::new(u64::MAX),
@@ -149,8 +168,20 @@ impl Segment {
         self.hint_len.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_hint_len(&self, len: u64) {
+    /// Segment bytes its hint file covers (0 while it has none).
+    pub(crate) fn hinted_len(&self) -> u64 {
+        self.hinted_len.load(Ordering::Relaxed)
+    }
+
+    /// Notes a hint file of `len` bytes covering the first `covers` bytes of the segment.
+    pub(crate) fn set_hint_len(&self, len: u64, covers: u64) {
         self.hint_len.store(len, Ordering::Relaxed);
+        self.hinted_len.store(covers, Ordering::Relaxed);
+    }
+
+    /// Whether its hint file covers every record (so it needs no new one).
+    pub(crate) fn fully_hinted(&self) -> bool {
+        self.hint_len() > 0 && self.hinted_len() >= self.len()
     }
 
     /// Bytes of records that no index entry points to (shadowed, deleted, expired, tombstones).

@@ -87,6 +87,16 @@ impl Writer {
         }
     }
 
+    /// Makes `seg` (unsealed, from [`Segment::resume`]) the active segment of
+    /// its log: the next record of that log is appended after its last one.
+    pub(crate) fn resume(&mut self, seg: Arc<Segment>) {
+        debug_assert!(!seg.is_sealed());
+        let i = seg.log.index();
+        debug_assert!(self.active[i].is_none());
+        let pending_at = seg.len();
+        self.active[i] = Some(Active { seg, pending: Vec::new(), pending_at });
+    }
+
     /// Fails if writes have been disabled by an earlier fatal error.
     pub(crate) fn check_enabled(&self) -> Result<()> {
         match &self.disabled {

@@ -182,7 +182,7 @@ fn write_pending_hints(inner: &Inner) -> Result<()> {
     };
     let mut wrote = false;
     for seg in sealed {
-        if inner.segments.get(seg.id).is_none() || seg.hint_len() > 0 {
+        if inner.segments.get(seg.id).is_none() || seg.fully_hinted() {
             continue; // reclaimed meanwhile, or already has one
         }
         if let Err(e) = seg.file().sync_data() {

@@ -436,6 +436,20 @@ fn hint_entries(inner: &Inner, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
         out.push((off, e));
         off += e.len as u64;
     }
+    // Records appended after the hint was written (see
+    // `recovery::resume_tails`) are listed as recovery read them: by a scan.
+    for item in Scanner::starting_at(seg.bytes(), off) {
+        let Item::Record { offset, record } = item else { break };
+        let entry = HintEntry {
+            key_hash: inner.hasher.hash(record.key),
+            seq: record.header.seq,
+            expires_s: hints::expires_s(record.header.expires_ms),
+            len: record.len() as u32,
+            tombstone: record.kind == Kind::Tombstone,
+            dead: false,
+        };
+        out.push((offset, entry));
+    }
     Some(out)
 }
 

@@ -314,7 +314,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// | `reclaim.start`, `reclaim.batch`, `reclaim.before_sync`, `reclaim.before_remove`, `reclaim.after_remove` | each step of reclaiming a segment |
 /// | `clear.before_remove`, `clear.mid_remove` | clear: checkpoint written / some files removed |
 /// | `close.before_checkpoint` | a clean close: hints written, checkpoint not yet |
-/// | `recovery.listed`, `recovery.drop_segment`, `recovery.before_truncate`, `recovery.after_sync`, `recovery.before_checkpoint` | each step of open |
+/// | `recovery.listed`, `recovery.drop_segment`, `recovery.before_truncate`, `recovery.resume`, `recovery.after_sync`, `recovery.before_checkpoint` | each step of open |
 #[macro_export]
 #[doc(hidden)]
 macro_rules! killpoint {
