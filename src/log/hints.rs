@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::format::hint::{self, HintEntry, HintHeader};
-use crate::format::record::{self, Kind};
+use crate::format::record::{self, Kind, Record};
 use crate::format::segment;
 use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
@@ -53,15 +53,7 @@ pub(crate) fn write(
         let dead = !tombstone
             && (was_dead.binary_search(&offset).is_ok()
                 || shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq));
-        let entry = HintEntry {
-            key_hash,
-            seq: record.header.seq,
-            expires_s: expires_s(record.header.expires_ms),
-            len: record.len() as u32,
-            tombstone,
-            dead,
-        };
-        hint::put_entry(&mut bytes, count, &entry);
+        hint::put_entry(&mut bytes, count, &entry_of(&record, key_hash, dead));
         count += 1;
     }
     let header = HintHeader {
@@ -78,6 +70,18 @@ pub(crate) fn write(
     segments.shrink(seg.hint_len());
     seg.set_hint_len(bytes.len() as u64, header.data_len);
     Ok(Some(bytes.len() as u64))
+}
+
+/// The hint entry that describes `record` (whose key hashes to `key_hash`).
+pub(crate) fn entry_of(record: &Record<'_>, key_hash: u64, dead: bool) -> HintEntry {
+    HintEntry {
+        key_hash,
+        seq: record.header.seq,
+        expires_s: expires_s(record.header.expires_ms),
+        len: record.len() as u32,
+        tombstone: record.kind == Kind::Tombstone,
+        dead,
+    }
 }
 
 /// The offsets of the records `seg`'s current hint file marks dead, in order

@@ -440,15 +440,7 @@ fn hint_entries(inner: &Inner, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
     // `recovery::resume_tails`) are listed as recovery read them: by a scan.
     for item in Scanner::starting_at(seg.bytes(), off) {
         let Item::Record { offset, record } = item else { break };
-        let entry = HintEntry {
-            key_hash: inner.hasher.hash(record.key),
-            seq: record.header.seq,
-            expires_s: hints::expires_s(record.header.expires_ms),
-            len: record.len() as u32,
-            tombstone: record.kind == Kind::Tombstone,
-            dead: false,
-        };
-        out.push((offset, entry));
+        out.push((offset, hints::entry_of(&record, inner.hasher.hash(record.key), false)));
     }
     Some(out)
 }
