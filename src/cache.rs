@@ -713,9 +713,13 @@ impl Inner {
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
-        // (A key with no entry: the main log, whose tombstones count older values in both logs.)
-        let log = old.as_ref().map_or(LogKind::Main, |o| o.seg.log);
-        let appended = w.append(&self.segments, log, &buf, now);
+        // Always the main log, whose tombstones count older values of both
+        // logs when they are reclaimed. A key's values normally sit in one
+        // log, but a damaged or hand-made directory can hold values of one
+        // key in both, and a probation tombstone (which counts only probation
+        // values) could then be dropped while a main-log value it hides
+        // remains: the key would come back after a restart.
+        let appended = w.append(&self.segments, LogKind::Main, &buf, now);
         w.scratch = buf;
         let loc = appended?;
         crate::killpoint!("delete.before_index");

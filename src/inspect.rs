@@ -643,8 +643,8 @@ impl<'c> Classifier<'c> {
     /// use keg::inspect::{Classifier, Item, SegmentData, Status};
     /// let dir = tempfile::tempdir().unwrap();
     /// let cache = keg::Cache::open(dir.path()).unwrap();
-    /// cache.set(b"k", b"v", None).unwrap();
-    /// cache.delete(b"k").unwrap();
+    /// cache.set(b"k", b"v1", None).unwrap();
+    /// cache.set(b"k", b"v2", None).unwrap();
     /// let data = SegmentData::read(dir.path().join("00000001.seg")).unwrap();
     /// let c = Classifier::new(&cache);
     /// let statuses: Vec<_> = data
@@ -654,7 +654,7 @@ impl<'c> Classifier<'c> {
     ///         _ => unreachable!(),
     ///     })
     ///     .collect();
-    /// assert_eq!(statuses, vec![Status::Shadowed, Status::Tombstone]);
+    /// assert_eq!(statuses, vec![Status::Shadowed, Status::Live]);
     /// ```
     pub fn classify(&self, segment_id: u32, offset: u64, record: &Record<'_>) -> Status {
         if record.kind == Kind::Tombstone {

@@ -44,12 +44,11 @@ fn jsonl_rows_match_the_history_written() {
     let (lo, hi) = build(dir.path());
     let rows = dump(dir.path(), &[]);
     // (key field, key, value len, kind, status, seq)
-    let expected: [(&str, &str, u64, &str, &str, u64); 6] = [
+    let expected: [(&str, &str, u64, &str, &str, u64); 5] = [
         ("key", "alpha", 3, "value", "shadowed", 1),
         ("key", "ttl", 9, "value", "expired", 2),
         ("key", "alpha", 3, "value", "live", 3),
         ("key", "beta", 3, "value", "shadowed", 4),
-        ("key", "beta", 0, "tombstone", "tombstone", 5),
         ("key_b64", "/wBr", 4, "value", "live", 6),
     ];
     assert_eq!(rows.len(), 7, "{rows:#?}");
@@ -70,20 +69,28 @@ fn jsonl_rows_match_the_history_written() {
         assert!(row.get("value").is_none() && row.get("value_b64").is_none(), "values only with --values");
         offset += row["len"].as_u64().unwrap();
     }
-    assert!(rows[5].get("key").is_none(), "a non-UTF-8 key appears only as key_b64");
+    assert!(rows[4].get("key").is_none(), "a non-UTF-8 key appears only as key_b64");
     // Expiry: exact for the manual clock (T0 + 1h), none for the others.
     assert_eq!(rows[1]["expires"], "2023-11-14T23:13:20.000Z");
     assert_eq!(rows[1]["expires_ms"], T0 + 3_600_000);
-    for i in [0, 2, 3, 4, 5] {
+    for i in [0, 2, 3, 4, 6] {
         assert_eq!((&rows[i]["expires"], &rows[i]["expires_ms"]), (&Value::Null, &Value::Null), "{}", rows[i]);
     }
     // The second session went on appending to the same segment.
-    let future = &rows[6];
+    let future = &rows[5];
     assert_eq!((&future["segment"], &future["offset"], &future["key"]), (&json!(1), &json!(offset), &json!("future")));
     assert_eq!(future["status"], "live");
     let exp = future["expires_ms"].as_u64().unwrap();
     assert!((lo..=hi).contains(&exp), "{exp} not in {lo}..={hi}");
     assert!(future["expires"].as_str().unwrap().ends_with('Z'));
+    // Deletes go to the main log: segment 2.
+    let t = &rows[6];
+    assert_eq!((&t["segment"], &t["log"], &t["offset"]), (&json!(2), &json!("main"), &json!(SEG_HEADER)));
+    assert_eq!(
+        (&t["key"], &t["kind"], &t["status"], &t["seq"]),
+        (&json!("beta"), &json!("tombstone"), &json!("tombstone"), &json!(5))
+    );
+    assert_eq!((&t["len"], &t["value_len"]), (&json!(28 + 4), &json!(0)));
 }
 
 #[test]
@@ -94,11 +101,11 @@ fn values_are_shown_cut_to_the_limit_in_text_or_base64() {
     let rows = dump(dir.path(), &["--values", "--max-value-bytes", "2"]);
     assert_eq!((&rows[0]["value"], &rows[0]["value_truncated"]), (&json!("on"), &json!(true)));
     // The first two bytes of [0, 1, 2, 255] are valid UTF-8, so they show as text.
-    assert_eq!((&rows[5]["value"], &rows[5]["value_truncated"]), (&json!("\u{0}\u{1}"), &json!(true)));
+    assert_eq!((&rows[4]["value"], &rows[4]["value_truncated"]), (&json!("\u{0}\u{1}"), &json!(true)));
     let rows = dump(dir.path(), &["--values"]);
     assert_eq!((&rows[2]["value"], &rows[2]["value_truncated"]), (&json!("uno"), &json!(false)));
-    assert_eq!(rows[5]["value_b64"], "AAEC/w==");
-    assert!(rows[4].get("value").is_none(), "a tombstone has no value");
+    assert_eq!(rows[4]["value_b64"], "AAEC/w==");
+    assert!(rows[6].get("value").is_none(), "a tombstone has no value");
 }
 
 #[test]
@@ -115,7 +122,7 @@ fn filters_select_live_entries_a_key_or_a_prefix() {
     assert_eq!(keys(dump(dir.path(), &["--prefix", "nothing"])), Vec::<String>::new());
     let statuses: Vec<_> =
         dump(dir.path(), &["--no-index"]).iter().map(|r| r["status"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(statuses, ["unindexed", "unindexed", "unindexed", "unindexed", "tombstone", "unindexed", "unindexed"]);
+    assert_eq!(statuses, ["unindexed", "unindexed", "unindexed", "unindexed", "unindexed", "unindexed", "tombstone"]);
 }
 
 #[test]
@@ -125,15 +132,18 @@ fn a_single_segment_file_dumps_like_its_directory() {
     build(dir.path());
     let all = dump(dir.path(), &[]);
     let one = dump(&seg_path(dir.path(), 1), &[]);
-    assert_eq!(one, all);
+    assert_eq!(one, all[..6].to_vec());
     // Copied out of its cache, a segment still dumps; nothing can say what is live.
     let elsewhere = tempfile::tempdir().unwrap();
-    let copy = elsewhere.path().join("00000001.seg");
-    std::fs::copy(seg_path(dir.path(), 1), &copy).unwrap();
-    let rows = dump(&copy, &[]);
-    assert_eq!(rows.len(), 7);
+    for id in [1, 2] {
+        std::fs::copy(seg_path(dir.path(), id), elsewhere.path().join(format!("0000000{id}.seg"))).unwrap();
+    }
+    let rows = dump(&elsewhere.path().join("00000001.seg"), &[]);
+    assert_eq!(rows.len(), 6);
     assert_eq!(rows[2]["status"], "unindexed");
-    assert_eq!(rows[4]["status"], "tombstone");
+    let rows = dump(&elsewhere.path().join("00000002.seg"), &[]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "tombstone");
 }
 
 #[test]
@@ -163,8 +173,8 @@ fn table_has_a_header_and_one_escaped_row_per_record() {
             "gone\\x20soon"
         ]
     );
-    assert!(lines[6].contains("\\xff\\x00k") && lines[6].contains("\\x00\\x01\\x02\\xff"), "{}", lines[6]);
-    assert!(lines[5].contains("tombstone  tombstone"));
+    assert!(lines[5].contains("\\xff\\x00k") && lines[5].contains("\\x00\\x01\\x02\\xff"), "{}", lines[5]);
+    assert!(lines[7].contains("tombstone  tombstone"));
 }
 
 #[test]

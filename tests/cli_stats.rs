@@ -76,15 +76,20 @@ fn figures_match_what_was_written() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert_eq!(s["disk_bytes"], files);
-    // Session 2 went on appending to session 1's segment.
+    // Session 2 went on appending to session 1's segment; the delete's
+    // tombstone is in the main log's segment 2.
+    let tombstone = rec_len(b"gone", b"");
     let segs = s["segments"].as_array().unwrap();
-    assert_eq!(segs.len(), 1);
+    assert_eq!(segs.len(), 2);
     let size = std::fs::metadata(seg_path(dir.path(), 1)).unwrap().len();
-    assert_eq!(segs[0]["size"], size);
+    assert_eq!((&segs[0]["log"], &segs[0]["size"]), (&json!("probation"), &json!(size)));
     assert_eq!(segs[0]["live_bytes"], live_bytes);
     assert_eq!(segs[0]["expired_bytes"], expired_bytes);
-    assert_eq!(segs[0]["dead_bytes"], dead_bytes);
-    assert_eq!(segs[0]["dead_fraction"], ((dead_bytes as f64 / (size - 32) as f64) * 1e4).round() / 1e4);
+    assert_eq!(segs[0]["dead_bytes"], dead_bytes - tombstone);
+    let fraction = (dead_bytes - tombstone) as f64 / (size - 32) as f64;
+    assert_eq!(segs[0]["dead_fraction"], (fraction * 1e4).round() / 1e4);
+    assert_eq!((&segs[1]["log"], &segs[1]["size"]), (&json!("main"), &json!(32 + tombstone)));
+    assert_eq!((&segs[1]["dead_bytes"], &segs[1]["dead_fraction"]), (&json!(tombstone), &json!(1.0)));
     // Nearest-rank percentiles of 4..=103 and 10..=1000.
     assert_eq!(
         s["key_len"],

@@ -44,18 +44,22 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     assert_eq!(&r[28..34], b"user:1");
     assert_eq!(&r[34..37], b"Ada");
 
-    // The tombstone follows.
-    let t = &r[len..];
+    assert_eq!(r.len(), len, "the value is the segment's only record");
+
+    // The delete's tombstone goes to the main log: segment 2.
+    let seg2 = std::fs::read(dir.path().join("00000002.seg")).unwrap();
+    assert_eq!((seg2[10], le32(&seg2, 12)), (1, 2), "main log, segment id 2");
+    let t = &seg2[32..];
     assert_eq!((le16(t, 4), t[6], le32(t, 8), le64(t, 12)), (6, 2, 0, 2));
     assert_eq!(le32(t, 0), crc32fast::hash(&t[4..34]) as u64);
     assert_eq!(t.len(), 34, "the segment ends after the tombstone");
 
-    // Section 5: the hint file written at close.
+    // Section 5: the hint files written at close.
     let h = std::fs::read(dir.path().join("00000001.hint")).unwrap();
     assert_eq!(&h[0..8], b"\x8bKEGHNT\n");
     assert_eq!((le16(&h, 8), h[10], le32(&h, 12)), (1, 1, 1));
     assert_eq!(le64(&h, 16), seg.len() as u64, "data_len");
-    assert_eq!(le32(&h, 24), 2, "two entries");
+    assert_eq!(le32(&h, 24), 1, "one entry");
     assert_eq!(le32(&h, 28), crc32fast::hash(&h[48..]) as u64);
     assert_eq!(le32(&h, 44), crc32fast::hash(&h[0..44]) as u64);
     let e0 = &h[48..72];
@@ -63,7 +67,9 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     assert_eq!((le64(e0, 8), le32(e0, 16)), (1, 1_767_225_600));
     // Length 37; not flagged "shadowed": only a newer *value* can set that bit.
     assert_eq!(le32(e0, 20), 37);
-    let e1 = &h[72..96];
+    let h2 = std::fs::read(dir.path().join("00000002.hint")).unwrap();
+    assert_eq!((le32(&h2, 12), le64(&h2, 16), le32(&h2, 24)), (2, seg2.len() as u64, 1));
+    let e1 = &h2[48..72];
     assert_eq!((le64(e1, 8), le32(e1, 20)), (2, 34 | 1 << 31), "seq 2, tombstone");
 
     // Section 6: the checkpoint.

@@ -105,7 +105,7 @@ fn tombstones_are_dropped_once_nothing_older_remains() {
 fn compacting_twice_rewrites_nothing_the_second_time() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
-    // Three opens: three segments (an open never appends to an older segment).
+    // Three short sessions: a and b in a probation segment, the tombstone in a main one.
     open(dir.path(), &clock).set(b"a", b"1", None).unwrap();
     open(dir.path(), &clock).set(b"b", b"2", None).unwrap();
     assert!(open(dir.path(), &clock).delete(b"b").unwrap());

@@ -77,8 +77,9 @@ pub fn all() -> Vec<Seed> {
     let voids = Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)] };
     add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
     add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
-    let hint = &compacted["00000004.hint"];
-    add("hint_decode", "compacted-00000004.hint-fixed", with_mode(hint_decode::FIX_CHECKSUMS, hint));
+    // The hint of the segment compaction wrote (the newest one).
+    let (name, hint) = compacted.iter().rfind(|(n, _)| n.ends_with(".hint")).expect("a hint file");
+    add("hint_decode", &format!("compacted-{name}-fixed"), with_mode(hint_decode::FIX_CHECKSUMS, hint));
 
     // open_dir, raw mode: real directories, then a script of operations
     // (opcode, key, and for a set a length byte).

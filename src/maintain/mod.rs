@@ -297,6 +297,11 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
     inner.lock_writer().seal_all()?;
     crate::killpoint!("compact.sealed");
     for seg in inner.segments.all() {
+        // A segment reclaimed just before still counts as holding older
+        // values until its removal is durable, and would keep this one's
+        // tombstones alive for another compaction. (The reclaim below would
+        // fsync the directory first anyway.)
+        sync_removals(inner)?;
         let all = inner.segments.all();
         if seg.is_sealed() && inner.segments.get(seg.id).is_some() && reclaim::worth_rewriting(inner, &all, &seg) {
             ensure_durable(inner, &seg)?;

@@ -215,9 +215,11 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
 /// a tombstone in `seg` may shadow (pending segments — being reclaimed, or
 /// removed without a durable removal yet — included).
 ///
-/// A tombstone in the probation log can only shadow probation values: a
-/// delete goes to the log of its key's current entry, and a key whose entry
-/// is in probation has main-log values only below an older main-log tombstone.
+/// A tombstone in the probation log can only shadow probation values: deletes
+/// go to the main log, so probation tombstones are only the ones reclaim
+/// leaves for expired probation values (and their copies), and a key whose
+/// entry is in probation has main-log values only below an older main-log
+/// tombstone.
 /// A tombstone in the main log must consider both logs: a crash between
 /// promoting an entry and removing its probation segment leaves an older
 /// copy of the value in probation.
