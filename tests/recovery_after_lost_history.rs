@@ -9,23 +9,18 @@
 //! before it picked the next sequence number, while the checkpoint on disk
 //! kept them, so new writes could get numbers the next recovery voids.
 
+mod handmade;
+
 use std::path::Path;
 
+use handmade::{segment, NOW_MS};
 use keg::format::checkpoint::Checkpoint;
-use keg::format::record::{self, Kind};
-use keg::format::segment::{LogKind, SegmentHeader};
-use keg::{Cache, ManualClock};
-
-const NOW_MS: u64 = 1_700_000_000_000;
+use keg::format::record::Kind;
+use keg::format::segment::LogKind;
+use keg::Cache;
 
 fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(64 << 10)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .open(dir)
-        .unwrap()
+    handmade::open(dir, 64 << 10)
 }
 
 /// Writes some keys, crashes, reopens, and checks they all survived, twice.
@@ -55,8 +50,7 @@ fn writes_after_a_void_range_survive_a_crash() {
     // A segment whose only record has sequence number 32 and no checkpoint:
     // 1..=31 are missing, so open declares 1..=32 void.
     let dir = tempfile::tempdir().unwrap();
-    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 32, 0, b"old", b"value after a hole");
+    let (seg, _) = segment(LogKind::Probation, 1, &[(32, Kind::Value, b"old", b"value after a hole")]);
     std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
     let cache = open(dir.path());
     assert!(cache.get(b"old").unwrap().is_none(), "a record above a hole is void");
@@ -97,8 +91,7 @@ fn writes_survive_a_crash_when_the_checkpoint_holds_a_void_range_above_every_rec
 #[test]
 fn writes_survive_a_crash_when_a_void_range_lies_above_the_durable_mark_and_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 10, 0, b"old", b"durable");
+    let (seg, _) = segment(LogKind::Probation, 1, &[(10, Kind::Value, b"old", b"durable")]);
     std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
     let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(100, 120)] };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
@@ -111,9 +104,9 @@ fn writes_survive_a_crash_when_a_void_range_lies_above_the_durable_mark_and_ever
 fn writes_survive_a_crash_when_a_gap_lies_between_the_durable_mark_and_a_void_range() {
     // Numbers 11..=39 belong to no record and no range; 50 is void.
     let dir = tempfile::tempdir().unwrap();
-    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 10, 0, b"old", b"durable");
-    record::encode(&mut seg, Kind::Value, 50, 0, b"void", b"lost history");
+    let records: [handmade::Rec; 2] =
+        [(10, Kind::Value, b"old", b"durable"), (50, Kind::Value, b"void", b"lost history")];
+    let (seg, _) = segment(LogKind::Probation, 1, &records);
     std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
     let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(40, 60)] };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();

@@ -8,31 +8,19 @@
 //! Deletes now always write to the main log, whose tombstones are kept while
 //! an older value of either log may exist.
 
+mod handmade;
+
 use std::path::Path;
 
+use handmade::{segment, NOW_MS};
 use keg::format::checkpoint::Checkpoint;
-use keg::format::record::{self, Kind};
-use keg::format::segment::{LogKind, SegmentHeader};
-use keg::{Cache, ManualClock};
+use keg::format::record::Kind;
+use keg::format::segment::LogKind;
+use keg::Cache;
 
-const NOW_MS: u64 = 1_700_000_000_000;
-
+/// Small segments, so that a few records make one more than half full.
 fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(4096)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .open(dir)
-        .unwrap()
-}
-
-fn segment(log: LogKind, id: u32, records: &[(u64, &[u8], &[u8])]) -> Vec<u8> {
-    let mut seg = SegmentHeader { log, id, created_ms: NOW_MS }.encode().to_vec();
-    for &(seq, key, value) in records {
-        record::encode(&mut seg, Kind::Value, seq, 0, key, value);
-    }
-    seg
+    handmade::open(dir, 4096)
 }
 
 /// Segment 1 (main log): k = "main" (sequence 1) beside a live entry that
@@ -42,12 +30,14 @@ fn segment(log: LogKind, id: u32, records: &[(u64, &[u8], &[u8])]) -> Vec<u8> {
 fn both_logs_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let filler = vec![b'f'; 1000];
-    let main = segment(LogKind::Main, 1, &[(1, b"k", b"main"), (6, b"keep", &filler)]);
-    let probation = segment(
-        LogKind::Probation,
-        2,
-        &[(2, b"k", b"probation"), (3, b"f1", &filler), (4, b"f2", &filler), (5, b"f3", &filler)],
-    );
+    let (main, _) = segment(LogKind::Main, 1, &[(1, Kind::Value, b"k", b"main"), (6, Kind::Value, b"keep", &filler)]);
+    let probation: [handmade::Rec; 4] = [
+        (2, Kind::Value, b"k", b"probation"),
+        (3, Kind::Value, b"f1", &filler),
+        (4, Kind::Value, b"f2", &filler),
+        (5, Kind::Value, b"f3", &filler),
+    ];
+    let (probation, _) = segment(LogKind::Probation, 2, &probation);
     std::fs::write(dir.path().join("00000001.seg"), main).unwrap();
     std::fs::write(dir.path().join("00000002.seg"), probation).unwrap();
     let c = Checkpoint { durable_seq: 6, clock_ms: NOW_MS, void_ranges: vec![] };

@@ -6,52 +6,30 @@
 //! unreadable entry must hide nothing but itself, and a delete must leave a
 //! tombstone whenever the key's own record may be the unreadable one.
 
+mod handmade;
+
 use std::path::Path;
 
+use handmade::{hint_file, segment, NOW_MS};
 use keg::format::hint::{self, HintEntry, HintHeader};
 use keg::format::record::{self, Kind};
 use keg::format::segment::{LogKind, SegmentHeader};
 use keg::{Cache, ManualClock};
 
-const NOW_MS: u64 = 1_700_000_000_000;
-
-fn hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key)
-}
-
 fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(64 << 10)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .open(dir)
-        .unwrap()
+    handmade::open(dir, 64 << 10)
 }
 
 /// Writes segment `id` with `records` (seq, key, value) and an intact hint
 /// listing them, then makes the last record unreadable: its key length now
 /// reaches past the end of the file, while the hint still lists it.
 fn write_damaged_hinted_segment(dir: &Path, id: u32, records: &[(u64, &[u8], &[u8])]) {
-    let mut seg = SegmentHeader { log: LogKind::Probation, id, created_ms: NOW_MS }.encode().to_vec();
-    let mut entries = Vec::new();
-    let mut last = 0;
-    for &(seq, key, value) in records {
-        last = seg.len();
-        record::encode(&mut seg, Kind::Value, seq, 0, key, value);
-        let len = (seg.len() - last) as u32;
-        entries.push(HintEntry { key_hash: hash(key), seq, expires_s: 0, len, tombstone: false, dead: false });
-    }
+    let records: Vec<handmade::Rec> = records.iter().map(|&(seq, key, value)| (seq, Kind::Value, key, value)).collect();
+    let (mut seg, entries) = segment(LogKind::Probation, id, &records);
+    let last = seg.len() - entries.last().map_or(0, |e| e.len as usize);
     seg[last + 4..last + 6].copy_from_slice(&u16::MAX.to_le_bytes());
-    let header = HintHeader {
-        hasher: 1,
-        segment_id: id,
-        data_len: seg.len() as u64,
-        count: entries.len() as u32,
-        durable_seq: 0,
-    };
     std::fs::write(dir.join(format!("{id:08x}.seg")), &seg).unwrap();
-    std::fs::write(dir.join(format!("{id:08x}.hint")), hint::encode(&header, &entries)).unwrap();
+    std::fs::write(dir.join(format!("{id:08x}.hint")), hint_file(id, &seg, &entries, 0)).unwrap();
 }
 
 #[test]

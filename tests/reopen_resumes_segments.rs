@@ -5,24 +5,18 @@
 //! commands left 1,000 segment files and 1,000 hint files, and every open had
 //! to read them all.
 
+mod handmade;
+
 use std::path::Path;
 
+use handmade::{hint_file, segment, NOW_MS};
 use keg::format::checkpoint::Checkpoint;
-use keg::format::hint::{self, HintEntry, HintHeader};
-use keg::format::record::{self, Kind};
-use keg::format::segment::{LogKind, SegmentHeader};
+use keg::format::record::Kind;
+use keg::format::segment::LogKind;
 use keg::{Cache, ManualClock};
 
-const NOW_MS: u64 = 1_700_000_000_000;
-
 fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(64 << 10)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .open(dir)
-        .unwrap()
+    handmade::open(dir, 64 << 10)
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<String> {
@@ -117,18 +111,11 @@ fn a_read_only_open_changes_nothing() {
 /// damaged or hand-made hint does here, since nothing newer of k exists.
 fn dead_marked_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    let mut entries = Vec::new();
-    for (seq, key, value, dead) in [(1, &b"k"[..], &b"old"[..], true), (2, b"other", b"x", false)] {
-        let start = seg.len();
-        record::encode(&mut seg, Kind::Value, seq, 0, key, value);
-        let len = (seg.len() - start) as u32;
-        let key_hash = xxhash_rust::xxh3::xxh3_64(key);
-        entries.push(HintEntry { key_hash, seq, expires_s: 0, len, tombstone: false, dead });
-    }
-    let header = HintHeader { hasher: 1, segment_id: 1, data_len: seg.len() as u64, count: 2, durable_seq: 2 };
+    let (seg, mut entries) =
+        segment(LogKind::Probation, 1, &[(1, Kind::Value, b"k", b"old"), (2, Kind::Value, b"other", b"x")]);
+    entries[0].dead = true;
     std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
-    std::fs::write(dir.path().join("00000001.hint"), hint::encode(&header, &entries)).unwrap();
+    std::fs::write(dir.path().join("00000001.hint"), hint_file(1, &seg, &entries, 2)).unwrap();
     let c = Checkpoint { durable_seq: 2, clock_ms: NOW_MS, void_ranges: vec![] };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
