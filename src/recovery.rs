@@ -769,7 +769,11 @@ impl ApplyCtx<'_, '_> {
         // (The record's own number is looked up only now: most records meet no
         // other entry of their hash, and staging numbers for all would cost memory.)
         let seq = self.segs[r.seg as usize].1.seq_at(r.off).expect("a staged record is in its segment's list");
-        if seq > cand_seq {
+        // On a tie (two records numbered alike: only damage or a hand-made
+        // file does that) a tombstone beats a value, whichever is read first:
+        // reclaim copies tombstones to a log's head, which changes the order.
+        let wins = seq > cand_seq || (seq == cand_seq && tombstone && cand.expires_s != TOMBSTONE_MARK);
+        if wins {
             if cand.expires_s != TOMBSTONE_MARK {
                 if let Some((h, _)) = cand_seg.peek(cand.loc.off) {
                     live[cand_pos].0 -= h.record_len() as i64;

@@ -7,11 +7,15 @@
 //! |---|---|---|
 //! | value, index points elsewhere | shadowed, deleted, or void | drop |
 //! | value, live, expired | segment is its log's oldest | drop |
-//! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist |
+//! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
 //! | value, live | eviction | as the policy decides: re-append or drop |
-//! | tombstone | another segment of its log holds a value older than it | re-append unchanged (same seq) |
+//! | tombstone | another segment of its log holds a value older than it (\*) | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
+//!
+//! (\*) "Older" includes an equal sequence number, which only damage or a
+//! hand-made file produces: recovery settles such a tie by the order it
+//! reads records in, so the tombstone may be what hides that value.
 //!
 //! In a segment with a hint file (which is what recovery read instead of the
 //! records), a record that is not what the hint lists at its offset was
@@ -239,14 +243,14 @@ pub(crate) fn older_values_from(inner: &Inner, all: &[Arc<Segment>], seg: &Segme
 pub(crate) fn worth_rewriting(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> bool {
     seg.garbage_bytes() > 0
         || (seg.tombstone_bytes.load(Ordering::Relaxed) > 0
-            && seg.min_tombstone_seq.load(Ordering::Relaxed) <= older_values_from(inner, all, seg))
+            && seg.min_tombstone_seq.load(Ordering::Relaxed) < older_values_from(inner, all, seg))
 }
 
 fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result<()> {
     let inner = ctx.inner;
     let len = rec.len();
     if rec.kind == Kind::Tombstone {
-        if ctx.older_values_from < rec.header.seq {
+        if ctx.older_values_from <= rec.header.seq {
             let raw = &ctx.seg.bytes()[off as usize..off as usize + len as usize];
             append_raw(ctx, w, ctx.seg.log, raw, rec.header.seq, false)?;
         }
@@ -262,7 +266,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
         inner.index.remove(hash, loc);
         ctx.seg.sub_live(len);
         bump(&inner.counters.expirations_reclaimed);
-        if !ctx.oldest_in_log && ctx.older_values_from < rec.header.seq {
+        if !ctx.oldest_in_log && ctx.older_values_from <= rec.header.seq {
             let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
             record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
             append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
@@ -392,11 +396,17 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) ->
                     shadows.push(hash);
                 }
             }
-            if let Some(e) = spot.hint.filter(|e| e.tombstone) {
+            // A record recovery took from the hint hid older values of its
+            // hash at every open, whether or not the index still points at
+            // it: a later write of another key with that hash may have taken
+            // its entry (an unreadable record counts as every key of its
+            // hash), and the values it hid must stay hidden once it is gone.
+            // (Not a dead one: a newer value of its own key hides those.)
+            if let Some(e) = spot.hint.filter(|e| !e.dead) {
                 shadows.push(e.key_hash);
             }
             // (A void record shadows nothing: recovery ignores it.)
-            if ctx.older_values_from < seq && !checkpoint.is_void(seq) {
+            if ctx.older_values_from <= seq && !checkpoint.is_void(seq) {
                 for hash in shadows {
                     let s = shadowing.entry(hash).or_insert(seq);
                     *s = (*s).max(seq);
@@ -468,7 +478,7 @@ fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> Ha
             return;
         }
         if let Some(&seq) = shadowing.get(&inner.hasher.hash(rec.key)) {
-            if rec.header.seq < seq {
+            if rec.header.seq <= seq {
                 let s = found.entry(rec.key.to_vec()).or_insert(seq);
                 *s = (*s).max(seq);
             }
@@ -483,7 +493,7 @@ fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> Ha
             // A hinted segment: records past damage in it are reached through its hint.
             Some(entries) => {
                 for (off, e) in entries {
-                    if e.tombstone || shadowing.get(&e.key_hash).is_none_or(|&s| e.seq >= s) {
+                    if e.tombstone || shadowing.get(&e.key_hash).is_none_or(|&s| e.seq > s) {
                         continue;
                     }
                     if let Some(rec) = bytes.get(off as usize..).and_then(|b| record::decode(b).ok()) {
