@@ -485,7 +485,7 @@ fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> Ha
         }
     };
     for other in inner.segments.all() {
-        if other.id == seg.id || other.min_value_seq.load(Ordering::Relaxed) >= top {
+        if other.id == seg.id || other.min_value_seq.load(Ordering::Relaxed) > top {
             continue;
         }
         let bytes = other.bytes();
