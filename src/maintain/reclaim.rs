@@ -6,7 +6,7 @@
 //! | record | condition | action |
 //! |---|---|---|
 //! | value, index points elsewhere | shadowed, deleted, or void | drop |
-//! | value, live, expired | segment is its log's oldest | drop |
+//! | value, live, expired | segment is the probation log's oldest | drop |
 //! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
 //! | value, live | eviction | as the policy decides: re-append or drop |
@@ -266,7 +266,12 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
         inner.index.remove(hash, loc);
         ctx.seg.sub_live(len);
         bump(&inner.counters.expirations_reclaimed);
-        if !ctx.oldest_in_log && ctx.older_values_from <= rec.header.seq {
+        // The oldest segment of a log holds no key's older values, as a key's
+        // values sit in one log; but a main-log value may hide older values in
+        // probation (damage can put one key in both logs), and main's
+        // `older_values_from` counts them, so main keeps the check.
+        let may_hide = !ctx.oldest_in_log || ctx.seg.log == LogKind::Main;
+        if may_hide && ctx.older_values_from <= rec.header.seq {
             let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
             record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
             append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
