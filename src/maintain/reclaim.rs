@@ -9,7 +9,7 @@
 //! | value, live, expired | segment is the probation log's oldest | drop |
 //! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
-//! | value, live | eviction | as the policy decides: re-append or drop |
+//! | value, live | eviction | as the policy decides: re-append, or drop as an expired value is dropped |
 //! | tombstone | another segment of its log holds a value older than it (\*) | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
@@ -52,7 +52,10 @@
 //! before this reclaim began; recovery fsyncs the directory it found) — and
 //! dropping its live entry cannot let an older value reappear after a restart.
 //! A segment that is not the oldest (compaction) keeps that promise by leaving
-//! a tombstone instead.
+//! a tombstone instead. One exception makes the main log check even its
+//! oldest segment: a crash during a promotion leaves the promoted value's
+//! original in probation, older than anything of its key in main (see
+//! `leave_tombstone_if_hiding`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -266,17 +269,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
         inner.index.remove(hash, loc);
         ctx.seg.sub_live(len);
         bump(&inner.counters.expirations_reclaimed);
-        // The oldest segment of a log holds no key's older values, as a key's
-        // values sit in one log; but a main-log value may hide older values in
-        // probation (damage can put one key in both logs), and main's
-        // `older_values_from` counts them, so main keeps the check.
-        let may_hide = !ctx.oldest_in_log || ctx.seg.log == LogKind::Main;
-        if may_hide && ctx.older_values_from <= rec.header.seq {
-            let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
-            record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
-            append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
-        }
-        return Ok(());
+        return leave_tombstone_if_hiding(ctx, w, rec);
     }
     let decision = match ctx.mode {
         Mode::Compact => Decision::Keep { log: ctx.seg.log, counter: entry.counter },
@@ -290,6 +283,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             if ctx.seg.log == LogKind::Probation {
                 inner.lock_ghost().insert(hash, len);
             }
+            leave_tombstone_if_hiding(ctx, w, rec)?;
         }
         Decision::Keep { log, counter } => {
             // (Out of numbers: the reclaim stops here and the segment stays.)
@@ -310,6 +304,30 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
             }
         }
+    }
+    Ok(())
+}
+
+/// After the live value `rec` was dropped (expired or evicted): appends a
+/// tombstone with its key and sequence number if it may be what hides an
+/// older value of its key in another segment.
+///
+/// The oldest segment of a log holds no key's older values within that log,
+/// as a key's values sit in the log of its current entry. But a main-log
+/// value may hide an older copy of itself in probation: a crash during a
+/// promotion leaves the original in the probation segment whose removal
+/// never happened, and an update of the key then goes to main, the log of
+/// its entry. Dropping that update without a trace would make the original
+/// the key's newest record after a restart. Main's `older_values_from`
+/// counts probation values, so main keeps the check even in its oldest
+/// segment. (A probation value hiding a main value needs damage; see
+/// README, "Fuzzing".)
+fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>) -> Result<()> {
+    let may_hide = !ctx.oldest_in_log || ctx.seg.log == LogKind::Main;
+    if may_hide && ctx.older_values_from <= rec.header.seq {
+        let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
+        record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
+        append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
     }
     Ok(())
 }
