@@ -571,7 +571,9 @@ impl Inner {
                     // Maintenance moved the entry and removed the segment meanwhile: look again.
                     continue 'retry;
                 };
-                let peeked = seg.peek(entry.loc.off).or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
+                let in_file = seg.peek(entry.loc.off);
+                let from_file = in_file.is_some();
+                let peeked = in_file.or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
                 let Some((header, stored_key)) = peeked else {
                     if seg.is_sealed() || self.config.durability != Durability::Buffered {
                         // Damaged: it may be this key's record or another's. It must
@@ -583,6 +585,13 @@ impl Inner {
                 };
                 if stored_key == key {
                     return Lookup::Found(Located { seg, entry: *entry, header });
+                }
+                // Another key only if the record is intact: a damaged one (or
+                // bytes in the middle of a record, where a lying hint put an
+                // entry) can show any key, and it may be this key's newest
+                // record. (Verified only here, on a hash collision.)
+                if from_file && seg.read(entry.loc.off).is_err() {
+                    unreadable = true;
                 }
             }
             return if unreadable { Lookup::Corrupt } else { Lookup::Missing };

@@ -773,6 +773,21 @@ impl ApplyCtx<'_, '_> {
         // file does that) a tombstone beats a value, whichever is read first:
         // reclaim copies tombstones to a log's head, which changes the order.
         let wins = seq > cand_seq || (seq == cand_seq && tombstone && cand.expires_s != TOMBSTONE_MARK);
+        // An intact record newer than an unreadable entry (and no readable
+        // entry of its own key) goes beside that entry, not in its place: the
+        // unreadable record may be another key's newest, hiding older values
+        // of that key. Replaced, it would hide them only on disk, where a
+        // later open may read the segment differently (its hint rewritten,
+        // say), while a delete of that key, finding no entry that could be
+        // it, would leave no tombstone.
+        if wins && matched.is_none() && rec_key.flatten().is_some() && intact(seg, r.off) {
+            table.insert(entry);
+            if !tombstone {
+                live[r.seg as usize].0 += len;
+                live[r.seg as usize].1 += 1;
+            }
+            return;
+        }
         if wins {
             if cand.expires_s != TOMBSTONE_MARK {
                 if let Some((h, _)) = cand_seg.peek(cand.loc.off) {

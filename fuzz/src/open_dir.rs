@@ -155,6 +155,7 @@ impl World<'_> {
     }
 
     fn exercise(&mut self, input: &mut Input<'_>) {
+        keep_copy(self.dir, "image");
         let before = snapshot(self.dir);
         let ro_view = match self.builder().open_read_only(self.dir) {
             Ok(ro) => {
@@ -247,6 +248,7 @@ impl World<'_> {
     }
 
     fn reopen(&self, after: &str) -> Cache {
+        keep_copy(self.dir, after);
         let c = self.builder().open(self.dir).unwrap_or_else(|e| panic!("reopen after {after} failed: {e}"));
         for k in 0..KEYS.len() {
             self.check_key(&c, k, after);
@@ -358,6 +360,22 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
             (e.file_name().to_string_lossy().into_owned(), bytes)
         })
         .collect()
+}
+
+/// With `KEG_FUZZ_KEEP=<dir>` (to read a failing input), copies the cache
+/// directory to `<dir>/<n> <label>` as the input left it, then before each
+/// reopen; `keg dump` and `keg verify` can read the copies.
+fn keep_copy(dir: &Path, label: &str) {
+    let Some(to) = std::env::var_os("KEG_FUZZ_KEEP") else { return };
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let to = Path::new(&to).join(format!("{n:02} {label}"));
+    std::fs::create_dir_all(&to).expect("create a copy directory");
+    for (name, bytes) in snapshot(dir) {
+        if let Some(bytes) = bytes {
+            std::fs::write(to.join(name), bytes).expect("write a copy");
+        }
+    }
 }
 
 fn seg_name(id: u32) -> String {
