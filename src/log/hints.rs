@@ -40,19 +40,38 @@ pub(crate) fn write(
     let most = seg.bytes().len().saturating_sub(segment::HEADER_LEN) / (record::HEADER_LEN + 1);
     let mut bytes = ZeroedBuf::new(hint::HEADER_LEN + most * hint::ENTRY_LEN);
     let mut count = 0;
+    let shadowed = |record: &Record<'_>, key_hash: u64, offset: u64| {
+        let loc = Loc { seg: seg.id, off: offset as u32 };
+        record.kind != Kind::Tombstone
+            && shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq)
+    };
     // A segment appended to after its hint file was written (see
-    // `recovery::resume_tails`): the records that hint marked dead were never
-    // applied, and must stay so, or the next open would see what this one did not.
-    let was_dead = old_dead_offsets(storage, dir, seg, hasher);
-    let mut scanner = Scanner::new(seg.bytes());
+    // `recovery::resume_tails`, and the records a crashed session appended):
+    // open read the records that hint covers as it lists them, not as they
+    // are. The new hint lists them the same way, or the next open would see
+    // what this one did not. They differ only after damage (a hint that lies
+    // about a key hash, say, hid a key this session may have deleted without
+    // a tombstone, finding nothing), and then the new hint keeps the lie.
+    // Entries that agree with their record may newly be marked dead.
+    let mut from = segment::HEADER_LEN as u64;
+    if let Some(old) = old_hint(storage, dir, seg, hasher) {
+        for mut e in hint::entries_of_decoded(&old) {
+            if !e.dead && !e.tombstone {
+                if let Some(Ok(record)) = seg.bytes().get(from as usize..).map(record::decode) {
+                    let key_hash = hasher.hash(record.key);
+                    e.dead = entry_of(&record, key_hash, false) == e && shadowed(&record, key_hash, from);
+                }
+            }
+            hint::put_entry(&mut bytes, count, &e);
+            count += 1;
+            from += e.len as u64;
+        }
+    }
+    let mut scanner = Scanner::starting_at(seg.bytes(), from);
     for item in scanner.by_ref() {
         let Item::Record { offset, record } = item else { return Ok(None) };
         let key_hash = hasher.hash(record.key);
-        let tombstone = record.kind == Kind::Tombstone;
-        let loc = Loc { seg: seg.id, off: offset as u32 };
-        let dead = !tombstone
-            && (was_dead.binary_search(&offset).is_ok()
-                || shadowed_durably(segments, index, key_hash, loc, record.key, record.header.seq, durable_seq));
+        let dead = shadowed(&record, key_hash, offset);
         hint::put_entry(&mut bytes, count, &entry_of(&record, key_hash, dead));
         count += 1;
     }
@@ -84,24 +103,13 @@ pub(crate) fn entry_of(record: &Record<'_>, key_hash: u64, dead: bool) -> HintEn
     }
 }
 
-/// The offsets of the records `seg`'s current hint file marks dead, in order
-/// (none when it has no usable hint).
-fn old_dead_offsets(storage: &Storage, dir: &Path, seg: &Segment, hasher: &KeyHasher) -> Vec<u64> {
+/// `seg`'s current hint file, if open used one (its entries cover the
+/// segment's first `data_len` bytes).
+fn old_hint(storage: &Storage, dir: &Path, seg: &Segment, hasher: &KeyHasher) -> Option<Vec<u8>> {
     if seg.hint_len() == 0 {
-        return Vec::new();
+        return None;
     }
-    let Some(bytes) = load(storage, &hint_path(dir, seg.id), seg.id, hasher.id(), seg.len()) else {
-        return Vec::new();
-    };
-    let mut off = segment::HEADER_LEN as u64;
-    let mut dead = Vec::new();
-    for e in hint::entries_of_decoded(&bytes) {
-        if e.dead {
-            dead.push(off);
-        }
-        off += e.len as u64;
-    }
-    dead
+    load(storage, &hint_path(dir, seg.id), seg.id, hasher.id(), seg.len())
 }
 
 /// Whether the value record of `key` at `loc` (sequence `seq`) is shadowed by
