@@ -6,14 +6,18 @@
 //! | record | condition | action |
 //! |---|---|---|
 //! | value, index points elsewhere | shadowed, deleted, or void | drop |
-//! | value, live, expired | segment is the probation log's oldest | drop |
-//! | value, live, expired | otherwise | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
+//! | value, live, expired | | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
 //! | value, live | eviction | as the policy decides: re-append, or drop as an expired value is dropped |
-//! | tombstone | another segment of its log holds a value older than it (\*) | re-append unchanged (same seq) |
+//! | tombstone | an older value may exist (\*) | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
-//! (\*) "Older" includes an equal sequence number, which only damage or a
+//! (\*) Another segment that a tombstone here counts holds a value record
+//! older than it: of the probation log for a probation segment, of either
+//! log for a main one (see `older_values_from`). In a log's oldest segment
+//! this is normally never so, and nothing is written; see
+//! `leave_tombstone_if_hiding` for when it is.
+//! "Older" includes an equal sequence number, which only damage or a
 //! hand-made file produces: recovery settles such a tie by the order it
 //! reads records in, so the tombstone may be what hides that value.
 //!
@@ -52,9 +56,8 @@
 //! before this reclaim began; recovery fsyncs the directory it found) — and
 //! dropping its live entry cannot let an older value reappear after a restart.
 //! A segment that is not the oldest (compaction) keeps that promise by leaving
-//! a tombstone instead. One exception makes the main log check even its
-//! oldest segment: a crash during a promotion leaves the promoted value's
-//! original in probation, older than anything of its key in main (see
+//! a tombstone instead, and so does the oldest when the promise does not
+//! hold: after a crash during a promotion, or damage (see
 //! `leave_tombstone_if_hiding`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -90,7 +93,6 @@ struct Ctx<'a> {
     inner: &'a Inner,
     seg: &'a Arc<Segment>,
     mode: Mode,
-    oldest_in_log: bool,
     /// Smallest sequence number of a value record in any other segment.
     older_values_from: u64,
     now_ms: u64,
@@ -130,7 +132,6 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
         inner,
         seg,
         mode,
-        oldest_in_log: all.iter().find(|s| s.log == seg.log).map(|s| s.id) == Some(seg.id),
         older_values_from: older_values_from(inner, &all, seg),
         now_ms,
         copied: false,
@@ -224,7 +225,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
 ///
 /// A tombstone in the probation log can only shadow probation values: deletes
 /// go to the main log, so probation tombstones are only the ones reclaim
-/// leaves for expired probation values (and their copies), and a key whose
+/// leaves for dropped probation values (and their copies), and a key whose
 /// entry is in probation has main-log values only below an older main-log
 /// tombstone.
 /// A tombstone in the main log must consider both logs: a crash between
@@ -309,22 +310,24 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
 }
 
 /// After the live value `rec` was dropped (expired or evicted): appends a
-/// tombstone with its key and sequence number if it may be what hides an
-/// older value of its key in another segment.
+/// tombstone with its key and sequence number if another segment that a
+/// tombstone here would count holds a value record no newer than it.
 ///
-/// The oldest segment of a log holds no key's older values within that log,
-/// as a key's values sit in the log of its current entry. But a main-log
-/// value may hide an older copy of itself in probation: a crash during a
-/// promotion leaves the original in the probation segment whose removal
-/// never happened, and an update of the key then goes to main, the log of
-/// its entry. Dropping that update without a trace would make the original
-/// the key's newest record after a restart. Main's `older_values_from`
-/// counts probation values, so main keeps the check even in its oldest
-/// segment. (A probation value hiding a main value needs damage; see
+/// In a log's oldest segment that is normally never so, and nothing is
+/// written: a key's values sit in the log of its current entry, in sequence
+/// order. The check still runs there, for two reasons. A main-log value may
+/// hide an older copy of itself in probation: a crash during a promotion
+/// leaves the original in the probation segment whose removal never
+/// happened, and an update of the key then goes to main, the log of its
+/// entry; dropped without a trace, the update would leave the original as
+/// the key's newest record after a restart (main's `older_values_from`
+/// counts probation values). And damage can put sequence numbers out of
+/// segment order, so that a newer segment of the same log holds an older
+/// value. (A probation value hiding a main value needs damage too, and is
+/// not covered: probation tombstones count probation values only; see
 /// README, "Fuzzing".)
 fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>) -> Result<()> {
-    let may_hide = !ctx.oldest_in_log || ctx.seg.log == LogKind::Main;
-    if may_hide && ctx.older_values_from <= rec.header.seq {
+    if ctx.older_values_from <= rec.header.seq {
         let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
         record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
         append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
