@@ -191,6 +191,9 @@ impl Cache {
             counters,
             _lock: lock,
         });
+        for key in &rec.split_keys {
+            inner.settle_split_key(key)?;
+        }
         let worker = (!read_only && inner.config.background).then(|| Worker::start(inner.clone()));
         Ok(Cache { inner, worker, abandoned: false })
     }
@@ -699,6 +702,12 @@ impl Inner {
 
     /// Deletes `key` by writing a tombstone; returns whether a live value was removed.
     fn remove(&self, key: &[u8]) -> Result<bool> {
+        self.remove_as(key, false)
+    }
+
+    /// Deletes `key`; with `always`, writes the tombstone even when nothing
+    /// readable is found.
+    fn remove_as(&self, key: &[u8], always: bool) -> Result<bool> {
         self.check_writable()?;
         let hash = self.hasher.hash(key);
         let len = record::encoded_len(key.len(), 0) as u64;
@@ -715,7 +724,7 @@ impl Inner {
             // still reappear until its removal is durable. Then the delete
             // must leave a tombstone, or it could be undone while later
             // writes survive.
-            _ if !self.lock_pending().is_empty() => None,
+            _ if always || !self.lock_pending().is_empty() => None,
             _ => return Ok(false),
         };
         let seq = w.seq_for_next(&self.dir)?;
@@ -741,6 +750,32 @@ impl Inner {
         drop(w);
         self.wait_durable(seq)?;
         Ok(old.is_some_and(|old| !expired(old.header.expires_ms, now)))
+    }
+
+    /// Deletes a key whose main-log value a probation record hides (damage;
+    /// see `recovery::Recovered::split_keys`), unless its newest record is
+    /// in the main log: a tombstone there counts values of both logs. A
+    /// read-only open only forgets its entry, so that it serves what a
+    /// writable open would.
+    fn settle_split_key(&self, key: &[u8]) -> Result<()> {
+        let hash = self.hasher.hash(key);
+        let found = match self.locate(key, hash, false, None) {
+            Lookup::Found(found) if found.seg.log == LogKind::Main => return Ok(()),
+            Lookup::Found(found) => Some(found),
+            _ => None,
+        };
+        if self.read_only {
+            if let Some(found) = found {
+                self.index.remove(hash, found.entry.loc);
+            }
+            return Ok(());
+        }
+        match self.remove_as(key, true) {
+            // Out of numbers (an image holding numbers near the limit):
+            // nothing can be written, and nothing can be reclaimed either.
+            Ok(_) | Err(Error::SequenceExhausted { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Bookkeeping after an append of a live value (`value`) or a tombstone:

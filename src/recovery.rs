@@ -59,6 +59,13 @@ pub(crate) struct Recovered {
     pub(crate) need_hint: Vec<Arc<Segment>>,
     /// Segments to append to (see [`resume_tails`]), at most one per log.
     pub(crate) resumed: Vec<Arc<Segment>>,
+    /// Keys with a main-log value that a probation record hides. keg never
+    /// writes that (a key's values sit in the log of its current entry, and
+    /// deletes go to main), but damage can. Reclaim drops a probation record
+    /// counting only probation values as ones it may hide, so the main-log
+    /// value would come back: a writable open deletes each such key unless a
+    /// main-log record is its newest (a main tombstone counts both logs).
+    pub(crate) split_keys: Vec<Vec<u8>>,
     pub(crate) clock_floor_ms: u64,
 }
 
@@ -253,7 +260,8 @@ pub(crate) fn recover(
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply, shard by shard (see `build_index`).
-    let index = build_index(&loaded, &checkpoint, counters);
+    let (index, split) = build_index(&loaded, &checkpoint, counters);
+    let split_keys = unhidden_in_main(&loaded, &checkpoint, &split);
 
     let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
     let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
@@ -298,6 +306,7 @@ pub(crate) fn recover(
         next_id,
         checkpoint,
         need_hint,
+        split_keys,
         resumed,
         clock_floor_ms,
     })
@@ -558,7 +567,11 @@ const MAX_BUILD_THREADS: usize = 8;
 /// on its own, at its final size and while it is in cache, on up to
 /// [`MAX_BUILD_THREADS`] threads. Inserting 10 million records at random into
 /// 1024 growing tables instead costs a cache miss and several rehashes per record.
-fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, counters: &Counters) -> Index {
+fn build_index(
+    loaded: &[(Arc<Segment>, Source)],
+    checkpoint: &Checkpoint,
+    counters: &Counters,
+) -> (Index, Vec<(Loc, u64)>) {
     let records: Vec<usize> = loaded.iter().map(|(_, source)| source.len()).collect();
     let threads = if records.iter().sum::<usize>() < PARALLEL_MIN_RECORDS {
         1
@@ -581,7 +594,7 @@ fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, count
     // Each thread sums live bytes per segment and adds them up at the end
     // (atomics shared by every thread, per record, would bounce between cores).
     let build = |first: usize| {
-        let mut live = vec![(0i64, 0i64); loaded.len()];
+        let mut tally = Tally { live: vec![(0i64, 0i64); loaded.len()], split: Vec::new() };
         for shard in (first..SHARDS).step_by(threads) {
             let n: usize = parts.iter().map(|p| p.of(shard).len()).sum();
             if n == 0 {
@@ -589,19 +602,74 @@ fn build_index(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, count
             }
             let mut table = ShardBuilder::new(shard, n);
             for r in parts.iter().flat_map(|p| p.of(shard)) {
-                ctx.apply(&mut table, &mut live, r);
+                ctx.apply(&mut table, &mut tally, r);
             }
             table.retain(|e| e.expires_s != TOMBSTONE_MARK);
             index.install(table);
         }
-        live
+        tally
     };
-    let lives = on_threads(threads, build);
+    let tallies = on_threads(threads, build);
     for (pos, (seg, _)) in loaded.iter().enumerate() {
-        let (bytes, count) = lives.iter().fold((0i64, 0i64), |acc, l| (acc.0 + l[pos].0, acc.1 + l[pos].1));
+        let (bytes, count) = tallies.iter().fold((0i64, 0i64), |acc, t| (acc.0 + t.live[pos].0, acc.1 + t.live[pos].1));
         seg.add_live_many(bytes.max(0) as u64, count.max(0) as u64);
     }
-    index
+    (index, tallies.into_iter().flat_map(|t| t.split).collect())
+}
+
+/// The keys of the main-log value records at `split` (location and key
+/// hash; each lost to a
+/// probation record of its key) that no main-log tombstone of their key at
+/// least as new hides: see [`Recovered::split_keys`].
+///
+/// A main tombstone is normal there: a key deleted (the tombstone goes to
+/// main) and set again (a new key lands in probation) leaves exactly that,
+/// and depending on the order segments are read in, the old value may meet
+/// the probation value before the tombstone. Without one, only damage, or a
+/// segment whose removal a crash undid after eviction had dropped the value,
+/// leaves a main value below a probation record.
+fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, split: &[(Loc, u64)]) -> Vec<Vec<u8>> {
+    if split.is_empty() {
+        return Vec::new();
+    }
+    let seg_of = |id: u32| loaded.iter().find(|(s, _)| s.id == id).map(|(s, _)| s);
+    // (key, sequence number, hash) of each split value.
+    let values: Vec<(&[u8], u64, u64)> = split
+        .iter()
+        .filter_map(|&(l, hash)| {
+            let (header, key) = seg_of(l.seg)?.peek(l.off)?;
+            Some((key, header.seq, hash))
+        })
+        .collect();
+    let hashes: BTreeSet<u64> = values.iter().map(|v| v.2).collect();
+    // Every applied main-log tombstone with one of those hashes.
+    let mut tombs: Vec<(u64, u64, &Segment, u32)> = Vec::new();
+    for (seg, source) in loaded.iter().filter(|(s, _)| s.log == LogKind::Main) {
+        source.for_each(|r| {
+            if r.tombstone && !r.dead && hashes.contains(&r.hash) && !checkpoint.is_void(r.seq) {
+                tombs.push((r.hash, r.seq, seg, r.off));
+            }
+        });
+    }
+    let mut keys: Vec<Vec<u8>> = values
+        .into_iter()
+        .filter(|&(key, seq, hash)| {
+            !tombs.iter().any(|&(h, t, seg, off)| h == hash && t >= seq && seg.read(off).is_ok_and(|r| r.key == key))
+        })
+        .map(|(key, _, _)| key.to_vec())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// What one thread of [`build_index`] counts besides the index itself.
+struct Tally {
+    /// Live bytes and entries per loaded segment (by position).
+    live: Vec<(i64, i64)>,
+    /// Main-log value records that lost to a probation record of the same
+    /// key (see [`Recovered::split_keys`]).
+    split: Vec<(Loc, u64)>,
 }
 
 /// Runs `f(0)` on this thread and `f(1)` .. `f(n - 1)` each on a thread of
@@ -711,7 +779,8 @@ impl ApplyCtx<'_, '_> {
 
     /// Applies one record to its shard's table: the highest sequence number
     /// wins per key. `live` gathers each segment's live bytes and count.
-    fn apply(&self, table: &mut ShardBuilder, live: &mut [(i64, i64)], r: &Staged) {
+    fn apply(&self, table: &mut ShardBuilder, tally: &mut Tally, r: &Staged) {
+        let live = &mut tally.live;
         let seg = self.segs[r.seg as usize].0;
         let tombstone = r.len_tomb & TOMB_BIT != 0;
         let len = (r.len_tomb & !TOMB_BIT) as i64;
@@ -773,6 +842,16 @@ impl ApplyCtx<'_, '_> {
         // file does that) a tombstone beats a value, whichever is read first:
         // reclaim copies tombstones to a log's head, which changes the order.
         let wins = seq > cand_seq || (seq == cand_seq && tombstone && cand.expires_s != TOMBSTONE_MARK);
+        // A main-log value hidden by a probation record of the same key: only
+        // damage does that (see `Recovered::split_keys`).
+        if matched.is_some() {
+            let cand_value = cand.expires_s != TOMBSTONE_MARK;
+            match (wins, cand_seg.log, seg.log) {
+                (true, LogKind::Main, LogKind::Probation) if cand_value => tally.split.push((cand.loc, r.hash)),
+                (false, LogKind::Probation, LogKind::Main) if !tombstone => tally.split.push((loc, r.hash)),
+                _ => {}
+            }
+        }
         // An intact record newer than an unreadable entry (and no readable
         // entry of its own key) goes beside that entry, not in its place: the
         // unreadable record may be another key's newest, hiding older values

@@ -7,7 +7,7 @@ use std::path::Path;
 use keg::format::hint::{self, HintEntry, HintHeader};
 use keg::format::record::{self, Kind};
 use keg::format::segment::{LogKind, SegmentHeader};
-use keg::{Cache, ManualClock};
+use keg::{Builder, Cache, ManualClock};
 
 /// The manual clock's time, and every hand-made segment's creation time.
 pub const NOW_MS: u64 = 1_700_000_000_000;
@@ -18,13 +18,16 @@ pub type Rec<'a> = (u64, Kind, &'a [u8], &'a [u8]);
 /// Opens `dir` with a 64 MiB cap, segments of `segment_bytes`, no background
 /// maintenance, and a manual clock at [`NOW_MS`].
 pub fn open(dir: &Path, segment_bytes: u64) -> Cache {
+    builder(segment_bytes).open(dir).unwrap()
+}
+
+/// The builder [`open`] uses.
+pub fn builder(segment_bytes: u64) -> Builder {
     Cache::builder()
         .max_bytes(64 << 20)
         .segment_bytes(segment_bytes)
         .background_maintenance(false)
         .clock(ManualClock::new(NOW_MS))
-        .open(dir)
-        .unwrap()
 }
 
 /// The bytes of segment `id` of `log` holding `records`, and the hint
