@@ -99,16 +99,14 @@ fn an_evicted_update_does_not_uncover_the_probation_original_of_a_promoted_entry
     assert!(cache.stats().evictions > 0);
     assert_ne!(cache.get(b"k").unwrap().as_deref(), Some(&b"original"[..]));
     drop(cache);
-    for crash in [false, true] {
-        let cache = open(dir.path());
-        let got = cache.get(b"k").unwrap();
-        assert!(
-            got.as_deref() != Some(&b"original"[..]),
-            "after a {} the cache served the value an update had replaced",
-            if crash { "crash" } else { "restart" }
-        );
-        if crash {
-            cache.abandon();
-        }
-    }
+    handmade::check_after_restart_and_crash(
+        || open(dir.path()),
+        |cache, after| {
+            let got = cache.get(b"k").unwrap();
+            assert!(
+                got.as_deref() != Some(&b"original"[..]),
+                "after {after} the cache served the value an update had replaced"
+            );
+        },
+    );
 }

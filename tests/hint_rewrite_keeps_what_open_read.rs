@@ -57,14 +57,11 @@ fn a_key_the_old_hint_hid_and_this_session_deleted_stays_deleted() {
     let hint = std::fs::read(dir.path().join("00000006.hint")).unwrap();
     let (header, _) = keg::format::hint::decode(&hint).unwrap();
     assert!(header.count >= 2, "the test needs the close to rewrite segment 6's hint to cover the tail");
-    for crash in [false, true] {
-        let cache = open(dir.path());
-        assert!(cache.get(b"k4").unwrap().is_none(), "the deleted key came back (after a crash: {crash})");
-        assert_eq!(cache.get(b"k2").unwrap().as_deref(), Some(&b"2"[..]));
-        if crash {
-            cache.abandon();
-        } else {
-            cache.close().unwrap();
-        }
-    }
+    handmade::check_after_restart_and_crash(
+        || open(dir.path()),
+        |cache, after| {
+            assert!(cache.get(b"k4").unwrap().is_none(), "the deleted key came back after {after}");
+            assert_eq!(cache.get(b"k2").unwrap().as_deref(), Some(&b"2"[..]));
+        },
+    );
 }

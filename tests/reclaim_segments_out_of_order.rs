@@ -44,16 +44,11 @@ fn an_expired_value_in_the_oldest_segment_does_not_uncover_an_older_value_in_a_n
     assert!(dir.path().join("00000005.seg").exists(), "the test needs segment 5 to stay");
     assert!(cache.get(b"k").unwrap().is_none());
     cache.close().unwrap();
-    for crash in [false, true] {
-        let cache = handmade::open(dir.path(), 4096);
-        assert!(
-            cache.get(b"k").unwrap().is_none(),
-            "k read as the older value its expired newest value had hidden (after a crash: {crash})"
-        );
-        if crash {
-            cache.abandon();
-        } else {
-            cache.close().unwrap();
-        }
-    }
+    handmade::check_after_restart_and_crash(
+        || handmade::open(dir.path(), 4096),
+        |cache, after| {
+            let got = cache.get(b"k").unwrap();
+            assert!(got.is_none(), "after {after}, k read as the older value its expired newest value had hidden");
+        },
+    );
 }

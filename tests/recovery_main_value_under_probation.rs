@@ -65,18 +65,10 @@ fn an_expired_probation_value_does_not_uncover_a_main_value_it_hid() {
     assert!(!dir.path().join("00000002.seg").exists(), "the test needs maintenance to reclaim segment 2");
     assert!(dir.path().join("00000001.seg").exists(), "the test needs segment 1 to stay");
     cache.close().unwrap();
-    for crash in [false, true] {
-        let cache = open();
-        assert!(
-            cache.get(b"k").unwrap().is_none(),
-            "k read as the main-log value its probation value had hidden (after a crash: {crash})"
-        );
-        if crash {
-            cache.abandon();
-        } else {
-            cache.close().unwrap();
-        }
-    }
+    handmade::check_after_restart_and_crash(open, |cache, after| {
+        let got = cache.get(b"k").unwrap();
+        assert!(got.is_none(), "after {after}, k read as the main-log value its probation value had hidden");
+    });
 }
 
 #[test]
@@ -94,13 +86,11 @@ fn a_key_deleted_and_set_again_keeps_its_probation_value() {
         write(dir.path(), &format!("{id:08x}.hint"), &hint_file(id, seg, entries, 3));
     }
     checkpoint(dir.path(), 3);
-    for crash in [false, true] {
-        let cache = handmade::open(dir.path(), 4096);
-        assert_eq!(cache.get(b"k").unwrap().as_deref(), Some(&b"new"[..]), "a sound directory lost an entry");
-        if crash {
-            cache.abandon();
-        } else {
-            cache.close().unwrap();
-        }
-    }
+    handmade::check_after_restart_and_crash(
+        || handmade::open(dir.path(), 4096),
+        |cache, after| {
+            let got = cache.get(b"k").unwrap();
+            assert_eq!(got.as_deref(), Some(&b"new"[..]), "after {after}, a sound directory lost an entry");
+        },
+    );
 }

@@ -51,3 +51,15 @@ pub fn hint_file(id: u32, seg: &[u8], entries: &[HintEntry], durable_seq: u64) -
         HintHeader { hasher: 1, segment_id: id, data_len: seg.len() as u64, count: entries.len() as u32, durable_seq };
     hint::encode(&header, entries)
 }
+
+/// Runs `check` on the directory twice: on an open after the caller's clean
+/// close ("a restart"), then, that open abandoned, on an open after a crash
+/// ("a crash"); closes the last one.
+pub fn check_after_restart_and_crash(open: impl Fn() -> Cache, check: impl Fn(&Cache, &str)) {
+    let cache = open();
+    check(&cache, "a restart");
+    cache.abandon();
+    let cache = open();
+    check(&cache, "a crash");
+    cache.close().unwrap();
+}
