@@ -661,6 +661,12 @@ impl Inner {
 
     /// Writes a value record; returns its sequence number.
     fn put(&self, key: &[u8], value: &[u8], expires_ms: u64, now: u64) -> Result<u64> {
+        self.put_in(key, value, expires_ms, now, None)
+    }
+
+    /// [`Inner::put`] to log `to`, or (`None`) to the log of the key's
+    /// entry, or for a new key to probation (main if the ghost remembers it).
+    fn put_in(&self, key: &[u8], value: &[u8], expires_ms: u64, now: u64, to: Option<LogKind>) -> Result<u64> {
         self.check_writable()?;
         let hash = self.hasher.hash(key);
         let len = record::encoded_len(key.len(), value.len()) as u64;
@@ -669,13 +675,14 @@ impl Inner {
             Lookup::Found(l) => Some(l),
             _ => None,
         };
-        let log = match &existing {
-            Some(l) => l.seg.log,
-            None if self.lock_ghost().contains(hash) => {
+        let log = match (to, &existing) {
+            (Some(log), _) => log,
+            (None, Some(l)) => l.seg.log,
+            (None, None) if self.lock_ghost().contains(hash) => {
                 bump(&self.counters.ghost_hits);
                 LogKind::Main
             }
-            None => LogKind::Probation,
+            (None, None) => LogKind::Probation,
         };
         let seq = w.seq_for_next(&self.dir)?;
         let mut buf = std::mem::take(&mut w.scratch);
@@ -752,28 +759,33 @@ impl Inner {
         Ok(old.is_some_and(|old| !expired(old.header.expires_ms, now)))
     }
 
-    /// Deletes a key whose main-log value a probation record hides (damage;
-    /// see `recovery::Recovered::split_keys`), unless its newest record is
-    /// in the main log: a tombstone there counts values of both logs. A
-    /// read-only open only forgets its entry, so that it serves what a
-    /// writable open would.
+    /// Settles a key whose main-log value a probation record hides (see
+    /// `recovery::Recovered::split_keys`): its newest value, if live and
+    /// readable, is copied to the main log (new sequence number), else a
+    /// main-log tombstone is written. Either way its newest record is then
+    /// in main, whose reclaim counts values of both logs. Nothing to do when
+    /// the newest record is in main already, or in a read-only open (which
+    /// reclaims nothing, and serves what a writable open would).
     fn settle_split_key(&self, key: &[u8]) -> Result<()> {
-        let hash = self.hasher.hash(key);
-        let found = match self.locate(key, hash, false, None) {
-            Lookup::Found(found) if found.seg.log == LogKind::Main => return Ok(()),
-            Lookup::Found(found) => Some(found),
-            _ => None,
-        };
         if self.read_only {
-            if let Some(found) = found {
-                self.index.remove(hash, found.entry.loc);
-            }
             return Ok(());
         }
-        match self.remove_as(key, true) {
+        let hash = self.hasher.hash(key);
+        let now = self.now_ms();
+        let result = match self.locate(key, hash, false, None) {
+            Lookup::Found(found) if found.seg.log == LogKind::Main => return Ok(()),
+            Lookup::Found(found) => match found.seg.read(found.entry.loc.off) {
+                Ok(r) if !expired(r.header.expires_ms, now) => {
+                    self.put_in(key, r.value, r.header.expires_ms, now, Some(LogKind::Main)).map(|_| ())
+                }
+                _ => self.remove_as(key, true).map(|_| ()),
+            },
+            _ => self.remove_as(key, true).map(|_| ()),
+        };
+        match result {
             // Out of numbers (an image holding numbers near the limit):
             // nothing can be written, and nothing can be reclaimed either.
-            Ok(_) | Err(Error::SequenceExhausted { .. }) => Ok(()),
+            Ok(()) | Err(Error::SequenceExhausted { .. }) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -63,8 +63,8 @@ pub(crate) struct Recovered {
     /// writes that (a key's values sit in the log of its current entry, and
     /// deletes go to main), but damage can. Reclaim drops a probation record
     /// counting only probation values as ones it may hide, so the main-log
-    /// value would come back: a writable open deletes each such key unless a
-    /// main-log record is its newest (a main tombstone counts both logs).
+    /// value would come back: a writable open moves each such key's newest
+    /// record to main (see `Inner::settle_split_key`).
     pub(crate) split_keys: Vec<Vec<u8>>,
     pub(crate) clock_floor_ms: u64,
 }
