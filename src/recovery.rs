@@ -632,29 +632,30 @@ fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, 
     if split.is_empty() {
         return Vec::new();
     }
-    let seg_of = |id: u32| loaded.iter().find(|(s, _)| s.id == id).map(|(s, _)| s);
+    let by_id: HashMap<u32, &Segment> = loaded.iter().map(|(s, _)| (s.id, &**s)).collect();
     // (key, sequence number, hash) of each split value.
     let values: Vec<(&[u8], u64, u64)> = split
         .iter()
         .filter_map(|&(l, hash)| {
-            let (header, key) = seg_of(l.seg)?.peek(l.off)?;
+            let (header, key) = by_id.get(&l.seg)?.peek(l.off)?;
             Some((key, header.seq, hash))
         })
         .collect();
-    let hashes: BTreeSet<u64> = values.iter().map(|v| v.2).collect();
-    // Every applied main-log tombstone with one of those hashes.
-    let mut tombs: Vec<(u64, u64, &Segment, u32)> = Vec::new();
+    // Every applied main-log tombstone with one of those hashes, by hash.
+    let mut tombs: HashMap<u64, Vec<(u64, &Segment, u32)>> = values.iter().map(|v| (v.2, Vec::new())).collect();
     for (seg, source) in loaded.iter().filter(|(s, _)| s.log == LogKind::Main) {
         source.for_each(|r| {
-            if r.tombstone && !r.dead && hashes.contains(&r.hash) && !checkpoint.is_void(r.seq) {
-                tombs.push((r.hash, r.seq, seg, r.off));
+            if r.tombstone && !r.dead && !checkpoint.is_void(r.seq) {
+                if let Some(list) = tombs.get_mut(&r.hash) {
+                    list.push((r.seq, seg, r.off));
+                }
             }
         });
     }
     let mut keys: Vec<Vec<u8>> = values
         .into_iter()
         .filter(|&(key, seq, hash)| {
-            !tombs.iter().any(|&(h, t, seg, off)| h == hash && t >= seq && seg.read(off).is_ok_and(|r| r.key == key))
+            !tombs[&hash].iter().any(|&(t, seg, off)| t >= seq && seg.read(off).is_ok_and(|r| r.key == key))
         })
         .map(|(key, _, _)| key.to_vec())
         .collect();
