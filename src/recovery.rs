@@ -59,9 +59,12 @@ pub(crate) struct Recovered {
     pub(crate) need_hint: Vec<Arc<Segment>>,
     /// Segments to append to (see [`resume_tails`]), at most one per log.
     pub(crate) resumed: Vec<Arc<Segment>>,
-    /// Keys with a main-log value that a probation record hides. keg never
-    /// writes that (a key's values sit in the log of its current entry, and
-    /// deletes go to main), but damage can. Reclaim drops a probation record
+    /// Keys with a main-log value that a probation record hides, and no
+    /// main-log tombstone as new as that value. keg does not write that (a
+    /// key's values sit in the log of its current entry, and deletes go to
+    /// main), but damage can, and so can a power cut that undoes the removal
+    /// of a main segment after eviction dropped a value, once the key was
+    /// set again (tests/faults_power_cut_sessions.rs met it). Reclaim drops a probation record
     /// counting only probation values as ones it may hide, so the main-log
     /// value would come back: a writable open moves each such key's newest
     /// record to main (see `Inner::settle_split_key`).

@@ -323,9 +323,9 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
 /// the key's newest record after a restart (main's `older_values_from`
 /// counts probation values). And damage can put sequence numbers out of
 /// segment order, so that a newer segment of the same log holds an older
-/// value. (A probation value hiding a main value needs damage too, and is
-/// not covered: probation tombstones count probation values only; see
-/// README, "Fuzzing".)
+/// value. (A probation value hiding a main value is not covered here, as
+/// probation tombstones count probation values only: an open moves such a
+/// key's newest record to main; see `recovery::Recovered::split_keys`.)
 fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>) -> Result<()> {
     if ctx.older_values_from <= rec.header.seq {
         let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
