@@ -774,8 +774,11 @@ impl Inner {
         let now = self.now_ms();
         let result = match self.locate(key, hash, false, None) {
             Lookup::Found(found) if found.seg.log == LogKind::Main => return Ok(()),
+            // (Only an intact value record of this key is copied: an entry
+            // from a lying hint may point at a tombstone, which reads as
+            // nothing, not as an empty value.)
             Lookup::Found(found) => match found.seg.read(found.entry.loc.off) {
-                Ok(r) if !expired(r.header.expires_ms, now) => {
+                Ok(r) if r.kind == Kind::Value && r.key == key && !expired(r.header.expires_ms, now) => {
                     self.put_in(key, r.value, r.header.expires_ms, now, Some(LogKind::Main)).map(|_| ())
                 }
                 _ => self.remove_as(key, true).map(|_| ()),

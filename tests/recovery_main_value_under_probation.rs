@@ -96,3 +96,31 @@ fn a_key_deleted_and_set_again_keeps_its_probation_value() {
         },
     );
 }
+
+#[test]
+fn a_tombstone_a_lying_hint_calls_a_value_is_not_copied_as_an_empty_value() {
+    // Found by the `open_dir` fuzz target. Main segment 1: "k" = "main" (1).
+    // Probation segment 2 holds a tombstone of "k" (4), but its hint lists a
+    // value (5) there: so the open sees a main value hidden by a probation
+    // value, and moves the key's newest record to main. It copied the
+    // record's value, the tombstone's empty one: "k" read as "".
+    let dir = tempfile::tempdir().unwrap();
+    let (main, _) = segment(LogKind::Main, 1, &[(1, Kind::Value, b"k", b"main")]);
+    write(dir.path(), "00000001.seg", &main);
+    let (probation, mut entries) = segment(LogKind::Probation, 2, &[(4, Kind::Tombstone, b"k", b"")]);
+    entries[0].tombstone = false;
+    entries[0].seq = 5;
+    write(dir.path(), "00000002.seg", &probation);
+    write(dir.path(), "00000002.hint", &hint_file(2, &probation, &entries, 5));
+    checkpoint(dir.path(), 5);
+    let ro = handmade::builder(4096).open_read_only(dir.path()).unwrap();
+    assert!(ro.get(b"k").unwrap().is_none());
+    drop(ro);
+    handmade::check_after_restart_and_crash(
+        || handmade::open(dir.path(), 4096),
+        |cache, after| {
+            let got = cache.get(b"k").unwrap();
+            assert!(got.is_none(), "after {after}, k read as {:?}, a value no record holds", got.as_deref());
+        },
+    );
+}
