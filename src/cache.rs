@@ -215,7 +215,7 @@ impl Cache {
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
-        let value = inner.read_value(key, hash, now);
+        let value = inner.read_value(key, hash, now, true);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
         Ok(value)
@@ -284,7 +284,9 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Whether `key` has a live value, without reading or verifying the value.
+    /// Whether `key` has a live value: exactly when [`Cache::get`] would
+    /// return one (the record is read and its checksum verified, but the
+    /// value is not copied, and the read does not count as a hit).
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -298,7 +300,11 @@ impl Cache {
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
-        Ok(inner.locate_flushing(key, hash, false).is_some_and(|l| !expired(l.header.expires_ms, now)))
+        // The record is read and verified as `get` does: an entry may point
+        // at a record of the key that is no value of it (a damaged record, or
+        // a tombstone a lying hint listed as a value), and `contains` must
+        // not say yes where `get` finds nothing.
+        Ok(inner.read_value(key, hash, now, false).is_some())
     }
 
     /// Number of entries in the index, including expired entries that have not
@@ -629,8 +635,15 @@ impl Inner {
         None
     }
 
-    fn read_value(&self, key: &[u8], hash: u64, now: u64) -> Option<Value> {
-        let found = self.locate_flushing(key, hash, true)?;
+    /// The value `key` reads as. With `count`, the read counts: a hit for the
+    /// entry's eviction counter, and in the expired and corrupt read stats.
+    fn read_value(&self, key: &[u8], hash: u64, now: u64, count: bool) -> Option<Value> {
+        let bump = |c: &std::sync::atomic::AtomicU64| {
+            if count {
+                bump(c)
+            }
+        };
+        let found = self.locate_flushing(key, hash, count)?;
         if expired(found.header.expires_ms, now) {
             bump(&self.counters.expired_reads);
             return None;
