@@ -846,8 +846,9 @@ impl ApplyCtx<'_, '_> {
         // file does that) a tombstone beats a value, whichever is read first:
         // reclaim copies tombstones to a log's head, which changes the order.
         let wins = seq > cand_seq || (seq == cand_seq && tombstone && cand.expires_s != TOMBSTONE_MARK);
-        // A main-log value hidden by a probation record of the same key: only
-        // damage does that (see `Recovered::split_keys`).
+        // A main-log value hidden by a probation record of the same key:
+        // damage, or a power cut that undid a removal (see
+        // `Recovered::split_keys`).
         if matched.is_some() {
             let cand_value = cand.expires_s != TOMBSTONE_MARK;
             match (wins, cand_seg.log, seg.log) {
