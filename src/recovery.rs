@@ -788,14 +788,18 @@ impl ApplyCtx<'_, '_> {
         let seg = self.segs[r.seg as usize].0;
         let tombstone = r.len_tomb & TOMB_BIT != 0;
         let len = (r.len_tomb & !TOMB_BIT) as i64;
+        // The record's segment gains a live value of `len` bytes.
+        let count_live = |live: &mut Vec<(i64, i64)>| {
+            live[r.seg as usize].0 += len;
+            live[r.seg as usize].1 += 1;
+        };
         let loc = Loc { seg: seg.id, off: r.off };
         let new_expiry = if tombstone { TOMBSTONE_MARK } else { r.expires_s };
         let entry = Entry { hash: r.hash, loc, expires_s: new_expiry, counter: 0 };
         // The common case: no other entry has this hash.
         if table.insert_if_new_hash(entry) {
             if !tombstone {
-                live[r.seg as usize].0 += len;
-                live[r.seg as usize].1 += 1;
+                count_live(live);
             }
             return;
         }
@@ -832,8 +836,7 @@ impl ApplyCtx<'_, '_> {
         let Some(cand) = matched.or(unreadable) else {
             table.insert(entry);
             if !tombstone {
-                live[r.seg as usize].0 += len;
-                live[r.seg as usize].1 += 1;
+                count_live(live);
             }
             return;
         };
@@ -867,8 +870,7 @@ impl ApplyCtx<'_, '_> {
         if wins && matched.is_none() && rec_key.flatten().is_some() && intact(seg, r.off) {
             table.insert(entry);
             if !tombstone {
-                live[r.seg as usize].0 += len;
-                live[r.seg as usize].1 += 1;
+                count_live(live);
             }
             return;
         }
@@ -881,8 +883,7 @@ impl ApplyCtx<'_, '_> {
             }
             table.update(r.hash, cand.loc, loc, new_expiry, Some(0));
             if !tombstone {
-                live[r.seg as usize].0 += len;
-                live[r.seg as usize].1 += 1;
+                count_live(live);
             }
         }
     }
