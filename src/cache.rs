@@ -16,7 +16,7 @@ use crate::index::{Entry, Index, Loc};
 use crate::lock::DirLock;
 use crate::log::hints::expires_s;
 use crate::log::segment::ReadError;
-use crate::log::writer::Writer;
+use crate::log::writer::{NewRecord, Writer};
 use crate::log::{Segment, Segments};
 use crate::maintain::{self, Ghost, Worker};
 use crate::recovery::{self, write_checkpoint};
@@ -697,15 +697,9 @@ impl Inner {
             }
             (None, None) => LogKind::Probation,
         };
-        let seq = w.seq_for_next(&self.dir)?;
-        let mut buf = std::mem::take(&mut w.scratch);
-        buf.clear();
-        record::encode(&mut buf, Kind::Value, seq, expires_ms, key, value);
-        let appended = w.append(&self.segments, log, &buf, now);
-        w.scratch = buf;
-        let loc = appended?;
+        let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, value };
+        let (loc, seq) = w.append_record(&self.segments, log, rec, now)?;
         crate::killpoint!("set.before_index");
-        w.next_seq += 1;
         self.note_append(&w, loc, seq, true, len);
         let exp = expires_s(expires_ms);
         match existing {
@@ -747,21 +741,15 @@ impl Inner {
             _ if always || !self.lock_pending().is_empty() => None,
             _ => return Ok(false),
         };
-        let seq = w.seq_for_next(&self.dir)?;
-        let mut buf = std::mem::take(&mut w.scratch);
-        buf.clear();
-        record::encode(&mut buf, Kind::Tombstone, seq, 0, key, b"");
         // Always the main log, whose tombstones count older values of both
         // logs when they are reclaimed. A key's values normally sit in one
         // log, but a damaged or hand-made directory can hold values of one
         // key in both, and a probation tombstone (which counts only probation
         // values) could then be dropped while a main-log value it hides
         // remains: the key would come back after a restart.
-        let appended = w.append(&self.segments, LogKind::Main, &buf, now);
-        w.scratch = buf;
-        let loc = appended?;
+        let rec = NewRecord { kind: Kind::Tombstone, seq: None, expires_ms: 0, key, value: b"" };
+        let (loc, seq) = w.append_record(&self.segments, LogKind::Main, rec, now)?;
         crate::killpoint!("delete.before_index");
-        w.next_seq += 1;
         self.note_append(&w, loc, seq, false, len);
         if let Some(old) = &old {
             old.seg.sub_live(old.header.record_len());

@@ -113,6 +113,11 @@ pub enum Error {
         /// The cache directory.
         path: PathBuf,
     },
+    /// keg refused to write a record the format cannot hold (an empty key,
+    /// say). Its own writes never ask for one; only bytes read off a damaged
+    /// disk that some check failed to set aside could. Nothing was written.
+    #[error("{0}; nothing was written and the stored data is unchanged; this is a bug in keg's handling of a damaged directory: please report it (keg verify DIR shows the damage)")]
+    Unencodable(#[from] crate::format::record::EncodeError),
 }
 
 impl Error {

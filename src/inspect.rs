@@ -295,7 +295,7 @@ impl SegmentData {
     /// ```
     /// use keg::format::record::{self, Kind};
     /// let mut bytes = vec![0u8; 32]; // the records do not depend on the header
-    /// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"v");
+    /// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"v").unwrap();
     /// let data = keg::inspect::SegmentData::from_bytes("x.seg", bytes);
     /// assert_eq!(data.records().map(|i| i.offset()).collect::<Vec<_>>(), vec![32]);
     /// ```
@@ -317,8 +317,8 @@ impl fmt::Debug for SegmentData {
 /// use keg::format::record::{self, Kind};
 /// use keg::inspect::{records, Item};
 /// let mut bytes = vec![0u8; 32];
-/// record::encode(&mut bytes, Kind::Value, 1, 0, b"a", b"1");
-/// record::encode(&mut bytes, Kind::Tombstone, 2, 0, b"a", b"");
+/// record::encode(&mut bytes, Kind::Value, 1, 0, b"a", b"1").unwrap();
+/// record::encode(&mut bytes, Kind::Tombstone, 2, 0, b"a", b"").unwrap();
 /// let kinds: Vec<_> = records(&bytes)
 ///     .map(|item| match item {
 ///         Item::Record { record, .. } => record.kind,
@@ -338,7 +338,7 @@ pub fn records(segment: &[u8]) -> Records<'_> {
 /// use keg::format::record::{self, Kind};
 /// use keg::inspect::{records, Item};
 /// let mut bytes = vec![0u8; 32];
-/// record::encode(&mut bytes, Kind::Value, 1, 0, b"key", b"value");
+/// record::encode(&mut bytes, Kind::Value, 1, 0, b"key", b"value").unwrap();
 /// bytes[44] ^= 0xff; // damage the sequence number
 /// match records(&bytes).next().unwrap() {
 ///     Item::Damaged(d) => assert_eq!((d.offset, d.len), (32, bytes.len() as u64 - 32)),
@@ -389,7 +389,7 @@ impl Item<'_> {
     /// ```
     /// use keg::format::record::{self, Kind};
     /// let mut bytes = vec![0u8; 32];
-    /// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"value");
+    /// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"value").unwrap();
     /// assert_eq!(keg::inspect::records(&bytes).next().unwrap().len(), 28 + 1 + 5);
     /// ```
     #[allow(clippy::len_without_is_empty)]
@@ -416,9 +416,9 @@ impl Item<'_> {
 /// use keg::format::record::{self, Kind};
 /// use keg::inspect::{records, Item};
 /// let mut bytes = vec![0u8; 32];
-/// record::encode(&mut bytes, Kind::Value, 1, 0, b"a", b"first");
+/// record::encode(&mut bytes, Kind::Value, 1, 0, b"a", b"first").unwrap();
 /// let second = bytes.len() as u64;
-/// record::encode(&mut bytes, Kind::Value, 2, 0, b"b", b"second");
+/// record::encode(&mut bytes, Kind::Value, 2, 0, b"b", b"second").unwrap();
 /// bytes[62] ^= 1; // a bit of the first value
 /// let items: Vec<_> = records(&bytes).collect();
 /// let Item::Damaged(d) = &items[0] else { panic!() };
@@ -449,7 +449,7 @@ pub struct Damage {
 /// ```
 /// use keg::format::record::{self, Kind};
 /// let mut bytes = vec![0u8; 32];
-/// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"v");
+/// record::encode(&mut bytes, Kind::Value, 1, 0, b"k", b"v").unwrap();
 /// bytes.truncate(bytes.len() - 1); // a torn tail
 /// let mut it = keg::inspect::records(&bytes);
 /// assert!(matches!(it.next(), Some(keg::inspect::Item::Damaged(_))));
@@ -886,7 +886,7 @@ mod tests {
         let mut b = vec![0u8; segment::HEADER_LEN];
         for (i, (k, v)) in records.iter().enumerate() {
             let kind = if v.is_empty() { Kind::Tombstone } else { Kind::Value };
-            record::encode(&mut b, kind, i as u64 + 1, 0, k, v);
+            record::encode(&mut b, kind, i as u64 + 1, 0, k, v).unwrap();
         }
         b
     }

@@ -636,12 +636,15 @@ fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, 
         return Vec::new();
     }
     let by_id: HashMap<u32, &Segment> = loaded.iter().map(|(s, _)| (s.id, &**s)).collect();
-    // (key, sequence number, hash) of each split value.
+    // (key, sequence number, hash) of each split value. Only an intact value
+    // record counts: a damaged one (its key unreadable, empty or garbled)
+    // can never be served, so it has nothing to settle, and its key must not
+    // reach the encoder. It stays damage, for reclaim's rules and `keg verify`.
     let values: Vec<(&[u8], u64, u64)> = split
         .iter()
         .filter_map(|&(l, hash)| {
-            let (header, key) = by_id.get(&l.seg)?.peek(l.off)?;
-            Some((key, header.seq, hash))
+            let rec = by_id.get(&l.seg)?.read(l.off).ok().filter(|r| r.kind == Kind::Value)?;
+            Some((rec.key, rec.header.seq, hash))
         })
         .collect();
     // Every applied main-log tombstone with one of those hashes, by hash.

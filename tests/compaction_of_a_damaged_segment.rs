@@ -74,7 +74,7 @@ fn write_segment(dir: &Path, log: LogKind, id: u32, records: &[Rec<'_>]) {
     for r in records {
         let start = seg.len();
         let seq = if r.damage == Some(Damage::ImpossibleSeq) { u64::MAX - r.seq } else { r.seq };
-        record::encode(&mut seg, r.kind, seq, 0, r.key, r.value);
+        record::encode(&mut seg, r.kind, seq, 0, r.key, r.value).unwrap();
         match r.damage {
             Some(Damage::Key) => seg[start + record::HEADER_LEN] ^= 1,
             Some(Damage::Checksum) => seg[start] ^= 1,
@@ -270,7 +270,7 @@ fn compaction_does_not_act_on_a_record_its_hint_does_not_list() {
     for (claimed, claimed_seq, claimed_kind, seq, key, value) in records {
         let start = seg.len();
         let kind = if value.is_empty() { Kind::Tombstone } else { Kind::Value };
-        record::encode(&mut seg, kind, seq, 0, key, value);
+        record::encode(&mut seg, kind, seq, 0, key, value).unwrap();
         let len = (seg.len() - start) as u32;
         let tombstone = claimed_kind == Kind::Tombstone;
         entries.push(HintEntry {

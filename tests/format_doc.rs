@@ -101,7 +101,8 @@ fn the_worked_example_in_format_md_is_what_the_encoder_writes() {
         1_767_225_600_000,
         b"user:1",
         b"Ada",
-    );
+    )
+    .unwrap();
     assert_eq!(documented, encoded);
 
     let tomb_line = doc[start..].lines().find(|l| l.starts_with("`5e af")).unwrap();
@@ -111,6 +112,6 @@ fn the_worked_example_in_format_md_is_what_the_encoder_writes() {
         .map(|b| u8::from_str_radix(b, 16).unwrap())
         .collect();
     let mut encoded = Vec::new();
-    keg::format::record::encode(&mut encoded, keg::format::record::Kind::Tombstone, 9, 0, b"user:1", b"");
+    keg::format::record::encode(&mut encoded, keg::format::record::Kind::Tombstone, 9, 0, b"user:1", b"").unwrap();
     assert_eq!(documented, encoded);
 }

@@ -15,7 +15,7 @@ const NOW_MS: u64 = 1_700_000_000_000;
 fn compaction_leaves_no_entry_pointing_into_a_removed_segment() {
     let dir = tempfile::tempdir().unwrap();
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 1, 0, b"k", b"old");
+    record::encode(&mut seg, Kind::Value, 1, 0, b"k", b"old").unwrap();
     // key_len 0 (the key byte becomes part of the value), checksum fixed: intact but not understood.
     seg[36..38].copy_from_slice(&[0, 0]);
     seg[40..44].copy_from_slice(&4u32.to_le_bytes());
@@ -33,7 +33,7 @@ fn compaction_leaves_no_entry_pointing_into_a_removed_segment() {
     // Then x, and x's tombstone: dead bytes, so that compaction takes the segment.
     for (seq, kind) in [(2, Kind::Value), (3, Kind::Tombstone)] {
         let start = seg.len();
-        record::encode(&mut seg, kind, seq, 0, b"x", if kind == Kind::Value { b"x" } else { b"" });
+        record::encode(&mut seg, kind, seq, 0, b"x", if kind == Kind::Value { b"x" } else { b"" }).unwrap();
         let len = (seg.len() - start) as u32;
         entries.push(HintEntry { key_hash: hash(b"x"), seq, expires_s: 0, len, tombstone: seq == 3, dead: false });
     }

@@ -21,9 +21,9 @@ fn an_expired_value_in_the_oldest_segment_does_not_uncover_an_older_value_in_a_n
     // Probation segment 3 (the log's oldest): "k" (sequence 86), expired a
     // second ago, and a dead record that makes the segment worth compacting.
     let mut seg3 = SegmentHeader { log: LogKind::Probation, id: 3, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg3, Kind::Value, 86, NOW_MS - 1000, b"k", b"newest, expired");
-    record::encode(&mut seg3, Kind::Value, 87, 0, b"x", &[b'x'; 1500]);
-    record::encode(&mut seg3, Kind::Value, 88, 0, b"x", b"x again");
+    record::encode(&mut seg3, Kind::Value, 86, NOW_MS - 1000, b"k", b"newest, expired").unwrap();
+    record::encode(&mut seg3, Kind::Value, 87, 0, b"x", &[b'x'; 1500]).unwrap();
+    record::encode(&mut seg3, Kind::Value, 88, 0, b"x", b"x again").unwrap();
     // Probation segment 5: an older value of "k" (sequence 4), no expiry,
     // beside a live entry that keeps the segment from being worth compacting.
     let keep = vec![b'y'; 2500];

@@ -34,7 +34,7 @@ fn open(dir: &Path) -> Cache {
 fn damaged_dir(kind: Kind) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, kind, 1, 0, b"k", if kind == Kind::Value { b"old" } else { b"" });
+    record::encode(&mut seg, kind, 1, 0, b"k", if kind == Kind::Value { b"old" } else { b"" }).unwrap();
     let len = (seg.len() - 32) as u32;
     let tombstone = kind == Kind::Tombstone;
     let entry =
@@ -80,7 +80,7 @@ fn damaged_key_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (id, seq, value) in [(1u32, 1u64, &b"old value"[..]), (2, 2, &b"new value"[..])] {
         let mut seg = SegmentHeader { log: LogKind::Probation, id, created_ms: NOW_MS }.encode().to_vec();
-        record::encode(&mut seg, Kind::Value, seq, 0, b"k", value);
+        record::encode(&mut seg, Kind::Value, seq, 0, b"k", value).unwrap();
         let len = (seg.len() - 32) as u32;
         let entry = HintEntry {
             key_hash: xxhash_rust::xxh3::xxh3_64(b"k"),

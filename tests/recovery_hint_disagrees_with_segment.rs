@@ -26,7 +26,7 @@ fn open(dir: &Path) -> Cache {
 fn lying_hint_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 100, 0, b"k", b"old");
+    record::encode(&mut seg, Kind::Value, 100, 0, b"k", b"old").unwrap();
     let len = (seg.len() - 32) as u32;
     let entry = HintEntry {
         key_hash: xxhash_rust::xxh3::xxh3_64(b"k"),
@@ -73,7 +73,7 @@ fn a_hint_still_reaches_past_a_damaged_record() {
     let mut entries = Vec::new();
     for (seq, key, kind) in [(1, &b"a"[..], Kind::Value), (2, b"b", Kind::Value), (3, b"a", Kind::Tombstone)] {
         let start = seg.len();
-        record::encode(&mut seg, kind, seq, 0, key, if kind == Kind::Value { b"value" } else { b"" });
+        record::encode(&mut seg, kind, seq, 0, key, if kind == Kind::Value { b"value" } else { b"" }).unwrap();
         let len = (seg.len() - start) as u32;
         let key_hash = xxhash_rust::xxh3::xxh3_64(key);
         entries.push(HintEntry { key_hash, seq, expires_s: 0, len, tombstone: kind == Kind::Tombstone, dead: false });

@@ -23,7 +23,7 @@ fn write_segment(dir: &Path, records: &[(Kind, u64, &[u8], &[u8])]) -> Vec<HintE
     let mut entries = Vec::new();
     for &(kind, seq, key, value) in records {
         let start = bytes.len();
-        record::encode(&mut bytes, kind, seq, 0, key, value);
+        record::encode(&mut bytes, kind, seq, 0, key, value).unwrap();
         entries.push(HintEntry {
             key_hash: xxhash_rust::xxh3::xxh3_64(key),
             seq,

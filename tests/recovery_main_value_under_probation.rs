@@ -38,9 +38,9 @@ fn an_expired_probation_value_does_not_uncover_a_main_value_it_hid() {
     // Probation segment 2: "k" = "probation" (sequence 3), expiring in a
     // second, beside a dead record that makes the segment worth compacting.
     let mut probation = SegmentHeader { log: LogKind::Probation, id: 2, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut probation, Kind::Value, 3, NOW_MS + 1000, b"k", b"probation");
+    record::encode(&mut probation, Kind::Value, 3, NOW_MS + 1000, b"k", b"probation").unwrap();
     // (More than half a segment, so that open does not resume it.)
-    record::encode(&mut probation, Kind::Value, 4, 0, b"x", &[b'x'; 2200]);
+    record::encode(&mut probation, Kind::Value, 4, 0, b"x", &[b'x'; 2200]).unwrap();
     write(dir.path(), "00000002.seg", &probation);
     checkpoint(dir.path(), 4);
 

@@ -69,7 +69,7 @@ fn a_torn_tail_is_cut_and_everything_before_it_kept() {
     let last = files(dir.path(), "seg").pop().unwrap();
     let len = std::fs::metadata(&last).unwrap().len();
     let mut half = Vec::new();
-    keg::format::record::encode(&mut half, keg::format::record::Kind::Value, 999_999, 0, b"torn", &[1; 500]);
+    keg::format::record::encode(&mut half, keg::format::record::Kind::Value, 999_999, 0, b"torn", &[1; 500]).unwrap();
     half.truncate(300);
     OpenOptions::new().append(true).open(&last).unwrap().write_all(&half).unwrap();
     let cache = builder().open(dir.path()).unwrap();

@@ -54,7 +54,7 @@ fn deleting_a_key_whose_newest_record_is_unreadable_leaves_a_tombstone() {
     let dir = tempfile::tempdir().unwrap();
     // Segment 1 (scanned, intact): the key's old value. Segment 2 (hinted): its newer value, damaged.
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 1, 0, b"k", b"old value");
+    record::encode(&mut seg, Kind::Value, 1, 0, b"k", b"old value").unwrap();
     std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
     write_damaged_hinted_segment(dir.path(), 2, &[(2, b"k", b"newer value")]);
     let cache = open(dir.path());
@@ -83,11 +83,11 @@ fn at_open_an_unreadable_entry_does_not_absorb_another_keys_delete() {
     // read (the damaged one), leaving k's value in place.
     let dir = tempfile::tempdir().unwrap();
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 1, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 1, 0, b"b", b"x");
-    record::encode(&mut seg, Kind::Value, 2, 0, b"k", b"old");
+    record::encode(&mut seg, Kind::Value, 1, 0, b"b", b"x").unwrap();
+    record::encode(&mut seg, Kind::Value, 2, 0, b"k", b"old").unwrap();
     std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
     let mut seg = SegmentHeader { log: LogKind::Probation, id: 2, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg, Kind::Value, 3, 0, b"u", b"damaged");
+    record::encode(&mut seg, Kind::Value, 3, 0, b"u", b"damaged").unwrap();
     let len = (seg.len() - 32) as u32;
     seg[32 + 4..32 + 6].copy_from_slice(&u16::MAX.to_le_bytes()); // its key now runs past the file
     let entry = HintEntry { key_hash: 7, seq: 3, expires_s: 0, len, tombstone: false, dead: false };

@@ -59,12 +59,12 @@ fn entry(key_hash: u64, seq: u64, len: usize) -> HintEntry {
 fn lying_hint_dir(inner: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut seg5 = SegmentHeader { log: LogKind::Main, id: 5, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg5, Kind::Value, 1, 0, b"k5", b"old");
+    record::encode(&mut seg5, Kind::Value, 1, 0, b"k5", b"old").unwrap();
     let k5_len = seg5.len() - 32;
     let mut value = vec![b'v'; 20];
     value.extend_from_slice(inner);
     value.resize(value.len() + 20, b'v');
-    record::encode(&mut seg5, Kind::Value, 2, 0, b"k0", &value);
+    record::encode(&mut seg5, Kind::Value, 2, 0, b"k0", &value).unwrap();
     let k0_len = seg5.len() - 32 - k5_len;
     // The second piece starts where `inner` does.
     let first_piece = record::HEADER_LEN + 2 + 20;
@@ -79,7 +79,7 @@ fn lying_hint_dir(inner: &[u8]) -> tempfile::TempDir {
     std::fs::write(dir.path().join("00000005.seg"), &seg5).unwrap();
 
     let mut seg7 = SegmentHeader { log: LogKind::Main, id: 7, created_ms: NOW_MS }.encode().to_vec();
-    record::encode(&mut seg7, Kind::Value, 11, 0, b"k1", b"one");
+    record::encode(&mut seg7, Kind::Value, 11, 0, b"k1", b"one").unwrap();
     std::fs::write(dir.path().join("00000007.seg"), &seg7).unwrap();
     let c = Checkpoint { durable_seq: 11, clock_ms: NOW_MS, void_ranges: vec![] };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
@@ -118,7 +118,7 @@ fn bytes_that_look_like_a_record_of_another_key_do_not_make_it_that_keys() {
     // and key), but its checksum fails: a lookup of "k5" must not take it
     // for another key's record.
     let mut fake = Vec::new();
-    record::encode(&mut fake, Kind::Value, 7, 0, b"zz", b"fake");
+    record::encode(&mut fake, Kind::Value, 7, 0, b"zz", b"fake").unwrap();
     let last = fake.len() - 1;
     fake[last] ^= 1;
     a_delete_survives_a_reopen_without_the_lying_hint(&fake);

@@ -540,7 +540,7 @@ fn built_record(input: &mut Input<'_>, custom: bool, s: usize, r: usize, seq: &m
         _ => 0,
     };
     let mut rec = Vec::new();
-    record::encode(&mut rec, kind, this_seq, expires_ms, key, &value);
+    record::encode(&mut rec, kind, this_seq, expires_ms, key, &value).unwrap();
     if c & 3 == 3 {
         // An intact record this version does not write.
         match input.u8() % 4 {

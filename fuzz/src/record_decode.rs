@@ -124,7 +124,7 @@ pub fn check_record(buf: &[u8]) {
                 assert!(rec.value.is_empty(), "a tombstone with a value decoded");
             }
             let mut again = Vec::with_capacity(len);
-            record::encode(&mut again, rec.kind, rec.header.seq, rec.header.expires_ms, rec.key, rec.value);
+            record::encode(&mut again, rec.kind, rec.header.seq, rec.header.expires_ms, rec.key, rec.value).unwrap();
             assert_eq!(again, &buf[..len], "re-encoding a decoded record changed its bytes");
             assert_eq!(record::decode(&buf[..len]), Ok(rec), "bytes after a record changed its decoding");
             for cut in 0..len {

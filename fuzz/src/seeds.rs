@@ -66,8 +66,8 @@ pub fn all() -> Vec<Seed> {
         }
     }
     let mut one = Vec::new();
-    record::encode(&mut one, Kind::Value, 7, NOW_MS + 5000, b"a key", b"a value");
-    record::encode(&mut one, Kind::Tombstone, 8, 0, b"a key", b"");
+    record::encode(&mut one, Kind::Value, 7, NOW_MS + 5000, b"a key", b"a value").unwrap();
+    record::encode(&mut one, Kind::Tombstone, 8, 0, b"a key", b"").unwrap();
     add("record_decode", "value-then-tombstone", with_mode(0, &one));
     let fixed = record_decode::FIX_CHECKSUMS | record_decode::FROM_ZERO;
     add("record_decode", "value-then-tombstone-fixed", with_mode(fixed, &one));

@@ -112,20 +112,41 @@ pub fn encoded_len(key_len: usize, value_len: usize) -> usize {
 
 /// Appends the encoding of one record to `out`.
 ///
-/// The caller checks lengths beforehand: `key` must be 1..=65535 bytes and a
-/// tombstone's value empty.
+/// Refuses, writing nothing, a record the format cannot hold or a reader
+/// would reject: an empty key or one over 65535 bytes, a value over
+/// `u32::MAX` bytes, a tombstone with a value. keg's own writes never ask for
+/// one (the API checks keys and values, and what the engine copies it took
+/// from records that decoded); a refusal is reported as an error, never a
+/// panic, so that no bytes read off a damaged disk can take the process down.
 ///
 /// ```
 /// use keg::format::record::{self, Kind};
 /// let mut buf = Vec::new();
-/// record::encode(&mut buf, Kind::Value, 7, 0, b"k", b"v");
+/// record::encode(&mut buf, Kind::Value, 7, 0, b"k", b"v").unwrap();
 /// let rec = record::decode(&buf).unwrap();
 /// assert_eq!((rec.key, rec.value, rec.header.seq), (&b"k"[..], &b"v"[..], 7));
+/// assert!(record::encode(&mut buf, Kind::Tombstone, 8, 0, b"", b"").is_err());
 /// ```
-pub fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, expires_ms: u64, key: &[u8], value: &[u8]) {
-    debug_assert!(!key.is_empty() && key.len() <= u16::MAX as usize);
-    debug_assert!(value.len() <= u32::MAX as usize);
-    debug_assert!(kind == Kind::Value || value.is_empty());
+pub fn encode(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    seq: u64,
+    expires_ms: u64,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), EncodeError> {
+    if key.is_empty() {
+        return Err(EncodeError("empty key"));
+    }
+    if key.len() > u16::MAX as usize {
+        return Err(EncodeError("key over 65535 bytes"));
+    }
+    if value.len() > u32::MAX as usize {
+        return Err(EncodeError("value over 4 GiB"));
+    }
+    if kind == Kind::Tombstone && !value.is_empty() {
+        return Err(EncodeError("tombstone with a value"));
+    }
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&(key.len() as u16).to_le_bytes());
@@ -138,14 +159,26 @@ pub fn encode(out: &mut Vec<u8>, kind: Kind, seq: u64, expires_ms: u64, key: &[u
     out.extend_from_slice(value);
     let sum = crc(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&sum.to_le_bytes());
+    Ok(())
 }
+
+/// Why [`encode`] refused a record: the field that the format cannot hold.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let err = record::encode(&mut Vec::new(), Kind::Value, 1, 0, b"", b"v").unwrap_err();
+/// assert_eq!(err.to_string(), "cannot encode a record: empty key");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode a record: {0}")]
+pub struct EncodeError(pub &'static str);
 
 /// Decodes the fixed header at the start of `buf` without checking the checksum.
 ///
 /// ```
 /// use keg::format::record;
 /// let mut buf = Vec::new();
-/// record::encode(&mut buf, record::Kind::Tombstone, 9, 0, b"gone", b"");
+/// record::encode(&mut buf, record::Kind::Tombstone, 9, 0, b"gone", b"").unwrap();
 /// assert_eq!(record::decode_header(&buf).unwrap().key_len, 4);
 /// ```
 pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
@@ -174,7 +207,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Header, DecodeError> {
 /// ```
 /// use keg::format::{record, DecodeError};
 /// let mut buf = Vec::new();
-/// record::encode(&mut buf, record::Kind::Value, 1, 0, b"key", b"value");
+/// record::encode(&mut buf, record::Kind::Value, 1, 0, b"key", b"value").unwrap();
 /// buf[30] ^= 1; // damage the key
 /// assert!(matches!(record::decode(&buf), Err(DecodeError::ChecksumMismatch { .. })));
 /// ```
@@ -216,9 +249,9 @@ mod tests {
     #[test]
     fn round_trip_value_and_tombstone() {
         let mut buf = Vec::new();
-        encode(&mut buf, Kind::Value, u64::MAX, 1234, b"a", &[7; 300]);
+        encode(&mut buf, Kind::Value, u64::MAX, 1234, b"a", &[7; 300]).unwrap();
         let first = decode(&buf).unwrap().len() as usize;
-        encode(&mut buf, Kind::Tombstone, 2, 0, &[0xff; 10], b"");
+        encode(&mut buf, Kind::Tombstone, 2, 0, &[0xff; 10], b"").unwrap();
         let a = decode(&buf).unwrap();
         assert_eq!((a.kind, a.header.seq, a.header.expires_ms, a.value.len()), (Kind::Value, u64::MAX, 1234, 300));
         let b = decode(&buf[first..]).unwrap();
@@ -228,7 +261,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_detected() {
         let mut buf = Vec::new();
-        encode(&mut buf, Kind::Value, 5, 99, b"key", b"value");
+        encode(&mut buf, Kind::Value, 5, 99, b"key", b"value").unwrap();
         for bit in 0..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -239,7 +272,7 @@ mod tests {
     #[test]
     fn every_truncation_is_reported_as_truncated() {
         let mut buf = Vec::new();
-        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value");
+        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value").unwrap();
         for cut in 0..buf.len() {
             assert!(matches!(decode(&buf[..cut]), Err(DecodeError::Truncated { .. })), "cut at {cut}");
         }
@@ -253,7 +286,7 @@ mod tests {
     #[test]
     fn intact_record_with_unknown_kind_is_invalid_not_corrupt() {
         let mut buf = Vec::new();
-        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value");
+        encode(&mut buf, Kind::Value, 5, 0, b"key", b"value").unwrap();
         buf[6] = 9;
         let sum = crc(&buf[4..]);
         buf[..4].copy_from_slice(&sum.to_le_bytes());

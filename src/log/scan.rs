@@ -100,7 +100,7 @@ mod tests {
     fn segment_bytes(records: &[(&[u8], &[u8])]) -> Vec<u8> {
         let mut b = vec![0u8; segment::HEADER_LEN];
         for (i, (k, v)) in records.iter().enumerate() {
-            record::encode(&mut b, Kind::Value, i as u64 + 1, 0, k, v);
+            record::encode(&mut b, Kind::Value, i as u64 + 1, 0, k, v).unwrap();
         }
         b
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::record::{self, Header};
+use crate::format::record::{self, Header, Kind};
 use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::index::{Loc, MAX_OFFSET};
 use crate::log::{segment_path, Segment, Segments};
@@ -41,7 +41,7 @@ pub(crate) struct Writer {
     buffer_bytes: usize,
     active: [Option<Active>; 2],
     /// Scratch space for encoding one record.
-    pub(crate) scratch: Vec<u8>,
+    scratch: Vec<u8>,
     /// Segments sealed since maintenance last took them (they need an fsync and a hint file).
     pub(crate) sealed: Vec<Arc<Segment>>,
     /// Segments that may hold bytes not yet fsynced.
@@ -52,15 +52,60 @@ pub(crate) struct Writer {
     pub(crate) disabled: Option<(&'static str, PathBuf, String)>,
 }
 
+/// A record to append, before it is encoded.
+pub(crate) struct NewRecord<'a> {
+    pub(crate) kind: Kind,
+    /// `None`: the next sequence number (consumed only if the append succeeds).
+    /// `Some`: a number the record keeps (a tombstone copied or left by reclaim).
+    pub(crate) seq: Option<u64>,
+    pub(crate) expires_ms: u64,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+}
+
 impl Writer {
     /// The sequence number the next record gets, unless it would pass the
     /// highest one open accepts: a record numbered above it would read as
     /// damage at the next open, and be lost.
-    pub(crate) fn seq_for_next(&self, dir: &Path) -> Result<u64> {
+    pub(crate) fn seq_for_next(&self) -> Result<u64> {
         if self.next_seq > crate::recovery::MAX_SEQ {
-            return Err(Error::SequenceExhausted { path: dir.to_owned() });
+            return Err(Error::SequenceExhausted { path: self.dir.clone() });
         }
         Ok(self.next_seq)
+    }
+
+    /// Encodes `rec` and appends it to `log`: the path every record keg
+    /// writes takes. Returns where it landed and its sequence number.
+    ///
+    /// A record the format cannot hold (an empty key, say: only a key read
+    /// off a damaged disk could be one) is refused with an error before any
+    /// byte is written; the engine's own writes never ask for one, which a
+    /// debug assertion checks.
+    pub(crate) fn append_record(
+        &mut self,
+        segments: &Segments,
+        log: LogKind,
+        rec: NewRecord<'_>,
+        now_ms: u64,
+    ) -> Result<(Loc, u64)> {
+        let seq = match rec.seq {
+            Some(seq) => seq,
+            None => self.seq_for_next()?,
+        };
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let encoded = record::encode(&mut buf, rec.kind, seq, rec.expires_ms, rec.key, rec.value);
+        debug_assert!(encoded.is_ok(), "keg asked to write an invalid record: {encoded:?}");
+        let appended = match encoded {
+            Ok(()) => self.append(segments, log, &buf, now_ms),
+            Err(e) => Err(Error::from(e)),
+        };
+        self.scratch = buf;
+        let loc = appended?;
+        if rec.seq.is_none() {
+            self.next_seq += 1;
+        }
+        Ok((loc, seq))
     }
 
     pub(crate) fn new(
@@ -149,7 +194,7 @@ impl Writer {
     ///
     /// On error nothing is visible and the caller must not consume the
     /// record's sequence number.
-    pub(crate) fn append(&mut self, segments: &Segments, log: LogKind, rec: &[u8], now_ms: u64) -> Result<Loc> {
+    fn append(&mut self, segments: &Segments, log: LogKind, rec: &[u8], now_ms: u64) -> Result<Loc> {
         let len = rec.len() as u64;
         let fits = self.active[log.index()].as_ref().is_some_and(|a| a.seg.len() + len <= self.segment_bytes);
         if !fits {

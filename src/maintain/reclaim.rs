@@ -71,7 +71,7 @@ use crate::format::record::{self, Kind, Record};
 use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::index::Loc;
 use crate::log::scan::{End, Item, Scanner};
-use crate::log::writer::Writer;
+use crate::log::writer::{NewRecord, Writer};
 use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
 use crate::recovery::MAX_SEQ;
@@ -255,8 +255,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
     let len = rec.len();
     if rec.kind == Kind::Tombstone {
         if ctx.older_values_from <= rec.header.seq {
-            let raw = &ctx.seg.bytes()[off as usize..off as usize + len as usize];
-            append_raw(ctx, w, ctx.seg.log, raw, rec.header.seq, false)?;
+            append_tombstone(ctx, w, ctx.seg.log, rec.key, rec.header.seq)?;
         }
         return Ok(());
     }
@@ -288,14 +287,14 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
         }
         Decision::Keep { log, counter } => {
             // (Out of numbers: the reclaim stops here and the segment stays.)
-            let seq = w.seq_for_next(&inner.dir)?;
-            let mut buf = std::mem::take(&mut w.scratch);
-            buf.clear();
-            record::encode(&mut buf, Kind::Value, seq, rec.header.expires_ms, rec.key, rec.value);
-            let appended = w.append(&inner.segments, log, &buf, ctx.now_ms);
-            w.scratch = buf;
-            let new_loc = appended?;
-            w.next_seq += 1;
+            let copy = NewRecord {
+                kind: Kind::Value,
+                seq: None,
+                expires_ms: rec.header.expires_ms,
+                key: rec.key,
+                value: rec.value,
+            };
+            let (new_loc, seq) = w.append_record(&inner.segments, log, copy, ctx.now_ms)?;
             inner.note_append(w, new_loc, seq, true, len);
             ctx.seg.sub_live(len);
             inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));
@@ -328,18 +327,20 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
 /// key's newest record to main; see `recovery::Recovered::split_keys`.)
 fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>) -> Result<()> {
     if ctx.older_values_from <= rec.header.seq {
-        let mut buf = Vec::with_capacity(record::encoded_len(rec.key.len(), 0));
-        record::encode(&mut buf, Kind::Tombstone, rec.header.seq, 0, rec.key, b"");
-        append_raw(ctx, w, ctx.seg.log, &buf, rec.header.seq, false)?;
+        append_tombstone(ctx, w, ctx.seg.log, rec.key, rec.header.seq)?;
     }
     Ok(())
 }
 
-/// Appends a record that keeps its sequence number (a tombstone).
-fn append_raw(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, raw: &[u8], seq: u64, live: bool) -> Result<()> {
-    let loc = w.append(&ctx.inner.segments, log, raw, ctx.now_ms)?;
-    ctx.inner.note_append(w, loc, seq, live, raw.len() as u64);
-    add(&ctx.inner.counters.bytes_rewritten, raw.len() as u64);
+/// Appends a tombstone of `key` that keeps sequence number `seq` (one copied
+/// forward, or left where a dropped value may hide older ones). `key` comes
+/// from a record that decoded, so it is one the format can hold.
+fn append_tombstone(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, key: &[u8], seq: u64) -> Result<()> {
+    let rec = NewRecord { kind: Kind::Tombstone, seq: Some(seq), expires_ms: 0, key, value: b"" };
+    let (loc, _) = w.append_record(&ctx.inner.segments, log, rec, ctx.now_ms)?;
+    let len = record::encoded_len(key.len(), 0) as u64;
+    ctx.inner.note_append(w, loc, seq, false, len);
+    add(&ctx.inner.counters.bytes_rewritten, len);
     ctx.copied = true;
     Ok(())
 }
@@ -451,10 +452,8 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) ->
             if has_entry(inner, &w, key) {
                 continue;
             }
-            let mut buf = Vec::with_capacity(record::encoded_len(key.len(), 0));
-            record::encode(&mut buf, Kind::Tombstone, *seq, 0, key, b"");
             // The main log: its tombstones count older values in both logs.
-            append_raw(ctx, &mut w, LogKind::Main, &buf, *seq, false)?;
+            append_tombstone(ctx, &mut w, LogKind::Main, key, *seq)?;
         }
     }
     Ok(())

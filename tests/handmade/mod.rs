@@ -37,7 +37,7 @@ pub fn segment(log: LogKind, id: u32, records: &[Rec<'_>]) -> (Vec<u8>, Vec<Hint
     let mut entries = Vec::new();
     for &(seq, kind, key, value) in records {
         let start = seg.len();
-        record::encode(&mut seg, kind, seq, 0, key, value);
+        record::encode(&mut seg, kind, seq, 0, key, value).unwrap();
         let len = (seg.len() - start) as u32;
         let key_hash = xxhash_rust::xxh3::xxh3_64(key);
         entries.push(HintEntry { key_hash, seq, expires_s: 0, len, tombstone: kind == Kind::Tombstone, dead: false });
