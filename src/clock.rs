@@ -105,7 +105,7 @@ pub(crate) const CLOCK_LEASE_MS: u64 = 20_000;
 
 /// The cache's view of time: the clock, never allowed to go backwards, and
 /// never past a limit — the clock mark persisted in the checkpoint — until the
-/// cache has persisted a later mark (see `Inner::now_ms`). So after any crash,
+/// cache has persisted a later mark (see `Engine::now_ms`). So after any crash,
 /// the time recovery restores is at least every time used before it, and an
 /// entry seen expired stays expired however the wall clock jumps.
 pub(crate) struct MonotonicTime {

@@ -1,6 +1,5 @@
 //! Settings: every limit keg enforces, its default, and the builder that sets them.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::format::{record, segment};
 use crate::hash::KeyHasher;
 use crate::storage::Storage;
-use crate::Cache;
 
 /// Default size cap: 1 GiB of segment and hint files.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
@@ -65,7 +63,7 @@ pub enum Durability {
     Synced,
     /// For bulk loads: writes collect in a buffer of `write_buffer_bytes` that
     /// is handed to the OS when full, every `flush_interval`, and on
-    /// [`Cache::flush`]. A crash loses at most the unflushed tail.
+    /// [`Cache::flush`](crate::Cache::flush). A crash loses at most the unflushed tail.
     Buffered,
 }
 
@@ -85,7 +83,7 @@ impl Durability {
     }
 }
 
-/// Builds a [`Cache`] with settings other than the defaults.
+/// Builds a [`Cache`](crate::Cache) with settings other than the defaults.
 ///
 /// ```
 /// use std::time::Duration;
@@ -246,7 +244,7 @@ impl Builder {
 
     /// Runs maintenance (hint files, eviction, compaction) on a background
     /// thread (the default). When off, writers evict inline as the cap
-    /// requires and compaction runs only on [`Cache::compact`].
+    /// requires and compaction runs only on [`Cache::compact`](crate::Cache::compact).
     ///
     /// ```
     /// let b = keg::Cache::builder().background_maintenance(false);
@@ -291,31 +289,10 @@ impl Builder {
         self
     }
 
-    /// Opens (or creates) the cache in `dir`, taking its lock.
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let cache = keg::Cache::builder().open(dir.path().join("cache")).unwrap();
-    /// ```
-    pub fn open(self, dir: impl AsRef<Path>) -> Result<Cache> {
+    /// The validated settings and the pieces an open needs.
+    pub(crate) fn into_parts(self) -> Result<(Config, Arc<dyn Clock>, KeyHasher, Storage)> {
         let config = self.config()?;
-        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, self.storage, false)
-    }
-
-    /// Opens an existing cache read-only, without taking its lock: works on a
-    /// cache another process has open, sees its data as of the open, and
-    /// never writes a byte.
-    ///
-    /// ```
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let writer = keg::Cache::open(dir.path()).unwrap();
-    /// writer.set(b"k", b"v", None).unwrap();
-    /// let reader = keg::Cache::builder().open_read_only(dir.path()).unwrap();
-    /// assert_eq!(reader.get(b"k").unwrap().unwrap(), b"v");
-    /// ```
-    pub fn open_read_only(self, dir: impl AsRef<Path>) -> Result<Cache> {
-        let config = self.config()?;
-        Cache::open_with(dir.as_ref(), config, self.clock, self.hasher, self.storage, true)
+        Ok((config, self.clock, self.hasher, self.storage))
     }
 
     pub(crate) fn config(&self) -> Result<Config> {

@@ -45,16 +45,16 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::cache::expired;
+use crate::engine::expired;
 use crate::format::hint::{self, HintHeader};
 use crate::format::record::{self, Header, Kind, Record};
 use crate::format::segment::{self, LogKind, SegmentHeader};
 use crate::format::DecodeError;
 use crate::hash::XXH3_ID;
 use crate::lock::LOCK_FILE;
+use crate::log::checkpoint::CHECKPOINT_FILE;
 use crate::log::hints::expires_s;
 use crate::log::{hint_path, parse_name};
-use crate::recovery::CHECKPOINT_FILE;
 use crate::Cache;
 
 /// The files of a cache directory, as [`list`] finds them.

@@ -26,27 +26,18 @@ use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
 use crate::format::hint;
 use crate::format::record::{self, Kind};
 use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
-use crate::format::DecodeError;
+use crate::format::{DecodeError, MAX_SEQ};
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::hints::{self, expires_s};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
 use crate::storage::Storage;
 
-/// Name of the checkpoint file.
-pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
-
 /// Marks a tombstone's slot in the index while recovery runs.
 const TOMBSTONE_MARK: u32 = u32::MAX;
-
-/// The highest sequence number open accepts. keg would need 2^62 writes to
-/// get there, so a larger one in a record, hint or checkpoint whose checksum
-/// matched is damage (or a hand-made file), and is treated like a failed
-/// checksum. This keeps the arithmetic on sequence numbers (the next one to
-/// assign, the search for a hole above the durable mark) far from overflow.
-pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
 /// What open rebuilt.
 pub(crate) struct Recovered {
@@ -67,7 +58,7 @@ pub(crate) struct Recovered {
     /// set again (tests/faults_power_cut_sessions.rs met it). Reclaim drops a probation record
     /// counting only probation values as ones it may hide, so the main-log
     /// value would come back: a writable open moves each such key's newest
-    /// record to main (see `Inner::settle_split_key`).
+    /// record to main (see `Engine::settle_split_key`).
     pub(crate) split_keys: Vec<Vec<u8>>,
     pub(crate) clock_floor_ms: u64,
 }
@@ -382,30 +373,6 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
             same
         }
     }
-}
-
-/// Reads the checkpoint; `None` when missing or damaged (recovery then assumes less).
-fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Checkpoint>> {
-    let path = dir.join(CHECKPOINT_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    match Checkpoint::decode(&storage.read_file(&path)?) {
-        Ok(c) if c.durable_seq <= MAX_SEQ && c.void_ranges.iter().all(|&(a, b)| a <= MAX_SEQ && b <= MAX_SEQ) => {
-            Ok(Some(c))
-        }
-        Ok(_) => Ok(None),
-        Err(DecodeError::UnsupportedVersion { found, supported }) => {
-            Err(Error::UnsupportedVersion { path, found, supported })
-        }
-        Err(_) => Ok(None),
-    }
-}
-
-/// Replaces the checkpoint file durably.
-pub(crate) fn write_checkpoint(storage: &Storage, dir: &Path, c: &Checkpoint) -> Result<()> {
-    storage.write_file_atomic(&dir.join(CHECKPOINT_FILE), &c.encode())?;
-    storage.sync_dir(dir)
 }
 
 /// Reads a segment's records from offset `from` on by scanning; returns them

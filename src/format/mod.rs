@@ -20,6 +20,13 @@ pub mod segment;
 /// The format version this build writes and the only one it reads.
 pub const FORMAT_VERSION: u16 = 1;
 
+/// The highest sequence number keg writes or accepts when it opens a cache. keg would need 2^62 writes to
+/// get there, so a larger one in a record, hint or checkpoint whose checksum
+/// matched is damage (or a hand-made file), and is treated like a failed
+/// checksum. This keeps the arithmetic on sequence numbers (the next one to
+/// assign, the search for a hole above the durable mark) far from overflow.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 pub(crate) fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }

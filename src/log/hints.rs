@@ -6,12 +6,12 @@ use crate::error::Result;
 use crate::format::hint::{self, HintEntry, HintHeader};
 use crate::format::record::{self, Kind, Record};
 use crate::format::segment;
+use crate::format::MAX_SEQ;
 use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, Segment, Segments};
 use crate::mem::ZeroedBuf;
-use crate::recovery::MAX_SEQ;
 use crate::storage::Storage;
 
 /// Expiry in whole seconds, rounded up, as the index and hint files keep it (0 = never).

@@ -1,6 +1,7 @@
 //! The log: segment files, the scanner that walks their records, the writer
 //! that appends to them, and the table of live segments readers look up.
 
+pub(crate) mod checkpoint;
 pub(crate) mod hints;
 pub(crate) mod scan;
 pub(crate) mod segment;

@@ -68,7 +68,7 @@ impl Writer {
     /// highest one open accepts: a record numbered above it would read as
     /// damage at the next open, and be lost.
     pub(crate) fn seq_for_next(&self) -> Result<u64> {
-        if self.next_seq > crate::recovery::MAX_SEQ {
+        if self.next_seq > crate::format::MAX_SEQ {
             return Err(Error::SequenceExhausted { path: self.dir.clone() });
         }
         Ok(self.next_seq)

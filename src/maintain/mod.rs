@@ -10,7 +10,7 @@
 //! 4. compacts every sealed segment whose dead fraction passed the
 //!    compaction threshold, most dead first;
 //! 5. renews the checkpoint's clock mark before the time in use reaches it
-//!    (see `Inner::now_ms`), so that callers rarely have to.
+//!    (see `Engine::now_ms`), so that callers rarely have to.
 //!
 //! Writers never wait for this thread unless a write would take the cache
 //! past `max_bytes`; then the writer evicts inline (see [`writer_with_room`]).
@@ -20,13 +20,14 @@ pub(crate) mod ghost;
 pub(crate) mod policy;
 pub(crate) mod reclaim;
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::cache::Inner;
 use crate::clock::CLOCK_LEASE_MS;
 use crate::config::{Config, Durability};
+use crate::engine::rank::{self, Rank, Ranked};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::log::writer::Writer;
@@ -74,12 +75,12 @@ impl Wake {
 
 /// The background thread.
 pub(crate) struct Worker {
-    inner: Arc<Inner>,
+    inner: Arc<Engine>,
     handle: JoinHandle<()>,
 }
 
 impl Worker {
-    pub(crate) fn start(inner: Arc<Inner>) -> Worker {
+    pub(crate) fn start(inner: Arc<Engine>) -> Worker {
         let tick =
             if inner.config.durability == Durability::Buffered { inner.config.flush_interval.min(TICK) } else { TICK };
         let shared = inner.clone();
@@ -104,7 +105,7 @@ impl Worker {
 }
 
 /// Wakes the background thread when the cache nears its cap.
-pub(crate) fn nudge(inner: &Inner) {
+pub(crate) fn nudge(inner: &Engine) {
     if inner.segments.disk_bytes() > evict_threshold(&inner.config) {
         inner.wake.signal(false);
     }
@@ -115,12 +116,12 @@ fn evict_threshold(config: &Config) -> u64 {
     config.max_bytes - config.segment_bytes
 }
 
-fn lock_state(inner: &Inner) -> MutexGuard<'_, State> {
-    inner.maint.lock().unwrap_or_else(|e| e.into_inner())
+fn lock_state(inner: &Engine) -> Ranked<'_, State> {
+    rank::lock(&inner.maint, Rank::Maintenance)
 }
 
 /// One background round (compaction included when `compact` is set).
-pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
+pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
     let _st = lock_state(inner);
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
@@ -137,7 +138,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
     // the next mark waits for the clock to come within half a lease of it,
     // so crashes in a row never take the cache's time more than a lease
     // ahead of the clock. (A call that needs a time past the mark renews it
-    // at once: `Inner::now_ms`.)
+    // at once: `Engine::now_ms`.)
     let half = CLOCK_LEASE_MS / 2;
     let (used, wall, limit) = (inner.time.used_ms(), inner.time.wall_ms(), inner.time.limit_ms());
     if used.saturating_add(half) > limit && wall.saturating_add(half) > limit {
@@ -148,7 +149,7 @@ pub(crate) fn run_once(inner: &Inner, compact: bool) -> Result<()> {
 
 /// Returns the writer lock once `len` more bytes fit under the cap, evicting
 /// inline if the background thread has not kept up.
-pub(crate) fn writer_with_room(inner: &Inner, len: u64) -> Result<MutexGuard<'_, Writer>> {
+pub(crate) fn writer_with_room(inner: &Engine, len: u64) -> Result<Ranked<'_, Writer>> {
     let needed = len + HEADER_LEN as u64;
     let started = std::time::Instant::now();
     loop {
@@ -171,7 +172,7 @@ pub(crate) fn writer_with_room(inner: &Inner, len: u64) -> Result<MutexGuard<'_,
 }
 
 /// Fsyncs sealed segments and writes their hint files.
-fn write_pending_hints(inner: &Inner) -> Result<()> {
+fn write_pending_hints(inner: &Engine) -> Result<()> {
     let sealed = {
         let mut w = inner.lock_writer();
         // A hint file vouches for its segment's records (open trusts it
@@ -205,7 +206,7 @@ fn write_pending_hints(inner: &Inner) -> Result<()> {
 }
 
 /// Reclaims segments until disk usage is at most `target`; returns whether it freed anything.
-fn evict_to(inner: &Inner, target: u64) -> Result<bool> {
+fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
     let mut progress = false;
     let mut rounds = 0;
     while inner.segments.disk_bytes() > target {
@@ -225,7 +226,7 @@ fn evict_to(inner: &Inner, target: u64) -> Result<bool> {
 }
 
 /// The oldest segment of the log the policy picks, sealed if it was active.
-fn choose_victim(inner: &Inner) -> Result<Option<Arc<Segment>>> {
+fn choose_victim(inner: &Engine) -> Result<Option<Arc<Segment>>> {
     let all = inner.segments.all();
     let bytes_of = |log: LogKind| all.iter().filter(|s| s.log == log).map(|s| s.len()).sum::<u64>();
     let first = policy::victim_log(bytes_of(LogKind::Probation), bytes_of(LogKind::Main), inner.config.max_bytes);
@@ -254,7 +255,7 @@ fn other(log: LogKind) -> LogKind {
 /// Makes sure the checkpoint covers every record of `seg` before any of them is
 /// dropped: records above the checkpoint are never removed on purpose, which
 /// is what lets recovery read a hole above it as loss.
-fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
+fn ensure_durable(inner: &Engine, seg: &Segment) -> Result<()> {
     let max_seq = seg.max_seq.load(std::sync::atomic::Ordering::Relaxed);
     if inner.lock_checkpoint().durable_seq >= max_seq {
         return Ok(());
@@ -271,7 +272,7 @@ fn ensure_durable(inner: &Inner, seg: &Segment) -> Result<()> {
 /// Compacts the sealed segments whose dead fraction passed the threshold and
 /// that rewriting would actually shrink (a segment of tombstones that must
 /// all be kept is left alone, or it would be copied forward forever).
-fn compact_some(inner: &Inner) -> Result<()> {
+fn compact_some(inner: &Engine) -> Result<()> {
     let threshold = inner.config.compaction_threshold;
     let all = inner.segments.all();
     let mut candidates: Vec<(f64, Arc<Segment>)> = all
@@ -291,7 +292,7 @@ fn compact_some(inner: &Inner) -> Result<()> {
 
 /// `Cache::compact`: seals the active segments, then rewrites every segment
 /// that rewriting would shrink.
-pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
+pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     sync_removals(inner)?;
     inner.lock_writer().seal_all()?;
@@ -315,7 +316,7 @@ pub(crate) fn compact_all(inner: &Inner) -> Result<()> {
 
 /// Makes earlier segment removals durable, so that tombstones stop counting
 /// the removed segments as holding older values.
-fn sync_removals(inner: &Inner) -> Result<()> {
+fn sync_removals(inner: &Engine) -> Result<()> {
     if !inner.removed_segments().is_empty() {
         inner.sync_dir()?;
     }
@@ -323,7 +324,7 @@ fn sync_removals(inner: &Inner) -> Result<()> {
 }
 
 /// `Cache::clear`: makes the checkpoint cover everything, then removes every segment.
-pub(crate) fn clear(inner: &Inner) -> Result<()> {
+pub(crate) fn clear(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     let mut w = inner.lock_writer();
     w.check_enabled()?;
@@ -362,7 +363,7 @@ pub(crate) fn clear(inner: &Inner) -> Result<()> {
 }
 
 /// A clean close: seal, fsync, write hints and the checkpoint.
-pub(crate) fn close(inner: &Inner) -> Result<()> {
+pub(crate) fn close(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     {
         let mut w = inner.lock_writer();

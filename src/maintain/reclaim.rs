@@ -64,17 +64,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::cache::{expired, Inner, Pending};
+use crate::engine::{expired, Engine, Pending};
 use crate::error::Result;
 use crate::format::hint::{self, HintEntry};
 use crate::format::record::{self, Kind, Record};
 use crate::format::segment::{LogKind, HEADER_LEN};
+use crate::format::MAX_SEQ;
 use crate::index::Loc;
 use crate::log::scan::{End, Item, Scanner};
 use crate::log::writer::{NewRecord, Writer};
 use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
-use crate::recovery::MAX_SEQ;
 use crate::stats::{add, bump};
 
 /// Records handled per hold of the writer lock.
@@ -90,7 +90,7 @@ pub(crate) enum Mode {
 }
 
 struct Ctx<'a> {
-    inner: &'a Inner,
+    inner: &'a Engine,
     seg: &'a Arc<Segment>,
     mode: Mode,
     /// Smallest sequence number of a value record in any other segment.
@@ -105,7 +105,7 @@ struct Ctx<'a> {
 }
 
 /// Reclaims `seg` (which must be sealed and covered by the checkpoint).
-pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<()> {
+pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<()> {
     debug_assert!(seg.is_sealed());
     if !inner.removed_segments().is_empty() {
         // Dropping a live entry of a log's oldest segment (eviction, expiry)
@@ -231,7 +231,7 @@ pub(crate) fn reclaim(inner: &Inner, seg: &Arc<Segment>, mode: Mode) -> Result<(
 /// A tombstone in the main log must consider both logs: a crash between
 /// promoting an entry and removing its probation segment leaves an older
 /// copy of the value in probation.
-pub(crate) fn older_values_from(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> u64 {
+pub(crate) fn older_values_from(inner: &Engine, all: &[Arc<Segment>], seg: &Segment) -> u64 {
     let counts = |log: LogKind| seg.log == LogKind::Main || log == seg.log;
     let pending = inner.lock_pending();
     all.iter()
@@ -244,7 +244,7 @@ pub(crate) fn older_values_from(inner: &Inner, all: &[Arc<Segment>], seg: &Segme
 
 /// Whether reclaiming `seg` would free anything beyond its live bytes: dead
 /// values, or at least one tombstone nothing older needs any more.
-pub(crate) fn worth_rewriting(inner: &Inner, all: &[Arc<Segment>], seg: &Segment) -> bool {
+pub(crate) fn worth_rewriting(inner: &Engine, all: &[Arc<Segment>], seg: &Segment) -> bool {
     seg.garbage_bytes() > 0
         || (seg.tombstone_bytes.load(Ordering::Relaxed) > 0
             && seg.min_tombstone_seq.load(Ordering::Relaxed) < older_values_from(inner, all, seg))
@@ -460,7 +460,7 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) ->
 }
 
 /// The entries of `seg`'s hint file with their offsets, if it has a usable one.
-fn hint_entries(inner: &Inner, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
+fn hint_entries(inner: &Engine, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> {
     if seg.hint_len() == 0 {
         return None;
     }
@@ -488,14 +488,14 @@ fn agrees(e: &HintEntry, r: &Record<'_>, hash: u64) -> bool {
 }
 
 /// Whether `hint` (entries by offset, in order) lists record `r` at `off`.
-fn listed(inner: &Inner, hint: &[(u64, HintEntry)], off: u64, r: &Record<'_>) -> bool {
+fn listed(inner: &Engine, hint: &[(u64, HintEntry)], off: u64, r: &Record<'_>) -> bool {
     hint.binary_search_by_key(&off, |&(o, _)| o).is_ok_and(|i| agrees(&hint[i].1, r, inner.hasher.hash(r.key)))
 }
 
 /// The keys of the value records in segments other than `seg` whose hash is
 /// in `shadowing` with a larger sequence number, each with the largest such
 /// number (the tombstone that hides them all).
-fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> HashMap<Vec<u8>, u64> {
+fn older_keys(inner: &Engine, seg: &Segment, shadowing: &HashMap<u64, u64>) -> HashMap<Vec<u8>, u64> {
     let top = shadowing.values().copied().max().unwrap_or(0);
     let mut found: HashMap<Vec<u8>, u64> = HashMap::new();
     let mut consider = |rec: &Record<'_>| {
@@ -539,7 +539,7 @@ fn older_keys(inner: &Inner, seg: &Segment, shadowing: &HashMap<u64, u64>) -> Ha
 }
 
 /// Whether `key` has an entry in the index (the caller holds the writer lock `w`).
-fn has_entry(inner: &Inner, w: &Writer, key: &[u8]) -> bool {
+fn has_entry(inner: &Engine, w: &Writer, key: &[u8]) -> bool {
     for e in inner.index.lookup(inner.hasher.hash(key), false).iter() {
         let Some(seg) = inner.segments.get(e.loc.seg) else { continue };
         let same = match seg.peek(e.loc.off) {

@@ -1,0 +1,115 @@
+//! The checkpoint as the running cache keeps it: the clock mark and its
+//! lease, the durable mark, and the segments whose removal is not durable yet.
+
+use super::rank::{self, Rank, Ranked};
+use super::{Engine, Pending};
+use crate::clock::CLOCK_LEASE_MS;
+use crate::error::Result;
+use crate::format::checkpoint::Checkpoint;
+use crate::log::checkpoint::write_checkpoint;
+
+impl Engine {
+    pub(crate) fn lock_checkpoint(&self) -> Ranked<'_, Checkpoint> {
+        rank::lock(&self.checkpoint, Rank::Checkpoint)
+    }
+
+    /// The cache's current time, covered by the clock mark on disk.
+    ///
+    /// Before the cache uses a time later than the persisted mark, it writes
+    /// a checkpoint with a mark a lease ahead (`CLOCK_LEASE_MS`); the
+    /// maintenance thread renews it before it runs out, so callers rarely
+    /// wait for that write. If the mark cannot be written (a full or failing
+    /// disk), time goes on anyway — serving entries past their expiry would
+    /// be worse — and the write is retried a second later; only a crash
+    /// during such a failure, followed by a clock jumping back, could then
+    /// revive an entry.
+    #[inline]
+    pub(crate) fn now_ms(&self) -> u64 {
+        match self.time.try_now_ms() {
+            Ok(now) => now,
+            Err(wanted) => {
+                let _ = self.renew_clock_lease(wanted, wanted);
+                self.time.try_now_ms().unwrap_or_else(|now| self.time.past_limit(now))
+            }
+        }
+    }
+
+    /// Makes sure the persisted clock mark is at least `need_ms`, writing a
+    /// lease ahead of `from_ms` if it is not.
+    pub(crate) fn renew_clock_lease(&self, from_ms: u64, need_ms: u64) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mark = from_ms.saturating_add(CLOCK_LEASE_MS).max(need_ms);
+        if self.read_only || self.time.limit_ms() >= need_ms {
+            return Ok(());
+        }
+        let retry_at = self.clock_retry_ms.load(Relaxed);
+        if retry_at != 0 && from_ms < retry_at {
+            return Ok(()); // failed a moment ago: do not retry on every call
+        }
+        let written = {
+            // Under the lock, so that threads crossing the mark together write it once.
+            let mut current = self.lock_checkpoint();
+            if current.clock_ms >= need_ms {
+                Ok(())
+            } else {
+                let next = Checkpoint { clock_ms: mark, ..current.clone() };
+                self.write_checkpoint(&next).map(|()| *current = next)
+            }
+        };
+        match written {
+            Ok(()) => {
+                self.clock_retry_ms.store(0, Relaxed);
+                self.time.raise_limit(self.lock_checkpoint().clock_ms);
+                Ok(())
+            }
+            Err(e) => {
+                self.clock_retry_ms.store(from_ms.saturating_add(1000), Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Changes the checkpoint and writes it; the change is kept in memory
+    /// only once it is on disk. (Keeping a change whose write failed would
+    /// let the cache act on it — drop records above the durable mark, forget
+    /// void ranges — while the file still says otherwise.)
+    pub(crate) fn update_checkpoint(&self, change: impl FnOnce(&mut Checkpoint)) -> Result<()> {
+        let mut current = self.lock_checkpoint();
+        let mut next = current.clone();
+        change(&mut next);
+        self.write_checkpoint(&next)?;
+        *current = next;
+        Ok(())
+    }
+
+    pub(crate) fn write_checkpoint(&self, c: &Checkpoint) -> Result<()> {
+        let removed = self.removed_segments();
+        write_checkpoint(&self.storage, &self.dir, c)?;
+        self.forget_removed(&removed);
+        Ok(())
+    }
+
+    /// Fsyncs the directory: every removal so far is durable afterwards.
+    pub(crate) fn sync_dir(&self) -> Result<()> {
+        let removed = self.removed_segments();
+        self.storage.sync_dir(&self.dir)?;
+        self.forget_removed(&removed);
+        Ok(())
+    }
+
+    pub(crate) fn lock_pending(&self) -> Ranked<'_, Vec<Pending>> {
+        rank::lock(&self.removed_unsynced, Rank::Removals)
+    }
+
+    /// The segments whose files are removed but whose removal may not be durable.
+    pub(crate) fn removed_segments(&self) -> Vec<u32> {
+        self.lock_pending().iter().filter(|p| p.removed).map(|p| p.seg).collect()
+    }
+
+    /// Forgets segments whose removal a directory fsync has made durable.
+    pub(crate) fn forget_removed(&self, segs: &[u32]) {
+        if !segs.is_empty() {
+            self.lock_pending().retain(|p| !(p.removed && segs.contains(&p.seg)));
+        }
+    }
+}

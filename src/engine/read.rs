@@ -1,0 +1,133 @@
+//! The read path: index lookup, then the record, then its checksum, then a [`Value`].
+
+use std::sync::Arc;
+
+use super::{expired, Engine};
+use crate::config::Durability;
+use crate::format::record::{Header, Kind};
+use crate::index::Entry;
+use crate::log::segment::ReadError;
+use crate::log::writer::Writer;
+use crate::log::Segment;
+use crate::stats::bump;
+use crate::value::Value;
+
+/// A key's current entry, found by `locate`.
+pub(crate) struct Located {
+    pub(super) seg: Arc<Segment>,
+    pub(super) entry: Entry,
+    pub(super) header: Header,
+}
+
+pub(crate) enum Lookup {
+    Found(Located),
+    Missing,
+    /// The entry's record is still in the write buffer.
+    Buffered,
+    /// The entry's record cannot be read.
+    Corrupt,
+}
+
+impl Engine {
+    /// Finds `key`'s entry. `writer` gives access to records still in the write
+    /// buffer when the caller holds the writer lock.
+    pub(crate) fn locate(&self, key: &[u8], hash: u64, count_hit: bool, writer: Option<&Writer>) -> Lookup {
+        'retry: for _ in 0..8 {
+            let mut unreadable = false;
+            for entry in self.index.lookup(hash, count_hit).iter() {
+                let Some(seg) = self.segments.get(entry.loc.seg) else {
+                    // Maintenance moved the entry and removed the segment meanwhile: look again.
+                    continue 'retry;
+                };
+                let in_file = seg.peek(entry.loc.off);
+                let from_file = in_file.is_some();
+                let peeked = in_file.or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
+                let Some((header, stored_key)) = peeked else {
+                    if seg.is_sealed() || self.config.durability != Durability::Buffered {
+                        // Damaged: it may be this key's record or another's. It must
+                        // not hide a readable entry of this key, so look on.
+                        unreadable = true;
+                        continue;
+                    }
+                    return Lookup::Buffered;
+                };
+                if stored_key == key {
+                    return Lookup::Found(Located { seg, entry: *entry, header });
+                }
+                // Another key only if the record is intact: a damaged one (or
+                // bytes in the middle of a record, where a lying hint put an
+                // entry) can show any key, and it may be this key's newest
+                // record. (Verified only here, on a hash collision.)
+                if from_file && seg.read(entry.loc.off).is_err() {
+                    unreadable = true;
+                }
+            }
+            return if unreadable { Lookup::Corrupt } else { Lookup::Missing };
+        }
+        Lookup::Missing
+    }
+
+    /// `locate` for callers without the writer lock: flushes the write buffer
+    /// when the entry is still in it. If the buffer cannot be written (the
+    /// failure turns writes off), the entry is found in the buffer instead:
+    /// an acknowledged write stays readable.
+    pub(crate) fn locate_flushing(&self, key: &[u8], hash: u64, count_hit: bool) -> Option<Located> {
+        for _ in 0..2 {
+            match self.locate(key, hash, count_hit, None) {
+                Lookup::Found(l) => return Some(l),
+                Lookup::Buffered => {
+                    let w = &mut *self.lock_writer();
+                    if w.flush().is_err() {
+                        return match self.locate(key, hash, false, Some(w)) {
+                            Lookup::Found(l) => Some(l),
+                            _ => None,
+                        };
+                    }
+                }
+                Lookup::Corrupt => {
+                    bump(&self.counters.corrupt_reads);
+                    return None;
+                }
+                Lookup::Missing => return None,
+            }
+        }
+        None
+    }
+
+    /// The value `key` reads as. With `count`, the read counts: a hit for the
+    /// entry's eviction counter, and in the expired and corrupt read stats.
+    pub(crate) fn read_value(&self, key: &[u8], hash: u64, now: u64, count: bool) -> Option<Value> {
+        let bump = |c: &std::sync::atomic::AtomicU64| {
+            if count {
+                bump(c)
+            }
+        };
+        let found = self.locate_flushing(key, hash, count)?;
+        if expired(found.header.expires_ms, now) {
+            bump(&self.counters.expired_reads);
+            return None;
+        }
+        match found.seg.read(found.entry.loc.off) {
+            Ok(rec) if rec.kind == Kind::Value && rec.key == key => {
+                let start = found.seg.offset_of(rec.value);
+                let len = rec.value.len();
+                Some(Value::mapped(found.seg.clone(), start, len))
+            }
+            Err(ReadError::NotVisible) if !found.seg.is_sealed() => {
+                // Still in a write buffer that could not be written (see `locate_flushing`).
+                let w = self.lock_writer();
+                match w.read_pending(found.entry.loc) {
+                    Some(rec) if rec.kind == Kind::Value && rec.key == key => Some(Value::owned(rec.value)),
+                    _ => {
+                        bump(&self.counters.corrupt_reads);
+                        None
+                    }
+                }
+            }
+            Ok(_) | Err(ReadError::Corrupt) | Err(ReadError::NotVisible) => {
+                bump(&self.counters.corrupt_reads);
+                None
+            }
+        }
+    }
+}
