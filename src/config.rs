@@ -158,7 +158,7 @@ impl Builder {
 
     /// Caps the bytes the cache's files take on disk (default 1 GiB). Eviction
     /// keeps segment and hint files within `max_bytes` plus at most one segment
-    /// (see README, "Size cap").
+    /// (see docs/design.md, "The size cap").
     ///
     /// ```
     /// let b = keg::Cache::builder().max_bytes(256 << 20);

@@ -21,7 +21,7 @@
 //! that it is never behind the clock nor more than the clock lease (20 s)
 //! ahead of it. After a crash, and in a read-only open of a live cache, the
 //! cache resumes from its persisted clock mark, which may run up to a lease
-//! ahead (README, "Clock jumps"): entries may expire that much early, and the
+//! ahead (docs/reliability.md, "Clock jumps"): entries may expire that much early, and the
 //! model expires them by the cache's time. A read-only open beside a live
 //! writer also starts at the mark (as the next open would), so it may run up
 //! to a lease ahead of the writer.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::common::{escape, put_bytes};
 use crate::time::iso8601;
 
-/// The jsonl fields, for `keg dump --help` (README repeats this table).
+/// The jsonl fields, for `keg dump --help` (docs/cli.md repeats this table).
 pub const FIELDS_HELP: &str = "\
 JSONL FIELDS (one object per line, one line per record, in log order: segments by id, records by offset):
   segment          segment id: the file 0000002a.seg is segment 42 (null if the file name has none)
