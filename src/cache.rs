@@ -1,6 +1,8 @@
 //! `Cache`: the API users call. It asks the index, reads through the log,
 //! and hands writes to the log writer; maintenance and recovery sit beside it.
 
+mod ops;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +10,14 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{Builder, Config};
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hash::KeyHasher;
 use crate::index::Loc;
+use crate::item::SetOptions;
 use crate::maintain::{self, Worker};
 use crate::stats::{bump, Stats};
 use crate::storage::Storage;
 use crate::value::Value;
-
-/// Expiry times past this (in Unix ms, about the year 2106) mean "never".
-const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
 
 /// A persistent cache in one directory.
 ///
@@ -93,7 +93,7 @@ impl Cache {
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
-        let value = inner.read_value(key, hash, now, true);
+        let value = inner.read_item(key, hash, now, true).map(|item| item.value);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
         Ok(value)
@@ -115,31 +115,7 @@ impl Cache {
     /// assert!(matches!(err, keg::Error::KeyTooLong { len: 5000, max: 1024 }));
     /// ```
     pub fn set(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        let inner = &*self.inner;
-        inner.check_key(key)?;
-        if value.len() > inner.config.max_value_len {
-            return Err(Error::ValueTooLarge { len: value.len(), max: inner.config.max_value_len });
-        }
-        let now = inner.now_ms();
-        let expires_ms = match ttl {
-            Some(ttl) if ttl.is_zero() => {
-                inner.remove(key)?;
-                return Ok(());
-            }
-            Some(ttl) => {
-                let ms = u64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
-                let at = now.saturating_add(ms);
-                if at > MAX_EXPIRY_MS {
-                    0
-                } else {
-                    at
-                }
-            }
-            None => 0,
-        };
-        let seq = inner.put(key, value, expires_ms, now)?;
-        bump(&inner.counters.sets);
-        inner.wait_durable(seq)
+        self.set_with(key, value, &SetOptions::new().ttl(ttl)).map(|_| ())
     }
 
     /// Deletes `key`. Returns whether a live (unexpired) value was removed.
@@ -182,7 +158,7 @@ impl Cache {
         // at a record of the key that is no value of it (a damaged record, or
         // a tombstone a lying hint listed as a value), and `contains` must
         // not say yes where `get` finds nothing.
-        Ok(inner.read_value(key, hash, now, false).is_some())
+        Ok(inner.read_item(key, hash, now, false).is_some())
     }
 
     /// Number of entries in the index, including expired entries that have not

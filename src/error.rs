@@ -113,6 +113,10 @@ pub enum Error {
         /// The cache directory.
         path: PathBuf,
     },
+    /// `incr` or `decr` found a value that is not an unsigned decimal number
+    /// (ASCII digits, at most 20, at most `u64::MAX`, trailing spaces allowed).
+    #[error("the value of this key is not an unsigned 64-bit decimal number (incr and decr need ASCII digits, at most 20 of them); set it to a number first")]
+    NotANumber,
     /// keg refused to write a record the format cannot hold (an empty key,
     /// say). Its own writes never ask for one; only bytes read off a damaged
     /// disk that some check failed to set aside could. Nothing was written.

@@ -34,6 +34,8 @@ mod error;
 pub mod format;
 mod hash;
 mod index;
+mod item;
+
 pub mod inspect;
 mod lock;
 mod log;
@@ -51,6 +53,7 @@ pub use config::{
     DEFAULT_MAX_VALUE_LEN, DEFAULT_WRITE_BUFFER_BYTES, MAX_KEY_LEN, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
 pub use error::{Error, Result};
+pub use item::{CasOutcome, Entry, SetOptions};
 pub use stats::Stats;
 pub use value::Value;
 

@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
 use crate::format::hint;
 use crate::format::record::{self, Kind};
-use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
-use crate::format::{DecodeError, MAX_SEQ};
+use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
+use crate::format::{DecodeError, MAX_SEQ, SEGMENT_VERSION};
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
@@ -152,6 +152,7 @@ pub(crate) fn recover(
     let mut unsynced = Vec::new();
     let mut hint_durable_seq = 0;
     let mut clock_floor_ms = checkpoint.as_ref().map_or(0, |c| c.clock_ms);
+    let mut older_format = Vec::new();
     for &id in &seg_ids {
         let path = segment_path(dir, id);
         let file = match storage.open(&path, !read_only) {
@@ -181,6 +182,11 @@ pub(crate) fn recover(
             }
         };
         clock_floor_ms = clock_floor_ms.max(header.created_ms);
+        if segment::version(&head) != Some(SEGMENT_VERSION) {
+            // Written by a keg whose records carry no user flags: read, never
+            // appended to (a reader of that version would skip a flagged record).
+            older_format.push(id);
+        }
         let seg = Arc::new(Segment::from_existing(file, header, file_len, file_len)?);
         let hint = hint_ids
             .contains(&id)
@@ -231,7 +237,7 @@ pub(crate) fn recover(
     }
 
     let resumed = match resume_capacity {
-        Some(capacity) => resume_tails(storage, dir, hasher, &mut loaded, capacity, &mut need_hint)?,
+        Some(capacity) => resume_tails(storage, dir, hasher, &mut loaded, capacity, &older_format, &mut need_hint)?,
         None => Vec::new(),
     };
 
@@ -324,6 +330,7 @@ fn resume_tails(
     hasher: &KeyHasher,
     loaded: &mut [(Arc<Segment>, Source)],
     capacity: u64,
+    older_format: &[u32],
     need_hint: &mut Vec<Arc<Segment>>,
 ) -> Result<Vec<Arc<Segment>>> {
     let mut resumed = Vec::new();
@@ -334,7 +341,7 @@ fn resume_tails(
         let Some(pos) = loaded.iter().rposition(|(s, _)| s.log == log) else { continue };
         let (seg, source) = &loaded[pos];
         let len = seg.len();
-        if len >= capacity / 2 || !matches_its_bytes(seg, source, hasher) {
+        if len >= capacity / 2 || older_format.contains(&seg.id) || !matches_its_bytes(seg, source, hasher) {
             continue;
         }
         let id = seg.id;

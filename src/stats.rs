@@ -82,6 +82,24 @@ pub struct Stats {
     /// Rounds of fsyncs made to make writes durable; in synced mode, concurrent
     /// writers share rounds (group commit), so this grows slower than `sets`.
     pub sync_rounds: u64,
+    /// Compare-and-swaps that stored (the version matched).
+    pub cas_hits: u64,
+    /// Compare-and-swaps refused because the version had changed.
+    pub cas_badval: u64,
+    /// Compare-and-swaps on a key with no live value.
+    pub cas_misses: u64,
+    /// `incr` calls on a live numeric value.
+    pub incr_hits: u64,
+    /// `incr` calls on a key with no live value.
+    pub incr_misses: u64,
+    /// `decr` calls on a live numeric value.
+    pub decr_hits: u64,
+    /// `decr` calls on a key with no live value.
+    pub decr_misses: u64,
+    /// `touch` and get-and-touch calls that found a live value.
+    pub touch_hits: u64,
+    /// `touch` and get-and-touch calls that found none.
+    pub touch_misses: u64,
 }
 
 impl Stats {
@@ -125,6 +143,15 @@ pub(crate) struct Counters {
     pub(crate) recovery_void_records: AtomicU64,
     pub(crate) maintenance_errors: AtomicU64,
     pub(crate) sync_rounds: AtomicU64,
+    pub(crate) cas_hits: AtomicU64,
+    pub(crate) cas_badval: AtomicU64,
+    pub(crate) cas_misses: AtomicU64,
+    pub(crate) incr_hits: AtomicU64,
+    pub(crate) incr_misses: AtomicU64,
+    pub(crate) decr_hits: AtomicU64,
+    pub(crate) decr_misses: AtomicU64,
+    pub(crate) touch_hits: AtomicU64,
+    pub(crate) touch_misses: AtomicU64,
 }
 
 #[inline]
@@ -163,5 +190,14 @@ impl Counters {
         s.recovery_void_records = g(&self.recovery_void_records);
         s.maintenance_errors = g(&self.maintenance_errors);
         s.sync_rounds = g(&self.sync_rounds);
+        s.cas_hits = g(&self.cas_hits);
+        s.cas_badval = g(&self.cas_badval);
+        s.cas_misses = g(&self.cas_misses);
+        s.incr_hits = g(&self.incr_hits);
+        s.incr_misses = g(&self.incr_misses);
+        s.decr_hits = g(&self.decr_hits);
+        s.decr_misses = g(&self.decr_misses);
+        s.touch_hits = g(&self.touch_hits);
+        s.touch_misses = g(&self.touch_misses);
     }
 }

@@ -27,7 +27,7 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     let seg = std::fs::read(dir.path().join("00000001.seg")).unwrap();
     // Section 2.1: the segment header.
     assert_eq!(&seg[0..8], b"\x8bKEGSEG\n");
-    assert_eq!(le16(&seg, 8), 1, "version");
+    assert_eq!(le16(&seg, 8), 2, "version");
     assert_eq!(seg[10], 0, "new keys land in the probation log");
     assert_eq!(le32(&seg, 12), 1, "segment id");
     assert_eq!(le64(&seg, 16), 1_767_225_600_000 - 10_000, "created_ms");
@@ -114,4 +114,51 @@ fn the_worked_example_in_format_md_is_what_the_encoder_writes() {
     let mut encoded = Vec::new();
     keg::format::record::encode(&mut encoded, keg::format::record::Kind::Tombstone, 9, 0, b"user:1", b"").unwrap();
     assert_eq!(documented, encoded);
+}
+
+#[test]
+fn a_record_with_user_flags_decodes_by_the_documented_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set_with(b"k", b"data", &keg::SetOptions::new().flags(0x0102_0304)).unwrap();
+    cache.close().unwrap();
+    let seg = std::fs::read(dir.path().join("00000001.seg")).unwrap();
+    // Section 2.2: flag bit 0, and a value area of 4 flag bytes, then the value.
+    let r = &seg[32..];
+    let (key_len, kind, flags, value_len) = (le16(r, 4) as usize, r[6], r[7], le32(r, 8) as usize);
+    assert_eq!((key_len, kind, flags, value_len), (1, 1, 1, 8));
+    assert_eq!(le32(r, 0), crc32fast::hash(&r[4..37]) as u64);
+    assert_eq!(&r[28..29], b"k");
+    assert_eq!(le32(r, 29), 0x0102_0304, "user flags first in the value area");
+    assert_eq!(&r[33..37], b"data");
+}
+
+#[test]
+fn a_version_1_directory_opens_serves_and_is_not_appended_to() {
+    // A directory as the previous release wrote it: a version-1 segment
+    // (header version 1, records without user flags) and no hint.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seg = keg::format::segment::SegmentHeader {
+        log: keg::format::segment::LogKind::Probation,
+        id: 1,
+        created_ms: 1_700_000_000_000,
+    }
+    .encode()
+    .to_vec();
+    seg[8] = 1;
+    let sum = crc32fast::hash(&seg[0..24]);
+    seg[24..28].copy_from_slice(&sum.to_le_bytes());
+    keg::format::record::encode(&mut seg, keg::format::record::Kind::Value, 1, 0, b"old", b"value").unwrap();
+    std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
+
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(cache.get(b"old").unwrap().unwrap(), b"value");
+    cache.set_with(b"new", b"v", &keg::SetOptions::new().flags(5)).unwrap();
+    cache.close().unwrap();
+    assert_eq!(std::fs::read(dir.path().join("00000001.seg")).unwrap(), seg, "the version-1 segment was appended to");
+    let seg2 = std::fs::read(dir.path().join("00000002.seg")).unwrap();
+    assert_eq!(le16(&seg2, 8), 2, "new records go to a version-2 segment");
+    let cache = Cache::open(dir.path()).unwrap();
+    assert_eq!(cache.get(b"old").unwrap().unwrap(), b"value");
+    assert_eq!(cache.get_entry(b"new").unwrap().unwrap().flags, 5);
 }

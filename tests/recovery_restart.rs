@@ -135,13 +135,13 @@ fn a_segment_from_a_future_version_is_refused_and_left_untouched() {
     cache.close().unwrap();
     let seg = files(dir.path(), "seg").remove(0);
     let mut bytes = std::fs::read(&seg).unwrap();
-    bytes[8] = 2; // version 2
+    bytes[8] = 3; // version 3 (this build writes 2)
     let crc = crc32fast::hash(&bytes[0..24]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&seg, &bytes).unwrap();
     let err = builder().open(dir.path()).unwrap_err();
-    assert!(matches!(&err, Error::UnsupportedVersion { found: 2, supported: 1, path } if *path == seg), "{err}");
-    assert!(err.to_string().contains("version 2"), "{err}");
+    assert!(matches!(&err, Error::UnsupportedVersion { found: 3, supported: 2, path } if *path == seg), "{err}");
+    assert!(err.to_string().contains("version 3"), "{err}");
     assert_eq!(std::fs::read(&seg).unwrap(), bytes, "the refused file was modified");
     assert!(matches!(Cache::builder().open_read_only(dir.path()), Err(Error::UnsupportedVersion { .. })));
 }

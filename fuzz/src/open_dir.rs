@@ -473,7 +473,7 @@ fn built_segment(
     let header_id = if sel & 0x80 != 0 { input.u8() as u32 } else { id };
     let mut bytes = SegmentHeader { log, id: header_id, created_ms }.encode().to_vec();
     if sel & 0x70 == 0x70 {
-        bytes[8] = 2; // a future format version
+        bytes[8] = 3; // a future segment format version
         fix_crc(&mut bytes, 0..24, 24);
     }
     let mut entries = Vec::new();

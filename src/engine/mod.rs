@@ -32,7 +32,7 @@ mod checkpoint;
 mod commit;
 pub(crate) mod rank;
 mod read;
-mod write;
+pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::{expired, Engine};
 use crate::config::Durability;
-use crate::format::record::{Header, Kind};
+use crate::format::record::{Header, Kind, Record};
 use crate::index::Entry;
 use crate::log::segment::ReadError;
 use crate::log::writer::Writer;
@@ -13,6 +13,22 @@ use crate::stats::bump;
 use crate::value::Value;
 
 /// A key's current entry, found by `locate`.
+/// A live value as a read finds it.
+pub(crate) struct Item {
+    pub(crate) value: Value,
+    pub(crate) user_flags: u32,
+    /// The record's sequence number: the item's version.
+    pub(crate) seq: u64,
+    /// Absolute expiry in Unix ms (0 = never).
+    pub(crate) expires_ms: u64,
+}
+
+impl Item {
+    fn of(rec: &Record<'_>, value: Value) -> Item {
+        Item { value, user_flags: rec.user_flags, seq: rec.header.seq, expires_ms: rec.header.expires_ms }
+    }
+}
+
 pub(crate) struct Located {
     pub(super) seg: Arc<Segment>,
     pub(super) entry: Entry,
@@ -94,9 +110,10 @@ impl Engine {
         None
     }
 
-    /// The value `key` reads as. With `count`, the read counts: a hit for the
-    /// entry's eviction counter, and in the expired and corrupt read stats.
-    pub(crate) fn read_value(&self, key: &[u8], hash: u64, now: u64, count: bool) -> Option<Value> {
+    /// The live value `key` reads as, with its metadata. With `count`, the
+    /// read counts: a hit for the entry's eviction counter, and in the
+    /// expired and corrupt read stats.
+    pub(crate) fn read_item(&self, key: &[u8], hash: u64, now: u64, count: bool) -> Option<Item> {
         let bump = |c: &std::sync::atomic::AtomicU64| {
             if count {
                 bump(c)
@@ -111,13 +128,15 @@ impl Engine {
             Ok(rec) if rec.kind == Kind::Value && rec.key == key => {
                 let start = found.seg.offset_of(rec.value);
                 let len = rec.value.len();
-                Some(Value::mapped(found.seg.clone(), start, len))
+                Some(Item::of(&rec, Value::mapped(found.seg.clone(), start, len)))
             }
             Err(ReadError::NotVisible) if !found.seg.is_sealed() => {
                 // Still in a write buffer that could not be written (see `locate_flushing`).
                 let w = self.lock_writer();
                 match w.read_pending(found.entry.loc) {
-                    Some(rec) if rec.kind == Kind::Value && rec.key == key => Some(Value::owned(rec.value)),
+                    Some(rec) if rec.kind == Kind::Value && rec.key == key => {
+                        Some(Item::of(&rec, Value::owned(rec.value)))
+                    }
                     _ => {
                         bump(&self.counters.corrupt_reads);
                         None

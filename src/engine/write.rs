@@ -1,9 +1,17 @@
 //! The write path. Every record keg appends (a set, a delete, an atomic
 //! operation, a copy by maintenance) goes through `Writer::append_record`
-//! under the writer lock; this file holds the operations that find a key's
-//! current entry, append its new record and update the index in one step.
+//! under the writer lock. Here, every write of a key by a caller takes the
+//! same three steps under that lock, in [`Engine::update`]: find the key's
+//! current entry and read its record, let the operation decide what to write
+//! from what it found, then append the record and move the index entry.
+//! Because the writer lock is held from the read to the index update, each
+//! operation is atomic against every other writer of the cache: a
+//! compare-and-swap, an increment or an add-if-absent sees exactly the value
+//! it replaces.
 
-use super::read::Lookup;
+use std::borrow::Cow;
+
+use super::read::{Located, Lookup};
 use super::{expired, Engine};
 use crate::error::{Error, Result};
 use crate::format::record::{self, Kind};
@@ -14,27 +22,122 @@ use crate::log::writer::{NewRecord, Writer};
 use crate::maintain;
 use crate::stats::bump;
 
-impl Engine {
-    /// Writes a value record; returns its sequence number.
-    pub(crate) fn put(&self, key: &[u8], value: &[u8], expires_ms: u64, now: u64) -> Result<u64> {
-        self.put_in(key, value, expires_ms, now, None)
-    }
+/// How many times a write re-reads its key when the record it decided on
+/// needs more room than the cap had when it took the writer lock (eviction
+/// runs between tries). The bound stops a loop against a value that grows
+/// faster than eviction frees space.
+const ROOM_TRIES: usize = 8;
 
-    /// [`Engine::put`] to log `to`, or (`None`) to the log of the key's
-    /// entry, or for a new key to probation (main if the ghost remembers it).
-    pub(crate) fn put_in(
+/// A key's live value, as a write finds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Current<'a> {
+    pub(crate) value: &'a [u8],
+    pub(crate) user_flags: u32,
+    /// The record's sequence number: the item's version.
+    pub(crate) seq: u64,
+    /// Absolute expiry in Unix ms (0 = never).
+    pub(crate) expires_ms: u64,
+}
+
+/// What a write does, decided from what it found.
+pub(crate) enum Action<'a> {
+    /// Store a value (its record goes to the log of the key's entry, or for
+    /// a new key to probation, or main if the ghost set remembers it).
+    Put { value: Cow<'a, [u8]>, user_flags: u32, expires_ms: u64 },
+    /// Delete the key (a tombstone, if there may be anything to hide).
+    Delete,
+    /// Leave the key as it is.
+    Nothing,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// The sequence number of the record appended, if one was.
+    pub(crate) seq: Option<u64>,
+    /// Whether the key had a live value before the write.
+    pub(crate) had_live: bool,
+}
+
+impl Engine {
+    /// The one write of a key: under the writer lock, reads the key's live
+    /// value (`None` if missing, expired or unreadable), asks `decide` what
+    /// to write, and writes it. `decide` may run more than once (when the
+    /// record it asked for needs eviction first); only its last answer is
+    /// written. Does not wait for durability: see [`Engine::wait_durable`].
+    pub(crate) fn update<'v>(
         &self,
         key: &[u8],
+        mut decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
+    ) -> Result<Written> {
+        self.check_writable()?;
+        let hash = self.hasher.hash(key);
+        let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
+        let mut room = record::encoded_len(key.len(), 0) as u64;
+        for _ in 0..ROOM_TRIES {
+            let mut w = maintain::writer_with_room(self, room)?;
+            let found = self.locate(key, hash, false, Some(&w));
+            let current = match &found {
+                Lookup::Found(l) => live_value(&w, l, key, now),
+                _ => None,
+            };
+            let had_live = matches!(&found, Lookup::Found(l) if !expired(l.header.expires_ms, now));
+            let action = decide(current, now)?;
+            let needed = match &action {
+                Action::Put { value, user_flags, .. } => {
+                    record::encoded_len(key.len(), value.len()) as u64 + if *user_flags != 0 { 4 } else { 0 }
+                }
+                Action::Delete => record::encoded_len(key.len(), 0) as u64,
+                Action::Nothing => 0,
+            };
+            if needed > room && !maintain::has_room(self, needed) {
+                room = needed;
+                continue;
+            }
+            let seq = match action {
+                Action::Nothing => None,
+                Action::Put { value, user_flags, expires_ms } => {
+                    Some(self.put_locked(&mut w, key, hash, found, &value, user_flags, expires_ms, now, None)?)
+                }
+                Action::Delete => self.delete_locked(&mut w, key, hash, found, false, now)?,
+            };
+            drop(w);
+            if seq.is_some() {
+                maintain::nudge(self);
+            }
+            return Ok(Written { seq, had_live });
+        }
+        Err(Error::NoSpace { needed: room, cap: self.config.max_bytes, waited_ms: 0 })
+    }
+
+    /// Deletes `key` by writing a tombstone; returns whether a live value was
+    /// removed. Waits for durability in synced mode.
+    pub(crate) fn remove(&self, key: &[u8]) -> Result<bool> {
+        let done = self.update(key, |_, _| Ok(Action::Delete))?;
+        if let Some(seq) = done.seq {
+            self.wait_durable(seq)?;
+        }
+        Ok(done.had_live)
+    }
+
+    /// Appends a value record of `key` (whose lookup found `found`) and
+    /// points the index at it; the caller holds the writer lock `w`. The
+    /// record goes to log `to`, or (`None`) to the log of the key's entry, or
+    /// for a new key to probation (main if the ghost remembers it).
+    #[allow(clippy::too_many_arguments)]
+    fn put_locked(
+        &self,
+        w: &mut Writer,
+        key: &[u8],
+        hash: u64,
+        found: Lookup,
         value: &[u8],
+        user_flags: u32,
         expires_ms: u64,
         now: u64,
         to: Option<LogKind>,
     ) -> Result<u64> {
-        self.check_writable()?;
-        let hash = self.hasher.hash(key);
-        let len = record::encoded_len(key.len(), value.len()) as u64;
-        let mut w = maintain::writer_with_room(self, len)?;
-        let existing = match self.locate(key, hash, false, Some(&w)) {
+        let existing = match found {
             Lookup::Found(l) => Some(l),
             _ => None,
         };
@@ -47,10 +150,11 @@ impl Engine {
             }
             (None, None) => LogKind::Probation,
         };
-        let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, value };
+        let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, user_flags, value };
+        let len = rec.encoded_len() as u64;
         let (loc, seq) = w.append_record(&self.segments, log, rec, now)?;
         crate::killpoint!("set.before_index");
-        self.note_append(&w, loc, seq, true, len);
+        self.note_append(w, loc, seq, true, len);
         let exp = expires_s(expires_ms);
         match existing {
             Some(old) => {
@@ -59,25 +163,24 @@ impl Engine {
             }
             None => self.index.insert(Entry { hash, loc, expires_s: exp, counter: 0 }),
         }
-        drop(w);
-        maintain::nudge(self);
         Ok(seq)
     }
 
-    /// Deletes `key` by writing a tombstone; returns whether a live value was removed.
-    pub(crate) fn remove(&self, key: &[u8]) -> Result<bool> {
-        self.remove_as(key, false)
-    }
-
-    /// Deletes `key`; with `always`, writes the tombstone even when nothing
-    /// readable is found.
-    pub(crate) fn remove_as(&self, key: &[u8], always: bool) -> Result<bool> {
-        self.check_writable()?;
-        let hash = self.hasher.hash(key);
-        let len = record::encoded_len(key.len(), 0) as u64;
-        let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
-        let mut w = maintain::writer_with_room(self, len)?;
-        let old = match self.locate(key, hash, false, Some(&w)) {
+    /// Writes a tombstone of `key` (whose lookup found `found`) to the main
+    /// log and drops its index entry; the caller holds the writer lock `w`.
+    /// With `always`, writes the tombstone even when nothing readable is
+    /// found. Returns the tombstone's sequence number, or `None` when there
+    /// was nothing to hide.
+    fn delete_locked(
+        &self,
+        w: &mut Writer,
+        key: &[u8],
+        hash: u64,
+        found: Lookup,
+        always: bool,
+        now: u64,
+    ) -> Result<Option<u64>> {
+        let old = match found {
             Lookup::Found(old) => Some(old),
             // An entry of this hash cannot be read: it may be this key's newest
             // record, shadowing an older value that a later recovery (once the
@@ -89,7 +192,7 @@ impl Engine {
             // must leave a tombstone, or it could be undone while later
             // writes survive.
             _ if always || !self.lock_pending().is_empty() => None,
-            _ => return Ok(false),
+            _ => return Ok(None),
         };
         // Always the main log, whose tombstones count older values of both
         // logs when they are reclaimed. A key's values normally sit in one
@@ -97,17 +200,16 @@ impl Engine {
         // key in both, and a probation tombstone (which counts only probation
         // values) could then be dropped while a main-log value it hides
         // remains: the key would come back after a restart.
-        let rec = NewRecord { kind: Kind::Tombstone, seq: None, expires_ms: 0, key, value: b"" };
+        let rec = NewRecord { kind: Kind::Tombstone, seq: None, expires_ms: 0, key, user_flags: 0, value: b"" };
+        let len = rec.encoded_len() as u64;
         let (loc, seq) = w.append_record(&self.segments, LogKind::Main, rec, now)?;
         crate::killpoint!("delete.before_index");
-        self.note_append(&w, loc, seq, false, len);
+        self.note_append(w, loc, seq, false, len);
         if let Some(old) = &old {
             old.seg.sub_live(old.header.record_len());
             self.index.remove(hash, old.entry.loc);
         }
-        drop(w);
-        self.wait_durable(seq)?;
-        Ok(old.is_some_and(|old| !expired(old.header.expires_ms, now)))
+        Ok(Some(seq))
     }
 
     /// Settles a key whose main-log value a probation record hides (see
@@ -123,19 +225,36 @@ impl Engine {
         }
         let hash = self.hasher.hash(key);
         let now = self.now_ms();
-        let result = match self.locate(key, hash, false, None) {
-            Lookup::Found(found) if found.seg.log == LogKind::Main => return Ok(()),
+        let tomb = record::encoded_len(key.len(), 0) as u64;
+        let result = (|| {
+            let mut w = maintain::writer_with_room(self, tomb)?;
+            let found = self.locate(key, hash, false, Some(&w));
+            if let Lookup::Found(l) = &found {
+                if l.seg.log == LogKind::Main {
+                    return Ok(());
+                }
+            }
             // (Only an intact value record of this key is copied: an entry
             // from a lying hint may point at a tombstone, which reads as
             // nothing, not as an empty value.)
-            Lookup::Found(found) => match found.seg.read(found.entry.loc.off) {
-                Ok(r) if r.kind == Kind::Value && r.key == key && !expired(r.header.expires_ms, now) => {
-                    self.put_in(key, r.value, r.header.expires_ms, now, Some(LogKind::Main)).map(|_| ())
+            let copy = match &found {
+                Lookup::Found(l) => live_value(&w, l, key, now).map(|c| (c.value.to_vec(), c.user_flags, c.expires_ms)),
+                _ => None,
+            };
+            match copy {
+                Some((value, flags, expires_ms)) => {
+                    let len = record::encoded_len(key.len(), value.len()) as u64 + 4;
+                    if !maintain::has_room(self, len) {
+                        drop(w);
+                        w = maintain::writer_with_room(self, len)?;
+                    }
+                    let found = self.locate(key, hash, false, Some(&w));
+                    self.put_locked(&mut w, key, hash, found, &value, flags, expires_ms, now, Some(LogKind::Main))
+                        .map(|_| ())
                 }
-                _ => self.remove_as(key, true).map(|_| ()),
-            },
-            _ => self.remove_as(key, true).map(|_| ()),
-        };
+                None => self.delete_locked(&mut w, key, hash, found, true, now).map(|_| ()),
+            }
+        })();
         match result {
             // Out of numbers (an image holding numbers near the limit):
             // nothing can be written, and nothing can be reclaimed either.
@@ -145,7 +264,8 @@ impl Engine {
     }
 
     /// Bookkeeping after an append of a live value (`value`) or a tombstone:
-    /// sequence bounds, live and tombstone bytes, counters.
+    /// sequence bounds, live and tombstone bytes, counters. The one place a
+    /// segment's accounting grows.
     pub(crate) fn note_append(&self, w: &Writer, loc: Loc, seq: u64, value: bool, len: u64) {
         let _ = w;
         if let Some(seg) = self.segments.get(loc.seg) {
@@ -159,4 +279,20 @@ impl Engine {
         bump(&self.counters.appends);
         crate::stats::add(&self.counters.bytes_appended, len);
     }
+}
+
+/// The live value record `l` points at, read under the writer lock `w` (so
+/// that a record still in the write buffer is found too): `None` if it is
+/// expired, damaged, a tombstone, or another key's.
+fn live_value<'a>(w: &'a Writer, l: &'a Located, key: &[u8], now: u64) -> Option<Current<'a>> {
+    if expired(l.header.expires_ms, now) {
+        return None;
+    }
+    let rec = l.seg.read(l.entry.loc.off).ok().or_else(|| w.read_pending(l.entry.loc))?;
+    (rec.kind == Kind::Value && rec.key == key).then_some(Current {
+        value: rec.value,
+        user_flags: rec.user_flags,
+        seq: rec.header.seq,
+        expires_ms: rec.header.expires_ms,
+    })
 }

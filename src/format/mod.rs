@@ -17,14 +17,40 @@ pub mod hint;
 pub mod record;
 pub mod segment;
 
-/// The format version this build writes and the only one it reads.
+/// The version of the hint and checkpoint files this build writes and reads.
+///
+/// ```
+/// assert_eq!(keg::format::FORMAT_VERSION, 1);
+/// ```
 pub const FORMAT_VERSION: u16 = 1;
 
-/// The highest sequence number keg writes or accepts when it opens a cache. keg would need 2^62 writes to
-/// get there, so a larger one in a record, hint or checkpoint whose checksum
-/// matched is damage (or a hand-made file), and is treated like a failed
-/// checksum. This keeps the arithmetic on sequence numbers (the next one to
-/// assign, the search for a hole above the durable mark) far from overflow.
+/// The segment format version this build writes: 2, whose records may carry
+/// 32-bit user flags (see [`record::FLAG_USER_FLAGS`]). It reads versions 1
+/// and 2; a keg that reads only version 1 refuses a version-2 segment with
+/// [`DecodeError::UnsupportedVersion`] instead of skipping its flagged records.
+///
+/// ```
+/// assert_eq!(keg::format::SEGMENT_VERSION, 2);
+/// ```
+pub const SEGMENT_VERSION: u16 = 2;
+
+/// The oldest segment format version this build reads.
+///
+/// ```
+/// assert!(keg::format::OLDEST_SEGMENT_VERSION <= keg::format::SEGMENT_VERSION);
+/// ```
+pub const OLDEST_SEGMENT_VERSION: u16 = 1;
+
+/// The highest sequence number keg writes or accepts when it opens a cache.
+/// keg would need 2^62 writes to get there, so a larger one in a record,
+/// hint or checkpoint whose checksum matched is damage (or a hand-made file),
+/// and is treated like a failed checksum. This keeps the arithmetic on
+/// sequence numbers (the next one to assign, the search for a hole above the
+/// durable mark) far from overflow.
+///
+/// ```
+/// assert_eq!(keg::format::MAX_SEQ, 1 << 62);
+/// ```
 pub const MAX_SEQ: u64 = 1 << 62;
 
 pub(crate) fn crc(bytes: &[u8]) -> u32 {

@@ -5,13 +5,18 @@
 //!      0      4  crc32      CRC-32 of bytes [4, 28 + key_len + value_len)
 //!      4      2  key_len    1 ..= 65535
 //!      6      1  kind       1 = value, 2 = tombstone
-//!      7      1  flags      0 (no flags are defined in version 1)
-//!      8      4  value_len  0 for a tombstone
+//!      7      1  flags      bit 0: user flags follow the key; other bits 0
+//!      8      4  value_len  0 for a tombstone; includes the 4 user-flag bytes
 //!     12      8  seq        write sequence number, unique per logical write
 //!     20      8  expires_ms absolute expiry, Unix milliseconds; 0 = never
 //!     28  key_len  key
-//!      …  value_len value
+//!      …  value_len value: with flag bit 0, a u32 of user flags, then the data
 //! ```
+//!
+//! User flags (the 32-bit word memcached clients keep their serialisation
+//! format in) take 4 bytes only in records that have non-zero flags; a
+//! record without bit 0 has user flags 0. Segment format version 1 never has
+//! bit 0 set.
 //!
 //! A record never spans two segments. Decoding checks the frame against the
 //! bytes available before it computes the checksum, so a torn tail reads as
@@ -22,6 +27,17 @@ use super::{crc, u16_at, u32_at, u64_at, DecodeError};
 
 /// Bytes in a record header (everything before the key).
 pub const HEADER_LEN: usize = 28;
+
+/// Record `flags` bit: the value begins with the item's 32-bit user flags
+/// (little-endian), and [`Record::value`] is what follows them.
+///
+/// ```
+/// use keg::format::record::{self, Kind, FLAG_USER_FLAGS};
+/// let mut buf = Vec::new();
+/// record::encode_with_flags(&mut buf, Kind::Value, 1, 0, b"k", 0xdead_beef, b"v").unwrap();
+/// assert_eq!(buf[7], FLAG_USER_FLAGS);
+/// ```
+pub const FLAG_USER_FLAGS: u8 = 1;
 
 /// What a record says about its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +101,10 @@ pub struct Record<'a> {
     pub kind: Kind,
     /// The key bytes.
     pub key: &'a [u8],
-    /// The value bytes (empty for a tombstone).
+    /// The value bytes (empty for a tombstone), without the user flags.
     pub value: &'a [u8],
+    /// The user flags (0 when the record carries none).
+    pub user_flags: u32,
 }
 
 impl Record<'_> {
@@ -135,27 +153,56 @@ pub fn encode(
     key: &[u8],
     value: &[u8],
 ) -> Result<(), EncodeError> {
+    encode_with_flags(out, kind, seq, expires_ms, key, 0, value)
+}
+
+/// [`encode`] with user flags: a value record whose `user_flags` are not 0
+/// stores them in 4 bytes before the value (see [`FLAG_USER_FLAGS`]); with
+/// flags 0 the bytes are exactly [`encode`]'s.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let mut buf = Vec::new();
+/// record::encode_with_flags(&mut buf, Kind::Value, 3, 0, b"k", 42, b"data").unwrap();
+/// let rec = record::decode(&buf).unwrap();
+/// assert_eq!((rec.user_flags, rec.value), (42, &b"data"[..]));
+/// assert_eq!(buf.len(), record::encoded_len(1, 4) + 4);
+/// ```
+pub fn encode_with_flags(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    seq: u64,
+    expires_ms: u64,
+    key: &[u8],
+    user_flags: u32,
+    value: &[u8],
+) -> Result<(), EncodeError> {
+    let flagged = user_flags != 0;
     if key.is_empty() {
         return Err(EncodeError("empty key"));
     }
     if key.len() > u16::MAX as usize {
         return Err(EncodeError("key over 65535 bytes"));
     }
-    if value.len() > u32::MAX as usize {
+    let stored_len = value.len() + if flagged { 4 } else { 0 };
+    if stored_len > u32::MAX as usize {
         return Err(EncodeError("value over 4 GiB"));
     }
-    if kind == Kind::Tombstone && !value.is_empty() {
+    if kind == Kind::Tombstone && (!value.is_empty() || flagged) {
         return Err(EncodeError("tombstone with a value"));
     }
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&(key.len() as u16).to_le_bytes());
     out.push(kind.code());
-    out.push(0);
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.push(if flagged { FLAG_USER_FLAGS } else { 0 });
+    out.extend_from_slice(&(stored_len as u32).to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&expires_ms.to_le_bytes());
     out.extend_from_slice(key);
+    if flagged {
+        out.extend_from_slice(&user_flags.to_le_bytes());
+    }
     out.extend_from_slice(value);
     let sum = crc(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&sum.to_le_bytes());
@@ -224,7 +271,17 @@ pub fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
     }
     let kind = validate(&header)?;
     let key_end = HEADER_LEN + header.key_len as usize;
-    Ok(Record { header, kind, key: &buf[HEADER_LEN..key_end], value: &buf[key_end..total] })
+    let (user_flags, value_start) = if header.flags & FLAG_USER_FLAGS != 0 {
+        let flags = u32_at(buf, key_end);
+        if flags == 0 {
+            // (keg stores flags only when they are not 0: one encoding per record.)
+            return Err(DecodeError::Invalid("user flags of 0 stored explicitly"));
+        }
+        (flags, key_end + 4)
+    } else {
+        (0, key_end)
+    };
+    Ok(Record { header, kind, key: &buf[HEADER_LEN..key_end], value: &buf[value_start..total], user_flags })
 }
 
 /// Field checks that apply once the checksum has matched.
@@ -232,8 +289,11 @@ pub fn validate(header: &Header) -> Result<Kind, DecodeError> {
     if header.key_len == 0 {
         return Err(DecodeError::Invalid("key_len is 0"));
     }
-    if header.flags != 0 {
+    if header.flags & !FLAG_USER_FLAGS != 0 {
         return Err(DecodeError::Invalid("unknown record flags"));
+    }
+    if header.flags & FLAG_USER_FLAGS != 0 && (header.value_len < 4 || header.kind() != Some(Kind::Value)) {
+        return Err(DecodeError::Invalid("user flags in a record with no room for them"));
     }
     match header.kind() {
         None => Err(DecodeError::Invalid("unknown record kind")),

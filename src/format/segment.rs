@@ -3,7 +3,7 @@
 //! ```text
 //! offset  width  field
 //!      0      8  magic       8B 4B 45 47 53 45 47 0A  ("\x8bKEGSEG\n")
-//!      8      2  version     1
+//!      8      2  version     2 (1: written before records could carry user flags; read, never appended to)
 //!     10      1  log         0 = probationary log, 1 = main log
 //!     11      1  reserved    0
 //!     12      4  segment_id  the number in the file name
@@ -14,7 +14,7 @@
 //!
 //! Records follow from byte 32 ([`HEADER_LEN`]) to the end of the file.
 
-use super::{crc, u16_at, u32_at, u64_at, DecodeError, FORMAT_VERSION};
+use super::{crc, u16_at, u32_at, u64_at, DecodeError, OLDEST_SEGMENT_VERSION, SEGMENT_VERSION};
 
 /// Bytes in a segment header; the first record starts here.
 pub const HEADER_LEN: usize = 32;
@@ -77,7 +77,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..10].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
         b[10] = self.log.index() as u8;
         b[12..16].copy_from_slice(&self.id.to_le_bytes());
         b[16..24].copy_from_slice(&self.created_ms.to_le_bytes());
@@ -110,8 +110,8 @@ impl SegmentHeader {
             return Err(DecodeError::ChecksumMismatch { stored, computed });
         }
         let version = u16_at(b, 8);
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        if !(OLDEST_SEGMENT_VERSION..=SEGMENT_VERSION).contains(&version) {
+            return Err(DecodeError::UnsupportedVersion { found: version, supported: SEGMENT_VERSION });
         }
         let log = match b[10] {
             0 => LogKind::Probation,
@@ -120,6 +120,18 @@ impl SegmentHeader {
         };
         Ok(SegmentHeader { log, id: u32_at(b, 12), created_ms: u64_at(b, 16) })
     }
+}
+
+/// The version field of a segment header's bytes (unchecked: call it on a
+/// header that [`SegmentHeader::decode`] accepted).
+///
+/// ```
+/// use keg::format::segment::{self, LogKind, SegmentHeader};
+/// let b = SegmentHeader { log: LogKind::Main, id: 1, created_ms: 0 }.encode();
+/// assert_eq!(segment::version(&b), Some(keg::format::SEGMENT_VERSION));
+/// ```
+pub fn version(b: &[u8]) -> Option<u16> {
+    (b.len() >= 10).then(|| u16_at(b, 8))
 }
 
 #[cfg(test)]
@@ -140,9 +152,21 @@ mod tests {
     #[test]
     fn future_version_is_unsupported_not_corrupt() {
         let mut b = SegmentHeader { log: LogKind::Main, id: 1, created_ms: 0 }.encode();
-        b[8] = 2;
+        b[8] = 3;
         let sum = crc(&b[0..24]);
         b[24..28].copy_from_slice(&sum.to_le_bytes());
-        assert_eq!(SegmentHeader::decode(&b), Err(DecodeError::UnsupportedVersion { found: 2, supported: 1 }));
+        assert_eq!(SegmentHeader::decode(&b), Err(DecodeError::UnsupportedVersion { found: 3, supported: 2 }));
+    }
+
+    #[test]
+    fn version_1_segments_still_decode() {
+        let h = SegmentHeader { log: LogKind::Main, id: 7, created_ms: 5 };
+        let mut b = h.encode();
+        assert_eq!(version(&b), Some(2));
+        b[8] = 1;
+        let sum = crc(&b[0..24]);
+        b[24..28].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&b), Ok(h));
+        assert_eq!(version(&b), Some(1));
     }
 }

@@ -60,7 +60,16 @@ pub(crate) struct NewRecord<'a> {
     pub(crate) seq: Option<u64>,
     pub(crate) expires_ms: u64,
     pub(crate) key: &'a [u8],
+    /// The item's user flags (0: none stored).
+    pub(crate) user_flags: u32,
     pub(crate) value: &'a [u8],
+}
+
+impl NewRecord<'_> {
+    /// Bytes the record takes on disk.
+    pub(crate) fn encoded_len(&self) -> usize {
+        record::encoded_len(self.key.len(), self.value.len()) + if self.user_flags != 0 { 4 } else { 0 }
+    }
 }
 
 impl Writer {
@@ -94,7 +103,8 @@ impl Writer {
         };
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        let encoded = record::encode(&mut buf, rec.kind, seq, rec.expires_ms, rec.key, rec.value);
+        let encoded =
+            record::encode_with_flags(&mut buf, rec.kind, seq, rec.expires_ms, rec.key, rec.user_flags, rec.value);
         debug_assert!(encoded.is_ok(), "keg asked to write an invalid record: {encoded:?}");
         let appended = match encoded {
             Ok(()) => self.append(segments, log, &buf, now_ms),

@@ -147,6 +147,12 @@ pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether `len` more bytes (and a segment header, in case they start a new
+/// segment) fit under the cap now.
+pub(crate) fn has_room(inner: &Engine, len: u64) -> bool {
+    inner.segments.disk_bytes() + len + HEADER_LEN as u64 <= inner.config.max_bytes
+}
+
 /// Returns the writer lock once `len` more bytes fit under the cap, evicting
 /// inline if the background thread has not kept up.
 pub(crate) fn writer_with_room(inner: &Engine, len: u64) -> Result<Ranked<'_, Writer>> {

@@ -292,6 +292,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
                 seq: None,
                 expires_ms: rec.header.expires_ms,
                 key: rec.key,
+                user_flags: rec.user_flags,
                 value: rec.value,
             };
             let (new_loc, seq) = w.append_record(&inner.segments, log, copy, ctx.now_ms)?;
@@ -336,7 +337,7 @@ fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>
 /// forward, or left where a dropped value may hide older ones). `key` comes
 /// from a record that decoded, so it is one the format can hold.
 fn append_tombstone(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, key: &[u8], seq: u64) -> Result<()> {
-    let rec = NewRecord { kind: Kind::Tombstone, seq: Some(seq), expires_ms: 0, key, value: b"" };
+    let rec = NewRecord { kind: Kind::Tombstone, seq: Some(seq), expires_ms: 0, key, user_flags: 0, value: b"" };
     let (loc, _) = w.append_record(&ctx.inner.segments, log, rec, ctx.now_ms)?;
     let len = record::encoded_len(key.len(), 0) as u64;
     ctx.inner.note_append(w, loc, seq, false, len);

@@ -1,0 +1,355 @@
+//! The cache patterns applications use, each one write of the engine
+//! (`Engine::update`): it reads the key's live value and writes its new
+//! record under the writer lock, so every operation here is atomic against
+//! every other writer of the cache, and costs at most one record append.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::Cache;
+use crate::engine::write::{Action, Current};
+use crate::error::{Error, Result};
+use crate::item::{expiry_after, CasOutcome, Entry, SetOptions};
+use crate::stats::bump;
+use crate::value::Value;
+
+impl Cache {
+    /// Looks `key` up and returns its value with its flags, version and
+    /// expiry (see [`Entry`]); `None` for a missing, expired or damaged entry.
+    /// Counts as a hit or a miss, as [`Cache::get`] does.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set_with(b"k", b"v", &keg::SetOptions::new().flags(9)).unwrap();
+    /// let e = cache.get_entry(b"k").unwrap().unwrap();
+    /// assert_eq!((&*e.value, e.flags), (&b"v"[..], 9));
+    /// ```
+    pub fn get_entry(&self, key: &[u8]) -> Result<Option<Entry>> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        let hash = inner.hasher.hash(key);
+        let now = inner.now_ms();
+        let item = inner.read_item(key, hash, now, true);
+        bump(if item.is_some() { &inner.counters.hits } else { &inner.counters.misses });
+        Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
+    }
+
+    /// Stores `value` under `key` with `opts` (TTL, flags), replacing any
+    /// previous value; returns the item's new version.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let v1 = cache.set_with(b"k", b"one", &keg::SetOptions::new()).unwrap();
+    /// let v2 = cache.set_with(b"k", b"two", &keg::SetOptions::new()).unwrap();
+    /// assert_ne!(v1, v2);
+    /// ```
+    pub fn set_with(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<u64> {
+        self.check_value(value)?;
+        let seq = self.write(key, |_, now| Ok(put(value, opts, now)))?;
+        bump(&self.inner.counters.sets);
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Stores `value` only if `key` has no live value (missing or expired):
+    /// of many callers racing to add one key, exactly one succeeds. Returns
+    /// the new version, or `None` if the key was present (nothing stored).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let opts = keg::SetOptions::new();
+    /// assert!(cache.add(b"lock", b"me", &opts).unwrap().is_some());
+    /// assert!(cache.add(b"lock", b"you", &opts).unwrap().is_none());
+    /// assert_eq!(cache.get(b"lock").unwrap().unwrap(), b"me");
+    /// ```
+    pub fn add(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
+        self.check_value(value)?;
+        self.write(key, |current, now| Ok(if current.is_some() { Action::Nothing } else { put(value, opts, now) }))
+            .map(|seq| self.counted_set(seq))
+    }
+
+    /// Stores `value` only if `key` has a live value. Returns the new
+    /// version, or `None` if the key was missing (nothing stored).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let opts = keg::SetOptions::new();
+    /// assert!(cache.replace(b"k", b"v", &opts).unwrap().is_none());
+    /// cache.set(b"k", b"old", None).unwrap();
+    /// assert!(cache.replace(b"k", b"new", &opts).unwrap().is_some());
+    /// assert_eq!(cache.get(b"k").unwrap().unwrap(), b"new");
+    /// ```
+    pub fn replace(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
+        self.check_value(value)?;
+        self.write(key, |current, now| Ok(if current.is_some() { put(value, opts, now) } else { Action::Nothing }))
+            .map(|seq| self.counted_set(seq))
+    }
+
+    /// Adds `data` after the value of `key`, keeping its flags and expiry.
+    /// Returns the new version, or `None` if the key was missing (nothing
+    /// stored, as memcached does). Concurrent appends all land, each once.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"log", b"a", None).unwrap();
+    /// cache.append(b"log", b"b").unwrap();
+    /// assert_eq!(cache.get(b"log").unwrap().unwrap(), b"ab");
+    /// ```
+    pub fn append(&self, key: &[u8], data: &[u8]) -> Result<Option<u64>> {
+        self.concat(key, data, false)
+    }
+
+    /// Adds `data` before the value of `key`, keeping its flags and expiry;
+    /// as [`Cache::append`] otherwise.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"log", b"b", None).unwrap();
+    /// cache.prepend(b"log", b"a").unwrap();
+    /// assert_eq!(cache.get(b"log").unwrap().unwrap(), b"ab");
+    /// ```
+    pub fn prepend(&self, key: &[u8], data: &[u8]) -> Result<Option<u64>> {
+        self.concat(key, data, true)
+    }
+
+    /// Compare-and-swap: stores `value` only if `key`'s version is still
+    /// `version` (from [`Cache::get_entry`] or an earlier write), telling a
+    /// changed key from a missing one.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let opts = keg::SetOptions::new();
+    /// let v = cache.set_with(b"k", b"1", &opts).unwrap();
+    /// let stored = cache.set_if_version(b"k", b"2", &opts, v).unwrap();
+    /// assert!(matches!(stored, keg::CasOutcome::Stored(_)));
+    /// assert_eq!(cache.set_if_version(b"k", b"3", &opts, v).unwrap(), keg::CasOutcome::Changed);
+    /// ```
+    pub fn set_if_version(&self, key: &[u8], value: &[u8], opts: &SetOptions, version: u64) -> Result<CasOutcome> {
+        self.check_value(value)?;
+        let mut outcome = CasOutcome::Missing;
+        let seq = self.write(key, |current, now| {
+            Ok(match current {
+                None => {
+                    outcome = CasOutcome::Missing;
+                    Action::Nothing
+                }
+                Some(c) if c.seq != version => {
+                    outcome = CasOutcome::Changed;
+                    Action::Nothing
+                }
+                Some(_) => put(value, opts, now),
+            })
+        })?;
+        let c = &self.inner.counters;
+        match seq {
+            Some(seq) => {
+                bump(&c.cas_hits);
+                bump(&c.sets);
+                Ok(CasOutcome::Stored(seq))
+            }
+            None => {
+                bump(if outcome == CasOutcome::Changed { &c.cas_badval } else { &c.cas_misses });
+                Ok(outcome)
+            }
+        }
+    }
+
+    /// Adds `delta` to the unsigned 64-bit decimal number stored under `key`
+    /// (wrapping at 2^64, as memcached does), keeping its flags and expiry;
+    /// returns the new number, or `None` if the key was missing. A value that
+    /// is not such a number fails with [`Error::NotANumber`] and is left as it is.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// assert_eq!(cache.incr(b"hits", 1).unwrap(), None);
+    /// cache.set(b"hits", b"41", None).unwrap();
+    /// assert_eq!(cache.incr(b"hits", 1).unwrap(), Some(42));
+    /// assert_eq!(cache.get(b"hits").unwrap().unwrap(), b"42");
+    /// ```
+    pub fn incr(&self, key: &[u8], delta: u64) -> Result<Option<u64>> {
+        self.count(key, |n| n.wrapping_add(delta), true)
+    }
+
+    /// Subtracts `delta` from the number stored under `key`, stopping at 0
+    /// (as memcached does); otherwise as [`Cache::incr`].
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"stock", b"3", None).unwrap();
+    /// assert_eq!(cache.decr(b"stock", 5).unwrap(), Some(0));
+    /// ```
+    pub fn decr(&self, key: &[u8], delta: u64) -> Result<Option<u64>> {
+        self.count(key, |n| n.saturating_sub(delta), false)
+    }
+
+    /// Gives `key` a new time to live (`None`: none; `Some(Duration::ZERO)`:
+    /// expire now), keeping its value and flags. Returns whether the key had
+    /// a live value. The value's record is written again with the new expiry
+    /// (one append, the cost of a set of the same value).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"session", b"s", Some(Duration::from_secs(60))).unwrap();
+    /// assert!(cache.touch(b"session", Some(Duration::from_secs(3600))).unwrap());
+    /// assert!(!cache.touch(b"absent", None).unwrap());
+    /// ```
+    pub fn touch(&self, key: &[u8], ttl: Option<Duration>) -> Result<bool> {
+        Ok(self.get_and_touch(key, ttl)?.is_some())
+    }
+
+    /// [`Cache::touch`] that also returns the item (with its new expiry), or
+    /// `None` if the key had no live value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// let e = cache.get_and_touch(b"k", Some(Duration::from_secs(60))).unwrap().unwrap();
+    /// assert_eq!(&*e.value, b"v");
+    /// assert!(e.expires_at_ms > 0);
+    /// ```
+    pub fn get_and_touch(&self, key: &[u8], ttl: Option<Duration>) -> Result<Option<Entry>> {
+        let mut found: Option<(Vec<u8>, u32, u64)> = None;
+        let seq = self.write(key, |current, now| {
+            let Some(c) = current else {
+                found = None;
+                return Ok(Action::Nothing);
+            };
+            let expires_ms = expiry_after(now, ttl);
+            found = Some((c.value.to_vec(), c.user_flags, expires_ms.unwrap_or(now)));
+            Ok(match expires_ms {
+                None => Action::Delete,
+                Some(expires_ms) => {
+                    Action::Put { value: Cow::Owned(c.value.to_vec()), user_flags: c.user_flags, expires_ms }
+                }
+            })
+        })?;
+        let c = &self.inner.counters;
+        bump(if found.is_some() { &c.touch_hits } else { &c.touch_misses });
+        Ok(found.map(|(value, flags, expires_at_ms)| Entry {
+            value: Value::owned(&value),
+            flags,
+            version: seq.unwrap_or(0),
+            expires_at_ms,
+        }))
+    }
+
+    /// One write of `key` through the engine, then the durability wait of
+    /// the cache's mode; returns the sequence number of the record written.
+    fn write<'v>(
+        &self,
+        key: &[u8],
+        decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
+    ) -> Result<Option<u64>> {
+        let inner = &*self.inner;
+        inner.check_key(key)?;
+        let written = inner.update(key, decide)?;
+        if let Some(seq) = written.seq {
+            inner.wait_durable(seq)?;
+        }
+        Ok(written.seq)
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        let max = self.inner.config.max_value_len;
+        if value.len() > max {
+            return Err(Error::ValueTooLarge { len: value.len(), max });
+        }
+        Ok(())
+    }
+
+    fn counted_set(&self, seq: Option<u64>) -> Option<u64> {
+        if seq.is_some() {
+            bump(&self.inner.counters.sets);
+        }
+        seq
+    }
+
+    fn concat(&self, key: &[u8], data: &[u8], before: bool) -> Result<Option<u64>> {
+        let max = self.inner.config.max_value_len;
+        let seq = self.write(key, |current, _| {
+            let Some(c) = current else { return Ok(Action::Nothing) };
+            let len = c.value.len() + data.len();
+            if len > max {
+                return Err(Error::ValueTooLarge { len, max });
+            }
+            let mut value = Vec::with_capacity(len);
+            let (first, second) = if before { (data, c.value) } else { (c.value, data) };
+            value.extend_from_slice(first);
+            value.extend_from_slice(second);
+            Ok(Action::Put { value: Cow::Owned(value), user_flags: c.user_flags, expires_ms: c.expires_ms })
+        })?;
+        Ok(self.counted_set(seq))
+    }
+
+    fn count(&self, key: &[u8], step: impl Fn(u64) -> u64, incr: bool) -> Result<Option<u64>> {
+        let mut result = None;
+        self.write(key, |current, _| {
+            let Some(c) = current else {
+                result = None;
+                return Ok(Action::Nothing);
+            };
+            let n = step(parse_number(c.value)?);
+            result = Some(n);
+            let value = Cow::Owned(n.to_string().into_bytes());
+            Ok(Action::Put { value, user_flags: c.user_flags, expires_ms: c.expires_ms })
+        })?;
+        let c = &self.inner.counters;
+        let counter = match (incr, result.is_some()) {
+            (true, true) => &c.incr_hits,
+            (true, false) => &c.incr_misses,
+            (false, true) => &c.decr_hits,
+            (false, false) => &c.decr_misses,
+        };
+        bump(counter);
+        Ok(result)
+    }
+}
+
+/// The write of `value` with `opts` at `now`: a put, or a delete when the
+/// TTL has the item expire at once.
+fn put<'v>(value: &'v [u8], opts: &SetOptions, now: u64) -> Action<'v> {
+    match opts.expires_ms(now) {
+        None => Action::Delete,
+        Some(expires_ms) => Action::Put { value: Cow::Borrowed(value), user_flags: opts.user_flags(), expires_ms },
+    }
+}
+
+/// An unsigned decimal number of 1 to 20 ASCII digits (trailing spaces
+/// allowed: memcached pads a decremented number with them), at most `u64::MAX`.
+fn parse_number(value: &[u8]) -> Result<u64> {
+    let digits = value.strip_suffix(b" ").map_or(value, |_| {
+        let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        &value[..end]
+    });
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Error::NotANumber);
+    }
+    std::str::from_utf8(digits).ok().and_then(|s| s.parse().ok()).ok_or(Error::NotANumber)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number;
+
+    #[test]
+    fn numbers_are_unsigned_decimal_up_to_u64_max() {
+        assert_eq!(parse_number(b"0").unwrap(), 0);
+        assert_eq!(parse_number(b"18446744073709551615").unwrap(), u64::MAX);
+        assert_eq!(parse_number(b"7  ").unwrap(), 7);
+        for bad in [&b""[..], b" ", b"-1", b"1.5", b"18446744073709551616", b"abc", b" 1", b"000000000000000000001"] {
+            assert!(parse_number(bad).is_err(), "{bad:?}");
+        }
+    }
+}
