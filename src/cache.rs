@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Builder, Config};
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::flight::Flights;
 use crate::hash::KeyHasher;
 use crate::index::Loc;
 use crate::item::SetOptions;
@@ -40,6 +41,8 @@ pub struct Cache {
     inner: Arc<Engine>,
     worker: Option<Worker>,
     abandoned: bool,
+    /// Keys whose value a `get_or_set_with` caller is computing now.
+    flights: Flights,
 }
 
 impl Cache {
@@ -73,7 +76,7 @@ impl Cache {
     ) -> Result<Cache> {
         let engine = Engine::open(dir, config, clock, hasher, storage, read_only)?;
         let worker = (!read_only && engine.config.background).then(|| Worker::start(engine.clone()));
-        Ok(Cache { inner: engine, worker, abandoned: false })
+        Ok(Cache { inner: engine, worker, abandoned: false, flights: Flights::default() })
     }
 
     /// Looks `key` up. Returns `None` for a missing, expired or damaged entry.

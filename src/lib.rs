@@ -31,6 +31,7 @@ mod clock;
 mod config;
 mod engine;
 mod error;
+mod flight;
 pub mod format;
 mod hash;
 mod index;

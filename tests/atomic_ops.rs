@@ -225,3 +225,164 @@ fn an_append_past_the_value_limit_fails_and_keeps_the_value() {
     assert!(matches!(cache.append(b"k", b"abc"), Err(Error::ValueTooLarge { len: 11, max: 10 })));
     assert_eq!(cache.get(b"k").unwrap().unwrap(), b"12345678");
 }
+
+mod batches {
+    use super::*;
+    use keg::sim::{FaultFs, Op};
+
+    fn builder(fs: &FaultFs, mode: Durability) -> keg::Builder {
+        Cache::builder()
+            .max_bytes(64 << 20)
+            .segment_bytes(1 << 20)
+            .durability(mode)
+            .background_maintenance(false)
+            .storage(fs.clone())
+    }
+
+    #[test]
+    fn a_batch_reaches_the_os_as_one_write_and_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultFs::new();
+        let cache = builder(&fs, Durability::Synced).open(dir.path()).unwrap();
+        cache.set(b"warm", b"up", None).unwrap(); // (the probation segment exists)
+        let items: Vec<(Vec<u8>, Vec<u8>)> =
+            (0..200).map(|i| (format!("k{i}").into_bytes(), vec![b'v'; 100])).collect();
+        let (writes, syncs) = (fs.ops_of(Op::Write), fs.ops_of(Op::Sync));
+        cache.set_many(&items, &SetOptions::new()).unwrap();
+        assert_eq!(fs.ops_of(Op::Write) - writes, 1, "200 records in one write");
+        assert_eq!(fs.ops_of(Op::Sync) - syncs, 1, "and one fsync");
+        let (writes, syncs) = (fs.ops_of(Op::Write), fs.ops_of(Op::Sync));
+        for (k, v) in &items[..20] {
+            cache.set(k, v, None).unwrap();
+        }
+        assert_eq!(fs.ops_of(Op::Write) - writes, 20, "single sets write one by one");
+        assert!(fs.ops_of(Op::Sync) - syncs >= 20);
+        for (k, v) in &items {
+            assert_eq!(cache.get(k).unwrap().unwrap(), &v[..]);
+        }
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _)| &k[..]).collect();
+        assert_eq!(cache.delete_many(&keys).unwrap(), 200);
+        assert!(cache.get_many(&keys).unwrap().iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn an_invalid_item_or_a_batch_over_the_cap_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::builder()
+            .max_bytes(4 << 20)
+            .segment_bytes(512 << 10)
+            .max_value_len(120_000)
+            .open(dir.path())
+            .unwrap();
+        let long = vec![b'k'; 5000];
+        let items = [(&b"a"[..], &b"1"[..]), (&long[..], b"2")];
+        assert!(matches!(cache.set_many(&items, &SetOptions::new()), Err(Error::KeyTooLong { .. })));
+        assert!(cache.get(b"a").unwrap().is_none(), "an invalid item fails the whole batch");
+        let big = vec![b'v'; 110_000];
+        let items: Vec<(Vec<u8>, &[u8])> = (0..40).map(|i| (format!("big{i}").into_bytes(), &big[..])).collect();
+        let err = cache.set_many(&items, &SetOptions::new()).unwrap_err();
+        assert!(matches!(err, Error::NoSpace { .. }), "{err}");
+        assert!(cache.get(b"big0").unwrap().is_none(), "a batch over the cap writes nothing");
+    }
+
+    /// Power cut at every storage operation of a batch: what survives is a
+    /// prefix of the batch; in synced mode, all of it once the call returned.
+    #[test]
+    fn a_power_cut_leaves_a_prefix_of_a_batch() {
+        for mode in [Durability::Synced, Durability::Flushed] {
+            let mut partial = 0;
+            for cut in 1..40u64 {
+                let dir = tempfile::tempdir().unwrap();
+                let fs = FaultFs::new();
+                let cache = builder(&fs, mode).open(dir.path()).unwrap();
+                let keys: Vec<Vec<u8>> = (0..60).map(|i| format!("key{i}").into_bytes()).collect();
+                let base: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &b"base"[..])).collect();
+                cache.set_many(&base, &SetOptions::new()).unwrap();
+                cache.sync().unwrap();
+                fs.cut_power_after(cut);
+                // Values large enough that the batch spans segments.
+                let value = vec![b'n'; 40_000];
+                let batch: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (&k[..], &value[..])).collect();
+                let acked = cache.set_many(&batch, &SetOptions::new()).is_ok();
+                cache.abandon();
+                fs.crash(cut * 31 + 7).unwrap();
+                let cache = builder(&fs, mode).open(dir.path()).unwrap();
+                let landed: Vec<bool> = keys
+                    .iter()
+                    .map(|k| {
+                        let v = cache.get(k).unwrap().expect("a synced base value is never lost");
+                        assert!(&v[..] == b"base" || v[..] == value[..], "a value never written");
+                        v[..] == value[..]
+                    })
+                    .collect();
+                let n = landed.iter().take_while(|&&l| l).count();
+                assert!(landed[n..].iter().all(|&l| !l), "{mode:?} cut {cut}: not a prefix: {landed:?}");
+                if mode == Durability::Synced && acked {
+                    assert_eq!(n, keys.len(), "{mode:?} cut {cut}: an acknowledged batch lost items");
+                }
+                partial += usize::from(n > 0 && n < keys.len());
+            }
+            assert!(partial > 0, "{mode:?}: no cut fell inside a batch: the test is not testing");
+        }
+    }
+}
+
+#[test]
+fn a_stampede_computes_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(Cache::open(dir.path()).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+    let (c, b) = (calls.clone(), barrier.clone());
+    threads(&cache, move |cache, _| {
+        b.wait();
+        let v = cache
+            .get_or_set_with(b"slow", &opts(), || {
+                c.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(200));
+                Ok::<_, String>(b"computed".to_vec())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, b"computed");
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "f ran more than once");
+}
+
+#[test]
+fn a_failed_computation_stores_nothing_and_waiters_try_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(Cache::open(dir.path()).unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS));
+    let (c, b) = (calls.clone(), barrier.clone());
+    let failures = Arc::new(AtomicUsize::new(0));
+    let f2 = failures.clone();
+    threads(&cache, move |cache, _| {
+        b.wait();
+        let got = cache
+            .get_or_set_with(b"flaky", &opts(), || {
+                // The first computation fails; the next succeeds.
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+                if n == 0 {
+                    Err("database down")
+                } else {
+                    Ok(b"ok".to_vec())
+                }
+            })
+            .unwrap();
+        match got {
+            Ok(v) => assert_eq!(v, b"ok"),
+            Err(e) => {
+                assert_eq!(e, "database down");
+                f2.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    assert_eq!(failures.load(Ordering::SeqCst), 1, "only the failing caller sees the error");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry after the failure, not one per waiter");
+    assert_eq!(cache.get(b"flaky").unwrap().unwrap(), b"ok");
+}

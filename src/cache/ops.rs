@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use super::Cache;
-use crate::engine::write::{Action, Current};
+use crate::engine::write::{Action, BatchItem, Current};
 use crate::error::{Error, Result};
 use crate::item::{expiry_after, CasOutcome, Entry, SetOptions};
 use crate::stats::bump;
@@ -243,6 +243,126 @@ impl Cache {
             version: seq.unwrap_or(0),
             expires_at_ms,
         }))
+    }
+
+    /// Looks up every key of `keys`; the answers come in the same order. Each
+    /// lookup counts as `get` would (a hit or a miss).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"a", b"1", None).unwrap();
+    /// let got = cache.get_many(&[&b"a"[..], b"b"]).unwrap();
+    /// assert_eq!(got[0].as_deref(), Some(&b"1"[..]));
+    /// assert!(got[1].is_none());
+    /// ```
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Value>>> {
+        keys.iter().map(|k| self.get(k.as_ref())).collect()
+    }
+
+    /// Stores every `(key, value)` pair with `opts`, as one batch: the
+    /// records reach the operating system together (one write per log, and
+    /// per segment the batch fills) and, in synced mode, are made durable by
+    /// one fsync round before this returns. Readers see each item at once or
+    /// not yet, never half-written. Every key and value is checked before
+    /// anything is written (an invalid one fails the whole call, writing
+    /// nothing), and so is the room: a batch whose records exceed the size
+    /// cap fails with [`Error::NoSpace`], writing nothing.
+    ///
+    /// After a crash, what survives is a prefix of the batch in its order
+    /// (the first k items, for some k, never a later item without every
+    /// earlier one); after this call returned in synced mode, all of it. A
+    /// batch holds the writer lock while it appends, so other writers wait:
+    /// keep batches to a few MiB. Later pairs of the same key win.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set_many(&[(&b"a"[..], &b"1"[..]), (b"b", b"2")], &keg::SetOptions::new()).unwrap();
+    /// assert_eq!(cache.get(b"b").unwrap().unwrap(), b"2");
+    /// ```
+    pub fn set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, items: &[(K, V)], opts: &SetOptions) -> Result<()> {
+        let inner = &*self.inner;
+        for (k, v) in items {
+            inner.check_key(k.as_ref())?;
+            self.check_value(v.as_ref())?;
+        }
+        let expires_ms = opts.expires_ms(inner.now_ms());
+        let batch: Vec<BatchItem<'_>> = items
+            .iter()
+            .map(|(k, v)| BatchItem { key: k.as_ref(), put: expires_ms.map(|at| (v.as_ref(), opts.user_flags(), at)) })
+            .collect();
+        inner.write_batch(&batch)?;
+        crate::stats::add(&inner.counters.sets, items.len() as u64);
+        Ok(())
+    }
+
+    /// Deletes every key of `keys`, as one batch (see [`Cache::set_many`]);
+    /// returns how many had a live value.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"a", b"1", None).unwrap();
+    /// assert_eq!(cache.delete_many(&[&b"a"[..], b"never-set"]).unwrap(), 1);
+    /// assert!(cache.get(b"a").unwrap().is_none());
+    /// ```
+    pub fn delete_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<usize> {
+        let inner = &*self.inner;
+        for k in keys {
+            inner.check_key(k.as_ref())?;
+        }
+        let batch: Vec<BatchItem<'_>> = keys.iter().map(|k| BatchItem { key: k.as_ref(), put: None }).collect();
+        let removed = inner.write_batch(&batch)?;
+        crate::stats::add(&inner.counters.deletes, removed as u64);
+        Ok(removed)
+    }
+
+    /// The value of `key`, or, on a miss, the value `f` computes, stored with
+    /// `opts` and returned. When many threads miss on one key at once, `f`
+    /// runs in one of them and the others wait for its value (stampede
+    /// protection): a slow query behind a popular key runs once, not once per
+    /// caller. If `f` fails, nothing is stored and that caller gets its error
+    /// (the inner `Err`); each waiter then looks again and, still missing,
+    /// runs its own `f` (one at a time). A value `f` returns that is too large
+    /// fails with [`Error::ValueTooLarge`] for that caller.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let opts = keg::SetOptions::new().ttl(Some(std::time::Duration::from_secs(60)));
+    /// let page = cache.get_or_set_with(b"page:/", &opts, || Ok::<_, std::io::Error>(b"<html>".to_vec()));
+    /// assert_eq!(page.unwrap().unwrap(), b"<html>");
+    /// // A hit does not call f.
+    /// let again = cache.get_or_set_with(b"page:/", &opts, || -> Result<Vec<u8>, std::io::Error> { unreachable!() });
+    /// assert_eq!(again.unwrap().unwrap(), b"<html>");
+    /// ```
+    pub fn get_or_set_with<E>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        f: impl FnOnce() -> std::result::Result<Vec<u8>, E>,
+    ) -> Result<std::result::Result<Value, E>> {
+        loop {
+            if let Some(v) = self.get(key)? {
+                return Ok(Ok(v));
+            }
+            let landing = match self.flights.join(key) {
+                crate::flight::Role::Leader(landing) => landing,
+                crate::flight::Role::Waited => continue,
+            };
+            // (A flight that landed between the miss and the join: look once more.)
+            if let Some(v) = self.get(key)? {
+                return Ok(Ok(v));
+            }
+            let value = match f() {
+                Ok(value) => value,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.set_with(key, &value, opts)?;
+            drop(landing);
+            return Ok(Ok(Value::owned(&value)));
+        }
     }
 
     /// One write of `key` through the engine, then the durability wait of

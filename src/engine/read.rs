@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use super::{expired, Engine};
-use crate::config::Durability;
 use crate::format::record::{Header, Kind, Record};
 use crate::index::Entry;
 use crate::log::segment::ReadError;
@@ -59,9 +58,11 @@ impl Engine {
                 let from_file = in_file.is_some();
                 let peeked = in_file.or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
                 let Some((header, stored_key)) = peeked else {
-                    if seg.is_sealed() || self.config.durability != Durability::Buffered {
+                    if seg.is_sealed() || u64::from(entry.loc.off) < seg.visible() {
                         // Damaged: it may be this key's record or another's. It must
-                        // not hide a readable entry of this key, so look on.
+                        // not hide a readable entry of this key, so look on. (Past
+                        // the visible end of an active segment, the record is still
+                        // in a write buffer: buffered durability, or a batch.)
                         unreadable = true;
                         continue;
                     }

@@ -50,6 +50,21 @@ pub(crate) enum Action<'a> {
     Nothing,
 }
 
+/// One write of a batch ([`Engine::write_batch`]).
+pub(crate) struct BatchItem<'a> {
+    pub(crate) key: &'a [u8],
+    /// The value to store, with its user flags and absolute expiry (Unix ms,
+    /// 0 = never); `None` deletes the key.
+    pub(crate) put: Option<(&'a [u8], u32, u64)>,
+}
+
+impl BatchItem<'_> {
+    fn encoded_len(&self) -> u64 {
+        let (value, flags) = self.put.map_or((0, 0), |(v, f, _)| (v.len(), f));
+        (record::encoded_len(self.key.len(), value) + if flags != 0 { 4 } else { 0 }) as u64
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Written {
@@ -108,6 +123,59 @@ impl Engine {
             return Ok(Written { seq, had_live });
         }
         Err(Error::NoSpace { needed: room, cap: self.config.max_bytes, waited_ms: 0 })
+    }
+
+    /// Writes `items` in order under one hold of the writer lock, their
+    /// records gathered in the write buffers and handed to the operating
+    /// system together (one write per log, and per segment the batch fills),
+    /// then waits once for durability (one fsync round in synced mode).
+    /// Returns how many items found a live value of their key.
+    ///
+    /// Room for every record is made before the first is appended, so a
+    /// batch larger than the cap fails with `NoSpace` having written
+    /// nothing. A crash can leave a prefix of the batch in sequence order
+    /// (the first k items, never a later one without every earlier one):
+    /// recovery voids every record above a hole in the numbers.
+    pub(crate) fn write_batch(&self, items: &[BatchItem<'_>]) -> Result<usize> {
+        self.check_writable()?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let total: u64 = items.iter().map(BatchItem::encoded_len).sum();
+        let now = self.now_ms();
+        let mut w = maintain::writer_with_room(self, total)?;
+        w.begin_batch();
+        let mut last = None;
+        let mut had_live = 0;
+        let mut result = Ok(());
+        for item in items {
+            let hash = self.hasher.hash(item.key);
+            let found = self.locate(item.key, hash, false, Some(&w));
+            had_live += usize::from(matches!(&found, Lookup::Found(l) if !expired(l.header.expires_ms, now)));
+            let written = match item.put {
+                Some((value, flags, expires_ms)) => {
+                    self.put_locked(&mut w, item.key, hash, found, value, flags, expires_ms, now, None).map(Some)
+                }
+                None => self.delete_locked(&mut w, item.key, hash, found, false, now),
+            };
+            match written {
+                Ok(seq) => last = seq.or(last),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // (Always ended: the records appended so far are in the index.)
+        let ended = w.end_batch();
+        drop(w);
+        maintain::nudge(self);
+        result?;
+        ended?;
+        if let Some(seq) = last {
+            self.wait_durable(seq)?;
+        }
+        Ok(had_live)
     }
 
     /// Deletes `key` by writing a tombstone; returns whether a live value was

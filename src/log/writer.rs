@@ -39,6 +39,9 @@ pub(crate) struct Writer {
     segment_bytes: u64,
     /// Write-buffer size in bytes; 0 writes every record through at once.
     buffer_bytes: usize,
+    /// A batch is open (see [`Writer::begin_batch`]): records wait in the
+    /// write buffer whatever the durability mode, until the batch ends.
+    batch: bool,
     active: [Option<Active>; 2],
     /// Scratch space for encoding one record.
     scratch: Vec<u8>,
@@ -133,6 +136,7 @@ impl Writer {
             next_id,
             segment_bytes,
             buffer_bytes,
+            batch: false,
             active: [None, None],
             scratch: Vec::new(),
             sealed: Vec::new(),
@@ -213,7 +217,7 @@ impl Writer {
             self.roll(segments, log, now_ms, self.segment_bytes.max(HEADER_LEN as u64 + len))?;
         }
         let i = log.index();
-        if self.buffer_bytes > 0 {
+        if self.buffer_bytes > 0 && !self.batch {
             let a = self.active[i].as_ref().expect("rolled");
             if !a.pending.is_empty() && a.pending.len() + rec.len() > self.buffer_bytes {
                 self.flush_log(i)?;
@@ -222,7 +226,7 @@ impl Writer {
         let a = self.active[i].as_mut().expect("rolled");
         let off = a.seg.len();
         debug_assert!(off <= MAX_OFFSET as u64);
-        if self.buffer_bytes == 0 {
+        if self.buffer_bytes == 0 && !self.batch {
             #[cfg(feature = "fault-injection")]
             if crate::storage::kill::armed("append.torn") {
                 a.seg.file().write_torn_and_die(rec, off);
@@ -261,6 +265,27 @@ impl Writer {
         a.pending.clear();
         a.seg.set_visible(end);
         Ok(())
+    }
+
+    /// Starts a batch: until [`Writer::end_batch`], appended records gather
+    /// in the active segments' write buffers (bounded by the segment size:
+    /// a segment that fills is written out when it is sealed), so that a
+    /// batch reaches the operating system as one write per log (and per
+    /// segment it fills), and readers, who take the writer lock to flush a
+    /// buffered record they look up, see all of it or none of it.
+    pub(crate) fn begin_batch(&mut self) {
+        self.batch = true;
+    }
+
+    /// Ends a batch: writes its records out (in buffered durability they
+    /// stay buffered, as any write's would).
+    pub(crate) fn end_batch(&mut self) -> Result<()> {
+        self.batch = false;
+        if self.buffer_bytes == 0 {
+            self.flush()
+        } else {
+            Ok(())
+        }
     }
 
     /// Hands every buffered record to the operating system.
