@@ -55,7 +55,7 @@ pub(crate) struct Recovered {
     /// key's values sit in the log of its current entry, and deletes go to
     /// main), but damage can, and so can a power cut that undoes the removal
     /// of a main segment after eviction dropped a value, once the key was
-    /// set again (tests/faults_power_cut_sessions.rs met it). Reclaim drops a probation record
+    /// set again (tests/faults/faults_power_cut_sessions.rs met it). Reclaim drops a probation record
     /// counting only probation values as ones it may hide, so the main-log
     /// value would come back: a writable open moves each such key's newest
     /// record to main (see `Engine::settle_split_key`).

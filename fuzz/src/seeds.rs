@@ -1,9 +1,9 @@
 //! The seed corpora: inputs built from files the engine itself writes, so the
 //! fuzzers start from valid segments, hints and checkpoints.
 //!
-//! `tests/fuzz_corpus.rs` checks that `fuzz/corpus/` holds exactly these
+//! `tests/format/fuzz_corpus.rs` checks that `fuzz/corpus/` holds exactly these
 //! bytes; after a format change, regenerate them with
-//! `KEG_FUZZ_WRITE_SEEDS=1 cargo test --test fuzz_corpus seeds`.
+//! `KEG_FUZZ_WRITE_SEEDS=1 cargo test --test format fuzz_corpus::seeds`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -297,7 +297,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// `<name>` abort the process on the spot — no destructors, no flushes, like
 /// `kill -9`. Without the feature this expands to nothing.
 ///
-/// The points (tests/crash_loop.rs picks among them at random):
+/// The points (tests/faults/crash_loop.rs picks among them at random):
 ///
 /// | point | where |
 /// |---|---|

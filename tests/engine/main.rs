@@ -1,0 +1,22 @@
+//! The engine through its public API: well- and ill-formed input, threads,
+//! the directory lock, the size cap, clock jumps, a model-based proptest and
+//! reopening with other segment settings.
+//!
+//! One test binary per area (engine, recovery, faults, cli, format) so that a
+//! change to the library relinks five binaries, not one per file. A file's
+//! tests run on their own with a filter on its module:
+//! `cargo test --release --test engine size_cap::`.
+
+#[path = "../fault_model/mod.rs"]
+mod fault_model;
+#[path = "../handmade/mod.rs"]
+mod handmade;
+
+mod api_basics;
+mod clock_jumps;
+mod concurrency;
+mod model_proptest;
+mod ownership_lock;
+mod reopen_resumes_segments;
+mod reopen_with_smaller_segments;
+mod size_cap;

@@ -1,0 +1,414 @@
+//! The crash loop: child processes (this test binary, re-executed) run a
+//! deterministic mix of sets (some with TTLs), deletes, reads, maintenance,
+//! compaction, flushes, syncs, clears and reopens against a cache whose cap
+//! holds 8 segments, so eviction runs all the time; each is killed, either by
+//! the parent with SIGKILL at a random moment (sometimes during open) or by a
+//! random kill point (`KEG_KILL_AT`, see `src/storage/mod.rs`): mid-append,
+//! between a record and its index update, in each step of compaction and
+//! eviction, mid-hint-file, mid-checkpoint, during recovery itself.
+//!
+//! After each kill the parent reopens the cache (writable or read-only, in
+//! turn) and checks it against the history the child acknowledged:
+//! - flushed and synced modes: every key holds its last acknowledged value or
+//!   the one in flight — or nothing, if an eviction could have dropped it
+//!   since (the children report the eviction counter with every
+//!   acknowledgement) or its TTL has passed; a deleted key never comes back;
+//! - buffered mode: the same, for some prefix of the history that includes
+//!   everything acknowledged before the last explicit flush;
+//! - the segment and hint files take at most `max_bytes` plus one segment.
+//!
+//! `KEG_CRASH_LOOP_ROUNDS` (default 30 per mode) and `KEG_CRASH_LOOP_SECS`
+//! (run at least that long) make long runs; `KEG_CRASH_LOOP_SEED` varies the kills.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fault_model::*;
+use keg::{Cache, Durability, ManualClock};
+
+const T0: u64 = 1_700_000_000_000;
+const KEYS: u32 = 300;
+const SEG: u64 = 16 << 10;
+const CAP: u64 = 8 * SEG;
+/// Ops a child runs before it waits to be killed.
+const MAX_OPS: u64 = 4000;
+
+/// Kill points, and in which modes they are reached often enough to pick.
+const POINTS: &[(&str, u32)] = &[
+    ("append.torn", 60),
+    ("flush.torn", 20),
+    ("set.before_index", 60),
+    ("delete.before_index", 20),
+    ("roll.before_create", 20),
+    ("roll.after_create", 20),
+    ("sync.before_dir", 10),
+    ("hint.before_write", 6),
+    ("hint.torn", 6),
+    ("checkpoint.torn", 6),
+    ("atomic_file.before_rename", 10),
+    ("atomic_file.after_rename", 10),
+    ("durable.before_checkpoint", 6),
+    ("evict.chosen", 20),
+    ("compact.sealed", 2),
+    ("reclaim.start", 20),
+    ("reclaim.batch", 20),
+    ("reclaim.before_sync", 20),
+    ("reclaim.before_remove", 20),
+    ("reclaim.after_remove", 20),
+    ("clear.before_remove", 1),
+    ("clear.mid_remove", 2),
+    ("close.before_checkpoint", 1),
+    ("recovery.listed", 1),
+    ("recovery.drop_segment", 1),
+    ("recovery.before_truncate", 1),
+    ("recovery.resume", 1),
+    ("recovery.after_sync", 1),
+    ("recovery.before_checkpoint", 1),
+];
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Set { key: u32, len: usize, ttl_ms: Option<u64> },
+    Delete(u32),
+    Get(u32),
+    Maintain,
+    Compact,
+    Flush,
+    Sync,
+    Clear,
+    Reopen,
+}
+
+fn op(i: u64) -> Op {
+    let x = i.wrapping_add(0x51).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(23);
+    let key = ((x >> 8) % KEYS as u64) as u32;
+    match x % 1000 {
+        0..=649 => {
+            let ttl_ms = match (x >> 20) % 20 {
+                0..=2 => Some(1_000 + (x >> 30) % 29_000), // expired by the time the parent checks
+                3 => Some(30 * 86_400_000),                // alive for the whole test
+                _ => None,
+            };
+            Op::Set { key, len: 100 + ((x >> 40) % 2900) as usize, ttl_ms }
+        }
+        650..=799 => Op::Delete(key),
+        800..=939 => Op::Get(key),
+        940..=964 => Op::Maintain,
+        965..=969 => Op::Compact,
+        970..=984 => Op::Flush,
+        985..=994 => Op::Sync,
+        995 => Op::Clear,
+        _ => Op::Reopen,
+    }
+}
+
+/// The clock a child uses for op `i` in round `round`: 50 ms an op, and 200 s
+/// between rounds, more than the parent's check (60 s on) plus a clock lease.
+fn clock_at(i: u64, round: u64) -> u64 {
+    T0 + i * 50 + round * 200_000
+}
+
+fn builder(mode: Durability, background: bool, clock: &ManualClock) -> keg::Builder {
+    Cache::builder()
+        .max_bytes(CAP)
+        .segment_bytes(SEG)
+        .durability(mode)
+        .write_buffer_bytes(8 << 10)
+        .background_maintenance(background)
+        .clock(clock.clone())
+}
+
+/// The child: runs ops from `KEG_CRASH_FROM` on and prints "ack <i> <evictions> <disk bytes>" after each.
+#[test]
+fn child_process() {
+    let Ok(dir) = std::env::var("KEG_CRASH_CHILD_DIR") else { return };
+    let var = |n: &str| std::env::var(n).unwrap();
+    let mode = Durability::parse(&var("KEG_CRASH_MODE")).unwrap();
+    let from: u64 = var("KEG_CRASH_FROM").parse().unwrap();
+    let round: u64 = var("KEG_CRASH_ROUND").parse().unwrap();
+    let background = var("KEG_CRASH_BACKGROUND") == "1";
+    let clock = ManualClock::new(clock_at(from, round));
+    let open = || builder(mode, background, &clock).open(&dir).unwrap();
+    let mut cache = Some(open());
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    let mut evictions = 0;
+    for i in from..from + MAX_OPS {
+        clock.set_ms(clock_at(i, round));
+        let c = cache.as_ref().unwrap();
+        match op(i) {
+            Op::Set { key: k, len, ttl_ms } => {
+                c.set(&key(k), &value(k, i as usize, len), ttl_ms.map(Duration::from_millis)).unwrap()
+            }
+            Op::Delete(k) => drop(c.delete(&key(k)).unwrap()),
+            Op::Get(k) => drop(c.get(&key(k)).unwrap()),
+            Op::Maintain => c.run_maintenance().unwrap(),
+            Op::Compact => c.compact().unwrap(),
+            Op::Flush => c.flush().unwrap(),
+            Op::Sync => c.sync().unwrap(),
+            Op::Clear => c.clear().unwrap(),
+            Op::Reopen => {
+                evictions += c.stats().evictions;
+                cache.take().unwrap().close().unwrap();
+                cache = Some(open());
+            }
+        }
+        let s = cache.as_ref().unwrap().stats();
+        writeln!(out, "ack {i} {} {}", evictions + s.evictions, s.disk_bytes).unwrap();
+        out.flush().unwrap();
+    }
+    writeln!(out, "done").unwrap();
+    out.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+enum Kill {
+    Signal(Duration),
+    Point(&'static str, u32),
+}
+
+#[derive(Default)]
+struct Tally {
+    rounds: u64,
+    signals: u64,
+    points: BTreeMap<&'static str, u64>,
+    points_missed: u64,
+    acked: u64,
+    absent_evicted: u64,
+    void_records: u64,
+    truncated_bytes: u64,
+    peak_disk: u64,
+}
+
+/// Whether `op`, the one in flight at the kill, could have evicted entries.
+fn may_evict(op: Op, disk: Option<u64>, background: bool) -> bool {
+    let Some(disk) = disk else { return true };
+    background
+        || match op {
+            Op::Set { len, .. } => disk + len as u64 + 200 > CAP,
+            Op::Delete(_) => disk + 200 > CAP,
+            Op::Maintain => disk > CAP - SEG,
+            _ => false,
+        }
+}
+
+fn crash_loop(mode: Durability) {
+    let rounds = env_or("KEG_CRASH_LOOP_ROUNDS", 30);
+    let secs = env_or("KEG_CRASH_LOOP_SECS", 0);
+    let dir = fast_tempdir();
+    let mut hist = History::new(KEYS);
+    let mut evictions = 0u64;
+    // Buffered mode: writes before this index were handed to the OS.
+    let mut flushed = 0usize;
+    let mut next = 0u64;
+    let mut rng = Rng(0x0c0f_fee0 + mode as u64 + 1000 * env_or("KEG_CRASH_LOOP_SEED", 0));
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    let mut round = 0u64;
+    while round < rounds || started.elapsed() < Duration::from_secs(secs) {
+        let background = round % 3 == 2;
+        let kill = if rng.below(2) == 0 {
+            Kill::Signal(Duration::from_micros(rng.below(120_000)))
+        } else {
+            let (name, hot) = POINTS[rng.below(POINTS.len() as u64) as usize];
+            Kill::Point(name, 1 + rng.below(hot as u64) as u32)
+        };
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "crash_loop::child_process", "--nocapture", "--test-threads=1"])
+            .env("KEG_CRASH_CHILD_DIR", dir.path())
+            .env("KEG_CRASH_MODE", format!("{mode:?}").to_lowercase())
+            .env("KEG_CRASH_FROM", next.to_string())
+            .env("KEG_CRASH_ROUND", round.to_string())
+            .env("KEG_CRASH_BACKGROUND", if background { "1" } else { "0" })
+            .env("RUST_BACKTRACE", "0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Kill::Point(name, n) = kill {
+            cmd.env("KEG_KILL_AT", format!("{name}:{n}"));
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+            s
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut acks = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line == "done" {
+                    let _ = tx.send(());
+                }
+                let mut w = line.split(' ');
+                if w.next() == Some("ack") {
+                    let n: Vec<u64> = w.map(|x| x.parse().unwrap()).collect();
+                    acks.push((n[0], n[1], n[2]));
+                }
+            }
+            acks
+        });
+        match kill {
+            Kill::Signal(delay) => {
+                std::thread::sleep(delay);
+                let _ = child.kill();
+            }
+            Kill::Point(..) => {
+                // The kill point fires, or the child runs out of ops and waits.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while child.try_wait().unwrap().is_none() && Instant::now() < deadline && rx.try_recv().is_err() {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let _ = child.kill();
+            }
+        }
+        let status = child.wait().unwrap();
+        let acks = reader.join().unwrap();
+        let stderr = err_reader.join().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        match (status.signal(), &kill) {
+            (Some(9), Kill::Signal(_)) => tally.signals += 1,
+            (Some(6), Kill::Point(name, _)) => *tally.points.entry(name).or_default() += 1,
+            (Some(9), Kill::Point(..)) => tally.points_missed += 1,
+            _ => panic!("round {round}: the child ended with {status:?} instead of being killed:\n{stderr}"),
+        }
+        // What the child acknowledged.
+        let base = evictions;
+        let mut disk = None;
+        for &(i, ev, d) in &acks {
+            match op(i) {
+                Op::Set { key: k, len, ttl_ms } => {
+                    let exp = ttl_ms.map_or(0, |t| clock_at(i, round) + t);
+                    hist.push_at(k, Some(value(k, i as usize, len)), exp, true, base + ev);
+                }
+                Op::Delete(k) => hist.push_at(k, None, 0, true, base + ev),
+                Op::Clear => {
+                    for k in 0..KEYS {
+                        hist.push_at(k, None, 0, true, base + ev);
+                    }
+                }
+                _ => {}
+            }
+            if matches!(op(i), Op::Flush | Op::Sync | Op::Compact | Op::Maintain | Op::Clear | Op::Reopen) {
+                flushed = hist.writes.len();
+            }
+            evictions = base + ev;
+            disk = Some(d);
+        }
+        tally.acked += acks.len() as u64;
+        let inflight = acks.last().map_or(next, |a| a.0 + 1);
+        // The op in flight may or may not have happened.
+        let inflight_at = hist.writes.len();
+        match op(inflight) {
+            Op::Set { key: k, len, ttl_ms } => {
+                let exp = ttl_ms.map_or(0, |t| clock_at(inflight, round) + t);
+                hist.push_at(k, Some(value(k, inflight as usize, len)), exp, false, evictions);
+            }
+            Op::Delete(k) => hist.push_at(k, None, 0, false, evictions),
+            Op::Clear => {
+                for k in 0..KEYS {
+                    hist.push_at(k, None, 0, false, evictions);
+                }
+            }
+            _ => {}
+        }
+        if may_evict(op(inflight), if acks.is_empty() { None } else { disk }, background) {
+            evictions += 1; // it may have evicted anything written so far
+        }
+        // Check, at a time when every short TTL has passed.
+        let now = clock_at(inflight, round) + 60_000;
+        let clock = ManualClock::new(now);
+        let writable = round % 2 == 0;
+        let b = builder(mode, false, &clock);
+        let cache = if writable { b.open(dir.path()) } else { b.open_read_only(dir.path()) }.unwrap_or_else(|e| {
+            panic!("round {round}: reopen after {kill:?} failed: {e}", kill = describe_kill(&kill))
+        });
+        let got = hist.read_all(&cache);
+        let lo = if mode == Durability::Buffered { flushed } else { inflight_at };
+        let p = match hist.matching_prefix(&got, lo, now, evictions) {
+            Some(p) => p,
+            None => {
+                explain(&hist, &got, dir.path());
+                let why = format!(
+                    "{} / {}",
+                    hist.mismatch(&got, hist.writes.len(), now, evictions),
+                    hist.mismatch(&got, lo, now, evictions)
+                );
+                panic!(
+                    "{mode:?} round {round}, killed by {}: no prefix of the history from {lo} matches: {why}",
+                    describe_kill(&kill)
+                );
+            }
+        };
+        tally.absent_evicted +=
+            got.iter().filter(|(k, v)| v.is_none() && !hist.allowed(**k, p, now, 0).contains(&None)).count() as u64;
+        // Writes past the prefix are lost; the one in flight happened if it shows.
+        hist.settle(p, &got, evictions);
+        let s = cache.stats();
+        tally.void_records += s.recovery_void_records;
+        tally.truncated_bytes += s.recovery_truncated_bytes;
+        if writable {
+            let bytes = dir_bytes(dir.path());
+            tally.peak_disk = tally.peak_disk.max(bytes);
+            assert!(bytes <= CAP + SEG, "round {round}: {bytes} bytes on disk, over the cap of {CAP} + one segment");
+            let tmp = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().to_string_lossy().ends_with(".tmp"))
+                .count();
+            assert_eq!(tmp, 0, "round {round}: temporary files left after a writable open");
+        }
+        drop(cache);
+        // Forget what can no longer matter (everything acknowledged is settled,
+        // except, in buffered mode, what was not flushed yet).
+        let buffered = mode == Durability::Buffered;
+        let settled = hist.forget_before(if buffered { flushed } else { hist.writes.len() });
+        flushed = if buffered { settled } else { hist.writes.len() };
+        next = inflight + 1;
+        round += 1;
+        tally.rounds += 1;
+    }
+    let points: Vec<String> = tally.points.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    eprintln!(
+        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; peak disk {} of cap {} + segment {}",
+        tally.rounds,
+        tally.signals,
+        tally.points.values().sum::<u64>(),
+        points.join(" "),
+        tally.points_missed,
+        tally.acked,
+        tally.absent_evicted,
+        tally.void_records,
+        tally.truncated_bytes,
+        tally.peak_disk,
+        CAP,
+        SEG
+    );
+    assert!(tally.acked > tally.rounds * 5, "the children acknowledged too few ops for a meaningful test");
+}
+
+fn describe_kill(k: &Kill) -> String {
+    match k {
+        Kill::Signal(d) => format!("SIGKILL after {d:?}"),
+        Kill::Point(name, n) => format!("kill point {name}:{n}"),
+    }
+}
+
+#[test]
+fn crash_loop_flushed() {
+    crash_loop(Durability::Flushed);
+}
+
+#[test]
+fn crash_loop_synced() {
+    crash_loop(Durability::Synced);
+}
+
+#[test]
+fn crash_loop_buffered() {
+    crash_loop(Durability::Buffered);
+}
