@@ -95,6 +95,10 @@ struct Ctx<'a> {
     mode: Mode,
     /// Smallest sequence number of a value record in any other segment.
     older_values_from: u64,
+    /// The same bound over both logs: what a damaged record may hide (its
+    /// key is unknown, so it may be the newest record of a key whose older
+    /// values sit in either log).
+    older_values_anywhere: u64,
     now_ms: u64,
     /// Something was copied: the copies must be durable before the segment goes.
     copied: bool,
@@ -133,6 +137,7 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
         seg,
         mode,
         older_values_from: older_values_from(inner, &all, seg),
+        older_values_anywhere: older_values_in(inner, &all, seg, |_| true),
         now_ms,
         copied: false,
         superseded: false,
@@ -232,7 +237,12 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
 /// promoting an entry and removing its probation segment leaves an older
 /// copy of the value in probation.
 pub(crate) fn older_values_from(inner: &Engine, all: &[Arc<Segment>], seg: &Segment) -> u64 {
-    let counts = |log: LogKind| seg.log == LogKind::Main || log == seg.log;
+    older_values_in(inner, all, seg, |log| seg.log == LogKind::Main || log == seg.log)
+}
+
+/// The smallest sequence number of a value record in a segment other than
+/// `seg` (pending ones included) whose log `counts`.
+fn older_values_in(inner: &Engine, all: &[Arc<Segment>], seg: &Segment, counts: impl Fn(LogKind) -> bool) -> u64 {
     let pending = inner.lock_pending();
     all.iter()
         .filter(|s| s.id != seg.id && counts(s.log))
@@ -434,7 +444,9 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) ->
                 shadows.push(e.key_hash);
             }
             // (A void record shadows nothing: recovery ignores it.)
-            if ctx.older_values_from <= seq && !checkpoint.is_void(seq) {
+            // (Both logs count: a damaged probation record may be the newest
+            // of a key whose older values are in main.)
+            if ctx.older_values_anywhere <= seq && !checkpoint.is_void(seq) {
                 for hash in shadows {
                     let s = shadowing.entry(hash).or_insert(seq);
                     *s = (*s).max(seq);

@@ -13,6 +13,7 @@ mod fault_model;
 mod handmade;
 
 mod api_basics;
+mod atomic_ops;
 mod clock_jumps;
 mod concurrency;
 mod model_proptest;

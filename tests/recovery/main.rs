@@ -15,6 +15,7 @@ mod corruption;
 mod eviction_after_interrupted_promotion;
 mod hint_rewrite_keeps_what_open_read;
 mod reclaim_leaves_no_dangling_entries;
+mod reclaim_of_damage_in_probation_hides_main_values;
 mod reclaim_segments_out_of_order;
 mod recovery_after_lost_history;
 mod recovery_clock_at_the_end_of_time;
