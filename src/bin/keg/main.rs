@@ -3,7 +3,8 @@
 //! Each subcommand lives in its own file; `common.rs` holds what they share.
 //! `dump`, `verify`, `stats`, `get` and `export` never take the directory's
 //! lock or write a byte; `set`, `delete`, `compact`, `clear` and `load` take the
-//! lock like any writer.
+//! lock like any writer, and so does `serve` (feature `server`), which serves
+//! the cache over memcached's text protocol until stopped.
 
 mod clear;
 mod common;
@@ -14,6 +15,8 @@ mod export;
 mod get;
 mod load;
 mod rows;
+#[cfg(feature = "server")]
+mod serve;
 mod set;
 mod stats;
 mod time;
@@ -58,6 +61,8 @@ enum Command {
     Clear(clear::Args),
     Load(load::Args),
     Export(export::Args),
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
         Command::Clear(a) => clear::run(a),
         Command::Load(a) => load::run(a),
         Command::Export(a) => export::run(a),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,
