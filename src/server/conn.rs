@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 use super::exec::{Outcome, Shared};
-use super::protocol::{parse, Limits, Parsed};
+use super::protocol::{parse, Limits, Parsed, ProtocolError};
 use super::stats::bump;
 use super::store::Store;
 
@@ -44,6 +44,8 @@ pub(crate) struct Conn {
     need: usize,
     /// Bytes still to drop (an oversized or malformed item's data block).
     skip: u64,
+    /// Dropping the rest of a line that was too long, up to its `\n`.
+    skip_line: bool,
     /// Keys of the retrieval at `start` already answered.
     resume: usize,
     output: Vec<u8>,
@@ -65,6 +67,7 @@ impl Conn {
             end: 0,
             need: 0,
             skip: 0,
+            skip_line: false,
             resume: 0,
             output: Vec::new(),
             sent: 0,
@@ -94,6 +97,18 @@ impl Conn {
                     break;
                 }
             }
+            if self.skip_line {
+                match self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        self.start += i + 1;
+                        self.skip_line = false;
+                    }
+                    None => {
+                        self.start = self.end;
+                        break;
+                    }
+                }
+            }
             let input = &self.buf[self.start..self.end];
             if input.is_empty() {
                 break;
@@ -105,10 +120,10 @@ impl Conn {
                     self.closing |= self.read_closed;
                     break;
                 }
-                Parsed::Fatal { error } => {
-                    shared.refuse(error, &mut self.output);
-                    shared.log.debug(format_args!("closing a connection: {error}"));
-                    self.closing = true;
+                Parsed::LineTooLong { len } => {
+                    shared.refuse(ProtocolError::LineTooLong, &mut self.output);
+                    self.start += len;
+                    self.skip_line = true;
                 }
                 Parsed::Invalid { len, error, skip } => {
                     shared.refuse(error, &mut self.output);
@@ -207,7 +222,7 @@ impl Conn {
 
     /// Whether a request is half received, or replies wait to be sent.
     fn pending(&self) -> bool {
-        self.start < self.end || self.skip > 0 || self.output.len() > self.sent
+        self.start < self.end || self.skip > 0 || self.skip_line || self.output.len() > self.sent
     }
 
     /// Bytes this connection holds in memory (its buffers' capacities).
@@ -460,12 +475,16 @@ mod tests {
     }
 
     #[test]
-    fn a_line_without_end_closes_the_connection() {
+    fn a_line_too_long_is_dropped_to_its_end() {
         let s = shared();
-        let mut conn = Conn::new(s.config.limits, s.config.max_output_bytes);
-        let got = run(&s, &mut conn, &[b'z'; 5000], 1000);
-        assert_eq!(got, b"CLIENT_ERROR line too long\r\n");
-        assert!(conn.finished());
+        let mut input = vec![b'z'; 5000];
+        input.extend_from_slice(b"\r\nmn\r\n");
+        for chunk in [1000, 2048, input.len()] {
+            let mut conn = Conn::new(s.config.limits, s.config.max_output_bytes);
+            let got = run(&s, &mut conn, &input, chunk);
+            assert_eq!(String::from_utf8(got).unwrap(), "CLIENT_ERROR line too long\r\nMN\r\n", "chunk {chunk}");
+            assert!(conn.footprint() <= 64 << 10);
+        }
     }
 
     #[test]

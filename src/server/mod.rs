@@ -20,7 +20,7 @@
 //! |---|---|---|
 //! | open connections ([`Config::max_connections`]) | 1024 | `SERVER_ERROR too many open connections`, then the connection is closed |
 //! | key length | 250 bytes, no spaces or control characters | `CLIENT_ERROR bad command line format` |
-//! | request line ([`Limits::max_line`]) | 2048 bytes | `CLIENT_ERROR line too long`; with no line end within the limit the connection is closed after it (there is no telling where the next request starts) |
+//! | request line ([`Limits::max_line`]) | 2048 bytes | `CLIENT_ERROR line too long`; the rest of the line is read and dropped up to its end, and the connection goes on |
 //! | `get`/`gets`/`gat`/`gats` line ([`Limits::max_retrieval_line`]) | 256 KiB | as for other lines |
 //! | item size ([`Limits::max_item_size`]) | 1 MiB | `SERVER_ERROR object too large for cache`; the data block is read and dropped (never buffered), the connection stays usable, and for `set`, `replace` and `cas` the key's old value is deleted so nobody reads a stale one |
 //! | declared data length | 2^31 - 3 bytes | `CLIENT_ERROR bad command line format` |

@@ -2,7 +2,8 @@
 //!
 //! [`parse`] looks at the start of a connection's input buffer and says what
 //! is there: a whole request (and how many bytes it took), a malformed one
-//! (the error to answer and how many bytes to drop), or not enough bytes yet.
+//! (the error to answer and how many bytes to drop), a line too long, or not
+//! enough bytes yet.
 //! It does no I/O, allocates nothing, and never panics, whatever the bytes:
 //! the `protocol_parse` fuzz target holds it to that.
 //!
@@ -296,11 +297,13 @@ pub enum Parsed<'a> {
         /// Bytes after `len` to drop.
         skip: u64,
     },
-    /// No line end within the line limit: answer `error` and close the
-    /// connection (there is no telling where the next request starts).
-    Fatal {
-        /// What to answer.
-        error: ProtocolError,
+    /// No line end within the line limit: answer
+    /// [`ProtocolError::LineTooLong`], drop the first `len` bytes, and then
+    /// every byte up to and including the next `\n` (the rest of the line),
+    /// which may not have arrived yet.
+    LineTooLong {
+        /// Bytes of the line seen so far.
+        len: usize,
     },
 }
 
@@ -326,7 +329,7 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a> {
     let search = &input[..input.len().min(max_line)];
     let Some(nl) = search.iter().position(|&b| b == b'\n') else {
         return if input.len() >= max_line {
-            Parsed::Fatal { error: ProtocolError::LineTooLong }
+            Parsed::LineTooLong { len: search.len() }
         } else {
             Parsed::Incomplete { needed: None }
         };
@@ -698,7 +701,7 @@ mod tests {
     fn line_limits() {
         let limits = Limits::default();
         let long = vec![b'x'; limits.max_line];
-        assert_eq!(one(&long), Parsed::Fatal { error: ProtocolError::LineTooLong });
+        assert_eq!(one(&long), Parsed::LineTooLong { len: limits.max_line });
         assert_eq!(one(&long[..limits.max_line - 1]), Parsed::Incomplete { needed: None });
         // A multi-key get may be longer than other lines.
         let mut get = b"get".to_vec();
@@ -711,7 +714,7 @@ mod tests {
         assert_eq!(keys.count(), 1000);
         let mut huge = b"get ".to_vec();
         huge.resize(limits.max_retrieval_line, b'k');
-        assert_eq!(one(&huge), Parsed::Fatal { error: ProtocolError::LineTooLong });
+        assert_eq!(one(&huge), Parsed::LineTooLong { len: limits.max_retrieval_line });
     }
 
     #[test]
