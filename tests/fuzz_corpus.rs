@@ -16,6 +16,10 @@ mod input;
 mod open_dir;
 #[path = "../fuzz/src/ops_model.rs"]
 mod ops_model;
+// protocol_parse: the parser of `keg serve` (feature "server").
+#[cfg(feature = "server")]
+#[path = "../fuzz/src/protocol_parse.rs"]
+mod protocol_parse;
 #[path = "../fuzz/src/record_decode.rs"]
 mod record_decode;
 #[path = "../fuzz/src/seeds.rs"]
@@ -80,6 +84,12 @@ fn open_dir_corpus() {
 #[test]
 fn ops_model_corpus() {
     replay("ops_model", ops_model::run);
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn protocol_parse_corpus() {
+    replay("protocol_parse", protocol_parse::run);
 }
 
 /// The checked-in seeds are what the generator makes from today's engine: a
