@@ -10,7 +10,8 @@
 //!
 //! Before measuring it stores every key once (so gets hit); then each
 //! thread runs for the duration and records every request's latency in a
-//! histogram. Output: `ops_per_sec=… p50_us=… p99_us=… gets=… sets=… misses=… errors=…`.
+//! histogram. Output: `ops_per_sec=… p50_us=… p99_us=… get_p99_us=… set_p50_us=…
+//! set_p99_us=… gets=… sets=… misses=… errors=…`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -232,7 +233,7 @@ fn main() {
     let cdf = zipf_cdf(o.keys, o.zipf);
     let run_for = Duration::from_secs_f64(o.seconds);
     let start = Instant::now();
-    let results: Vec<(Histogram, Counts)> = std::thread::scope(|s| {
+    let results: Vec<(Histogram, [Histogram; 2], Counts)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..o.connections)
             .map(|t| {
                 let (o, value, cdf) = (&o, &value, &cdf);
@@ -240,13 +241,15 @@ fn main() {
                     let mut rng = Rng(0x5eed ^ (t as u64).wrapping_mul(0x1000_0001));
                     let mut c = Conn::open(&o.addr);
                     let mut h = Histogram::new();
+                    let mut hs = [Histogram::new(), Histogram::new()];
                     let mut n = Counts::default();
                     while start.elapsed() < run_for {
                         let u = rng.unit();
                         let rank = cdf.partition_point(|&p| p < u).min(o.keys - 1);
                         let k = key(rank);
                         let t0 = Instant::now();
-                        if rng.next() % 100 < o.get_percent {
+                        let is_get = rng.next() % 100 < o.get_percent;
+                        if is_get {
                             n.gets += 1;
                             match c.get(&k) {
                                 Some(true) => {}
@@ -259,9 +262,11 @@ fn main() {
                                 n.errors += 1;
                             }
                         }
-                        h.record(t0.elapsed());
+                        let took = t0.elapsed();
+                        h.record(took);
+                        hs[usize::from(!is_get)].record(took);
                     }
-                    (h, n)
+                    (h, hs, n)
                 })
             })
             .collect();
@@ -269,19 +274,25 @@ fn main() {
     });
     let elapsed = start.elapsed().as_secs_f64();
     let mut h = Histogram::new();
+    let mut hs = [Histogram::new(), Histogram::new()];
     let mut n = Counts::default();
-    for (hist, c) in &results {
+    for (hist, by_op, c) in &results {
         h.merge(hist);
+        hs[0].merge(&by_op[0]);
+        hs[1].merge(&by_op[1]);
         n.gets += c.gets;
         n.sets += c.sets;
         n.misses += c.misses;
         n.errors += c.errors;
     }
     println!(
-        "ops_per_sec={:.0} p50_us={} p99_us={} gets={} sets={} misses={} errors={}",
+        "ops_per_sec={:.0} p50_us={} p99_us={} get_p99_us={} set_p50_us={} set_p99_us={} gets={} sets={} misses={} errors={}",
         h.total() as f64 / elapsed,
         h.quantile(0.50),
         h.quantile(0.99),
+        hs[0].quantile(0.99),
+        hs[1].quantile(0.50),
+        hs[1].quantile(0.99),
         n.gets,
         n.sets,
         n.misses,
