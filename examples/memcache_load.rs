@@ -168,7 +168,12 @@ impl Conn {
         let s = TcpStream::connect(addr).unwrap_or_else(|e| usage(&format!("cannot connect to {addr}: {e}")));
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Conn { r: BufReader::with_capacity(64 << 10, s.try_clone().unwrap()), w: s, line: String::new(), scratch: Vec::new() }
+        Conn {
+            r: BufReader::with_capacity(64 << 10, s.try_clone().unwrap()),
+            w: s,
+            line: String::new(),
+            scratch: Vec::new(),
+        }
     }
 
     fn read_line(&mut self) -> &str {

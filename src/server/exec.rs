@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::protocol::{check_key, ProtocolError, Request, RetrieveKind, StoreKind};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
 use super::stats::{add, bump, unix_now, write_settings, Counters};
-use super::store::{CasResult, Store, StoreError, Ttl};
+use super::store::{CasResult, Store, StoreError, StoreResult, Ttl};
 use super::{Config, Log, MEMCACHED_VERSION};
 
 /// Expiration times above this many seconds are Unix times (memcached's 30 days).
@@ -101,17 +101,9 @@ impl<S: Store> Shared<S> {
                 (Outcome::Skip(skip), noreply)
             }
             Request::Delete { key, noreply } => {
-                match self.store.delete(key) {
-                    Ok(true) => {
-                        bump(&self.counters.delete_hits);
-                        reply::line(out, DELETED);
-                    }
-                    Ok(false) => {
-                        bump(&self.counters.delete_misses);
-                        reply::line(out, NOT_FOUND);
-                    }
-                    Err(e) => self.error_reply(&e, out),
-                }
+                let c = &self.counters;
+                let found = self.store.delete(key);
+                self.found_or_not(found, (&c.delete_hits, DELETED), &c.delete_misses, out);
                 (Outcome::Done, noreply)
             }
             Request::Arith { incr, key, delta, noreply } => {
@@ -119,18 +111,10 @@ impl<S: Store> Shared<S> {
                 (Outcome::Done, noreply)
             }
             Request::Touch { key, exptime, noreply } => {
-                bump(&self.counters.cmd_touch);
-                match self.store.touch(key, ttl_of(exptime, unix_now())) {
-                    Ok(true) => {
-                        bump(&self.counters.touch_hits);
-                        reply::line(out, TOUCHED);
-                    }
-                    Ok(false) => {
-                        bump(&self.counters.touch_misses);
-                        reply::line(out, NOT_FOUND);
-                    }
-                    Err(e) => self.error_reply(&e, out),
-                }
+                let c = &self.counters;
+                bump(&c.cmd_touch);
+                let found = self.store.touch(key, ttl_of(exptime, unix_now()));
+                self.found_or_not(found, (&c.touch_hits, TOUCHED), &c.touch_misses, out);
                 (Outcome::Done, noreply)
             }
             Request::FlushAll { delay, noreply } => {
@@ -327,6 +311,27 @@ impl<S: Store> Shared<S> {
             }
         }
         reply::line(out, END);
+    }
+
+    /// Answers `yes` (counting a hit) or `NOT_FOUND` (counting a miss), or the error.
+    fn found_or_not(
+        &self,
+        found: StoreResult<bool>,
+        (hits, yes): (&AtomicU64, &str),
+        misses: &AtomicU64,
+        out: &mut Vec<u8>,
+    ) {
+        match found {
+            Ok(true) => {
+                bump(hits);
+                reply::line(out, yes);
+            }
+            Ok(false) => {
+                bump(misses);
+                reply::line(out, NOT_FOUND);
+            }
+            Err(e) => self.error_reply(&e, out),
+        }
     }
 
     /// The reply to a failed store operation.

@@ -105,6 +105,16 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Stores if `key` has a live value (`present`) or has none (`!present`).
+    fn put_if(&self, present: bool, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<Option<u64>> {
+        self.check(key, value.len())?;
+        let mut inner = self.lock();
+        if inner.live(key).is_some() != present {
+            return Ok(None);
+        }
+        Ok(Some(inner.put(key, value.into(), flags, ttl)))
+    }
+
     fn item(stored: &Stored) -> Item<Arc<[u8]>> {
         Item { value: stored.value.clone(), flags: stored.flags, cas: stored.version }
     }
@@ -183,21 +193,11 @@ impl Store for MemoryStore {
     }
 
     fn add(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<Option<u64>> {
-        self.check(key, value.len())?;
-        let mut inner = self.lock();
-        if inner.live(key).is_some() {
-            return Ok(None);
-        }
-        Ok(Some(inner.put(key, value.into(), flags, ttl)))
+        self.put_if(false, key, value, flags, ttl)
     }
 
     fn replace(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<Option<u64>> {
-        self.check(key, value.len())?;
-        let mut inner = self.lock();
-        if inner.live(key).is_none() {
-            return Ok(None);
-        }
-        Ok(Some(inner.put(key, value.into(), flags, ttl)))
+        self.put_if(true, key, value, flags, ttl)
     }
 
     fn append(&self, key: &[u8], data: &[u8]) -> StoreResult<Option<u64>> {

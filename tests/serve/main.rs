@@ -12,6 +12,8 @@
 //!
 //! Every wait here is bounded in time, and every loop in count.
 
+#![cfg(feature = "server")]
+
 mod abuse;
 mod atomic;
 mod lifecycle;
