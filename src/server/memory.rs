@@ -280,9 +280,9 @@ mod tests {
         let s = MemoryStore::new(4);
         s.set(b"k", b"v", 0, Some(Duration::ZERO)).unwrap();
         assert!(s.get(b"k").unwrap().is_none());
-        s.set(b"k", b"v", 0, Some(Duration::from_millis(20))).unwrap();
+        s.set(b"k", b"v", 0, Some(Duration::from_millis(300))).unwrap();
         assert!(s.touch(b"k", None).unwrap());
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(400));
         assert!(s.get(b"k").unwrap().is_some());
         assert_eq!(s.set(b"k", b"12345", 0, None), Err(StoreError::TooLarge));
         assert_eq!(s.append(b"k", b"1234"), Err(StoreError::TooLarge));

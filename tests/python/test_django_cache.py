@@ -114,7 +114,8 @@ def test_every_operation_over_a_unix_socket(unix_server):
 
 def test_timeouts(server):
     with django_cache(server.location(), TIMEOUT=300) as cache:
-        cache.set("short", "v", timeout=1)
+        # keg expires to the millisecond: 2 s leaves time for the checks below.
+        cache.set("short", "v", timeout=2)
         cache.set("default", "v")  # TIMEOUT 300
         cache.set("forever", "v", timeout=None)
         cache.set("never_stored", "v", timeout=0)  # Django: expire at once
@@ -122,15 +123,15 @@ def test_timeouts(server):
         assert cache.get("short") == "v"
         assert cache.get("never_stored") is None
         assert cache.get("beyond_30_days") == "v"
-        assert cache.add("short_add", "v", timeout=1) is True
-        cache.set("touched_longer", "v", timeout=1)
+        assert cache.add("short_add", "v", timeout=2) is True
+        cache.set("touched_longer", "v", timeout=2)
         assert cache.touch("touched_longer", 300) is True
-        cache.set("touched_forever", "v", timeout=1)
+        cache.set("touched_forever", "v", timeout=2)
         assert cache.touch("touched_forever", None) is True
         cache.set("touched_away", "v", timeout=300)
         assert cache.touch("touched_away", 0) is True  # Django deletes on touch 0
         assert cache.get("touched_away") is None
-        wait_until(lambda: cache.get("short") is None, "a 1 s value expiring")
+        wait_until(lambda: cache.get("short") is None, "a 2 s value expiring")
         time.sleep(0.2)
         assert cache.get("short_add") is None
         assert cache.get("default") == "v"

@@ -106,9 +106,9 @@ fn touch_gat_gats() {
     let server = Server::start(&dir.path().join("c"), &[]);
     let mut c = server.client();
     assert_eq!(c.ask_line("touch nope 10\r\n"), "NOT_FOUND");
-    assert_eq!(c.set("k", 7, 1, b"v"), "STORED");
+    assert_eq!(c.set("k", 7, 2, b"v"), "STORED");
     assert_eq!(c.ask_line("touch k 0\r\n"), "TOUCHED");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     assert_eq!(c.get("k").unwrap(), b"v", "touch 0 made it permanent");
     assert_eq!(c.ask("gat 100 k nope\r\n", "END\r\n"), "VALUE k 7 1\r\nv\r\nEND\r\n");
     let reply = c.ask("gats 100 k\r\n", "END\r\n");

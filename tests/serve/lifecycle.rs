@@ -51,11 +51,11 @@ fn sigterm_answers_what_was_read_then_exits() {
     let mut server = Server::start(&dir.path().join("c"), &[]);
     let mut c = server.client();
     assert_eq!(c.set("k", 0, 0, b"v"), "STORED");
+    // Both requests go in one packet: once the first is answered, the server has read both.
     c.send(b"get k\r\nset j 0 0 1\r\nj\r\n");
-    // Let the server read them before the signal.
-    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.line(), "VALUE k 0 1");
     server.signal(libc::SIGTERM);
-    assert_eq!(c.read_to_close(), "VALUE k 0 1\r\nv\r\nEND\r\nSTORED\r\n");
+    assert_eq!(c.read_to_close(), "v\r\nEND\r\nSTORED\r\n");
     assert_eq!(server.wait_exit(), Some(0));
     let log = server.drain_log().join("\n");
     assert!(log.contains("SIGTERM") && log.contains("closed cleanly"), "{log}");
@@ -73,7 +73,12 @@ fn a_second_signal_exits_at_once() {
     assert_eq!(c.set("big", 0, 0, &vec![b'b'; 512 << 10]), "STORED");
     // Replies nobody reads keep a connection busy through the grace period.
     c.send(&b"get big\r\n".repeat(100));
-    std::thread::sleep(Duration::from_millis(200));
+    let mut other = server.client();
+    let deadline = Instant::now() + WAIT;
+    while crate::stats(&mut other, "")["keg_conn_throttled"] == "0" {
+        assert!(Instant::now() < deadline, "the connection was never throttled");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t = Instant::now();
     server.signal(libc::SIGINT);
     std::thread::sleep(Duration::from_millis(200));
@@ -143,5 +148,4 @@ fn bad_options_are_refused() {
     // --max-bytes is required.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keg")).arg("serve").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let _ = WAIT;
 }

@@ -68,11 +68,11 @@ fn expiry() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert_eq!(c.set("future", 0, now + 3600, b"v"), "STORED");
     assert_eq!(c.get("future").unwrap(), b"v");
-    assert_eq!(c.set("soon", 0, 1, b"v"), "STORED");
+    assert_eq!(c.set("soon", 0, 2, b"v"), "STORED");
     assert_eq!(c.get("soon").unwrap(), b"v");
     let deadline = std::time::Instant::now() + crate::WAIT;
     while c.get("soon").is_some() {
-        assert!(std::time::Instant::now() < deadline, "a 1 s item did not expire");
+        assert!(std::time::Instant::now() < deadline, "a 2 s item did not expire");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(c.set("forever", 0, 0, b"v"), "STORED");
@@ -102,7 +102,7 @@ fn delete_flush_and_noreply() {
     assert_eq!(c.get("m"), None);
     // A delayed flush_all: nothing goes before the delay, everything after.
     assert_eq!(c.set("c", 0, 0, b"3"), "STORED");
-    assert_eq!(c.ask_line("flush_all 2\r\n"), "OK");
+    assert_eq!(c.ask_line("flush_all 3\r\n"), "OK");
     assert_eq!(c.get("c").unwrap(), b"3");
     let deadline = std::time::Instant::now() + crate::WAIT;
     while c.get("c").is_some() {
@@ -261,4 +261,27 @@ fn unix_socket_client() {
     assert_eq!(server.client().get("k").unwrap(), b"via unix");
     server.stop();
     assert!(!sock.exists(), "a clean stop removes the socket file");
+}
+
+#[test]
+fn concurrent_clients_read_their_own_writes() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("c"), &[]);
+    let addr = server.tcp();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            s.spawn(move || {
+                let mut c = crate::Client::tcp(addr);
+                for i in 0..150 {
+                    let key = format!("t{t}:k{}", i % 20);
+                    let value = format!("{t}-{i}-{}", "x".repeat(i * 7 % 300));
+                    assert_eq!(c.set(&key, 0, 0, value.as_bytes()), "STORED");
+                    assert_eq!(c.get(&key).unwrap(), value.as_bytes(), "{key}");
+                }
+            });
+        }
+    });
+    let mut c = server.client();
+    assert_eq!(stats(&mut c, "")["curr_items"], "160");
+    server.stop();
 }

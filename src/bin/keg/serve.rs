@@ -20,9 +20,9 @@ use crate::units::{human_bytes, parse_duration, parse_size};
 ///
 /// The first SIGINT or SIGTERM stops it gracefully: no new connections,
 /// the requests already read are answered (for up to 5 s), and the cache is
-/// closed cleanly so the next start is fast. A second signal exits at once;
-/// acknowledged writes are in the log either way. Logs one line per event on
-/// stderr. See docs/serve.md.
+/// closed cleanly so the next start is fast; the exit status is 0. A second
+/// signal exits at once, with status 2; acknowledged writes are in the log
+/// either way. Logs one line per event on stderr. See docs/serve.md.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The cache directory.
@@ -50,8 +50,8 @@ pub struct Args {
     /// Worker threads [default: the number of CPUs].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Close a connection that has sent nothing for this long, e.g. 10m
-    /// [default: never, as memcached].
+    /// Close a connection with nothing pending that has sent nothing for
+    /// this long, e.g. 10m; 0s: never [default: never, as memcached].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
     /// Permission mode of unix sockets, in octal (770: the owner's group too).
