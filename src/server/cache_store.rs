@@ -10,6 +10,20 @@
 //! - `get_and_touch`, `add`, `replace`, `append`, `prepend`, `cas`, `incr`,
 //!   `decr` and `touch` answer [`StoreError::Unsupported`], which the client
 //!   sees as `SERVER_ERROR ... is not supported by this keg build`.
+//!
+//! Wiring, once `Cache` has them (`opts` = `SetOptions::new().ttl(ttl).flags(flags)`):
+//! - `get` / `get_and_touch`: `Cache::get_entry(key)` / `Cache::get_and_touch(key, ttl)`,
+//!   each `Entry` as `Item { value: e.value, flags: e.flags, cas: e.version }`;
+//! - `set`: `Cache::set_with(key, value, &opts)`, its version;
+//! - `add` / `replace`: `Cache::add` / `Cache::replace` with `&opts`, as they are;
+//! - `append` / `prepend`: `Cache::append` / `Cache::prepend`, as they are;
+//! - `cas`: `Cache::set_if_version(key, value, &opts, version)`, with
+//!   `CasOutcome::{Stored(v), Changed, Missing}` as `CasResult::{Stored(v), Changed, Missing}`;
+//! - `incr` / `decr` / `touch`: the `Cache` methods of the same names, as they are;
+//! - `store_error`: `Error::NotANumber` as `StoreError::NotANumber`.
+//!
+//! Then un-ignore `tests/serve/atomic.rs`, and the Django tests
+//! (`tests/python`) pass.
 
 use super::store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
 use crate::{Cache, Error, Value};

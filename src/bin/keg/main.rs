@@ -41,7 +41,8 @@ Durations: 30s, 15m, 1h, 1d, 1h30m.";
 ///
 /// dump, verify, stats, get and export read a cache without taking its lock
 /// and never write to it, so they work while an application has it open.
-/// set, delete, compact, clear and load take the lock.
+/// set, delete, compact, clear and load take the lock, and so does serve,
+/// which serves the cache to memcached clients until stopped.
 #[derive(Debug, Parser)]
 #[command(name = "keg", version, after_help = EXIT_CODES, propagate_version = true)]
 struct Cli {
