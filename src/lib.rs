@@ -43,6 +43,8 @@ mod log;
 mod maintain;
 mod mem;
 mod recovery;
+#[cfg(feature = "server")]
+pub mod server;
 mod stats;
 mod storage;
 mod value;

@@ -13,5 +13,6 @@ pub mod hint_decode;
 pub mod input;
 pub mod open_dir;
 pub mod ops_model;
+pub mod protocol_parse;
 pub mod record_decode;
 pub mod seeds;

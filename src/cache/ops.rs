@@ -66,8 +66,14 @@ impl Cache {
     /// ```
     pub fn add(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
         self.check_value(value)?;
-        self.write(key, |current, now| Ok(if current.is_some() { Action::Nothing } else { put(value, opts, now) }))
-            .map(|seq| self.counted_set(seq))
+        let mut stored = false;
+        let seq = self.write(key, |current, now| {
+            stored = current.is_none();
+            Ok(if stored { put(value, opts, now) } else { Action::Nothing })
+        })?;
+        // (An add whose TTL is zero stores the item already expired: it
+        // succeeds, as memcached's does, though it may write nothing.)
+        Ok(self.counted_set(stored.then(|| seq.unwrap_or(0))))
     }
 
     /// Stores `value` only if `key` has a live value. Returns the new

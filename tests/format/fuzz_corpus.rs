@@ -10,6 +10,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "server")]
+use crate::protocol_parse;
 use crate::{checkpoint_decode, hint_decode, open_dir, ops_model, record_decode, seeds};
 
 fn fuzz_dir() -> PathBuf {
@@ -68,6 +70,12 @@ fn open_dir_corpus() {
 #[test]
 fn ops_model_corpus() {
     replay("ops_model", ops_model::run);
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn protocol_parse_corpus() {
+    replay("protocol_parse", protocol_parse::run);
 }
 
 /// The checked-in seeds are what the generator makes from today's engine: a

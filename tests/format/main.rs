@@ -17,6 +17,10 @@ mod input;
 mod open_dir;
 #[path = "../../fuzz/src/ops_model.rs"]
 mod ops_model;
+// protocol_parse: the parser of `keg serve` (feature "server").
+#[cfg(feature = "server")]
+#[path = "../../fuzz/src/protocol_parse.rs"]
+mod protocol_parse;
 #[path = "../../fuzz/src/record_decode.rs"]
 mod record_decode;
 #[path = "../../fuzz/src/seeds.rs"]

@@ -140,7 +140,7 @@ pub fn stderr_is_terminal() -> bool {
     io::stderr().is_terminal()
 }
 
-fn parse_durability(s: &str) -> Result<Durability, String> {
+pub fn parse_durability(s: &str) -> Result<Durability, String> {
     Durability::parse(s).ok_or_else(|| format!("{s:?} is not a durability mode: use flushed, synced or buffered"))
 }
 

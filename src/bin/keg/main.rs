@@ -3,7 +3,8 @@
 //! Each subcommand lives in its own file; `common.rs` holds what they share.
 //! `dump`, `verify`, `stats`, `get` and `export` never take the directory's
 //! lock or write a byte; `set`, `delete`, `compact`, `clear` and `load` take the
-//! lock like any writer.
+//! lock like any writer, and so does `serve` (feature `server`), which serves
+//! the cache over memcached's text protocol until stopped.
 
 mod clear;
 mod common;
@@ -14,6 +15,8 @@ mod export;
 mod get;
 mod load;
 mod rows;
+#[cfg(feature = "server")]
+mod serve;
 mod set;
 mod stats;
 mod time;
@@ -38,7 +41,8 @@ Durations: 30s, 15m, 1h, 1d, 1h30m.";
 ///
 /// dump, verify, stats, get and export read a cache without taking its lock
 /// and never write to it, so they work while an application has it open.
-/// set, delete, compact, clear and load take the lock.
+/// set, delete, compact, clear and load take the lock, and so does serve,
+/// which serves the cache to memcached clients until stopped.
 #[derive(Debug, Parser)]
 #[command(name = "keg", version, after_help = EXIT_CODES, propagate_version = true)]
 struct Cli {
@@ -58,6 +62,8 @@ enum Command {
     Clear(clear::Args),
     Load(load::Args),
     Export(export::Args),
+    #[cfg(feature = "server")]
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
         Command::Clear(a) => clear::run(a),
         Command::Load(a) => load::run(a),
         Command::Export(a) => export::run(a),
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(code) => code,

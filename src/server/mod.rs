@@ -1,0 +1,391 @@
+//! `keg::server`: memcached's text protocol in front of a keg cache (feature
+//! `server`; the `keg serve` command runs it).
+//!
+//! Any memcached client (Django's `PyMemcacheCache`, pymemcache, libmemcached,
+//! ...) talks to it unchanged over TCP or a unix socket. The protocol is the
+//! one memcached's `doc/protocol.txt` describes: `set`, `add`, `replace`,
+//! `append`, `prepend`, `cas`, `get`, `gets`, `gat`, `gats`, `delete`,
+//! `incr`, `decr`, `touch`, `flush_all [delay] [noreply]`, `version`,
+//! `verbosity`, `stats` (`settings`, `reset`, and the empty `items`, `slabs`,
+//! `sizes`, `conns`), `quit`, and the meta no-op `mn`. `noreply` suppresses
+//! every reply of a well-formed command, errors included; a malformed line
+//! is always answered (memcached cannot parse `noreply` reliably from it
+//! either).
+//!
+//! # Limits
+//!
+//! Every resource a client can make the server spend is bounded:
+//!
+//! | what | default | a client over it gets |
+//! |---|---|---|
+//! | open connections ([`Config::max_connections`]) | 1024 | `SERVER_ERROR too many open connections`, then the connection is closed |
+//! | key length | 250 bytes, no spaces or control characters | `CLIENT_ERROR bad command line format` |
+//! | request line ([`Limits::max_line`]) | 2048 bytes | `CLIENT_ERROR line too long`; the rest of the line is read and dropped up to its end, and the connection goes on |
+//! | `get`/`gets`/`gat`/`gats` line ([`Limits::max_retrieval_line`]) | 256 KiB | as for other lines |
+//! | item size ([`Limits::max_item_size`]) | 1 MiB | `SERVER_ERROR object too large for cache`; the data block is read and dropped (never buffered), the connection stays usable, and for `set`, `replace` and `cas` the key's old value is deleted so nobody reads a stale one |
+//! | declared data length | 2^31 - 3 bytes | `CLIENT_ERROR bad command line format` |
+//! | data block not ending in `\r\n` | | `CLIENT_ERROR bad data chunk` |
+//! | input buffered per connection | one request: max(retrieval line, line + item + 2) | (a request never needs more) |
+//! | unsent replies per connection ([`Config::max_output_bytes`]) | 1 MiB | the connection stops reading and carrying out requests until its client reads (one reply may pass the mark by one item; a multi-key get pauses between keys) |
+//! | a stalled request ([`Config::stall_timeout`]): part of a request received, or replies unsent, and no byte moving | 60 s | the connection is closed |
+//! | an idle connection ([`Config::idle_timeout`]) | none (as memcached: clients such as pymemcache keep connections open between requests and take a closed one as an error) | the connection is closed |
+//! | shutdown ([`Config::shutdown_grace`]) | 5 s to answer the requests already read | then connections are closed |
+//!
+//! So the memory a server's connections can hold is at most
+//! `max_connections × (input bound + max_output_bytes + one item)`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::sync::Arc;
+//! use keg::server::{Config, ListenAddr, MemoryStore, Server};
+//!
+//! let config = Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() };
+//! let server = Server::bind(config).unwrap();
+//! let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
+//! let shutdown = server.shutdown_handle();
+//! let running = std::thread::spawn(move || server.run(Arc::new(MemoryStore::new(1 << 20))));
+//!
+//! let mut client = std::net::TcpStream::connect(addr).unwrap();
+//! client.write_all(b"set greeting 0 0 5\r\nhello\r\nget greeting\r\nquit\r\n").unwrap();
+//! let mut replies = String::new();
+//! client.read_to_string(&mut replies).unwrap();
+//! assert_eq!(replies, "STORED\r\nVALUE greeting 0 5\r\nhello\r\nEND\r\n");
+//!
+//! shutdown.graceful();
+//! assert!(matches!(running.join().unwrap(), keg::server::Stopped::Graceful { .. }));
+//! ```
+
+mod cache_store;
+mod conn;
+mod exec;
+mod listen;
+mod memory;
+pub mod protocol;
+pub mod reply;
+mod stats;
+mod store;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use exec::RELATIVE_EXPTIME_MAX;
+pub use listen::ListenAddr;
+pub use memory::MemoryStore;
+pub use protocol::Limits;
+pub use stats::Counters;
+pub use store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
+
+/// The memcached version the server reports first in `version` and `stats`
+/// (tools pick their checks from it); keg's own version follows it.
+pub const MEMCACHED_VERSION: &str = "1.6.0";
+/// Default [`Config::max_connections`], memcached's.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default [`Config::max_output_bytes`].
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
+/// Default [`Config::stall_timeout`].
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`Config::shutdown_grace`].
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Default [`Config::unix_mode`]: owner only, as memcached's.
+pub const DEFAULT_UNIX_MODE: u32 = 0o700;
+/// The default listen address, memcached's port on the loopback interface.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:11211";
+
+/// How much the server writes to stderr, one line per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Errors,
+    /// Start, stop and errors.
+    #[default]
+    Info,
+    /// Also every connection opened, closed, refused or timed out.
+    Debug,
+}
+
+/// The server's log: lines on stderr, `keg serve: <event>`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Log {
+    level: LogLevel,
+}
+
+impl Log {
+    /// A log at `level`.
+    pub fn new(level: LogLevel) -> Log {
+        Log { level }
+    }
+
+    /// A log that writes nothing.
+    pub fn off() -> Log {
+        Log { level: LogLevel::Off }
+    }
+
+    fn at(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        if level <= self.level {
+            eprintln!("keg serve: {args}");
+        }
+    }
+
+    /// Logs an error.
+    pub fn error(&self, args: fmt::Arguments<'_>) {
+        self.at(LogLevel::Errors, args);
+    }
+
+    /// Logs a start or stop event.
+    pub fn info(&self, args: fmt::Arguments<'_>) {
+        self.at(LogLevel::Info, args);
+    }
+
+    /// Logs a connection event.
+    pub fn debug(&self, args: fmt::Arguments<'_>) {
+        self.at(LogLevel::Debug, args);
+    }
+}
+
+/// The server's settings; see the module documentation for what each limit
+/// protects and the answer a client over it gets.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen (at least one). Default: `127.0.0.1:11211`.
+    pub listen: Vec<ListenAddr>,
+    /// Line and item limits of the protocol.
+    pub limits: Limits,
+    /// Most connections open at once; more are refused.
+    pub max_connections: usize,
+    /// Unsent reply bytes past which a connection stops reading.
+    pub max_output_bytes: usize,
+    /// Closes a connection with nothing pending after this long without a
+    /// byte moving (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Closes a connection with a request half received, or replies unsent,
+    /// after this long without a byte moving.
+    pub stall_timeout: Duration,
+    /// How long a graceful shutdown lets connections answer what they read.
+    pub shutdown_grace: Duration,
+    /// Permission mode of unix sockets (e.g. `0o770` for a group).
+    pub unix_mode: u32,
+    /// Worker threads. Default: the machine's available parallelism.
+    pub threads: usize,
+    /// Whether store calls may block for long (synced durability: every
+    /// write waits for an fsync). Then they run where they do not hold up
+    /// other connections.
+    pub blocking_store: bool,
+    /// Whether SIGINT and SIGTERM stop the server (the first gracefully, a
+    /// second at once). Off by default, for embedding; `keg serve` turns it on.
+    pub handle_signals: bool,
+    /// What to log.
+    pub log: LogLevel,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec![ListenAddr::Tcp(DEFAULT_LISTEN.parse().expect("a valid socket address"))],
+            limits: Limits::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+            idle_timeout: None,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            unix_mode: DEFAULT_UNIX_MODE,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            blocking_store: false,
+            handle_signals: false,
+            log: LogLevel::Off,
+        }
+    }
+}
+
+impl Config {
+    fn check(&self) -> Result<(), String> {
+        let l = &self.limits;
+        if self.listen.is_empty() {
+            return Err("no listen address".into());
+        }
+        if l.max_line < 64 || l.max_retrieval_line < l.max_line {
+            return Err("max_line must be at least 64 and max_retrieval_line at least max_line".into());
+        }
+        if self.max_connections == 0 || self.max_output_bytes == 0 || self.threads == 0 {
+            return Err("max_connections, max_output_bytes and threads must be at least 1".into());
+        }
+        if self.unix_mode > 0o777 {
+            return Err(format!("unix_mode {:o} is not a permission mode (at most 777)", self.unix_mode));
+        }
+        Ok(())
+    }
+}
+
+/// How [`Server::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A graceful stop: listeners closed, connections answered what they had
+    /// read; `unfinished` connections were still open when the grace period
+    /// ran out. The store is no longer used.
+    Graceful {
+        /// Connections cut off by the grace period.
+        unfinished: u64,
+    },
+    /// A stop at once (a second signal, or [`Shutdown::now`]): connections
+    /// were dropped where they were, and a store call may still be running
+    /// on a worker thread; exit the process rather than close the store.
+    Forced,
+}
+
+/// Stops a running server from another thread (or a signal).
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    state: Arc<watch::Sender<u8>>,
+}
+
+const RUNNING: u8 = 0;
+const GRACEFUL: u8 = 1;
+const NOW: u8 = 2;
+
+impl Shutdown {
+    fn new() -> Shutdown {
+        Shutdown { state: Arc::new(watch::channel(RUNNING).0) }
+    }
+
+    /// Stops accepting, answers what was read, then returns from [`Server::run`].
+    pub fn graceful(&self) {
+        self.state.send_if_modified(|s| {
+            let was = *s;
+            *s = (*s).max(GRACEFUL);
+            was != *s
+        });
+    }
+
+    /// Returns from [`Server::run`] at once.
+    pub fn now(&self) {
+        self.state.send_replace(NOW);
+    }
+}
+
+/// A server with its listening sockets bound, ready to [`run`](Server::run).
+pub struct Server {
+    config: Config,
+    bound: Vec<listen::Bound>,
+    addrs: Vec<ListenAddr>,
+    runtime: tokio::runtime::Runtime,
+    shutdown: Shutdown,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("addrs", &self.addrs).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Checks `config` and binds every listen address (a TCP port 0 gets a
+    /// free port: see [`Server::local_addrs`]). Fails if any address is taken,
+    /// or a unix socket path is another server's live socket or not a socket.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        config.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut bound = Vec::new();
+        let mut addrs = Vec::new();
+        for addr in &config.listen {
+            let b = listen::Bound::bind(addr, config.unix_mode)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            addrs.push(b.local_addr()?);
+            bound.push(b);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads)
+            .thread_name("keg-serve")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        Ok(Server { config, bound, addrs, runtime, shutdown: Shutdown::new() })
+    }
+
+    /// The addresses bound, in the order of [`Config::listen`].
+    pub fn local_addrs(&self) -> &[ListenAddr] {
+        &self.addrs
+    }
+
+    /// A handle that stops [`Server::run`].
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves `store` until stopped (by the [`Shutdown`] handle, or a signal
+    /// with [`Config::handle_signals`]).
+    pub fn run<S: Store>(self, store: Arc<S>) -> Stopped {
+        let Server { config, bound, runtime, shutdown, .. } = self;
+        let log = Log::new(config.log);
+        let grace = config.shutdown_grace;
+        let handle_signals = config.handle_signals;
+        let shared = Arc::new(exec::Shared::new(store, config, log));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = runtime.block_on(async {
+            let mut state = shutdown.state.subscribe();
+            if handle_signals {
+                if let Err(e) = watch_signals(shutdown.clone(), log) {
+                    log.error(format_args!("cannot handle signals: {e}"));
+                }
+            }
+            for b in bound {
+                tokio::spawn(listen::accept_loop(b, shared.clone(), stop_rx.clone()));
+            }
+            let _ = state.wait_for(|&s| s != RUNNING).await;
+            let _ = stop_tx.send(true);
+            if *state.borrow() == NOW {
+                return Stopped::Forced;
+            }
+            let open = || shared.counters.curr_connections.load(Ordering::Relaxed);
+            if open() > 0 {
+                log.info(format_args!("stopping: answering what {} open connections sent", open()));
+            }
+            // Connections give up by themselves after the grace period; a
+            // little more covers one that is inside a store call then.
+            let deadline = tokio::time::Instant::now() + grace + Duration::from_millis(500);
+            while open() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    _ = state.wait_for(|&s| s == NOW) => return Stopped::Forced,
+                }
+            }
+            Stopped::Graceful { unfinished: open() }
+        });
+        match stopped {
+            Stopped::Forced => runtime.shutdown_background(),
+            Stopped::Graceful { .. } => runtime.shutdown_timeout(Duration::from_millis(500)),
+        }
+        stopped
+    }
+}
+
+/// The first SIGINT or SIGTERM stops gracefully; a second, at once.
+fn watch_signals(shutdown: Shutdown, log: Log) -> io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if first {
+                log.info(format_args!("{name}: stopping gracefully (send it again to exit at once)"));
+                shutdown.graceful();
+                first = false;
+            } else {
+                log.info(format_args!("{name} again: exiting at once"));
+                shutdown.now();
+            }
+        }
+    });
+    Ok(())
+}

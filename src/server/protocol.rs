@@ -1,0 +1,732 @@
+//! The memcached text protocol's requests: a pure parser.
+//!
+//! [`parse`] looks at the start of a connection's input buffer and says what
+//! is there: a whole request (and how many bytes it took), a malformed one
+//! (the error to answer and how many bytes to drop), a line too long, or not
+//! enough bytes yet.
+//! It does no I/O, allocates nothing, and never panics, whatever the bytes:
+//! the `protocol_parse` fuzz target holds it to that.
+//!
+//! ```
+//! use keg::server::protocol::{parse, Limits, Parsed, Request};
+//! let limits = Limits::default();
+//! let input = b"set greeting 5 0 2\r\nhi\r\nget greeting\r\n";
+//! let Parsed::Request { len, request } = parse(input, &limits) else { panic!() };
+//! assert!(matches!(request, Request::Store { key: b"greeting", flags: 5, data: b"hi", .. }));
+//! let Parsed::Request { request, .. } = parse(&input[len..], &limits) else { panic!() };
+//! assert!(matches!(request, Request::Retrieve { .. }));
+//! assert!(matches!(parse(b"get gree", &limits), Parsed::Incomplete { .. }));
+//! ```
+
+use std::fmt;
+
+/// Longest key, in bytes, as memcached.
+pub const MAX_KEY_LEN: usize = 250;
+/// Default longest request line, in bytes, counting its `\r\n` (memcached's 2048).
+pub const DEFAULT_MAX_LINE: usize = 2048;
+/// Default longest `get`/`gets`/`gat`/`gats` line: a multi-key get may be
+/// longer than other lines (memcached accepts long ones too), up to this.
+pub const DEFAULT_MAX_RETRIEVAL_LINE: usize = 256 << 10;
+/// Default largest value a storage command may carry (memcached's 1 MiB).
+pub const DEFAULT_MAX_ITEM_SIZE: usize = 1 << 20;
+/// Largest data block length accepted at all, as memcached (a signed 32-bit
+/// length less the `\r\n`); a longer one is a malformed line, not an
+/// oversized item.
+pub const MAX_DECLARED_LEN: u64 = i32::MAX as u64 - 2;
+/// Most tokens on a line other than a retrieval line (memcached's 24).
+const MAX_TOKENS: usize = 24;
+
+/// The parser's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line, including `\r\n`.
+    pub max_line: usize,
+    /// Longest retrieval (`get`, `gets`, `gat`, `gats`) line, including `\r\n`.
+    pub max_retrieval_line: usize,
+    /// Largest data block of a storage command.
+    pub max_item_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line: DEFAULT_MAX_LINE,
+            max_retrieval_line: DEFAULT_MAX_RETRIEVAL_LINE,
+            max_item_size: DEFAULT_MAX_ITEM_SIZE,
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes one request can need in the input buffer: a longest
+    /// line, or a storage line with a largest data block and its `\r\n`.
+    pub fn max_request(&self) -> usize {
+        self.max_retrieval_line.max(self.max_line.saturating_add(self.max_item_size).saturating_add(2))
+    }
+}
+
+/// The six storage commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `set`: store.
+    Set,
+    /// `add`: store if the key has no value.
+    Add,
+    /// `replace`: store if the key has a value.
+    Replace,
+    /// `append`: add the data after the existing value.
+    Append,
+    /// `prepend`: add the data before the existing value.
+    Prepend,
+    /// `cas`: store if the value's version is the one given.
+    Cas,
+}
+
+/// The four retrieval commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrieveKind {
+    /// `get <key>*`
+    Get,
+    /// `gets <key>*`: with each item's cas unique.
+    Gets,
+    /// `gat <exptime> <key>*`: get and touch.
+    Gat,
+    /// `gats <exptime> <key>*`: get and touch, with cas uniques.
+    Gats,
+}
+
+impl RetrieveKind {
+    /// Whether the reply carries cas uniques.
+    pub fn with_cas(self) -> bool {
+        matches!(self, RetrieveKind::Gets | RetrieveKind::Gats)
+    }
+
+    /// Whether the command also sets the items' expiry.
+    pub fn touches(self) -> bool {
+        matches!(self, RetrieveKind::Gat | RetrieveKind::Gats)
+    }
+}
+
+/// The keys of a retrieval line, in order (see [`Request::Retrieve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keys<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Keys<'a> {
+    /// The keys not yet taken, as the raw text of the line.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.rest
+    }
+}
+
+impl<'a> Iterator for Keys<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (token, rest) = next_token(self.rest)?;
+        self.rest = rest;
+        Some(token)
+    }
+}
+
+/// A whole, well-formed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// A storage command with its data block.
+    Store {
+        /// Which one.
+        kind: StoreKind,
+        /// The key (checked by [`check_key`]).
+        key: &'a [u8],
+        /// The client's flags.
+        flags: u32,
+        /// Expiration time as sent: 0 never, negative already expired, up to
+        /// 30 days seconds from now, beyond that a Unix time.
+        exptime: i64,
+        /// The data block, without its `\r\n`.
+        data: &'a [u8],
+        /// The cas unique (`cas` only; 0 otherwise).
+        cas: u64,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// A storage command whose data block is over the item size limit: the
+    /// block (`skip` bytes, its `\r\n` included) is to be read and dropped,
+    /// and the answer is `SERVER_ERROR object too large for cache`.
+    TooLarge {
+        /// Which command.
+        kind: StoreKind,
+        /// The key.
+        key: &'a [u8],
+        /// No reply wanted.
+        noreply: bool,
+        /// Bytes after the line to drop.
+        skip: u64,
+    },
+    /// `get`, `gets`, `gat`, `gats`. The keys are checked one by one as they
+    /// are served (a bad one ends the reply with an error, as in memcached).
+    Retrieve {
+        /// Which one.
+        kind: RetrieveKind,
+        /// The expiry to set (`gat`/`gats`; 0 otherwise).
+        exptime: i64,
+        /// One or more keys.
+        keys: Keys<'a>,
+    },
+    /// `delete <key> [noreply]`
+    Delete {
+        /// The key.
+        key: &'a [u8],
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `incr`/`decr <key> <delta> [noreply]`
+    Arith {
+        /// `incr` (true) or `decr`.
+        incr: bool,
+        /// The key.
+        key: &'a [u8],
+        /// The amount.
+        delta: u64,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `touch <key> <exptime> [noreply]`
+    Touch {
+        /// The key.
+        key: &'a [u8],
+        /// The new expiration time.
+        exptime: i64,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `flush_all [delay] [noreply]`
+    FlushAll {
+        /// Seconds from now (or a Unix time past 30 days); 0 now.
+        delay: i64,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `version`
+    Version,
+    /// `verbosity <level> [noreply]`
+    Verbosity {
+        /// The level asked for.
+        level: u32,
+        /// No reply wanted.
+        noreply: bool,
+    },
+    /// `quit`: close the connection.
+    Quit,
+    /// `stats [group]`
+    Stats {
+        /// What follows `stats` (empty for the general statistics).
+        group: &'a [u8],
+    },
+    /// `mn`: the meta no-op, answered `MN`.
+    MetaNoop,
+}
+
+/// A request the parser refused, and the line that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// An unknown command (or an empty line): `ERROR`.
+    UnknownCommand,
+    /// A malformed line (a missing or bad field, a bad key).
+    BadFormat,
+    /// `delete` with an argument other than `noreply` (or memcached's legacy `0`).
+    BadDeleteFormat,
+    /// `incr`/`decr` with a delta that is not an unsigned 64-bit decimal.
+    InvalidDelta,
+    /// `touch`/`gat`/`gats` with an expiration time that is not a number.
+    InvalidExptime,
+    /// A data block not followed by `\r\n`.
+    BadDataChunk,
+    /// A line over the line limit.
+    LineTooLong,
+}
+
+impl ProtocolError {
+    /// The reply line, without `\r\n`.
+    pub fn reply(self) -> &'static str {
+        match self {
+            ProtocolError::UnknownCommand => "ERROR",
+            ProtocolError::BadFormat => "CLIENT_ERROR bad command line format",
+            ProtocolError::BadDeleteFormat => "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+            ProtocolError::InvalidDelta => "CLIENT_ERROR invalid numeric delta argument",
+            ProtocolError::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
+            ProtocolError::BadDataChunk => "CLIENT_ERROR bad data chunk",
+            ProtocolError::LineTooLong => "CLIENT_ERROR line too long",
+        }
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reply())
+    }
+}
+
+/// What the start of an input buffer holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// Not a whole request yet: read more. `needed`, when known, is how long
+    /// the buffer must be for the request to be whole (a storage command
+    /// whose line has arrived but not all of its data block).
+    Incomplete {
+        /// Total buffer length the request needs, if known.
+        needed: Option<usize>,
+    },
+    /// A request, taking the first `len` bytes.
+    Request {
+        /// Bytes the request took.
+        len: usize,
+        /// The request.
+        request: Request<'a>,
+    },
+    /// A malformed request taking the first `len` bytes: answer `error` and
+    /// go on with the bytes after it; then drop `skip` more bytes (the data
+    /// block of a storage command whose line was bad), which may not have
+    /// arrived yet.
+    Invalid {
+        /// Bytes the bad request took.
+        len: usize,
+        /// What to answer.
+        error: ProtocolError,
+        /// Bytes after `len` to drop.
+        skip: u64,
+    },
+    /// No line end within the line limit: answer
+    /// [`ProtocolError::LineTooLong`], drop the first `len` bytes, and then
+    /// every byte up to and including the next `\n` (the rest of the line),
+    /// which may not have arrived yet.
+    LineTooLong {
+        /// Bytes of the line seen so far.
+        len: usize,
+    },
+}
+
+/// Whether `key` is one memcached accepts: 1 to 250 bytes, none of them a
+/// space or a control character (bytes 0x00-0x20 and 0x7f).
+///
+/// ```
+/// use keg::server::protocol::check_key;
+/// assert!(check_key(b"user:42"));
+/// assert!(check_key("clé".as_bytes()));
+/// assert!(!check_key(b""));
+/// assert!(!check_key(b"tab\there"));
+/// assert!(!check_key(&[b'k'; 251]));
+/// ```
+pub fn check_key(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|&b| b > b' ' && b != 0x7f)
+}
+
+/// Looks at the start of `input`; see [`Parsed`].
+pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a> {
+    let retrieval = is_retrieval_line(input);
+    let max_line = if retrieval { limits.max_retrieval_line.max(limits.max_line) } else { limits.max_line };
+    let search = &input[..input.len().min(max_line)];
+    let Some(nl) = search.iter().position(|&b| b == b'\n') else {
+        return if input.len() >= max_line {
+            Parsed::LineTooLong { len: search.len() }
+        } else {
+            Parsed::Incomplete { needed: None }
+        };
+    };
+    let line_len = nl + 1;
+    let mut line = &input[..nl];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    match parse_line(line, limits) {
+        Line::Done(request) => Parsed::Request { len: line_len, request },
+        Line::Bad(error) => Parsed::Invalid { len: line_len, error, skip: 0 },
+        Line::BadWithData(error, data_len) => Parsed::Invalid { len: line_len, error, skip: data_len + 2 },
+        Line::TooLarge { kind, key, noreply, data_len } => {
+            Parsed::Request { len: line_len, request: Request::TooLarge { kind, key, noreply, skip: data_len + 2 } }
+        }
+        Line::Storage(head) => {
+            // data_len <= max_item_size, so this cannot overflow on any real usize.
+            let total = line_len.saturating_add(head.data_len).saturating_add(2);
+            if input.len() < total {
+                return Parsed::Incomplete { needed: Some(total) };
+            }
+            let data = &input[line_len..line_len + head.data_len];
+            if &input[total - 2..total] != b"\r\n" {
+                return Parsed::Invalid { len: total, error: ProtocolError::BadDataChunk, skip: 0 };
+            }
+            let request = Request::Store {
+                kind: head.kind,
+                key: head.key,
+                flags: head.flags,
+                exptime: head.exptime,
+                data,
+                cas: head.cas,
+                noreply: head.noreply,
+            };
+            Parsed::Request { len: total, request }
+        }
+    }
+}
+
+fn is_retrieval_line(input: &[u8]) -> bool {
+    [&b"get "[..], b"gets ", b"gat ", b"gats "].iter().any(|p| input.starts_with(p))
+}
+
+/// A storage command's line, before its data block.
+struct StorageHead<'a> {
+    kind: StoreKind,
+    key: &'a [u8],
+    flags: u32,
+    exptime: i64,
+    data_len: usize,
+    cas: u64,
+    noreply: bool,
+}
+
+enum Line<'a> {
+    Done(Request<'a>),
+    Bad(ProtocolError),
+    /// A storage line with a usable length but another bad field: its data
+    /// block follows and is dropped.
+    BadWithData(ProtocolError, u64),
+    TooLarge {
+        kind: StoreKind,
+        key: &'a [u8],
+        noreply: bool,
+        data_len: u64,
+    },
+    Storage(StorageHead<'a>),
+}
+
+/// Splits off the next space-separated token (memcached separates by spaces only).
+fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = s.iter().position(|&b| b != b' ')?;
+    let s = &s[start..];
+    let end = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+    Some((&s[..end], &s[end..]))
+}
+
+/// The tokens of a line, up to `N` of them; `None` if there are more.
+fn tokens<const N: usize>(line: &[u8]) -> Option<([&[u8]; N], usize)> {
+    let mut out: [&[u8]; N] = [&[]; N];
+    let mut n = 0;
+    let mut rest = line;
+    while let Some((tok, r)) = next_token(rest) {
+        if n == N {
+            return None;
+        }
+        out[n] = tok;
+        n += 1;
+        rest = r;
+    }
+    Some((out, n))
+}
+
+fn parse_line<'a>(line: &'a [u8], limits: &Limits) -> Line<'a> {
+    let Some((cmd, rest)) = next_token(line) else { return Line::Bad(ProtocolError::UnknownCommand) };
+    let store = |kind| parse_storage(kind, rest, limits);
+    match cmd {
+        b"get" => parse_retrieval(RetrieveKind::Get, rest),
+        b"gets" => parse_retrieval(RetrieveKind::Gets, rest),
+        b"gat" => parse_retrieval(RetrieveKind::Gat, rest),
+        b"gats" => parse_retrieval(RetrieveKind::Gats, rest),
+        b"set" => store(StoreKind::Set),
+        b"add" => store(StoreKind::Add),
+        b"replace" => store(StoreKind::Replace),
+        b"append" => store(StoreKind::Append),
+        b"prepend" => store(StoreKind::Prepend),
+        b"cas" => store(StoreKind::Cas),
+        _ => parse_other(cmd, rest),
+    }
+}
+
+fn parse_retrieval(kind: RetrieveKind, rest: &[u8]) -> Line<'_> {
+    let mut rest = rest;
+    let mut exptime = 0;
+    if kind.touches() {
+        let Some((tok, r)) = next_token(rest) else { return Line::Bad(ProtocolError::UnknownCommand) };
+        let Some(t) = parse_i64(tok) else { return Line::Bad(ProtocolError::InvalidExptime) };
+        exptime = t;
+        rest = r;
+    }
+    if next_token(rest).is_none() {
+        // memcached answers a get without keys as an unknown command.
+        return Line::Bad(ProtocolError::UnknownCommand);
+    }
+    Line::Done(Request::Retrieve { kind, exptime, keys: Keys { rest } })
+}
+
+fn parse_storage<'a>(kind: StoreKind, rest: &'a [u8], limits: &Limits) -> Line<'a> {
+    let want = if kind == StoreKind::Cas { 5 } else { 4 };
+    let Some((t, n)) = tokens::<6>(rest) else { return Line::Bad(ProtocolError::BadFormat) };
+    let noreply = n == want + 1 && t[want] == b"noreply";
+    if n != want && !noreply {
+        return Line::Bad(if n < want { ProtocolError::UnknownCommand } else { ProtocolError::BadFormat });
+    }
+    let Some(data_len) = parse_u64(t[3]).filter(|&l| l <= MAX_DECLARED_LEN) else {
+        return Line::Bad(ProtocolError::BadFormat);
+    };
+    let key = t[0];
+    let flags = parse_u64(t[1]).and_then(|f| u32::try_from(f).ok());
+    let exptime = parse_i64(t[2]);
+    let cas = if kind == StoreKind::Cas { parse_u64(t[4]) } else { Some(0) };
+    let (Some(flags), Some(exptime), Some(cas), true) = (flags, exptime, cas, check_key(key)) else {
+        return Line::BadWithData(ProtocolError::BadFormat, data_len);
+    };
+    if data_len > limits.max_item_size as u64 {
+        return Line::TooLarge { kind, key, noreply, data_len };
+    }
+    // data_len <= max_item_size: a usize.
+    let data_len = data_len as usize;
+    Line::Storage(StorageHead { kind, key, flags, exptime, data_len, cas, noreply })
+}
+
+fn parse_other<'a>(cmd: &[u8], rest: &'a [u8]) -> Line<'a> {
+    let Some((t, n)) = tokens::<MAX_TOKENS>(rest) else { return Line::Bad(ProtocolError::BadFormat) };
+    let args = &t[..n];
+    // A trailing "noreply" and the arguments before it.
+    let (args, noreply) = match args.split_last() {
+        Some((last, init)) if *last == b"noreply" => (init, true),
+        _ => (args, false),
+    };
+    let keyed = |key: &[u8]| check_key(key);
+    let req = match (cmd, args) {
+        (b"delete", [key]) | (b"delete", [key, b"0"]) if keyed(key) => Request::Delete { key, noreply },
+        (b"delete", [_]) | (b"delete", [_, b"0"]) => return Line::Bad(ProtocolError::BadFormat),
+        (b"delete", [_, ..]) => return Line::Bad(ProtocolError::BadDeleteFormat),
+        (b"incr" | b"decr", [key, delta]) => {
+            if !keyed(key) {
+                return Line::Bad(ProtocolError::BadFormat);
+            }
+            let Some(delta) = parse_u64(delta) else { return Line::Bad(ProtocolError::InvalidDelta) };
+            Request::Arith { incr: cmd == b"incr", key, delta, noreply }
+        }
+        (b"touch", [key, exptime]) => {
+            if !keyed(key) {
+                return Line::Bad(ProtocolError::BadFormat);
+            }
+            let Some(exptime) = parse_i64(exptime) else { return Line::Bad(ProtocolError::InvalidExptime) };
+            Request::Touch { key, exptime, noreply }
+        }
+        (b"flush_all", []) => Request::FlushAll { delay: 0, noreply },
+        (b"flush_all", [delay]) => match parse_i64(delay).filter(|&d| d >= 0) {
+            Some(delay) => Request::FlushAll { delay, noreply },
+            None => return Line::Bad(ProtocolError::BadFormat),
+        },
+        (b"version", []) if !noreply => Request::Version,
+        (b"quit", []) if !noreply => Request::Quit,
+        (b"verbosity", [level]) => match parse_u64(level).and_then(|l| u32::try_from(l).ok()) {
+            Some(level) => Request::Verbosity { level, noreply },
+            None => return Line::Bad(ProtocolError::BadFormat),
+        },
+        (b"stats", _) => Request::Stats { group: trim_spaces(rest) },
+        (b"mn", []) if !noreply => Request::MetaNoop,
+        (b"delete" | b"incr" | b"decr" | b"touch" | b"flush_all" | b"verbosity", _) => {
+            return Line::Bad(ProtocolError::UnknownCommand)
+        }
+        _ => return Line::Bad(ProtocolError::UnknownCommand),
+    };
+    Line::Done(req)
+}
+
+fn trim_spaces(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ').unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| b != b' ').map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+/// A decimal unsigned number: digits only, at most 20 of them, no overflow.
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &b| {
+        let d = b.checked_sub(b'0').filter(|&d| d <= 9)?;
+        acc.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+/// A decimal signed number: an optional `-`, then as [`parse_u64`], within i64.
+fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.strip_prefix(b"-") {
+        Some(digits) => parse_u64(digits).and_then(|n| 0i64.checked_sub_unsigned(n)),
+        None => parse_u64(s).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(input: &[u8]) -> Parsed<'_> {
+        parse(input, &Limits::default())
+    }
+
+    fn request(input: &[u8]) -> Request<'_> {
+        match one(input) {
+            Parsed::Request { len, request } => {
+                assert_eq!(len, input.len(), "{:?}", String::from_utf8_lossy(input));
+                request
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
+        }
+    }
+
+    fn invalid(input: &[u8]) -> (ProtocolError, u64) {
+        match one(input) {
+            Parsed::Invalid { len, error, skip } => {
+                assert_eq!(len, input.len(), "{:?}", String::from_utf8_lossy(input));
+                (error, skip)
+            }
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(input)),
+        }
+    }
+
+    #[test]
+    fn storage_commands() {
+        let r = request(b"set k 4294967295 -1 3\r\nabc\r\n");
+        assert_eq!(
+            r,
+            Request::Store {
+                kind: StoreKind::Set,
+                key: b"k",
+                flags: u32::MAX,
+                exptime: -1,
+                data: b"abc",
+                cas: 0,
+                noreply: false
+            }
+        );
+        let r = request(b"cas k 1 2 0 99 noreply\r\n\r\n");
+        assert!(matches!(r, Request::Store { kind: StoreKind::Cas, data: b"", cas: 99, noreply: true, .. }));
+        for (cmd, kind) in [
+            ("add", StoreKind::Add),
+            ("replace", StoreKind::Replace),
+            ("append", StoreKind::Append),
+            ("prepend", StoreKind::Prepend),
+        ] {
+            let line = format!("{cmd} key 0 0 2\r\n\r\n\r\n");
+            assert!(matches!(request(line.as_bytes()), Request::Store { kind: k, data: b"\r\n", .. } if k == kind));
+        }
+        // A bare \n ends a line too, as in memcached.
+        assert!(matches!(request(b"set k 0 0 1\nx\r\n"), Request::Store { data: b"x", .. }));
+    }
+
+    #[test]
+    fn storage_waits_for_its_data_block() {
+        assert_eq!(one(b"set k 0 0 10\r\n"), Parsed::Incomplete { needed: Some(26) });
+        assert_eq!(one(b"set k 0 0 10\r\n0123456789\r"), Parsed::Incomplete { needed: Some(26) });
+        assert_eq!(one(b"set k 0 0"), Parsed::Incomplete { needed: None });
+    }
+
+    #[test]
+    fn storage_errors() {
+        // The block is taken as long as declared; what follows is the next request.
+        assert_eq!(
+            one(b"set k 0 0 3\r\nabcde\r\n"),
+            Parsed::Invalid { len: 18, error: ProtocolError::BadDataChunk, skip: 0 }
+        );
+        assert_eq!(invalid(b"set k x 0 3\r\n"), (ProtocolError::BadFormat, 5));
+        assert_eq!(invalid(b"set k 4294967296 0 3\r\n"), (ProtocolError::BadFormat, 5));
+        assert_eq!(invalid(b"set k 0 zz 3\r\n"), (ProtocolError::BadFormat, 5));
+        assert_eq!(invalid(b"set k 0 0 -3\r\n"), (ProtocolError::BadFormat, 0));
+        assert_eq!(invalid(b"set k 0 0 99999999999\r\n"), (ProtocolError::BadFormat, 0));
+        assert_eq!(invalid(b"set k 0 0\r\n"), (ProtocolError::UnknownCommand, 0));
+        assert_eq!(invalid(b"set k 0 0 1 maybe\r\n"), (ProtocolError::BadFormat, 0));
+        assert_eq!(invalid(b"cas k 0 0 1\r\n"), (ProtocolError::UnknownCommand, 0));
+        let long_key = format!("set {} 0 0 1\r\n", "k".repeat(251));
+        assert_eq!(invalid(long_key.as_bytes()), (ProtocolError::BadFormat, 3));
+        assert_eq!(invalid(b"set k\x01ey 0 0 1\r\n"), (ProtocolError::BadFormat, 3));
+    }
+
+    #[test]
+    fn oversized_item_is_skipped() {
+        let limits = Limits { max_item_size: 10, ..Limits::default() };
+        let r = parse(b"set k 0 0 11 noreply\r\n", &limits);
+        assert_eq!(
+            r,
+            Parsed::Request {
+                len: 22,
+                request: Request::TooLarge { kind: StoreKind::Set, key: b"k", noreply: true, skip: 13 }
+            }
+        );
+        assert!(matches!(parse(b"set k 0 0 10\r\n", &limits), Parsed::Incomplete { needed: Some(26) }));
+    }
+
+    #[test]
+    fn retrieval_commands() {
+        let Request::Retrieve { kind, exptime, keys } = request(b"get a  bb ccc\r\n") else { panic!() };
+        assert_eq!((kind, exptime), (RetrieveKind::Get, 0));
+        assert_eq!(keys.collect::<Vec<_>>(), vec![&b"a"[..], b"bb", b"ccc"]);
+        let Request::Retrieve { kind, exptime, keys } = request(b"gats -5 k\r\n") else { panic!() };
+        assert_eq!((kind, exptime, keys.count()), (RetrieveKind::Gats, -5, 1));
+        assert_eq!(invalid(b"get\r\n").0, ProtocolError::UnknownCommand);
+        assert_eq!(invalid(b"get  \r\n").0, ProtocolError::UnknownCommand);
+        assert_eq!(invalid(b"gat x k\r\n").0, ProtocolError::InvalidExptime);
+        assert_eq!(invalid(b"gat 10\r\n").0, ProtocolError::UnknownCommand);
+    }
+
+    #[test]
+    fn other_commands() {
+        assert_eq!(request(b"delete k\r\n"), Request::Delete { key: b"k", noreply: false });
+        assert_eq!(request(b"delete k 0 noreply\r\n"), Request::Delete { key: b"k", noreply: true });
+        assert_eq!(invalid(b"delete k 5\r\n").0, ProtocolError::BadDeleteFormat);
+        assert_eq!(
+            request(b"incr k 18446744073709551615\r\n"),
+            Request::Arith { incr: true, key: b"k", delta: u64::MAX, noreply: false }
+        );
+        assert_eq!(invalid(b"decr k 18446744073709551616\r\n").0, ProtocolError::InvalidDelta);
+        assert_eq!(invalid(b"incr k -1\r\n").0, ProtocolError::InvalidDelta);
+        assert_eq!(request(b"touch k 10 noreply\r\n"), Request::Touch { key: b"k", exptime: 10, noreply: true });
+        assert_eq!(invalid(b"touch k soon\r\n").0, ProtocolError::InvalidExptime);
+        assert_eq!(request(b"flush_all\r\n"), Request::FlushAll { delay: 0, noreply: false });
+        assert_eq!(request(b"flush_all 30 noreply\r\n"), Request::FlushAll { delay: 30, noreply: true });
+        assert_eq!(request(b"flush_all noreply\r\n"), Request::FlushAll { delay: 0, noreply: true });
+        assert_eq!(invalid(b"flush_all soon\r\n").0, ProtocolError::BadFormat);
+        assert_eq!(request(b"version\r\n"), Request::Version);
+        assert_eq!(request(b"verbosity 1\r\n"), Request::Verbosity { level: 1, noreply: false });
+        assert_eq!(invalid(b"verbosity\r\n").0, ProtocolError::UnknownCommand);
+        assert_eq!(request(b"quit\r\n"), Request::Quit);
+        assert_eq!(request(b"stats\r\n"), Request::Stats { group: b"" });
+        assert_eq!(request(b"stats  settings \r\n"), Request::Stats { group: b"settings" });
+        assert_eq!(request(b"mn\r\n"), Request::MetaNoop);
+        assert_eq!(invalid(b"\r\n").0, ProtocolError::UnknownCommand);
+        assert_eq!(invalid(b"GET k\r\n").0, ProtocolError::UnknownCommand);
+        assert_eq!(invalid(b"bogus\r\n").0, ProtocolError::UnknownCommand);
+    }
+
+    #[test]
+    fn line_limits() {
+        let limits = Limits::default();
+        let long = vec![b'x'; limits.max_line];
+        assert_eq!(one(&long), Parsed::LineTooLong { len: limits.max_line });
+        assert_eq!(one(&long[..limits.max_line - 1]), Parsed::Incomplete { needed: None });
+        // A multi-key get may be longer than other lines.
+        let mut get = b"get".to_vec();
+        for i in 0..1000 {
+            get.extend_from_slice(format!(" key:{i:06}").as_bytes());
+        }
+        get.extend_from_slice(b"\r\n");
+        assert!(get.len() > limits.max_line);
+        let Request::Retrieve { keys, .. } = request(&get) else { panic!() };
+        assert_eq!(keys.count(), 1000);
+        let mut huge = b"get ".to_vec();
+        huge.resize(limits.max_retrieval_line, b'k');
+        assert_eq!(one(&huge), Parsed::LineTooLong { len: limits.max_retrieval_line });
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"+1", b" 1", b"1a", b"18446744073709551616", b"000000000000000000001"] {
+            assert_eq!(parse_u64(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"9223372036854775808"), None);
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b"--1"), None);
+    }
+}
