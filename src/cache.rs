@@ -74,7 +74,7 @@ impl Cache {
         storage: Storage,
         read_only: bool,
     ) -> Result<Cache> {
-        let engine = Engine::open(dir, config, clock, hasher, storage, read_only)?;
+        let engine = Engine::open(dir, config, clock, hasher, storage, read_only, maintain::evict_inline)?;
         let worker = (!read_only && engine.config.background).then(|| Worker::start(engine.clone()));
         Ok(Cache { inner: engine, worker, abandoned: false, flights: Flights::default() })
     }

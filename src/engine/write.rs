@@ -19,7 +19,6 @@ use crate::format::segment::LogKind;
 use crate::index::{Entry, Loc};
 use crate::log::hints::expires_s;
 use crate::log::writer::{NewRecord, Writer};
-use crate::maintain;
 use crate::stats::bump;
 
 /// How many times a write re-reads its key when the record it decided on
@@ -90,7 +89,7 @@ impl Engine {
         let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
         let mut room = record::encoded_len(key.len(), 0) as u64;
         for _ in 0..ROOM_TRIES {
-            let mut w = maintain::writer_with_room(self, room)?;
+            let mut w = self.writer_with_room(room)?;
             let found = self.locate(key, hash, false, Some(&w));
             let current = match &found {
                 Lookup::Found(l) => live_value(&w, l, key, now),
@@ -105,7 +104,7 @@ impl Engine {
                 Action::Delete => record::encoded_len(key.len(), 0) as u64,
                 Action::Nothing => 0,
             };
-            if needed > room && !maintain::has_room(self, needed) {
+            if needed > room && !self.has_room(needed) {
                 room = needed;
                 continue;
             }
@@ -118,7 +117,7 @@ impl Engine {
             };
             drop(w);
             if seq.is_some() {
-                maintain::nudge(self);
+                self.nudge();
             }
             return Ok(Written { seq, had_live });
         }
@@ -143,7 +142,7 @@ impl Engine {
         }
         let total: u64 = items.iter().map(BatchItem::encoded_len).sum();
         let now = self.now_ms();
-        let mut w = maintain::writer_with_room(self, total)?;
+        let mut w = self.writer_with_room(total)?;
         w.begin_batch();
         let mut last = None;
         let mut had_live = 0;
@@ -169,7 +168,7 @@ impl Engine {
         // (Always ended: the records appended so far are in the index.)
         let ended = w.end_batch();
         drop(w);
-        maintain::nudge(self);
+        self.nudge();
         result?;
         ended?;
         if let Some(seq) = last {
@@ -295,7 +294,7 @@ impl Engine {
         let now = self.now_ms();
         let tomb = record::encoded_len(key.len(), 0) as u64;
         let result = (|| {
-            let mut w = maintain::writer_with_room(self, tomb)?;
+            let mut w = self.writer_with_room(tomb)?;
             let found = self.locate(key, hash, false, Some(&w));
             if let Lookup::Found(l) = &found {
                 if l.seg.log == LogKind::Main {
@@ -312,9 +311,9 @@ impl Engine {
             match copy {
                 Some((value, flags, expires_ms)) => {
                     let len = record::encoded_len(key.len(), value.len()) as u64 + 4;
-                    if !maintain::has_room(self, len) {
+                    if !self.has_room(len) {
                         drop(w);
-                        w = maintain::writer_with_room(self, len)?;
+                        w = self.writer_with_room(len)?;
                     }
                     let found = self.locate(key, hash, false, Some(&w));
                     self.put_locked(&mut w, key, hash, found, &value, flags, expires_ms, now, Some(LogKind::Main))
