@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{self, Kind};
 use crate::format::segment::LogKind;
 use crate::index::{Entry, Loc};
-use crate::log::hints::expires_s;
+use crate::format::hint::expires_s;
 use crate::log::writer::{NewRecord, Writer};
 use crate::stats::bump;
 
