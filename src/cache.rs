@@ -92,6 +92,7 @@ impl Cache {
     /// assert_eq!(cache.get(b"present").unwrap().unwrap(), b"yes");
     /// ```
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        let started = crate::latency::start(crate::latency::Op::Get);
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
@@ -99,6 +100,7 @@ impl Cache {
         let value = inner.read_item(key, hash, now, true).map(|item| item.value);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
+        c.get_latency.finish(started);
         Ok(value)
     }
 

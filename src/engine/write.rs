@@ -14,10 +14,10 @@ use std::borrow::Cow;
 use super::read::{Located, Lookup};
 use super::{expired, Engine};
 use crate::error::{Error, Result};
+use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::LogKind;
 use crate::index::{Entry, Loc};
-use crate::format::hint::expires_s;
 use crate::log::writer::{NewRecord, Writer};
 use crate::stats::bump;
 

@@ -193,7 +193,9 @@ impl std::fmt::Display for Disagreement {
             Disagreement::Length { hint, record } => write!(f, "length {hint} in hint, {record} in segment"),
             Disagreement::Sequence { hint, record } => write!(f, "sequence number {hint} in hint, {record} in segment"),
             Disagreement::Kind => write!(f, "tombstone flag disagrees with the record's kind"),
-            Disagreement::Expiry { hint_s, record_ms } => write!(f, "expiry {hint_s} s in hint, {record_ms} ms in segment"),
+            Disagreement::Expiry { hint_s, record_ms } => {
+                write!(f, "expiry {hint_s} s in hint, {record_ms} ms in segment")
+            }
             Disagreement::KeyHash => write!(f, "key hash disagrees with the record's key"),
         }
     }
