@@ -53,8 +53,11 @@ fn hammer(durability: Durability, threads: usize, ops: usize) {
                 })
             })
             .collect();
-        let finals: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        // (The reader stops whether or not a worker panicked: a panic must
+        // fail the test, not leave the reader spinning and the test hanging.)
+        let joined: Vec<_> = workers.into_iter().map(|w| w.join()).collect();
         stop.store(true, Ordering::Relaxed);
+        let finals: Vec<_> = joined.into_iter().map(|r| r.unwrap_or_else(|e| std::panic::resume_unwind(e))).collect();
         for (t, mine) in finals.iter().enumerate() {
             for k in 0..200 {
                 let got = cache.get(format!("t{t}-{k}").as_bytes()).unwrap();
