@@ -93,8 +93,10 @@ impl Cache {
     pub fn replace(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
         self.check_value(value)?;
         let tags = opts.encoded_tags()?;
-        self.write(key, |current, now| Ok(if current.is_some() { put(value, opts, &tags, now) } else { Action::Nothing }))
-            .map(|seq| self.counted_set(seq))
+        self.write(key, |current, now| {
+            Ok(if current.is_some() { put(value, opts, &tags, now) } else { Action::Nothing })
+        })
+        .map(|seq| self.counted_set(seq))
     }
 
     /// Adds `data` after the value of `key`, keeping its flags and expiry.

@@ -112,7 +112,8 @@ impl Engine {
         let seq = rec.header.seq;
         let state = self.lock_tags();
         record::tags(rec.tags).any(|tag| state.hides(Scope::Tag, tag, seq))
-            || (rec.namespaced() && record::namespace_of(rec.key).is_some_and(|ns| state.hides(Scope::Namespace, ns, seq)))
+            || (rec.namespaced()
+                && record::namespace_of(rec.key).is_some_and(|ns| state.hides(Scope::Namespace, ns, seq)))
     }
 
     /// Whether `rec` (a value record of the key looked up) is what a reader

@@ -425,9 +425,7 @@ pub fn encode_full(
     if namespaced && (kind != Kind::Value || namespace_of(key).is_none()) {
         return Err(EncodeError("a malformed namespaced key"));
     }
-    if kind == Kind::Invalidation
-        && (flagged || !value.is_empty() || expires_ms != 0 || !valid_invalidation_key(key))
-    {
+    if kind == Kind::Invalidation && (flagged || !value.is_empty() || expires_ms != 0 || !valid_invalidation_key(key)) {
         return Err(EncodeError("a malformed invalidation record"));
     }
     if key.is_empty() {

@@ -47,9 +47,7 @@ fn nothing_invalidated_comes_back_after_a_restart_or_a_crash() {
 #[test]
 fn compaction_after_an_invalidation_then_a_crash_revives_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Cache::builder().segment_bytes(16 << 10).background_maintenance(false).open(dir.path()).unwrap()
-    };
+    let open = || Cache::builder().segment_bytes(16 << 10).background_maintenance(false).open(dir.path()).unwrap();
     let cache = open();
     // Untagged values first, then tagged ones of the same keys (older values
     // the dropped tagged ones hide), garbage all around.
