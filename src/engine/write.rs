@@ -107,7 +107,7 @@ impl Engine {
                 Lookup::Found(l) => live_value(self, &w, l, key, now).filter(|c| c.meta.namespaced == namespaced),
                 _ => None,
             };
-            let had_live = self.had_live(&w, &found, namespaced, now);
+            let had_live = current.is_some() || self.had_live(&w, &found, namespaced, now);
             let action = decide(current, now)?;
             let needed = match &action {
                 Action::Put { value, user_flags, tags, .. } => {
@@ -401,6 +401,10 @@ impl Engine {
         let Lookup::Found(l) = found else { return false };
         if expired(l.header.expires_ms, now) {
             return false;
+        }
+        if !namespaced && l.header.flags & (record::FLAG_TAGS | record::FLAG_NAMESPACED) == 0 {
+            // (A plain record read by a plain key: no invalidation applies. No read needed.)
+            return true;
         }
         match l.seg.read(l.entry.loc.off).ok().or_else(|| w.read_pending(l.entry.loc)) {
             Some(rec) if rec.kind == Kind::Value => self.visible(&rec, namespaced),
