@@ -168,7 +168,9 @@ impl Cache {
     }
 
     /// Number of entries in the index, including expired entries that have not
-    /// been reclaimed yet (expiry is lazy, as in memcached).
+    /// been reclaimed yet (expiry is lazy, as in memcached), and entries an
+    /// invalidation ([`Cache::invalidate_tag`], [`Cache::drop_namespace`])
+    /// hides, until reclaimed the same way.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();

@@ -113,6 +113,10 @@ pub enum Scope {
 
 impl Scope {
     /// The byte that stands for it.
+    ///
+    /// ```
+    /// assert_eq!(keg::format::record::Scope::Tag.code(), 1);
+    /// ```
     pub fn code(self) -> u8 {
         match self {
             Scope::Tag => 1,
@@ -121,6 +125,10 @@ impl Scope {
     }
 
     /// The scope a byte stands for, if any.
+    ///
+    /// ```
+    /// assert_eq!(keg::format::record::Scope::from_code(3), None);
+    /// ```
     pub fn from_code(code: u8) -> Option<Scope> {
         match code {
             1 => Some(Scope::Tag),
@@ -132,6 +140,14 @@ impl Scope {
 
 /// A decoded invalidation record (kind 3): every value record in `scope`
 /// `name` with a sequence number below `seq` is gone.
+///
+/// ```
+/// use keg::format::record::{self, Kind, Scope};
+/// let mut buf = Vec::new();
+/// record::encode_full(&mut buf, Kind::Invalidation, 5, 0, &[1, b't'], 0, &[], false, b"").unwrap();
+/// let inv = record::decode_invalidation(&buf).unwrap();
+/// assert_eq!((inv.scope, inv.name, inv.key, inv.len), (Scope::Tag, &b"t"[..], &[1, b't'][..], 30));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Invalidation<'a> {
     /// What `name` names.
@@ -314,6 +330,13 @@ pub struct Record<'a> {
 
 impl Record<'_> {
     /// Whether the key is namespaced ([`FLAG_NAMESPACED`]).
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Value, 1, 0, b"\x01nk", b"v").unwrap();
+    /// assert!(!record::decode(&buf).unwrap().namespaced()); // (the same bytes, as a plain key)
+    /// ```
     pub fn namespaced(&self) -> bool {
         self.header.flags & FLAG_NAMESPACED != 0
     }
@@ -553,6 +576,13 @@ pub fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
 }
 
 /// What [`decode`] says of an intact invalidation record.
+///
+/// ```
+/// use keg::format::{record::{self, Kind}, DecodeError};
+/// let mut buf = Vec::new();
+/// record::encode_full(&mut buf, Kind::Invalidation, 5, 0, &[2, b'n'], 0, &[], false, b"").unwrap();
+/// assert_eq!(record::decode(&buf), Err(DecodeError::Invalid(record::INVALIDATION_RECORD)));
+/// ```
 pub const INVALIDATION_RECORD: &str = "an invalidation record (kind 3), not an entry of a key";
 
 fn valid_invalidation_key(key: &[u8]) -> bool {
