@@ -57,7 +57,14 @@ fn compaction_after_an_invalidation_then_a_crash_revives_nothing() {
             cache.set_with(format!("k{i}").as_bytes(), &[b'0' + round; 300], &opts).unwrap();
         }
     }
+    let ns = cache.namespace("ns").unwrap();
+    for round in 0..3u8 {
+        for i in 0..100 {
+            ns.set(format!("k{i}").as_bytes(), &[b'0' + round; 300], None).unwrap();
+        }
+    }
     assert_eq!(cache.invalidate_tag("t").unwrap(), 100);
+    cache.drop_namespace("ns").unwrap();
     cache.compact().unwrap();
     cache.compact().unwrap();
     assert!(cache.stats().compactions > 0, "the test is not testing");
@@ -66,8 +73,10 @@ fn compaction_after_an_invalidation_then_a_crash_revives_nothing() {
     }
     cache.abandon();
     let cache = open();
+    let ns = cache.namespace("ns").unwrap();
     for i in 0..100 {
         assert!(cache.get(format!("k{i}").as_bytes()).unwrap().is_none(), "k{i} after compaction and a crash");
+        assert!(ns.get(format!("k{i}").as_bytes()).unwrap().is_none(), "ns k{i} after compaction and a crash");
     }
 }
 
