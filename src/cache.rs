@@ -77,7 +77,7 @@ impl Cache {
         storage: Storage,
         read_only: bool,
     ) -> Result<Cache> {
-        let engine = Engine::open(dir, config, clock, hasher, storage, read_only)?;
+        let engine = Engine::open(dir, config, clock, hasher, storage, read_only, maintain::evict_inline)?;
         let worker = (!read_only && engine.config.background).then(|| Worker::start(engine.clone()));
         Ok(Cache { inner: engine, worker, abandoned: false, flights: Flights::default() })
     }
@@ -95,6 +95,7 @@ impl Cache {
     /// assert_eq!(cache.get(b"present").unwrap().unwrap(), b"yes");
     /// ```
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        let started = crate::latency::start(crate::latency::Op::Get);
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
@@ -102,6 +103,7 @@ impl Cache {
         let value = inner.read_item(key, hash, now, true, false).map(|item| item.value);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
+        c.get_latency.finish(started);
         Ok(value)
     }
 

@@ -53,7 +53,6 @@ use crate::format::DecodeError;
 use crate::hash::XXH3_ID;
 use crate::lock::LOCK_FILE;
 use crate::log::checkpoint::CHECKPOINT_FILE;
-use crate::log::hints::expires_s;
 use crate::log::{hint_path, parse_name};
 use crate::Cache;
 
@@ -857,23 +856,12 @@ pub fn check_hint(hint: &[u8], segment_id: u32, segment: &[u8]) -> Result<HintHe
             Ok(r) => r,
             Err(err) => return mismatch(Some(i), Some(off), format!("no intact record there: {err}")),
         };
-        let kind_ok = e.tombstone == (rec.kind == Kind::Tombstone);
-        let hash_ok = header.hasher != XXH3_ID || e.key_hash == xxhash_rust::xxh3::xxh3_64(rec.key);
-        let reason = if rec.len() != e.len as u64 {
-            format!("length {} in hint, {} in segment", e.len, rec.len())
-        } else if rec.header.seq != e.seq {
-            format!("sequence number {} in hint, {} in segment", e.seq, rec.header.seq)
-        } else if !kind_ok {
-            "tombstone flag disagrees with the record's kind".to_owned()
-        } else if e.expires_s != expires_s(rec.header.expires_ms) {
-            format!("expiry {} s in hint, {} ms in segment", e.expires_s, rec.header.expires_ms)
-        } else if !hash_ok {
-            "key hash disagrees with the record's key".to_owned()
-        } else {
-            off += rec.len();
-            continue;
-        };
-        return mismatch(Some(i), Some(off), reason);
+        // (The key hash is checked when the hint's hasher is the default one.)
+        let key_hash = (header.hasher == XXH3_ID).then(|| xxhash_rust::xxh3::xxh3_64(rec.key));
+        match e.disagreement(&rec, key_hash) {
+            None => off += rec.len(),
+            Some(d) => return mismatch(Some(i), Some(off), d.to_string()),
+        }
     }
     Ok(header)
 }

@@ -36,6 +36,7 @@ pub mod format;
 mod hash;
 mod index;
 mod item;
+mod latency;
 
 pub mod inspect;
 mod lock;
@@ -57,6 +58,7 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use item::{CasOutcome, Entry, SetOptions};
+pub use latency::Histogram;
 pub use stats::Stats;
 pub use value::Value;
 

@@ -24,13 +24,14 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
 use crate::format::hint;
+use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::{DecodeError, MAX_SEQ, SEGMENT_VERSION};
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
-use crate::log::hints::{self, expires_s};
+use crate::log::hints;
 use crate::log::scan::{Item, Scanner};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
@@ -108,8 +109,7 @@ impl Source {
         match self {
             Source::Scan(recs) => recs.iter().copied().for_each(f),
             Source::Hint(bytes, tail) => {
-                let mut off = HEADER_LEN as u64;
-                for e in hint::entries_of_decoded(bytes) {
+                for (off, e) in hint::listing(bytes) {
                     f(Rec {
                         off: off as u32,
                         hash: e.key_hash,
@@ -119,7 +119,6 @@ impl Source {
                         tombstone: e.tombstone,
                         dead: e.dead,
                     });
-                    off += e.len as u64;
                 }
                 tail.iter().copied().for_each(f);
             }

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::latency::{Histogram, Recorder};
+
 /// A snapshot of a cache's counters and sizes, from [`crate::Cache::stats`].
 ///
 /// Counters count since the cache was opened; sizes describe it now.
@@ -100,9 +102,89 @@ pub struct Stats {
     pub touch_hits: u64,
     /// `touch` and get-and-touch calls that found none.
     pub touch_misses: u64,
+    /// How long `get` calls took (one in 16 per thread timed; see [`Histogram`]).
+    pub get_latency: Histogram,
+    /// How long `set` and `set_with` calls took, durability wait included (one in 16 per thread timed).
+    pub set_latency: Histogram,
 }
 
 impl Stats {
+    /// The snapshot in the Prometheus text exposition format: every counter
+    /// and size as `keg_<name>` (counters with `_total`), and the two latency
+    /// histograms as `keg_get_latency_seconds` and `keg_set_latency_seconds`
+    /// (cumulative `le` buckets, sampled one call in 16 per thread).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// let text = cache.stats().to_prometheus();
+    /// assert!(text.contains("keg_sets_total 1\n"));
+    /// assert!(text.contains("keg_entries 1\n"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let counters = [
+            ("hits", self.hits),
+            ("misses", self.misses),
+            ("sets", self.sets),
+            ("deletes", self.deletes),
+            ("expired_reads", self.expired_reads),
+            ("corrupt_reads", self.corrupt_reads),
+            ("evictions", self.evictions),
+            ("expirations_reclaimed", self.expirations_reclaimed),
+            ("segments_reclaimed", self.segments_reclaimed),
+            ("compactions", self.compactions),
+            ("bytes_rewritten", self.bytes_rewritten),
+            ("reinsertions", self.reinsertions),
+            ("promotions", self.promotions),
+            ("ghost_hits", self.ghost_hits),
+            ("appends", self.appends),
+            ("bytes_appended", self.bytes_appended),
+            ("maintenance_errors", self.maintenance_errors),
+            ("sync_rounds", self.sync_rounds),
+            ("cas_hits", self.cas_hits),
+            ("cas_badval", self.cas_badval),
+            ("cas_misses", self.cas_misses),
+            ("incr_hits", self.incr_hits),
+            ("incr_misses", self.incr_misses),
+            ("decr_hits", self.decr_hits),
+            ("decr_misses", self.decr_misses),
+            ("touch_hits", self.touch_hits),
+            ("touch_misses", self.touch_misses),
+        ];
+        for (name, v) in counters {
+            let _ = writeln!(out, "# TYPE keg_{name}_total counter\nkeg_{name}_total {v}");
+        }
+        let gauges = [
+            ("entries", self.entries),
+            ("live_bytes", self.live_bytes),
+            ("dead_bytes", self.dead_bytes),
+            ("disk_bytes", self.disk_bytes),
+            ("max_bytes", self.max_bytes),
+            ("segments", self.segments),
+            ("index_bytes", self.index_bytes),
+            ("ghost_entries", self.ghost_entries),
+            ("ghost_bytes", self.ghost_bytes),
+        ];
+        for (name, v) in gauges {
+            let _ = writeln!(out, "# TYPE keg_{name} gauge\nkeg_{name} {v}");
+        }
+        for (name, h) in [("get", &self.get_latency), ("set", &self.set_latency)] {
+            let _ = writeln!(out, "# TYPE keg_{name}_latency_seconds histogram");
+            let mut cumulative = 0;
+            for (upper_ns, n) in h.buckets() {
+                cumulative += n;
+                let le = upper_ns as f64 / 1e9;
+                let _ = writeln!(out, "keg_{name}_latency_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(out, "keg_{name}_latency_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+            let _ = writeln!(out, "keg_{name}_latency_seconds_count {cumulative}");
+        }
+        out
+    }
+
     /// Hits divided by lookups (0 when there were none).
     ///
     /// ```
@@ -152,6 +234,8 @@ pub(crate) struct Counters {
     pub(crate) decr_misses: AtomicU64,
     pub(crate) touch_hits: AtomicU64,
     pub(crate) touch_misses: AtomicU64,
+    pub(crate) get_latency: Recorder,
+    pub(crate) set_latency: Recorder,
 }
 
 #[inline]
@@ -190,6 +274,8 @@ impl Counters {
         s.recovery_void_records = g(&self.recovery_void_records);
         s.maintenance_errors = g(&self.maintenance_errors);
         s.sync_rounds = g(&self.sync_rounds);
+        s.get_latency = self.get_latency.snapshot();
+        s.set_latency = self.set_latency.snapshot();
         s.cas_hits = g(&self.cas_hits);
         s.cas_badval = g(&self.cas_badval);
         s.cas_misses = g(&self.cas_misses);

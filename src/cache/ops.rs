@@ -30,8 +30,10 @@ impl Cache {
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
+        let started = crate::latency::start(crate::latency::Op::Get);
         let item = inner.read_item(key, hash, now, true, false);
         bump(if item.is_some() { &inner.counters.hits } else { &inner.counters.misses });
+        inner.counters.get_latency.finish(started);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
     }
 
@@ -46,10 +48,12 @@ impl Cache {
     /// assert_ne!(v1, v2);
     /// ```
     pub fn set_with(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<u64> {
+        let started = crate::latency::start(crate::latency::Op::Set);
         self.check_value(value)?;
         let tags = opts.encoded_tags()?;
         let seq = self.write(key, |_, now| Ok(put(value, opts, &tags, now)))?;
         bump(&self.inner.counters.sets);
+        self.inner.counters.set_latency.finish(started);
         Ok(seq.unwrap_or(0))
     }
 

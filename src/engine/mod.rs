@@ -32,9 +32,12 @@
 
 mod checkpoint;
 mod commit;
+pub(crate) mod ghost;
 pub(crate) mod rank;
 mod read;
+mod room;
 pub(crate) mod tags;
+mod wake;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
@@ -50,13 +53,15 @@ use crate::index::Index;
 use crate::lock::DirLock;
 use crate::log::writer::Writer;
 use crate::log::Segments;
-use crate::maintain::{self, Ghost};
 use crate::recovery;
 use crate::stats::{Counters, Stats};
 use crate::storage::Storage;
 
 pub(crate) use commit::GroupCommit;
+use ghost::Ghost;
 use rank::{Rank, Ranked};
+pub(crate) use room::Evict;
+pub(crate) use wake::Wake;
 
 /// The shared state behind a `Cache` and its maintenance thread.
 pub(crate) struct Engine {
@@ -72,14 +77,16 @@ pub(crate) struct Engine {
     pub(crate) counters: Counters,
     /// Outermost lock: held by whoever runs maintenance (background thread,
     /// an evicting writer, compact, clear, close).
-    pub(crate) maint: Mutex<maintain::State>,
+    pub(crate) maint: Mutex<()>,
     pub(crate) ghost: Mutex<Ghost>,
     /// Invalidations in force, and the keys of each tag (see `tags.rs`).
     pub(crate) tags: Mutex<tags::TagState>,
     /// Whether `tags` holds any invalidation: the read path's one check for
     /// a tagged or namespaced record while there is none.
     pub(crate) any_invalidated: std::sync::atomic::AtomicBool,
-    pub(crate) wake: maintain::Wake,
+    pub(crate) wake: Wake,
+    /// Maintenance's inline eviction (see `room`).
+    evict: Evict,
     pub(crate) checkpoint: Mutex<Checkpoint>,
     /// Segments being reclaimed, or removed since the directory was last
     /// fsynced: a power cut could bring such a segment back, so tombstones
@@ -120,6 +127,7 @@ impl Engine {
         hasher: KeyHasher,
         storage: Storage,
         read_only: bool,
+        evict: Evict,
     ) -> Result<Arc<Engine>> {
         let lock = if read_only {
             if !dir.is_dir() {
@@ -152,13 +160,14 @@ impl Engine {
         let inner = Arc::new(Engine {
             dir: dir.to_owned(),
             group: GroupCommit::new(rec.next_seq - 1),
-            maint: Mutex::new(maintain::State::new(&config)),
+            maint: Mutex::new(()),
             ghost: Mutex::new(Ghost::new(config.max_bytes)),
             any_invalidated: (!tag_state.is_empty()).into(),
             tags: Mutex::new(tag_state),
             removed_unsynced: Mutex::new(Vec::new()),
             clock_retry_ms: Default::default(),
-            wake: maintain::Wake::default(),
+            wake: Wake::default(),
+            evict,
             checkpoint: Mutex::new(rec.checkpoint),
             config,
             read_only,

@@ -21,7 +21,6 @@ use super::{expired, Engine};
 use crate::error::{Error, Result};
 use crate::format::record::{self, Kind, Record, Scope, FLAG_NAMESPACED, FLAG_TAGS};
 use crate::log::writer::{Meta, NewRecord, Writer};
-use crate::maintain;
 use crate::recovery::Marks;
 
 /// The invalidations in force and the keys of each tag.
@@ -154,7 +153,7 @@ impl Engine {
         let key = record::invalidation_key(scope, name);
         let now = self.now_ms();
         let len = record::encoded_len(key.len(), 0) as u64;
-        let mut w = maintain::writer_with_room(self, len)?;
+        let mut w = self.writer_with_room(len)?;
         let rec = NewRecord {
             kind: Kind::Invalidation,
             seq: None,
@@ -195,7 +194,7 @@ impl Engine {
         self.lock_tags().note_invalidation(scope, name, seq);
         self.any_invalidated.store(true, Ordering::Release);
         drop(w);
-        maintain::nudge(self);
+        self.nudge();
         self.wait_durable(seq)?;
         Ok(count)
     }

@@ -14,12 +14,11 @@ use std::borrow::Cow;
 use super::read::{Located, Lookup};
 use super::{expired, Engine};
 use crate::error::{Error, Result};
+use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::LogKind;
 use crate::index::{Entry, Loc};
-use crate::log::hints::expires_s;
 use crate::log::writer::{Meta, NewRecord, Writer};
-use crate::maintain;
 use crate::stats::bump;
 
 /// How many times a write re-reads its key when the record it decided on
@@ -101,7 +100,7 @@ impl Engine {
         let now = self.now_ms(); // (may write the clock mark: not under the writer lock)
         let mut room = record::encoded_len(key.len(), 0) as u64;
         for _ in 0..ROOM_TRIES {
-            let mut w = maintain::writer_with_room(self, room)?;
+            let mut w = self.writer_with_room(room)?;
             let found = self.locate(key, hash, false, Some(&w));
             let current = match &found {
                 Lookup::Found(l) => live_value(self, &w, l, key, now).filter(|c| c.meta.namespaced == namespaced),
@@ -118,7 +117,7 @@ impl Engine {
                 Action::Delete => record::encoded_len(key.len(), 0) as u64,
                 Action::Nothing => 0,
             };
-            if needed > room && !maintain::has_room(self, needed) {
+            if needed > room && !self.has_room(needed) {
                 room = needed;
                 continue;
             }
@@ -132,7 +131,7 @@ impl Engine {
             };
             drop(w);
             if seq.is_some() {
-                maintain::nudge(self);
+                self.nudge();
             }
             return Ok(Written { seq, had_live });
         }
@@ -157,7 +156,7 @@ impl Engine {
         }
         let total: u64 = items.iter().map(BatchItem::encoded_len).sum();
         let now = self.now_ms();
-        let mut w = maintain::writer_with_room(self, total)?;
+        let mut w = self.writer_with_room(total)?;
         w.begin_batch();
         let mut last = None;
         let mut had_live = 0;
@@ -184,7 +183,7 @@ impl Engine {
         // (Always ended: the records appended so far are in the index.)
         let ended = w.end_batch();
         drop(w);
-        maintain::nudge(self);
+        self.nudge();
         result?;
         ended?;
         if let Some(seq) = last {
@@ -320,7 +319,7 @@ impl Engine {
         let now = self.now_ms();
         let tomb = record::encoded_len(key.len(), 0) as u64;
         let result = (|| {
-            let mut w = maintain::writer_with_room(self, tomb)?;
+            let mut w = self.writer_with_room(tomb)?;
             let found = self.locate(key, hash, false, Some(&w));
             if let Lookup::Found(l) = &found {
                 if l.seg.log == LogKind::Main {
@@ -339,9 +338,9 @@ impl Engine {
                 Some((value, flags, tags, namespaced, expires_ms)) => {
                     let meta = Meta { tags: &tags, namespaced };
                     let len = record::encoded_len(key.len(), value.len()) as u64 + 4 + tags.len() as u64;
-                    if !maintain::has_room(self, len) {
+                    if !self.has_room(len) {
                         drop(w);
-                        w = maintain::writer_with_room(self, len)?;
+                        w = self.writer_with_room(len)?;
                     }
                     let found = self.locate(key, hash, false, Some(&w));
                     self.put_locked(&mut w, key, hash, found, &value, flags, meta, expires_ms, now, Some(LogKind::Main))

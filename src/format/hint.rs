@@ -36,6 +36,7 @@
 //! segment id differs, the lengths do not add up to `data_len`, or `data_len`
 //! exceeds the segment file's length.
 
+use super::record::{Kind, Record};
 use super::{crc, u16_at, u32_at, u64_at, DecodeError, FORMAT_VERSION};
 
 /// Magic bytes at the start of a hint file.
@@ -64,6 +65,140 @@ pub struct HintEntry {
     pub tombstone: bool,
     /// True when the value was already shadowed when the hint was written.
     pub dead: bool,
+}
+
+/// Expiry in whole seconds, rounded up, as hint entries and the index keep
+/// it (0 = never), from a record's `expires_ms`.
+///
+/// ```
+/// use keg::format::hint::expires_s;
+/// assert_eq!((expires_s(0), expires_s(1), expires_s(1000), expires_s(1001)), (0, 1, 1, 2));
+/// ```
+pub fn expires_s(expires_ms: u64) -> u32 {
+    if expires_ms == 0 {
+        0
+    } else {
+        expires_ms.div_ceil(1000).min(u32::MAX as u64 - 1).max(1) as u32
+    }
+}
+
+impl HintEntry {
+    /// The entry that describes `record`, whose key hashes to `key_hash`.
+    ///
+    /// ```
+    /// use keg::format::{hint::HintEntry, record};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, record::Kind::Value, 7, 0, b"k", b"v").unwrap();
+    /// let e = HintEntry::of(&record::decode(&buf).unwrap(), 42, false);
+    /// assert_eq!((e.key_hash, e.seq, e.len), (42, 7, 30));
+    /// ```
+    pub fn of(record: &Record<'_>, key_hash: u64, dead: bool) -> HintEntry {
+        HintEntry {
+            key_hash,
+            seq: record.header.seq,
+            expires_s: expires_s(record.header.expires_ms),
+            len: record.len() as u32,
+            tombstone: record.kind == Kind::Tombstone,
+            dead,
+        }
+    }
+
+    /// How this entry fails to describe `record` (the first field that
+    /// differs: length, sequence number, kind, expiry, then the key hash when
+    /// `key_hash` is given), or `None` if it describes it. The one check of a
+    /// hint entry against its record: recovery, reclaim, hint rewriting and
+    /// `keg verify` all use it.
+    ///
+    /// ```
+    /// use keg::format::{hint::{Disagreement, HintEntry}, record};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, record::Kind::Value, 7, 0, b"k", b"v").unwrap();
+    /// let rec = record::decode(&buf).unwrap();
+    /// let mut e = HintEntry::of(&rec, 42, false);
+    /// assert_eq!(e.disagreement(&rec, Some(42)), None);
+    /// e.seq = 8;
+    /// assert_eq!(e.disagreement(&rec, Some(42)), Some(Disagreement::Sequence { hint: 8, record: 7 }));
+    /// ```
+    pub fn disagreement(&self, record: &Record<'_>, key_hash: Option<u64>) -> Option<Disagreement> {
+        let d = if u64::from(self.len) != record.len() {
+            Disagreement::Length { hint: self.len, record: record.len() }
+        } else if self.seq != record.header.seq {
+            Disagreement::Sequence { hint: self.seq, record: record.header.seq }
+        } else if self.tombstone != (record.kind == Kind::Tombstone) {
+            Disagreement::Kind
+        } else if self.expires_s != expires_s(record.header.expires_ms) {
+            Disagreement::Expiry { hint_s: self.expires_s, record_ms: record.header.expires_ms }
+        } else if key_hash.is_some_and(|h| h != self.key_hash) {
+            Disagreement::KeyHash
+        } else {
+            return None;
+        };
+        Some(d)
+    }
+
+    /// Whether this entry describes `record`, whose key hashes to `key_hash`
+    /// (see [`HintEntry::disagreement`]).
+    ///
+    /// ```
+    /// use keg::format::{hint::HintEntry, record};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, record::Kind::Tombstone, 3, 0, b"k", b"").unwrap();
+    /// let rec = record::decode(&buf).unwrap();
+    /// assert!(HintEntry::of(&rec, 9, false).describes(&rec, 9));
+    /// assert!(!HintEntry::of(&rec, 9, false).describes(&rec, 10));
+    /// ```
+    pub fn describes(&self, record: &Record<'_>, key_hash: u64) -> bool {
+        self.disagreement(record, Some(key_hash)).is_none()
+    }
+}
+
+/// How a hint entry differs from the record at its offset.
+///
+/// ```
+/// let d = keg::format::hint::Disagreement::Length { hint: 40, record: 36 };
+/// assert_eq!(d.to_string(), "length 40 in hint, 36 in segment");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disagreement {
+    /// The record's length.
+    Length {
+        /// What the hint says.
+        hint: u32,
+        /// What the record is.
+        record: u64,
+    },
+    /// The sequence number.
+    Sequence {
+        /// What the hint says.
+        hint: u64,
+        /// What the record holds.
+        record: u64,
+    },
+    /// Value or tombstone.
+    Kind,
+    /// The expiry.
+    Expiry {
+        /// The hint's, in seconds.
+        hint_s: u32,
+        /// The record's, in milliseconds.
+        record_ms: u64,
+    },
+    /// The hash of the record's key.
+    KeyHash,
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Disagreement::Length { hint, record } => write!(f, "length {hint} in hint, {record} in segment"),
+            Disagreement::Sequence { hint, record } => write!(f, "sequence number {hint} in hint, {record} in segment"),
+            Disagreement::Kind => write!(f, "tombstone flag disagrees with the record's kind"),
+            Disagreement::Expiry { hint_s, record_ms } => {
+                write!(f, "expiry {hint_s} s in hint, {record_ms} ms in segment")
+            }
+            Disagreement::KeyHash => write!(f, "key hash disagrees with the record's key"),
+        }
+    }
 }
 
 /// The decoded hint header.
@@ -197,6 +332,18 @@ pub fn decode(b: &[u8]) -> Result<(HintHeader, impl Iterator<Item = HintEntry> +
 /// without checking anything (open reads each hint several times).
 pub(crate) fn entries_of_decoded(b: &[u8]) -> impl Iterator<Item = HintEntry> + '_ {
     b.get(HEADER_LEN..).unwrap_or_default().chunks_exact(ENTRY_LEN).map(decode_entry)
+}
+
+/// [`entries_of_decoded`] with each entry's record offset in its segment:
+/// the records a hint lists sit back to back from the segment header on.
+/// The one walk of a hint's listing (recovery, reclaim and hint rewriting
+/// use it).
+pub(crate) fn listing(b: &[u8]) -> impl Iterator<Item = (u64, HintEntry)> + '_ {
+    entries_of_decoded(b).scan(super::segment::HEADER_LEN as u64, |off, e| {
+        let at = *off;
+        *off += u64::from(e.len);
+        Some((at, e))
+    })
 }
 
 fn decode_entry(c: &[u8]) -> HintEntry {

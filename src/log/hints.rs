@@ -14,15 +14,6 @@ use crate::log::{hint_path, Segment, Segments};
 use crate::mem::ZeroedBuf;
 use crate::storage::Storage;
 
-/// Expiry in whole seconds, rounded up, as the index and hint files keep it (0 = never).
-pub(crate) fn expires_s(expires_ms: u64) -> u32 {
-    if expires_ms == 0 {
-        0
-    } else {
-        expires_ms.div_ceil(1000).min(u32::MAX as u64 - 1).max(1) as u32
-    }
-}
-
 /// Writes `seg`'s hint file (the segment must be sealed and fsynced) and
 /// returns its size, or `None` when the segment holds something a hint cannot
 /// describe (then open scans it instead): an unknown record, an invalidation
@@ -57,11 +48,12 @@ pub(crate) fn write(
     // Entries that agree with their record may newly be marked dead.
     let mut from = segment::HEADER_LEN as u64;
     if let Some(old) = old_hint(storage, dir, seg, hasher) {
-        for mut e in hint::entries_of_decoded(&old) {
+        for (at, mut e) in hint::listing(&old) {
+            debug_assert_eq!(at, from);
             if !e.dead && !e.tombstone {
                 if let Some(Ok(record)) = seg.bytes().get(from as usize..).map(record::decode) {
                     let key_hash = hasher.hash(record.key);
-                    e.dead = entry_of(&record, key_hash, false) == e && shadowed(&record, key_hash, from);
+                    e.dead = e.describes(&record, key_hash) && shadowed(&record, key_hash, from);
                 }
             }
             hint::put_entry(&mut bytes, count, &e);
@@ -78,7 +70,7 @@ pub(crate) fn write(
         }
         let key_hash = hasher.hash(record.key);
         let dead = shadowed(&record, key_hash, offset);
-        hint::put_entry(&mut bytes, count, &entry_of(&record, key_hash, dead));
+        hint::put_entry(&mut bytes, count, &HintEntry::of(&record, key_hash, dead));
         count += 1;
     }
     let header = HintHeader {
@@ -95,18 +87,6 @@ pub(crate) fn write(
     segments.shrink(seg.hint_len());
     seg.set_hint_len(bytes.len() as u64, header.data_len);
     Ok(Some(bytes.len() as u64))
-}
-
-/// The hint entry that describes `record` (whose key hashes to `key_hash`).
-pub(crate) fn entry_of(record: &Record<'_>, key_hash: u64, dead: bool) -> HintEntry {
-    HintEntry {
-        key_hash,
-        seq: record.header.seq,
-        expires_s: expires_s(record.header.expires_ms),
-        len: record.len() as u32,
-        tombstone: record.kind == Kind::Tombstone,
-        dead,
-    }
 }
 
 /// `seg`'s current hint file, if open used one (its entries cover the

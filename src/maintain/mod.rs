@@ -16,11 +16,10 @@
 //! past `max_bytes`; then the writer evicts inline (see [`writer_with_room`]).
 //! Lock order: the maintenance lock, then the writer lock, then the ghost lock.
 
-pub(crate) mod ghost;
 pub(crate) mod policy;
 pub(crate) mod reclaim;
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,50 +27,15 @@ use crate::clock::CLOCK_LEASE_MS;
 use crate::config::{Config, Durability};
 use crate::engine::rank::{self, Rank, Ranked};
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::segment::{LogKind, HEADER_LEN};
-use crate::log::writer::Writer;
 use crate::log::{hint_path, hints, Segment};
 use crate::stats::bump;
 
-pub(crate) use ghost::Ghost;
 use reclaim::{reclaim, Mode};
 
 /// Longest the background thread sleeps between rounds.
 const TICK: Duration = Duration::from_secs(1);
-
-/// State only maintenance touches, behind the maintenance lock.
-pub(crate) struct State {}
-
-impl State {
-    pub(crate) fn new(_config: &Config) -> State {
-        State {}
-    }
-}
-
-/// Wakes the background thread.
-#[derive(Default)]
-pub(crate) struct Wake {
-    state: Mutex<(bool, bool)>, // (work pending, stop)
-    cv: Condvar,
-}
-
-impl Wake {
-    fn signal(&self, stop: bool) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.0 = true;
-        st.1 |= stop;
-        self.cv.notify_one();
-    }
-
-    /// Waits for a signal or `timeout`; returns true when asked to stop.
-    fn wait(&self, timeout: Duration) -> bool {
-        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (mut st, _) = self.cv.wait_timeout_while(st, timeout, |s| !s.0).unwrap_or_else(|e| e.into_inner());
-        st.0 = false;
-        st.1
-    }
-}
 
 /// The background thread.
 pub(crate) struct Worker {
@@ -104,11 +68,8 @@ impl Worker {
     }
 }
 
-/// Wakes the background thread when the cache nears its cap.
-pub(crate) fn nudge(inner: &Engine) {
-    if inner.segments.disk_bytes() > evict_threshold(&inner.config) {
-        inner.wake.signal(false);
-    }
+fn lock_state(inner: &Engine) -> Ranked<'_, ()> {
+    rank::lock(&inner.maint, Rank::Maintenance)
 }
 
 /// Background eviction starts above this many bytes.
@@ -116,8 +77,13 @@ fn evict_threshold(config: &Config) -> u64 {
     config.max_bytes - config.segment_bytes
 }
 
-fn lock_state(inner: &Engine) -> Ranked<'_, State> {
-    rank::lock(&inner.maint, Rank::Maintenance)
+/// Eviction for a writer that needs room now (the engine calls it, through
+/// the function `Cache::open` hands it, when the background thread has not
+/// kept up): evicts down to `target` bytes under the maintenance lock;
+/// returns whether it freed anything.
+pub(crate) fn evict_inline(inner: &Engine, target: u64) -> Result<bool> {
+    let _st = lock_state(inner);
+    evict_to(inner, target)
 }
 
 /// One background round (compaction included when `compact` is set).
@@ -145,36 +111,6 @@ pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
         inner.renew_clock_lease(wall, wall.saturating_add(half))?;
     }
     Ok(())
-}
-
-/// Whether `len` more bytes (and a segment header, in case they start a new
-/// segment) fit under the cap now.
-pub(crate) fn has_room(inner: &Engine, len: u64) -> bool {
-    inner.segments.disk_bytes() + len + HEADER_LEN as u64 <= inner.config.max_bytes
-}
-
-/// Returns the writer lock once `len` more bytes fit under the cap, evicting
-/// inline if the background thread has not kept up.
-pub(crate) fn writer_with_room(inner: &Engine, len: u64) -> Result<Ranked<'_, Writer>> {
-    let needed = len + HEADER_LEN as u64;
-    let started = std::time::Instant::now();
-    loop {
-        let w = inner.lock_writer();
-        w.check_enabled()?;
-        if inner.segments.disk_bytes() + needed <= inner.config.max_bytes {
-            return Ok(w);
-        }
-        drop(w);
-        let _st = lock_state(inner);
-        let target = inner.config.max_bytes.saturating_sub(needed);
-        if !evict_to(inner, target)? && inner.segments.disk_bytes() + needed > inner.config.max_bytes {
-            return Err(Error::NoSpace {
-                needed,
-                cap: inner.config.max_bytes,
-                waited_ms: started.elapsed().as_millis() as u64,
-            });
-        }
-    }
 }
 
 /// Fsyncs sealed segments and writes their hint files.

@@ -457,7 +457,7 @@ fn unreached(ctx: &mut Ctx<'_>, reached: &[u32], hint: Vec<(u64, HintEntry)>) ->
                 let hash = inner.hasher.hash(r.key);
                 r.header.seq <= MAX_SEQ
                     && spot.hashes.iter().all(|&h| h == hash)
-                    && spot.hint.is_none_or(|e| agrees(&e, r, hash))
+                    && spot.hint.is_none_or(|e| e.describes(r, hash))
             });
             match intact {
                 Some(_) if reached(off) => continue, // `step` handled it
@@ -523,31 +523,21 @@ fn hint_entries(inner: &Engine, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> 
     }
     let path = hint_path(&inner.dir, seg.id);
     let bytes = hints::load(&inner.storage, &path, seg.id, inner.hasher.id(), seg.len())?;
-    let (_, entries) = hint::decode(&bytes).ok()?;
-    let mut off = HEADER_LEN as u64;
-    let mut out = Vec::new();
-    for e in entries {
-        out.push((off, e));
-        off += e.len as u64;
-    }
+    let mut out: Vec<(u64, HintEntry)> = hint::listing(&bytes).collect();
+    let off = out.last().map_or(HEADER_LEN as u64, |&(at, e)| at + u64::from(e.len));
     // Records appended after the hint was written (see
     // `recovery::resume_tails`) are listed as recovery read them: by a scan.
     // (Stepping over an unknown record, an invalidation say, as recovery does.)
     for item in Scanner::starting_at(seg.bytes(), off) {
         let Item::Record { offset, record } = item else { continue };
-        out.push((offset, hints::entry_of(&record, inner.hasher.hash(record.key), false)));
+        out.push((offset, HintEntry::of(&record, inner.hasher.hash(record.key), false)));
     }
     Some(out)
 }
 
-/// Whether hint entry `e` describes record `r` (whose key hashes to `hash`).
-fn agrees(e: &HintEntry, r: &Record<'_>, hash: u64) -> bool {
-    e.len as u64 == r.len() && e.seq == r.header.seq && e.tombstone == (r.kind == Kind::Tombstone) && e.key_hash == hash
-}
-
 /// Whether `hint` (entries by offset, in order) lists record `r` at `off`.
 fn listed(inner: &Engine, hint: &[(u64, HintEntry)], off: u64, r: &Record<'_>) -> bool {
-    hint.binary_search_by_key(&off, |&(o, _)| o).is_ok_and(|i| agrees(&hint[i].1, r, inner.hasher.hash(r.key)))
+    hint.binary_search_by_key(&off, |&(o, _)| o).is_ok_and(|i| hint[i].1.describes(r, inner.hasher.hash(r.key)))
 }
 
 /// The keys of the value records in segments other than `seg` whose hash is

@@ -386,3 +386,26 @@ fn a_failed_computation_stores_nothing_and_waiters_try_again() {
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry after the failure, not one per waiter");
     assert_eq!(cache.get(b"flaky").unwrap().unwrap(), b"ok");
 }
+
+#[test]
+fn metrics_count_the_new_operations_and_time_gets_and_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    for i in 0..1600u32 {
+        cache.set(&i.to_le_bytes(), b"v", None).unwrap();
+        cache.get(&i.to_le_bytes()).unwrap().unwrap();
+    }
+    let s = cache.stats();
+    // One call in 16 per thread is timed.
+    assert_eq!((s.get_latency.count(), s.set_latency.count()), (100, 100));
+    assert!(s.get_latency.quantile_ns(0.5) > 0 && s.get_latency.quantile_ns(0.5) <= s.get_latency.quantile_ns(0.99));
+    let text = s.to_prometheus();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+        assert!(name.starts_with("keg_"), "{line}");
+        value.parse::<f64>().unwrap_or_else(|_| panic!("not a number: {line}"));
+    }
+    assert!(text.contains("keg_sets_total 1600\n"), "{text}");
+    assert!(text.contains("keg_hits_total 1600\n"));
+    assert!(text.contains("keg_get_latency_seconds_count 100\n"));
+}
