@@ -1,7 +1,10 @@
 //! `Cache`: the API users call. It asks the index, reads through the log,
 //! and hands writes to the log writer; maintenance and recovery sit beside it.
 
+mod namespace;
 mod ops;
+
+pub use namespace::Namespace;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +100,7 @@ impl Cache {
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
-        let value = inner.read_item(key, hash, now, true).map(|item| item.value);
+        let value = inner.read_item(key, hash, now, true, false).map(|item| item.value);
         let c = &inner.counters;
         bump(if value.is_some() { &c.hits } else { &c.misses });
         c.get_latency.finish(started);
@@ -136,7 +139,7 @@ impl Cache {
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
         let inner = &*self.inner;
         inner.check_key(key)?;
-        let removed = inner.remove(key)?;
+        let removed = inner.remove(key, false)?;
         if removed {
             bump(&inner.counters.deletes);
         }
@@ -163,11 +166,13 @@ impl Cache {
         // at a record of the key that is no value of it (a damaged record, or
         // a tombstone a lying hint listed as a value), and `contains` must
         // not say yes where `get` finds nothing.
-        Ok(inner.read_item(key, hash, now, false).is_some())
+        Ok(inner.read_item(key, hash, now, false, false).is_some())
     }
 
     /// Number of entries in the index, including expired entries that have not
-    /// been reclaimed yet (expiry is lazy, as in memcached).
+    /// been reclaimed yet (expiry is lazy, as in memcached), and entries an
+    /// invalidation ([`Cache::invalidate_tag`], [`Cache::drop_namespace`])
+    /// hides, until reclaimed the same way.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,24 @@ pub enum Error {
     /// The key is empty.
     #[error("key is empty: keys must be 1 or more bytes long")]
     EmptyKey,
+    /// A tag or namespace name is empty or longer than 250 bytes.
+    #[error("{what} is {len} bytes: tags and namespaces must be 1 to {max} bytes")]
+    BadName {
+        /// "a tag" or "a namespace".
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An item was given more tags than one item may carry.
+    #[error("{count} tags on one item, over the limit of {max}")]
+    TooManyTags {
+        /// How many were given.
+        count: usize,
+        /// The limit (8).
+        max: usize,
+    },
     /// The key is longer than the cache's `max_key_len`.
     #[error("key is {len} bytes, over this cache's limit of {max} bytes (set a larger max_key_len, up to 65535, or hash long keys to a digest)")]
     KeyTooLong {

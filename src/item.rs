@@ -8,7 +8,7 @@ use crate::value::Value;
 /// Expiry times past this (in Unix ms, about the year 2106) mean "never".
 const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
 
-/// Options of a write: time to live and user flags.
+/// Options of a write: time to live, user flags and tags.
 ///
 /// ```
 /// use std::time::Duration;
@@ -22,6 +22,7 @@ const MAX_EXPIRY_MS: u64 = (u32::MAX as u64 - 1) * 1000;
 pub struct SetOptions {
     ttl: Option<Duration>,
     flags: u32,
+    tags: Vec<Box<[u8]>>,
 }
 
 impl SetOptions {
@@ -60,8 +61,47 @@ impl SetOptions {
         self
     }
 
+    /// Tags stored with the item (replacing any given before): at most 8,
+    /// each 1 to 250 bytes (a write with more, or with an empty or longer
+    /// one, fails with [`Error::TooManyTags`](crate::Error::TooManyTags) or
+    /// [`Error::BadName`](crate::Error::BadName), writing nothing).
+    /// [`Cache::invalidate_tag`](crate::Cache::invalidate_tag) removes every
+    /// item carrying a tag at once. Each tag costs its length and 1 byte on
+    /// disk (and the list 1 byte); an item without tags, nothing.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::open(dir.path()).unwrap();
+    /// let opts = keg::SetOptions::new().tags(["author:7", "lang:en"]);
+    /// cache.set_with(b"page:1", b"<html>", &opts).unwrap();
+    /// assert_eq!(cache.invalidate_tag("author:7").unwrap(), 1);
+    /// assert!(cache.get(b"page:1").unwrap().is_none());
+    /// ```
+    pub fn tags<I, T>(mut self, tags: I) -> SetOptions
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.tags = tags.into_iter().map(|t| Box::from(t.as_ref())).collect();
+        self
+    }
+
     pub(crate) fn user_flags(&self) -> u32 {
         self.flags
+    }
+
+    /// The tags as a record stores them (empty: none), checked against the limits.
+    pub(crate) fn encoded_tags(&self) -> crate::Result<Vec<u8>> {
+        use crate::format::record::{MAX_NAME_LEN, MAX_TAGS};
+        if self.tags.len() > MAX_TAGS {
+            return Err(crate::Error::TooManyTags { count: self.tags.len(), max: MAX_TAGS });
+        }
+        for t in &self.tags {
+            if t.is_empty() || t.len() > MAX_NAME_LEN {
+                return Err(crate::Error::BadName { what: "a tag", len: t.len(), max: MAX_NAME_LEN });
+            }
+        }
+        Ok(crate::format::record::encode_tags(&self.tags).expect("checked above"))
     }
 
     /// The absolute expiry for a write at `now_ms`: `None` if the item is

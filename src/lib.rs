@@ -50,7 +50,7 @@ mod stats;
 mod storage;
 mod value;
 
-pub use cache::Cache;
+pub use cache::{Cache, Namespace};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Builder, Durability, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEY_LEN,

@@ -62,6 +62,18 @@ pub(crate) struct Recovered {
     /// record to main (see `Engine::settle_split_key`).
     pub(crate) split_keys: Vec<Vec<u8>>,
     pub(crate) clock_floor_ms: u64,
+    /// The invalidation records and tagged value records found (outside void ranges).
+    pub(crate) marks: Marks,
+}
+
+/// What a scan finds for tags and namespaces: invalidation records (scope,
+/// name, sequence number) and, per tag, the key hashes of value records
+/// carrying it. Segments holding either have no hint file (`hints::write`),
+/// so every one is scanned at open and this is complete.
+#[derive(Default)]
+pub(crate) struct Marks {
+    pub(crate) invalidations: Vec<(record::Scope, Vec<u8>, u64)>,
+    pub(crate) tagged: Vec<(Vec<u8>, u64, u64)>,
 }
 
 /// One record, as a hint entry or a scan describes it.
@@ -152,6 +164,7 @@ pub(crate) fn recover(
     let mut hint_durable_seq = 0;
     let mut clock_floor_ms = checkpoint.as_ref().map_or(0, |c| c.clock_ms);
     let mut older_format = Vec::new();
+    let mut marks = Marks::default();
     for &id in &seg_ids {
         let path = segment_path(dir, id);
         let file = match storage.open(&path, !read_only) {
@@ -199,7 +212,7 @@ pub(crate) fn recover(
                 // Records appended after the hint was written (a session
                 // that went on appending to this segment, then crashed):
                 // scanned, and the segment needs a new hint.
-                let (tail, valid_len) = scan(&seg, hasher, h.data_len);
+                let (tail, valid_len) = scan(&seg, hasher, h.data_len, &mut marks);
                 if h.data_len < file_len {
                     bump(&counters.recovery_scanned_segments);
                     need_hint.push(seg.clone());
@@ -212,7 +225,7 @@ pub(crate) fn recover(
                 if hint_ids.contains(&id) && !read_only {
                     storage.remove(&hint_path(dir, id))?;
                 }
-                let (recs, valid_len) = scan(&seg, hasher, HEADER_LEN as u64);
+                let (recs, valid_len) = scan(&seg, hasher, HEADER_LEN as u64, &mut marks);
                 need_hint.push(seg.clone());
                 // No hint: the previous session may not have fsynced it.
                 unsynced.push(seg.id);
@@ -261,6 +274,9 @@ pub(crate) fn recover(
     // Step 5: apply, shard by shard (see `build_index`).
     let (index, split) = build_index(&loaded, &checkpoint, counters);
     let split_keys = unhidden_in_main(&loaded, &checkpoint, &split);
+    // (A void invalidation never happened: the crash lost it, with every later write.)
+    marks.invalidations.retain(|i| !checkpoint.is_void(i.2));
+    marks.tagged.retain(|t| !checkpoint.is_void(t.2));
 
     let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
     let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
@@ -308,6 +324,7 @@ pub(crate) fn recover(
         split_keys,
         resumed,
         clock_floor_ms,
+        marks,
     })
 }
 
@@ -363,7 +380,7 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
         // A scan lists exactly the intact records (recovery cut the file after them).
         Source::Scan(recs) => recs.iter().all(|r| !r.dead),
         Source::Hint(..) => {
-            let (recs, valid_len) = scan(seg, hasher, HEADER_LEN as u64);
+            let (recs, valid_len) = scan(seg, hasher, HEADER_LEN as u64, &mut Marks::default());
             if valid_len != seg.len() || recs.len() != source.len() {
                 return false;
             }
@@ -383,11 +400,34 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
 
 /// Reads a segment's records from offset `from` on by scanning; returns them
 /// and the valid length, which ends at the first record that does not decode
-/// or holds a sequence number above [`MAX_SEQ`].
-fn scan(seg: &Segment, hasher: &KeyHasher, from: u64) -> (Vec<Rec>, u64) {
+/// or holds a sequence number above [`MAX_SEQ`]. Notes invalidation records
+/// and tagged value records in `marks`.
+fn scan(seg: &Segment, hasher: &KeyHasher, from: u64, marks: &mut Marks) -> (Vec<Rec>, u64) {
     let mut recs = Vec::new();
     let mut scanner = Scanner::starting_at(seg.bytes(), from);
     for item in scanner.by_ref() {
+        let seq = match &item {
+            Item::Record { record, .. } => record.header.seq,
+            Item::Unknown { offset, .. } => {
+                record::decode_header(&seg.bytes()[*offset as usize..]).map_or(0, |h| h.seq)
+            }
+        };
+        if seq <= MAX_SEQ {
+            match &item {
+                Item::Record { record, .. } if !record.tags.is_empty() => {
+                    let hash = hasher.hash(record.key);
+                    for tag in record::tags(record.tags) {
+                        marks.tagged.push((tag.to_vec(), hash, seq));
+                    }
+                }
+                Item::Unknown { offset, .. } => {
+                    if let Ok(inv) = record::decode_invalidation(&seg.bytes()[*offset as usize..]) {
+                        marks.invalidations.push((inv.scope, inv.name.to_vec(), inv.seq));
+                    }
+                }
+                Item::Record { .. } => {}
+            }
+        }
         let rec = match item {
             Item::Record { offset, record } => Rec {
                 off: offset as u32,

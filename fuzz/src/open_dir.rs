@@ -512,7 +512,7 @@ fn built_record(input: &mut Input<'_>, custom: bool, s: usize, r: usize, seq: &m
     };
     let kind = if c & 3 == 2 { Kind::Tombstone } else { Kind::Value };
     let value = match kind {
-        Kind::Tombstone => Vec::new(),
+        Kind::Tombstone | Kind::Invalidation => Vec::new(),
         Kind::Value => {
             let len = input.u8() as usize * (1 + ((c >> 2) & 3) as usize * 5);
             let mut v = format!("input:{s}:{r}:").into_bytes();

@@ -111,13 +111,25 @@ fn fix_checksums(bytes: &mut [u8], start: usize) {
 
 /// Checks one decode of the record at the start of `buf`.
 pub fn check_record(buf: &[u8]) {
+    if let Ok(inv) = record::decode_invalidation(buf) {
+        assert_eq!(record::decode(buf), Err(DecodeError::Invalid(record::INVALIDATION_RECORD)));
+        let mut again = Vec::new();
+        let key = record::invalidation_key(inv.scope, inv.name);
+        record::encode_full(&mut again, Kind::Invalidation, inv.seq, 0, &key, 0, &[], false, b"").unwrap();
+        assert_eq!(again, &buf[..inv.len as usize], "re-encoding an invalidation record changed its bytes");
+    }
     let header = record::decode_header(buf);
     match record::decode(buf) {
         Ok(rec) => {
             let len = rec.len() as usize;
             assert!(len <= buf.len(), "record of {len} bytes decoded from {} bytes", buf.len());
             let flag_bytes = if rec.header.flags & record::FLAG_USER_FLAGS != 0 { 4 } else { 0 };
-            assert_eq!(len, record::encoded_len(rec.key.len(), rec.value.len()) + flag_bytes);
+            assert_eq!(len, record::encoded_len(rec.key.len(), rec.value.len()) + flag_bytes + rec.tags.len());
+            assert_eq!(rec.tags.is_empty(), rec.header.flags & record::FLAG_TAGS == 0);
+            assert!(record::tags(rec.tags).all(|t| !t.is_empty() && t.len() <= record::MAX_NAME_LEN));
+            if rec.namespaced() {
+                assert!(record::namespace_of(rec.key).is_some(), "a namespaced record without a namespace");
+            }
             assert!(!rec.key.is_empty(), "a decoded record has an empty key");
             assert_eq!(header.as_ref().ok(), Some(&rec.header), "decode and decode_header disagree");
             assert_eq!(record::validate(&rec.header), Ok(rec.kind));
@@ -126,13 +138,15 @@ pub fn check_record(buf: &[u8]) {
             }
             let mut again = Vec::with_capacity(len);
             let flags = rec.user_flags;
-            record::encode_with_flags(
+            record::encode_full(
                 &mut again,
                 rec.kind,
                 rec.header.seq,
                 rec.header.expires_ms,
                 rec.key,
                 flags,
+                rec.tags,
+                rec.namespaced(),
                 rec.value,
             )
             .unwrap();

@@ -50,6 +50,22 @@ pub fn all() -> Vec<Seed> {
         }
     });
 
+    // Tags, namespaces and invalidation records (kind 3), some of them
+    // copied forward by a compaction.
+    let tagged = engine_dir(Finish::Close, |c, _| {
+        let opts = keg::SetOptions::new().tags(["author:7", "lang:en"]);
+        for (k, key) in KEYS.iter().enumerate().take(4) {
+            c.set_with(key, &vec![b't'; 100 * (k + 1)], &opts).unwrap();
+        }
+        let ns = c.namespace("blog").unwrap();
+        ns.set(b"a", b"in a namespace", None).unwrap();
+        c.invalidate_tag("author:7").unwrap();
+        c.drop_namespace("blog").unwrap();
+        ns.set(b"b", b"after the drop", None).unwrap();
+        c.set_with(b"a", b"after the invalidation", &opts).unwrap();
+        c.compact().unwrap();
+    });
+
     let mut seeds = Vec::new();
     let mut add = |target: &'static str, name: &str, bytes: Vec<u8>| seeds.push((target, name.to_owned(), bytes));
 
@@ -69,6 +85,12 @@ pub fn all() -> Vec<Seed> {
     record::encode(&mut one, Kind::Value, 7, NOW_MS + 5000, b"a key", b"a value").unwrap();
     record::encode(&mut one, Kind::Tombstone, 8, 0, b"a key", b"").unwrap();
     add("record_decode", "value-then-tombstone", with_mode(0, &one));
+    let mut three = Vec::new();
+    let tags = record::encode_tags(&["author:7", "t"]).unwrap();
+    record::encode_full(&mut three, Kind::Value, 9, 0, b"\x04blogk", 5, &tags, true, b"tagged").unwrap();
+    let key = record::invalidation_key(record::Scope::Tag, b"author:7");
+    record::encode_full(&mut three, Kind::Invalidation, 10, 0, &key, 0, &[], false, b"").unwrap();
+    add("record_decode", "tagged-then-invalidation", with_mode(0, &three));
     let fixed = record_decode::FIX_CHECKSUMS | record_decode::FROM_ZERO;
     add("record_decode", "value-then-tombstone-fixed", with_mode(fixed, &one));
 
@@ -87,6 +109,7 @@ pub fn all() -> Vec<Seed> {
     add("open_dir", "raw-basic", raw(&basic, &script));
     add("open_dir", "raw-crashed", raw(&crashed, &script[..12]));
     add("open_dir", "raw-compacted", raw(&compacted, &script));
+    add("open_dir", "raw-tagged", raw(&tagged, &script));
     // open_dir, built mode: the generator's choices, from a fixed pseudo-random stream.
     add("open_dir", "built-1", pseudo_random(0, 1, 400));
     add("open_dir", "built-collide", pseudo_random(open_dir::COLLIDE, 2, 400));

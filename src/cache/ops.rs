@@ -31,7 +31,7 @@ impl Cache {
         let hash = inner.hasher.hash(key);
         let now = inner.now_ms();
         let started = crate::latency::start(crate::latency::Op::Get);
-        let item = inner.read_item(key, hash, now, true);
+        let item = inner.read_item(key, hash, now, true, false);
         bump(if item.is_some() { &inner.counters.hits } else { &inner.counters.misses });
         inner.counters.get_latency.finish(started);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
@@ -50,7 +50,8 @@ impl Cache {
     pub fn set_with(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<u64> {
         let started = crate::latency::start(crate::latency::Op::Set);
         self.check_value(value)?;
-        let seq = self.write(key, |_, now| Ok(put(value, opts, now)))?;
+        let tags = opts.encoded_tags()?;
+        let seq = self.write(key, |_, now| Ok(put(value, opts, &tags, now)))?;
         bump(&self.inner.counters.sets);
         self.inner.counters.set_latency.finish(started);
         Ok(seq.unwrap_or(0))
@@ -70,10 +71,11 @@ impl Cache {
     /// ```
     pub fn add(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
         self.check_value(value)?;
+        let tags = opts.encoded_tags()?;
         let mut stored = false;
         let seq = self.write(key, |current, now| {
             stored = current.is_none();
-            Ok(if stored { put(value, opts, now) } else { Action::Nothing })
+            Ok(if stored { put(value, opts, &tags, now) } else { Action::Nothing })
         })?;
         // (An add whose TTL is zero stores the item already expired: it
         // succeeds, as memcached's does, though it may write nothing.)
@@ -94,8 +96,11 @@ impl Cache {
     /// ```
     pub fn replace(&self, key: &[u8], value: &[u8], opts: &SetOptions) -> Result<Option<u64>> {
         self.check_value(value)?;
-        self.write(key, |current, now| Ok(if current.is_some() { put(value, opts, now) } else { Action::Nothing }))
-            .map(|seq| self.counted_set(seq))
+        let tags = opts.encoded_tags()?;
+        self.write(key, |current, now| {
+            Ok(if current.is_some() { put(value, opts, &tags, now) } else { Action::Nothing })
+        })
+        .map(|seq| self.counted_set(seq))
     }
 
     /// Adds `data` after the value of `key`, keeping its flags and expiry.
@@ -142,6 +147,7 @@ impl Cache {
     /// ```
     pub fn set_if_version(&self, key: &[u8], value: &[u8], opts: &SetOptions, version: u64) -> Result<CasOutcome> {
         self.check_value(value)?;
+        let tags = opts.encoded_tags()?;
         let mut outcome = CasOutcome::Missing;
         let seq = self.write(key, |current, now| {
             Ok(match current {
@@ -153,7 +159,7 @@ impl Cache {
                     outcome = CasOutcome::Changed;
                     Action::Nothing
                 }
-                Some(_) => put(value, opts, now),
+                Some(_) => put(value, opts, &tags, now),
             })
         })?;
         let c = &self.inner.counters;
@@ -240,9 +246,12 @@ impl Cache {
             found = Some((c.value.to_vec(), c.user_flags, expires_ms.unwrap_or(now)));
             Ok(match expires_ms {
                 None => Action::Delete,
-                Some(expires_ms) => {
-                    Action::Put { value: Cow::Owned(c.value.to_vec()), user_flags: c.user_flags, expires_ms }
-                }
+                Some(expires_ms) => Action::Put {
+                    value: Cow::Owned(c.value.to_vec()),
+                    user_flags: c.user_flags,
+                    tags: Cow::Owned(c.meta.tags.to_vec()),
+                    expires_ms,
+                },
             })
         })?;
         let c = &self.inner.counters;
@@ -297,10 +306,15 @@ impl Cache {
             inner.check_key(k.as_ref())?;
             self.check_value(v.as_ref())?;
         }
+        let tags = opts.encoded_tags()?;
         let expires_ms = opts.expires_ms(inner.now_ms());
         let batch: Vec<BatchItem<'_>> = items
             .iter()
-            .map(|(k, v)| BatchItem { key: k.as_ref(), put: expires_ms.map(|at| (v.as_ref(), opts.user_flags(), at)) })
+            .map(|(k, v)| BatchItem {
+                key: k.as_ref(),
+                put: expires_ms.map(|at| (v.as_ref(), opts.user_flags(), at)),
+                tags: &tags,
+            })
             .collect();
         inner.write_batch(&batch)?;
         crate::stats::add(&inner.counters.sets, items.len() as u64);
@@ -322,7 +336,8 @@ impl Cache {
         for k in keys {
             inner.check_key(k.as_ref())?;
         }
-        let batch: Vec<BatchItem<'_>> = keys.iter().map(|k| BatchItem { key: k.as_ref(), put: None }).collect();
+        let batch: Vec<BatchItem<'_>> =
+            keys.iter().map(|k| BatchItem { key: k.as_ref(), put: None, tags: &[] }).collect();
         let removed = inner.write_batch(&batch)?;
         crate::stats::add(&inner.counters.deletes, removed as u64);
         Ok(removed)
@@ -382,16 +397,27 @@ impl Cache {
         key: &[u8],
         decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
     ) -> Result<Option<u64>> {
+        self.write_in(key, false, decide)
+    }
+
+    /// [`Cache::write`] of a plain key, or (`namespaced`) of a namespace's
+    /// encoded key (see `Namespace`).
+    pub(crate) fn write_in<'v>(
+        &self,
+        key: &[u8],
+        namespaced: bool,
+        decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
+    ) -> Result<Option<u64>> {
         let inner = &*self.inner;
         inner.check_key(key)?;
-        let written = inner.update(key, decide)?;
+        let written = inner.update(key, namespaced, decide)?;
         if let Some(seq) = written.seq {
             inner.wait_durable(seq)?;
         }
         Ok(written.seq)
     }
 
-    fn check_value(&self, value: &[u8]) -> Result<()> {
+    pub(crate) fn check_value(&self, value: &[u8]) -> Result<()> {
         let max = self.inner.config.max_value_len;
         if value.len() > max {
             return Err(Error::ValueTooLarge { len: value.len(), max });
@@ -418,7 +444,8 @@ impl Cache {
             let (first, second) = if before { (data, c.value) } else { (c.value, data) };
             value.extend_from_slice(first);
             value.extend_from_slice(second);
-            Ok(Action::Put { value: Cow::Owned(value), user_flags: c.user_flags, expires_ms: c.expires_ms })
+            let tags = Cow::Owned(c.meta.tags.to_vec());
+            Ok(Action::Put { value: Cow::Owned(value), user_flags: c.user_flags, tags, expires_ms: c.expires_ms })
         })?;
         Ok(self.counted_set(seq))
     }
@@ -433,7 +460,8 @@ impl Cache {
             let n = step(parse_number(c.value)?);
             result = Some(n);
             let value = Cow::Owned(n.to_string().into_bytes());
-            Ok(Action::Put { value, user_flags: c.user_flags, expires_ms: c.expires_ms })
+            let tags = Cow::Owned(c.meta.tags.to_vec());
+            Ok(Action::Put { value, user_flags: c.user_flags, tags, expires_ms: c.expires_ms })
         })?;
         let c = &self.inner.counters;
         let counter = match (incr, result.is_some()) {
@@ -447,12 +475,17 @@ impl Cache {
     }
 }
 
-/// The write of `value` with `opts` at `now`: a put, or a delete when the
-/// TTL has the item expire at once.
-fn put<'v>(value: &'v [u8], opts: &SetOptions, now: u64) -> Action<'v> {
+/// The write of `value` with `opts` (whose encoded tag list is `tags`) at
+/// `now`: a put, or a delete when the TTL has the item expire at once.
+pub(crate) fn put<'v>(value: &'v [u8], opts: &SetOptions, tags: &'v [u8], now: u64) -> Action<'v> {
     match opts.expires_ms(now) {
         None => Action::Delete,
-        Some(expires_ms) => Action::Put { value: Cow::Borrowed(value), user_flags: opts.user_flags(), expires_ms },
+        Some(expires_ms) => Action::Put {
+            value: Cow::Borrowed(value),
+            user_flags: opts.user_flags(),
+            tags: Cow::Borrowed(tags),
+            expires_ms,
+        },
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `write.rs`      | the write path: every set, delete and atomic operation locates the key's entry and appends its record under the writer lock |
 //! | `commit.rs`     | durability: group commit and fsync |
 //! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the durable mark, segment removals not yet durable |
+//! | `tags.rs`       | tags and namespaces: the invalidation table the read path consults, and `invalidate` |
 //!
 //! # Locks
 //!
@@ -22,7 +23,8 @@
 //! | 4 | `Engine::checkpoint` | the checkpoint in memory and its file | one checkpoint write |
 //! | 5 | `Engine::removed_unsynced` | segments removed but not yet durably | a few instructions |
 //! | 6 | `Engine::ghost` | the ghost set of recently evicted keys | a few instructions |
-//! | 7 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s) | one lookup or change |
+//! | 7 | `Engine::tags` | the invalidations in force (per tag and per namespace) and the keys of each tag | a few lookups; an `invalidate_tag` holds it only to take its tag's keys and to note the invalidation |
+//! | 8 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s) | one lookup or change |
 //!
 //! The group-commit leader takes the writer lock (rank 2) only after it has
 //! released the group lock (rank 3): it plans the fsync under the writer
@@ -34,6 +36,7 @@ pub(crate) mod ghost;
 pub(crate) mod rank;
 mod read;
 mod room;
+pub(crate) mod tags;
 mod wake;
 pub(crate) mod write;
 
@@ -76,6 +79,11 @@ pub(crate) struct Engine {
     /// an evicting writer, compact, clear, close).
     pub(crate) maint: Mutex<()>,
     pub(crate) ghost: Mutex<Ghost>,
+    /// Invalidations in force, and the keys of each tag (see `tags.rs`).
+    pub(crate) tags: Mutex<tags::TagState>,
+    /// Whether `tags` holds any invalidation: the read path's one check for
+    /// a tagged or namespaced record while there is none.
+    pub(crate) any_invalidated: std::sync::atomic::AtomicBool,
     pub(crate) wake: Wake,
     /// Maintenance's inline eviction (see `room`).
     evict: Evict,
@@ -148,11 +156,14 @@ impl Engine {
             writer.resume(seg);
         }
         let time = MonotonicTime::new(clock, rec.clock_floor_ms, !read_only);
+        let tag_state = tags::TagState::from_marks(rec.marks);
         let inner = Arc::new(Engine {
             dir: dir.to_owned(),
             group: GroupCommit::new(rec.next_seq - 1),
             maint: Mutex::new(()),
             ghost: Mutex::new(Ghost::new(config.max_bytes)),
+            any_invalidated: (!tag_state.is_empty()).into(),
+            tags: Mutex::new(tag_state),
             removed_unsynced: Mutex::new(Vec::new()),
             clock_retry_ms: Default::default(),
             wake: Wake::default(),

@@ -16,6 +16,7 @@ pub(crate) enum Rank {
     Checkpoint = 4,
     Removals = 5,
     Ghost = 6,
+    Tags = 7,
 }
 
 thread_local! {

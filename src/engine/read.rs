@@ -113,8 +113,10 @@ impl Engine {
 
     /// The live value `key` reads as, with its metadata. With `count`, the
     /// read counts: a hit for the entry's eviction counter, and in the
-    /// expired and corrupt read stats.
-    pub(crate) fn read_item(&self, key: &[u8], hash: u64, now: u64, count: bool) -> Option<Item> {
+    /// expired and corrupt read stats. `namespaced`: `key` is a namespace's
+    /// (encoded) key, and only a namespaced record of it is its value (a
+    /// plain key reads only plain records); an invalidated record is a miss.
+    pub(crate) fn read_item(&self, key: &[u8], hash: u64, now: u64, count: bool, namespaced: bool) -> Option<Item> {
         let bump = |c: &std::sync::atomic::AtomicU64| {
             if count {
                 bump(c)
@@ -127,6 +129,9 @@ impl Engine {
         }
         match found.seg.read(found.entry.loc.off) {
             Ok(rec) if rec.kind == Kind::Value && rec.key == key => {
+                if !self.visible(&rec, namespaced) {
+                    return None;
+                }
                 let start = found.seg.offset_of(rec.value);
                 let len = rec.value.len();
                 Some(Item::of(&rec, Value::mapped(found.seg.clone(), start, len)))
@@ -136,7 +141,7 @@ impl Engine {
                 let w = self.lock_writer();
                 match w.read_pending(found.entry.loc) {
                     Some(rec) if rec.kind == Kind::Value && rec.key == key => {
-                        Some(Item::of(&rec, Value::owned(rec.value)))
+                        self.visible(&rec, namespaced).then(|| Item::of(&rec, Value::owned(rec.value)))
                     }
                     _ => {
                         bump(&self.counters.corrupt_reads);

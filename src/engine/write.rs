@@ -18,7 +18,7 @@ use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::LogKind;
 use crate::index::{Entry, Loc};
-use crate::log::writer::{NewRecord, Writer};
+use crate::log::writer::{Meta, NewRecord, Writer};
 use crate::stats::bump;
 
 /// How many times a write re-reads its key when the record it decided on
@@ -36,13 +36,15 @@ pub(crate) struct Current<'a> {
     pub(crate) seq: u64,
     /// Absolute expiry in Unix ms (0 = never).
     pub(crate) expires_ms: u64,
+    /// Its encoded tag list (empty: none) and whether its key is namespaced.
+    pub(crate) meta: Meta<'a>,
 }
 
 /// What a write does, decided from what it found.
 pub(crate) enum Action<'a> {
     /// Store a value (its record goes to the log of the key's entry, or for
     /// a new key to probation, or main if the ghost set remembers it).
-    Put { value: Cow<'a, [u8]>, user_flags: u32, expires_ms: u64 },
+    Put { value: Cow<'a, [u8]>, user_flags: u32, tags: Cow<'a, [u8]>, expires_ms: u64 },
     /// Delete the key (a tombstone, if there may be anything to hide).
     Delete,
     /// Leave the key as it is.
@@ -55,12 +57,18 @@ pub(crate) struct BatchItem<'a> {
     /// The value to store, with its user flags and absolute expiry (Unix ms,
     /// 0 = never); `None` deletes the key.
     pub(crate) put: Option<(&'a [u8], u32, u64)>,
+    /// The encoded tag list of a value stored (empty: none).
+    pub(crate) tags: &'a [u8],
 }
 
 impl BatchItem<'_> {
     fn encoded_len(&self) -> u64 {
-        let (value, flags) = self.put.map_or((0, 0), |(v, f, _)| (v.len(), f));
-        (record::encoded_len(self.key.len(), value) + if flags != 0 { 4 } else { 0 }) as u64
+        match self.put {
+            Some((v, flags, _)) => {
+                (record::encoded_len(self.key.len(), v.len()) + if flags != 0 { 4 } else { 0 } + self.tags.len()) as u64
+            }
+            None => record::encoded_len(self.key.len(), 0) as u64,
+        }
     }
 }
 
@@ -75,13 +83,16 @@ pub(crate) struct Written {
 
 impl Engine {
     /// The one write of a key: under the writer lock, reads the key's live
-    /// value (`None` if missing, expired or unreadable), asks `decide` what
-    /// to write, and writes it. `decide` may run more than once (when the
+    /// value (`None` if missing, expired, invalidated, unreadable, or of a
+    /// namespaced key when `namespaced` is not set, or the other way round),
+    /// asks `decide` what to write, and writes it (a value record of a
+    /// namespaced key when `namespaced` is set). `decide` may run more than once (when the
     /// record it asked for needs eviction first); only its last answer is
     /// written. Does not wait for durability: see [`Engine::wait_durable`].
     pub(crate) fn update<'v>(
         &self,
         key: &[u8],
+        namespaced: bool,
         mut decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
     ) -> Result<Written> {
         self.check_writable()?;
@@ -92,14 +103,16 @@ impl Engine {
             let mut w = self.writer_with_room(room)?;
             let found = self.locate(key, hash, false, Some(&w));
             let current = match &found {
-                Lookup::Found(l) => live_value(&w, l, key, now),
+                Lookup::Found(l) => live_value(self, &w, l, key, now).filter(|c| c.meta.namespaced == namespaced),
                 _ => None,
             };
-            let had_live = matches!(&found, Lookup::Found(l) if !expired(l.header.expires_ms, now));
+            let had_live = current.is_some() || self.had_live(&w, &found, namespaced, now);
             let action = decide(current, now)?;
             let needed = match &action {
-                Action::Put { value, user_flags, .. } => {
-                    record::encoded_len(key.len(), value.len()) as u64 + if *user_flags != 0 { 4 } else { 0 }
+                Action::Put { value, user_flags, tags, .. } => {
+                    record::encoded_len(key.len(), value.len()) as u64
+                        + if *user_flags != 0 { 4 } else { 0 }
+                        + tags.len() as u64
                 }
                 Action::Delete => record::encoded_len(key.len(), 0) as u64,
                 Action::Nothing => 0,
@@ -110,8 +123,9 @@ impl Engine {
             }
             let seq = match action {
                 Action::Nothing => None,
-                Action::Put { value, user_flags, expires_ms } => {
-                    Some(self.put_locked(&mut w, key, hash, found, &value, user_flags, expires_ms, now, None)?)
+                Action::Put { value, user_flags, tags, expires_ms } => {
+                    let meta = Meta { tags: &tags, namespaced };
+                    Some(self.put_locked(&mut w, key, hash, found, &value, user_flags, meta, expires_ms, now, None)?)
                 }
                 Action::Delete => self.delete_locked(&mut w, key, hash, found, false, now)?,
             };
@@ -150,10 +164,11 @@ impl Engine {
         for item in items {
             let hash = self.hasher.hash(item.key);
             let found = self.locate(item.key, hash, false, Some(&w));
-            had_live += usize::from(matches!(&found, Lookup::Found(l) if !expired(l.header.expires_ms, now)));
+            had_live += usize::from(self.had_live(&w, &found, false, now));
             let written = match item.put {
                 Some((value, flags, expires_ms)) => {
-                    self.put_locked(&mut w, item.key, hash, found, value, flags, expires_ms, now, None).map(Some)
+                    let meta = Meta { tags: item.tags, namespaced: false };
+                    self.put_locked(&mut w, item.key, hash, found, value, flags, meta, expires_ms, now, None).map(Some)
                 }
                 None => self.delete_locked(&mut w, item.key, hash, found, false, now),
             };
@@ -179,8 +194,8 @@ impl Engine {
 
     /// Deletes `key` by writing a tombstone; returns whether a live value was
     /// removed. Waits for durability in synced mode.
-    pub(crate) fn remove(&self, key: &[u8]) -> Result<bool> {
-        let done = self.update(key, |_, _| Ok(Action::Delete))?;
+    pub(crate) fn remove(&self, key: &[u8], namespaced: bool) -> Result<bool> {
+        let done = self.update(key, namespaced, |_, _| Ok(Action::Delete))?;
         if let Some(seq) = done.seq {
             self.wait_durable(seq)?;
         }
@@ -200,6 +215,7 @@ impl Engine {
         found: Lookup,
         value: &[u8],
         user_flags: u32,
+        meta: Meta<'_>,
         expires_ms: u64,
         now: u64,
         to: Option<LogKind>,
@@ -217,11 +233,12 @@ impl Engine {
             }
             (None, None) => LogKind::Probation,
         };
-        let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, user_flags, value };
+        let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, user_flags, meta, value };
         let len = rec.encoded_len() as u64;
         let (loc, seq) = w.append_record(&self.segments, log, rec, now)?;
         crate::killpoint!("set.before_index");
         self.note_append(w, loc, seq, true, len);
+        self.note_tagged(w, hash, meta);
         let exp = expires_s(expires_ms);
         match existing {
             Some(old) => {
@@ -267,7 +284,15 @@ impl Engine {
         // key in both, and a probation tombstone (which counts only probation
         // values) could then be dropped while a main-log value it hides
         // remains: the key would come back after a restart.
-        let rec = NewRecord { kind: Kind::Tombstone, seq: None, expires_ms: 0, key, user_flags: 0, value: b"" };
+        let rec = NewRecord {
+            kind: Kind::Tombstone,
+            seq: None,
+            expires_ms: 0,
+            key,
+            user_flags: 0,
+            meta: Meta::default(),
+            value: b"",
+        };
         let len = rec.encoded_len() as u64;
         let (loc, seq) = w.append_record(&self.segments, LogKind::Main, rec, now)?;
         crate::killpoint!("delete.before_index");
@@ -305,18 +330,20 @@ impl Engine {
             // from a lying hint may point at a tombstone, which reads as
             // nothing, not as an empty value.)
             let copy = match &found {
-                Lookup::Found(l) => live_value(&w, l, key, now).map(|c| (c.value.to_vec(), c.user_flags, c.expires_ms)),
+                Lookup::Found(l) => live_value(self, &w, l, key, now)
+                    .map(|c| (c.value.to_vec(), c.user_flags, c.meta.tags.to_vec(), c.meta.namespaced, c.expires_ms)),
                 _ => None,
             };
             match copy {
-                Some((value, flags, expires_ms)) => {
-                    let len = record::encoded_len(key.len(), value.len()) as u64 + 4;
+                Some((value, flags, tags, namespaced, expires_ms)) => {
+                    let meta = Meta { tags: &tags, namespaced };
+                    let len = record::encoded_len(key.len(), value.len()) as u64 + 4 + tags.len() as u64;
                     if !self.has_room(len) {
                         drop(w);
                         w = self.writer_with_room(len)?;
                     }
                     let found = self.locate(key, hash, false, Some(&w));
-                    self.put_locked(&mut w, key, hash, found, &value, flags, expires_ms, now, Some(LogKind::Main))
+                    self.put_locked(&mut w, key, hash, found, &value, flags, meta, expires_ms, now, Some(LogKind::Main))
                         .map(|_| ())
                 }
                 None => self.delete_locked(&mut w, key, hash, found, true, now).map(|_| ()),
@@ -350,16 +377,37 @@ impl Engine {
 
 /// The live value record `l` points at, read under the writer lock `w` (so
 /// that a record still in the write buffer is found too): `None` if it is
-/// expired, damaged, a tombstone, or another key's.
-fn live_value<'a>(w: &'a Writer, l: &'a Located, key: &[u8], now: u64) -> Option<Current<'a>> {
+/// expired, invalidated, damaged, a tombstone, or another key's.
+fn live_value<'a>(inner: &Engine, w: &'a Writer, l: &'a Located, key: &[u8], now: u64) -> Option<Current<'a>> {
     if expired(l.header.expires_ms, now) {
         return None;
     }
     let rec = l.seg.read(l.entry.loc.off).ok().or_else(|| w.read_pending(l.entry.loc))?;
-    (rec.kind == Kind::Value && rec.key == key).then_some(Current {
+    (rec.kind == Kind::Value && rec.key == key && !inner.invalidated(&rec)).then_some(Current {
         value: rec.value,
         user_flags: rec.user_flags,
         seq: rec.header.seq,
         expires_ms: rec.header.expires_ms,
+        meta: Meta::of(&rec),
     })
+}
+
+impl Engine {
+    /// Whether a write that found `found` finds a live value: an unexpired
+    /// entry, unless its record is readable and invalidated or of the other
+    /// kind of key (namespaced or not). (An unreadable one counts, as ever.)
+    fn had_live(&self, w: &Writer, found: &Lookup, namespaced: bool, now: u64) -> bool {
+        let Lookup::Found(l) = found else { return false };
+        if expired(l.header.expires_ms, now) {
+            return false;
+        }
+        if !namespaced && l.header.flags & (record::FLAG_TAGS | record::FLAG_NAMESPACED) == 0 {
+            // (A plain record read by a plain key: no invalidation applies. No read needed.)
+            return true;
+        }
+        match l.seg.read(l.entry.loc.off).ok().or_else(|| w.read_pending(l.entry.loc)) {
+            Some(rec) if rec.kind == Kind::Value => self.visible(&rec, namespaced),
+            _ => true,
+        }
+    }
 }

@@ -4,19 +4,32 @@
 //! offset  width  field
 //!      0      4  crc32      CRC-32 of bytes [4, 28 + key_len + value_len)
 //!      4      2  key_len    1 ..= 65535
-//!      6      1  kind       1 = value, 2 = tombstone
-//!      7      1  flags      bit 0: user flags follow the key; other bits 0
-//!      8      4  value_len  0 for a tombstone; includes the 4 user-flag bytes
+//!      6      1  kind       1 = value, 2 = tombstone, 3 = invalidation
+//!      7      1  flags      bit 0: user flags; bit 1: tag list; bit 2: namespaced key; other bits 0
+//!      8      4  value_len  0 for a tombstone or invalidation; includes user flags and tag list
 //!     12      8  seq        write sequence number, unique per logical write
 //!     20      8  expires_ms absolute expiry, Unix milliseconds; 0 = never
 //!     28  key_len  key
-//!      …  value_len value: with flag bit 0, a u32 of user flags, then the data
+//!      …  value_len value area: [u32 user flags, if bit 0] [tag list, if bit 1] [the value]
 //! ```
 //!
 //! User flags (the 32-bit word memcached clients keep their serialisation
 //! format in) take 4 bytes only in records that have non-zero flags; a
 //! record without bit 0 has user flags 0. Segment format version 1 never has
-//! bit 0 set.
+//! bit 0, 1 or 2 set, nor kind 3.
+//!
+//! The tag list (bit 1, value records only) is a `u8` count (1 ..= 8), then
+//! per tag a `u8` length (1 ..= 250) and the tag's bytes. A namespaced key
+//! (bit 2, value records only) is a `u8` namespace length n (1 ..= 250), the
+//! namespace's n bytes, then the caller's key (at least 1 byte).
+//!
+//! An invalidation record (kind 3) has flags 0, value_len 0, expires_ms 0,
+//! and a key of a scope byte (1 = tag, 2 = namespace) and the name (1 ..=
+//! 250 bytes): every value record carrying that tag (or in that namespace)
+//! with a sequence number below the invalidation's is gone. [`decode`]
+//! reports it as [`DecodeError::Invalid`] (it is no entry of a key: a
+//! scanner steps over it like an unknown record); [`decode_invalidation`]
+//! reads it.
 //!
 //! A record never spans two segments. Decoding checks the frame against the
 //! bytes available before it computes the checksum, so a torn tail reads as
@@ -39,6 +52,206 @@ pub const HEADER_LEN: usize = 28;
 /// ```
 pub const FLAG_USER_FLAGS: u8 = 1;
 
+/// Record `flags` bit: a tag list follows the user flags (if any) in the
+/// value area (see the module docs for its bytes), and [`Record::value`] is
+/// what follows it.
+///
+/// ```
+/// use keg::format::record::{self, Kind, FLAG_TAGS};
+/// let mut buf = Vec::new();
+/// let tags = record::encode_tags(&[&b"author:7"[..]]).unwrap();
+/// record::encode_full(&mut buf, Kind::Value, 1, 0, b"k", 0, &tags, false, b"v").unwrap();
+/// assert_eq!(buf[7], FLAG_TAGS);
+/// let rec = record::decode(&buf).unwrap();
+/// assert_eq!(rec.value, b"v");
+/// assert_eq!(record::tags(rec.tags).collect::<Vec<_>>(), vec![&b"author:7"[..]]);
+/// ```
+pub const FLAG_TAGS: u8 = 2;
+
+/// Record `flags` bit: the key is namespaced: a `u8` namespace length n, the
+/// namespace's n bytes, then the caller's key (see [`namespace_of`]).
+///
+/// ```
+/// use keg::format::record::{self, Kind, FLAG_NAMESPACED};
+/// let mut buf = Vec::new();
+/// record::encode_full(&mut buf, Kind::Value, 1, 0, b"\x02nsk", 0, &[], true, b"v").unwrap();
+/// assert_eq!(buf[7], FLAG_NAMESPACED);
+/// assert_eq!(record::namespace_of(record::decode(&buf).unwrap().key), Some(&b"ns"[..]));
+/// ```
+pub const FLAG_NAMESPACED: u8 = 4;
+
+const KNOWN_FLAGS: u8 = FLAG_USER_FLAGS | FLAG_TAGS | FLAG_NAMESPACED;
+
+/// At most this many tags per item.
+///
+/// ```
+/// assert_eq!(keg::format::record::MAX_TAGS, 8);
+/// ```
+pub const MAX_TAGS: usize = 8;
+
+/// A tag, a namespace name, or an invalidation's name is 1 to this many bytes.
+///
+/// ```
+/// assert_eq!(keg::format::record::MAX_NAME_LEN, 250);
+/// ```
+pub const MAX_NAME_LEN: usize = 250;
+
+/// The scope byte of an invalidation record's key: what the name names.
+///
+/// ```
+/// use keg::format::record::Scope;
+/// assert_eq!(Scope::from_code(1), Some(Scope::Tag));
+/// assert_eq!(Scope::Namespace.code(), 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Items carrying the tag.
+    Tag,
+    /// Items in the namespace.
+    Namespace,
+}
+
+impl Scope {
+    /// The byte that stands for it.
+    ///
+    /// ```
+    /// assert_eq!(keg::format::record::Scope::Tag.code(), 1);
+    /// ```
+    pub fn code(self) -> u8 {
+        match self {
+            Scope::Tag => 1,
+            Scope::Namespace => 2,
+        }
+    }
+
+    /// The scope a byte stands for, if any.
+    ///
+    /// ```
+    /// assert_eq!(keg::format::record::Scope::from_code(3), None);
+    /// ```
+    pub fn from_code(code: u8) -> Option<Scope> {
+        match code {
+            1 => Some(Scope::Tag),
+            2 => Some(Scope::Namespace),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded invalidation record (kind 3): every value record in `scope`
+/// `name` with a sequence number below `seq` is gone.
+///
+/// ```
+/// use keg::format::record::{self, Kind, Scope};
+/// let mut buf = Vec::new();
+/// record::encode_full(&mut buf, Kind::Invalidation, 5, 0, &[1, b't'], 0, &[], false, b"").unwrap();
+/// let inv = record::decode_invalidation(&buf).unwrap();
+/// assert_eq!((inv.scope, inv.name, inv.key, inv.len), (Scope::Tag, &b"t"[..], &[1, b't'][..], 30));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalidation<'a> {
+    /// What `name` names.
+    pub scope: Scope,
+    /// The tag or namespace.
+    pub name: &'a [u8],
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The whole key (scope byte and name).
+    pub key: &'a [u8],
+    /// Bytes the record occupies.
+    pub len: u64,
+}
+
+/// The key of an invalidation record of `scope` `name`.
+///
+/// ```
+/// use keg::format::record::{self, Scope};
+/// assert_eq!(record::invalidation_key(Scope::Tag, b"t"), vec![1, b't']);
+/// ```
+pub fn invalidation_key(scope: Scope, name: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + name.len());
+    key.push(scope.code());
+    key.extend_from_slice(name);
+    key
+}
+
+/// Encodes a tag list (count, then length-prefixed tags); an empty list
+/// encodes as no bytes. Refuses more than [`MAX_TAGS`] tags, an empty tag or
+/// one over [`MAX_NAME_LEN`] bytes.
+///
+/// ```
+/// use keg::format::record;
+/// assert_eq!(record::encode_tags(&[&b"a"[..], b"bc"]).unwrap(), vec![2, 1, b'a', 2, b'b', b'c']);
+/// assert!(record::encode_tags(&[&b""[..]]).is_err());
+/// ```
+pub fn encode_tags<T: AsRef<[u8]>>(tags: &[T]) -> Result<Vec<u8>, EncodeError> {
+    if tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(EncodeError("more than 8 tags"));
+    }
+    let mut out = vec![tags.len() as u8];
+    for t in tags {
+        let t = t.as_ref();
+        if t.is_empty() || t.len() > MAX_NAME_LEN {
+            return Err(EncodeError("a tag must be 1 to 250 bytes"));
+        }
+        out.push(t.len() as u8);
+        out.extend_from_slice(t);
+    }
+    Ok(out)
+}
+
+/// The tags of an encoded tag list (as [`Record::tags`] holds it; empty:
+/// none). The list must be one [`decode`] accepted or [`encode_tags`] made;
+/// iteration stops at the first malformed entry of anything else.
+///
+/// ```
+/// let list = keg::format::record::encode_tags(&["x", "y"]).unwrap();
+/// assert_eq!(keg::format::record::tags(&list).count(), 2);
+/// ```
+pub fn tags(list: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut rest = list.get(1..).unwrap_or(&[]);
+    std::iter::from_fn(move || {
+        let (&len, tail) = rest.split_first()?;
+        let tag = tail.get(..len as usize)?;
+        rest = &tail[len as usize..];
+        Some(tag)
+    })
+}
+
+/// Length of the well-formed tag list at the start of `area`, if there is one.
+fn tag_list_len(area: &[u8]) -> Option<usize> {
+    let (&count, mut rest) = area.split_first()?;
+    if count == 0 || count as usize > MAX_TAGS {
+        return None;
+    }
+    let mut len = 1;
+    for _ in 0..count {
+        let (&n, tail) = rest.split_first()?;
+        if n == 0 || n as usize > MAX_NAME_LEN || tail.len() < n as usize {
+            return None;
+        }
+        rest = &tail[n as usize..];
+        len += 1 + n as usize;
+    }
+    Some(len)
+}
+
+/// The namespace of a namespaced key (one whose record has
+/// [`FLAG_NAMESPACED`]): its bytes after the length byte; `None` if the key
+/// is not well formed as one.
+///
+/// ```
+/// assert_eq!(keg::format::record::namespace_of(b"\x01ak"), Some(&b"a"[..]));
+/// assert_eq!(keg::format::record::namespace_of(b"\x05a"), None);
+/// ```
+pub fn namespace_of(key: &[u8]) -> Option<&[u8]> {
+    let (&n, rest) = key.split_first()?;
+    (n >= 1 && n as usize <= MAX_NAME_LEN && rest.len() > n as usize).then(|| &rest[..n as usize])
+}
+
 /// What a record says about its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -46,6 +259,10 @@ pub enum Kind {
     Value,
     /// The key is deleted (as of the record's sequence number).
     Tombstone,
+    /// Every value record in a tag or namespace (the key: a [`Scope`] byte
+    /// and the name) older than the record is gone. [`decode`] never
+    /// returns one (see [`decode_invalidation`]).
+    Invalidation,
 }
 
 impl Kind {
@@ -53,6 +270,7 @@ impl Kind {
         match self {
             Kind::Value => 1,
             Kind::Tombstone => 2,
+            Kind::Invalidation => 3,
         }
     }
 }
@@ -87,6 +305,7 @@ impl Header {
         match self.kind_code {
             1 => Some(Kind::Value),
             2 => Some(Kind::Tombstone),
+            3 => Some(Kind::Invalidation),
             _ => None,
         }
     }
@@ -105,6 +324,22 @@ pub struct Record<'a> {
     pub value: &'a [u8],
     /// The user flags (0 when the record carries none).
     pub user_flags: u32,
+    /// The encoded tag list (empty when the record carries none; see [`tags`]).
+    pub tags: &'a [u8],
+}
+
+impl Record<'_> {
+    /// Whether the key is namespaced ([`FLAG_NAMESPACED`]).
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Value, 1, 0, b"\x01nk", b"v").unwrap();
+    /// assert!(!record::decode(&buf).unwrap().namespaced()); // (the same bytes, as a plain key)
+    /// ```
+    pub fn namespaced(&self) -> bool {
+        self.header.flags & FLAG_NAMESPACED != 0
+    }
 }
 
 impl Record<'_> {
@@ -177,14 +412,52 @@ pub fn encode_with_flags(
     user_flags: u32,
     value: &[u8],
 ) -> Result<(), EncodeError> {
+    encode_full(out, kind, seq, expires_ms, key, user_flags, &[], false, value)
+}
+
+/// [`encode_with_flags`] with a tag list (`tags`, as [`encode_tags`] makes
+/// it; empty for none) and the namespaced-key bit; an invalidation record
+/// when `kind` is [`Kind::Invalidation`] (then `key` is a scope byte and a
+/// name, and there is no value, flags or tags).
+///
+/// ```
+/// use keg::format::record::{self, Kind, Scope};
+/// let mut buf = Vec::new();
+/// let key = record::invalidation_key(Scope::Tag, b"author:7");
+/// record::encode_full(&mut buf, Kind::Invalidation, 9, 0, &key, 0, &[], false, b"").unwrap();
+/// let inv = record::decode_invalidation(&buf).unwrap();
+/// assert_eq!((inv.scope, inv.name, inv.seq), (Scope::Tag, &b"author:7"[..], 9));
+/// assert!(record::decode(&buf).is_err());
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn encode_full(
+    out: &mut Vec<u8>,
+    kind: Kind,
+    seq: u64,
+    expires_ms: u64,
+    key: &[u8],
+    user_flags: u32,
+    tags: &[u8],
+    namespaced: bool,
+    value: &[u8],
+) -> Result<(), EncodeError> {
     let flagged = user_flags != 0;
+    if !tags.is_empty() && (kind != Kind::Value || tag_list_len(tags) != Some(tags.len())) {
+        return Err(EncodeError("a malformed tag list"));
+    }
+    if namespaced && (kind != Kind::Value || namespace_of(key).is_none()) {
+        return Err(EncodeError("a malformed namespaced key"));
+    }
+    if kind == Kind::Invalidation && (flagged || !value.is_empty() || expires_ms != 0 || !valid_invalidation_key(key)) {
+        return Err(EncodeError("a malformed invalidation record"));
+    }
     if key.is_empty() {
         return Err(EncodeError("empty key"));
     }
     if key.len() > u16::MAX as usize {
         return Err(EncodeError("key over 65535 bytes"));
     }
-    let stored_len = value.len() + if flagged { 4 } else { 0 };
+    let stored_len = value.len() + if flagged { 4 } else { 0 } + tags.len();
     if stored_len > u32::MAX as usize {
         return Err(EncodeError("value over 4 GiB"));
     }
@@ -195,7 +468,14 @@ pub fn encode_with_flags(
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&(key.len() as u16).to_le_bytes());
     out.push(kind.code());
-    out.push(if flagged { FLAG_USER_FLAGS } else { 0 });
+    let mut flags = if flagged { FLAG_USER_FLAGS } else { 0 };
+    if !tags.is_empty() {
+        flags |= FLAG_TAGS;
+    }
+    if namespaced {
+        flags |= FLAG_NAMESPACED;
+    }
+    out.push(flags);
     out.extend_from_slice(&(stored_len as u32).to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&expires_ms.to_le_bytes());
@@ -203,6 +483,7 @@ pub fn encode_with_flags(
     if flagged {
         out.extend_from_slice(&user_flags.to_le_bytes());
     }
+    out.extend_from_slice(tags);
     out.extend_from_slice(value);
     let sum = crc(&out[start + 4..]);
     out[start..start + 4].copy_from_slice(&sum.to_le_bytes());
@@ -281,7 +562,66 @@ pub fn decode(buf: &[u8]) -> Result<Record<'_>, DecodeError> {
     } else {
         (0, key_end)
     };
-    Ok(Record { header, kind, key: &buf[HEADER_LEN..key_end], value: &buf[value_start..total], user_flags })
+    let key = &buf[HEADER_LEN..key_end];
+    let (tags, value_start) = if header.flags & FLAG_TAGS != 0 {
+        let len = tag_list_len(&buf[value_start..total]).ok_or(DecodeError::Invalid("a malformed tag list"))?;
+        (&buf[value_start..value_start + len], value_start + len)
+    } else {
+        (&buf[..0], value_start)
+    };
+    if header.flags & FLAG_NAMESPACED != 0 && namespace_of(key).is_none() {
+        return Err(DecodeError::Invalid("a malformed namespaced key"));
+    }
+    Ok(Record { header, kind, key, value: &buf[value_start..total], user_flags, tags })
+}
+
+/// What [`decode`] says of an intact invalidation record.
+///
+/// ```
+/// use keg::format::{record::{self, Kind}, DecodeError};
+/// let mut buf = Vec::new();
+/// record::encode_full(&mut buf, Kind::Invalidation, 5, 0, &[2, b'n'], 0, &[], false, b"").unwrap();
+/// assert_eq!(record::decode(&buf), Err(DecodeError::Invalid(record::INVALIDATION_RECORD)));
+/// ```
+pub const INVALIDATION_RECORD: &str = "an invalidation record (kind 3), not an entry of a key";
+
+fn valid_invalidation_key(key: &[u8]) -> bool {
+    key.len() >= 2 && key.len() <= 1 + MAX_NAME_LEN && Scope::from_code(key[0]).is_some()
+}
+
+/// Decodes and verifies the invalidation record (kind 3) at the start of
+/// `buf`. Fails as [`decode`] does on short or damaged bytes, and with
+/// [`DecodeError::Invalid`] for any other record, or an invalidation record
+/// with flags, a value, an expiry, an unknown scope or a bad name length.
+///
+/// ```
+/// use keg::format::record::{self, Kind, Scope};
+/// let mut buf = Vec::new();
+/// let key = record::invalidation_key(Scope::Namespace, b"blog:v2");
+/// record::encode_full(&mut buf, Kind::Invalidation, 4, 0, &key, 0, &[], false, b"").unwrap();
+/// assert_eq!(record::decode_invalidation(&buf).unwrap().scope, Scope::Namespace);
+/// ```
+pub fn decode_invalidation(buf: &[u8]) -> Result<Invalidation<'_>, DecodeError> {
+    let header = decode_header(buf)?;
+    let total = header.record_len();
+    if total > buf.len() as u64 {
+        return Err(DecodeError::Truncated { needed: total, available: buf.len() as u64 });
+    }
+    let computed = crc(&buf[4..total as usize]);
+    if computed != header.crc {
+        return Err(DecodeError::ChecksumMismatch { stored: header.crc, computed });
+    }
+    let key = &buf[HEADER_LEN..HEADER_LEN + header.key_len as usize];
+    if header.kind() != Some(Kind::Invalidation)
+        || header.flags != 0
+        || header.value_len != 0
+        || header.expires_ms != 0
+        || !valid_invalidation_key(key)
+    {
+        return Err(DecodeError::Invalid("not a well-formed invalidation record"));
+    }
+    let scope = Scope::from_code(key[0]).expect("checked");
+    Ok(Invalidation { scope, name: &key[1..], seq: header.seq, key, len: total })
 }
 
 /// Field checks that apply once the checksum has matched.
@@ -289,14 +629,18 @@ pub fn validate(header: &Header) -> Result<Kind, DecodeError> {
     if header.key_len == 0 {
         return Err(DecodeError::Invalid("key_len is 0"));
     }
-    if header.flags & !FLAG_USER_FLAGS != 0 {
+    if header.flags & !KNOWN_FLAGS != 0 {
         return Err(DecodeError::Invalid("unknown record flags"));
     }
     if header.flags & FLAG_USER_FLAGS != 0 && (header.value_len < 4 || header.kind() != Some(Kind::Value)) {
         return Err(DecodeError::Invalid("user flags in a record with no room for them"));
     }
+    if header.flags & (FLAG_TAGS | FLAG_NAMESPACED) != 0 && header.kind() != Some(Kind::Value) {
+        return Err(DecodeError::Invalid("tags or a namespace on a record that is not a value"));
+    }
     match header.kind() {
         None => Err(DecodeError::Invalid("unknown record kind")),
+        Some(Kind::Invalidation) => Err(DecodeError::Invalid(INVALIDATION_RECORD)),
         Some(Kind::Tombstone) if header.value_len != 0 => Err(DecodeError::Invalid("tombstone with a value")),
         Some(kind) => Ok(kind),
     }

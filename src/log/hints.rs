@@ -16,7 +16,9 @@ use crate::storage::Storage;
 
 /// Writes `seg`'s hint file (the segment must be sealed and fsynced) and
 /// returns its size, or `None` when the segment holds something a hint cannot
-/// describe (then open scans it instead).
+/// describe (then open scans it instead): an unknown record, an invalidation
+/// record (kind 3), or a tagged value record (open learns each tag's keys
+/// from the records).
 pub(crate) fn write(
     storage: &Storage,
     dir: &Path,
@@ -62,6 +64,10 @@ pub(crate) fn write(
     let mut scanner = Scanner::starting_at(seg.bytes(), from);
     for item in scanner.by_ref() {
         let Item::Record { offset, record } = item else { return Ok(None) };
+        if !record.tags.is_empty() {
+            // Open scans a segment with tagged records, to learn each tag's keys.
+            return Ok(None);
+        }
         let key_hash = hasher.hash(record.key);
         let dead = shadowed(&record, key_hash, offset);
         hint::put_entry(&mut bytes, count, &HintEntry::of(&record, key_hash, dead));

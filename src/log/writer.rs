@@ -65,13 +65,35 @@ pub(crate) struct NewRecord<'a> {
     pub(crate) key: &'a [u8],
     /// The item's user flags (0: none stored).
     pub(crate) user_flags: u32,
+    /// Its tags and whether its key is namespaced.
+    pub(crate) meta: Meta<'a>,
     pub(crate) value: &'a [u8],
+}
+
+/// What a value record says of its item besides the value and user flags:
+/// its encoded tag list (empty: none) and whether its key is namespaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Meta<'a> {
+    pub(crate) tags: &'a [u8],
+    pub(crate) namespaced: bool,
+}
+
+impl<'a> Meta<'a> {
+    /// The metadata `rec` carries.
+    pub(crate) fn of(rec: &record::Record<'a>) -> Meta<'a> {
+        Meta { tags: rec.tags, namespaced: rec.namespaced() }
+    }
+
+    /// Bytes it adds to a record (with `user_flags`).
+    pub(crate) fn extra_len(&self, user_flags: u32) -> usize {
+        self.tags.len() + if user_flags != 0 { 4 } else { 0 }
+    }
 }
 
 impl NewRecord<'_> {
     /// Bytes the record takes on disk.
     pub(crate) fn encoded_len(&self) -> usize {
-        record::encoded_len(self.key.len(), self.value.len()) + if self.user_flags != 0 { 4 } else { 0 }
+        record::encoded_len(self.key.len(), self.value.len()) + self.meta.extra_len(self.user_flags)
     }
 }
 
@@ -106,8 +128,18 @@ impl Writer {
         };
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
-        let encoded =
-            record::encode_with_flags(&mut buf, rec.kind, seq, rec.expires_ms, rec.key, rec.user_flags, rec.value);
+        let (tags, namespaced) = (rec.meta.tags, rec.meta.namespaced);
+        let encoded = record::encode_full(
+            &mut buf,
+            rec.kind,
+            seq,
+            rec.expires_ms,
+            rec.key,
+            rec.user_flags,
+            tags,
+            namespaced,
+            rec.value,
+        );
         debug_assert!(encoded.is_ok(), "keg asked to write an invalid record: {encoded:?}");
         let appended = match encoded {
             Ok(()) => self.append(segments, log, &buf, now_ms),

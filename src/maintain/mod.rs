@@ -289,6 +289,9 @@ pub(crate) fn clear(inner: &Engine) -> Result<()> {
     })?;
     // Nothing written so far can come back now, from any segment.
     inner.lock_pending().clear();
+    // Every invalidation is void too, and so is every tagged record.
+    inner.lock_tags().clear();
+    inner.any_invalidated.store(false, std::sync::atomic::Ordering::Release);
     inner.index.retain(|_| false);
     for seg in inner.segments.all() {
         seg.live_bytes.store(0, std::sync::atomic::Ordering::Relaxed);

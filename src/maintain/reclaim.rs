@@ -72,7 +72,7 @@ use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::format::MAX_SEQ;
 use crate::index::Loc;
 use crate::log::scan::{End, Item, Scanner};
-use crate::log::writer::{NewRecord, Writer};
+use crate::log::writer::{Meta, NewRecord, Writer};
 use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
 use crate::stats::{add, bump};
@@ -183,7 +183,10 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
                     reached.push(*offset as u32);
                     step(&mut ctx, &mut w, *offset as u32, record)?;
                 }
-                Item::Unknown { .. } => stepped_over = true,
+                Item::Unknown { offset, .. } => match record::decode_invalidation(&bytes[*offset as usize..]) {
+                    Ok(inv) if inv.seq <= MAX_SEQ => keep_invalidation(&mut ctx, &mut w, &inv)?,
+                    _ => stepped_over = true,
+                },
             }
         }
     }
@@ -275,10 +278,15 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
         ctx.superseded = true;
         return Ok(());
     };
-    if expired(rec.header.expires_ms, ctx.now_ms) {
+    // An invalidated value (its tag or namespace dropped) goes as an expired
+    // one does; copied, it would get a number above its invalidation's.
+    let gone = inner.invalidated(rec);
+    if gone || expired(rec.header.expires_ms, ctx.now_ms) {
         inner.index.remove(hash, loc);
         ctx.seg.sub_live(len);
-        bump(&inner.counters.expirations_reclaimed);
+        if !gone {
+            bump(&inner.counters.expirations_reclaimed);
+        }
         return leave_tombstone_if_hiding(ctx, w, rec);
     }
     let decision = match ctx.mode {
@@ -303,6 +311,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
                 expires_ms: rec.header.expires_ms,
                 key: rec.key,
                 user_flags: rec.user_flags,
+                meta: Meta::of(rec),
                 value: rec.value,
             };
             let (new_loc, seq) = w.append_record(&inner.segments, log, copy, ctx.now_ms)?;
@@ -343,11 +352,46 @@ fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>
     Ok(())
 }
 
+/// An invalidation record (kind 3) of the reclaimed segment: copied to the
+/// main log with its sequence number while a value record older than it may
+/// exist in another segment of either log (pending ones included), as a
+/// main-log tombstone is: such a record may carry its tag or namespace, and
+/// would come back without it. Dropped otherwise: every record it could hide
+/// is gone. (The older records of this segment itself go with it: the
+/// invalidated ones are dropped, the others copied with numbers above it.)
+fn keep_invalidation(ctx: &mut Ctx<'_>, w: &mut Writer, inv: &record::Invalidation<'_>) -> Result<()> {
+    if ctx.older_values_anywhere > inv.seq {
+        return Ok(());
+    }
+    let rec = NewRecord {
+        kind: Kind::Invalidation,
+        seq: Some(inv.seq),
+        expires_ms: 0,
+        key: inv.key,
+        user_flags: 0,
+        meta: Meta::default(),
+        value: b"",
+    };
+    let (loc, _) = w.append_record(&ctx.inner.segments, LogKind::Main, rec, ctx.now_ms)?;
+    ctx.inner.note_append(w, loc, inv.seq, false, inv.len);
+    add(&ctx.inner.counters.bytes_rewritten, inv.len);
+    ctx.copied = true;
+    Ok(())
+}
+
 /// Appends a tombstone of `key` that keeps sequence number `seq` (one copied
 /// forward, or left where a dropped value may hide older ones). `key` comes
 /// from a record that decoded, so it is one the format can hold.
 fn append_tombstone(ctx: &mut Ctx<'_>, w: &mut Writer, log: LogKind, key: &[u8], seq: u64) -> Result<()> {
-    let rec = NewRecord { kind: Kind::Tombstone, seq: Some(seq), expires_ms: 0, key, user_flags: 0, value: b"" };
+    let rec = NewRecord {
+        kind: Kind::Tombstone,
+        seq: Some(seq),
+        expires_ms: 0,
+        key,
+        user_flags: 0,
+        meta: Meta::default(),
+        value: b"",
+    };
     let (loc, _) = w.append_record(&ctx.inner.segments, log, rec, ctx.now_ms)?;
     let len = record::encoded_len(key.len(), 0) as u64;
     ctx.inner.note_append(w, loc, seq, false, len);
@@ -483,8 +527,9 @@ fn hint_entries(inner: &Engine, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> 
     let off = out.last().map_or(HEADER_LEN as u64, |&(at, e)| at + u64::from(e.len));
     // Records appended after the hint was written (see
     // `recovery::resume_tails`) are listed as recovery read them: by a scan.
+    // (Stepping over an unknown record, an invalidation say, as recovery does.)
     for item in Scanner::starting_at(seg.bytes(), off) {
-        let Item::Record { offset, record } = item else { break };
+        let Item::Record { offset, record } = item else { continue };
         out.push((offset, HintEntry::of(&record, inner.hasher.hash(record.key), false)));
     }
     Some(out)

@@ -21,3 +21,4 @@ mod ownership_lock;
 mod reopen_resumes_segments;
 mod reopen_with_smaller_segments;
 mod size_cap;
+mod tags;

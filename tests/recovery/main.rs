@@ -30,3 +30,4 @@ mod recovery_restart;
 mod recovery_split_key_with_empty_key;
 mod recovery_unreadable_entries;
 mod recovery_unreadable_entry_stays;
+mod tags_invalidation;

@@ -69,6 +69,7 @@ fn kind_of(item: &Item<'_>) -> &'static str {
         Item::Record { record, .. } => match record.kind {
             Kind::Value => "value",
             Kind::Tombstone => "tombstone",
+            Kind::Invalidation => "invalidation",
         },
         _ => "other",
     }
