@@ -1,21 +1,51 @@
 //! `ops_model`: a sequence of operations on a cache, checked against a
-//! HashMap model with expiry after every step.
+//! HashMap model with expiry, flags and versions after every step.
 //!
 //! The first input byte picks the settings: `COLLIDE` opens with a key hasher
 //! under which 12 keys share 4 hash values; `SMALL` caps the cache at 8
-//! segments of 4 KiB so that writes evict; bits 2-3 pick the durability mode.
-//! Then each operation is an opcode byte and its arguments: set (with or
-//! without TTL, or with a zero TTL, which deletes), get, delete, clock
-//! advance, compact, run_maintenance, clean reopen, crash reopen (`abandon`),
-//! clear, sync, flush, and a read-only open beside the writer.
+//! segments of 4 KiB so that writes evict; bits 2-3 pick the durability mode;
+//! `ATOMIC` (bit 4) selects the wider opcode table below. Then each operation
+//! is an opcode byte and its arguments. Without `ATOMIC` the opcode is the low
+//! four bits: set (with or without TTL, or with a zero TTL, which deletes),
+//! get, delete, clock advance, compact, run_maintenance, clean reopen, crash
+//! reopen (`abandon`), clear, sync, flush, and a read-only open beside the
+//! writer. With `ATOMIC` it is the low five bits: 0-15 as without, 16-31 the
+//! item operations: `set_with` (flags and TTL), `add`, `replace`, `append`,
+//! `prepend`, `incr`, `decr`, `set_if_version`, `touch`, `get_and_touch`,
+//! `get_entry`, `set_many`, `delete_many`, `get_many`, `get_or_set_with`.
+//! (Inputs from before `ATOMIC` existed have bit 4 of their mode byte clear,
+//! so they mean what they meant.) [`Step`] is the decoded operation;
+//! `tests/engine/model_proptest.rs` drives the same [`Model`] with steps that
+//! proptest generates.
 //!
-//! The model is exact: every key reads as the model says, `delete` reports
-//! whether a live value was there, `len` lies between the number of live
-//! entries and the number the model holds. Under `SMALL`, eviction may drop an
-//! entry: the model then forgets it, and it must stay gone (an evicted value
-//! never comes back). Crash reopens lose nothing in any mode here: flushed and
-//! synced writes have reached the OS when acknowledged, and the buffered mode
-//! is flushed before the crash.
+//! The model is exact: every key reads as the model says (value, flags,
+//! expiry), `delete` reports whether a live value was there, `len` lies
+//! between the number of live entries and the number the model holds. Under
+//! `SMALL`, eviction may drop an entry: the model then forgets it, and it
+//! must stay gone (an evicted value never comes back). Crash reopens lose
+//! nothing in any mode here: flushed and synced writes have reached the OS
+//! when acknowledged, and the buffered mode is flushed before the crash.
+//!
+//! Versions (`Entry::version`, what writes return, `set_if_version`). The
+//! model keeps, per key, the version it knows (returned by the last write of
+//! the key, or seen by `get_entry` since), or "unknown" after a write that
+//! returns none (`set`, `incr`, `touch`, `set_many`, `get_or_set_with`), and
+//! every version the key ever had. The rules it checks:
+//! - every write of a key gives it a version it never had (not even before a
+//!   delete or a `clear`), and `get_entry` then shows exactly the version the
+//!   write returned, across clean and crash reopens (and in a read-only open);
+//! - maintenance may give a live item a new version when it moves it
+//!   (compaction and eviction re-append it), so after `compact`,
+//!   `run_maintenance`, and under `SMALL` after any write (whose room-making
+//!   may evict), the model marks every item "maybe moved": a `get_entry` may
+//!   then show the known version or a new one (one the key never had);
+//! - `set_if_version` with the known version stores (`Stored` with a new
+//!   version) when the item has not been marked "maybe moved" since that
+//!   version was known; when it has, `Changed` is also allowed, and then the
+//!   value is unchanged. With any older version of the key, or one it never
+//!   had, it is `Changed` (never `Stored`), and with no live value `Missing`.
+//!   So neither a `Stored` with a wrong version nor a `Changed` when nothing
+//!   (no write of the key, no maintenance step) happened in between passes.
 //!
 //! Time: the model reads the cache's own time (`Cache::now_ms`) and checks
 //! that it is never behind the clock nor more than the clock lease (20 s)
@@ -30,7 +60,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use keg::{Cache, Clock, Durability, Error, ManualClock};
+use keg::{Cache, CasOutcome, Clock, Durability, Error, ManualClock, SetOptions};
 
 use crate::input::{scratch_dir, Input};
 
@@ -55,12 +85,14 @@ pub const SMALL: u8 = 2;
 pub const SYNCED: u8 = 1 << 2;
 /// See [`SYNCED`].
 pub const BUFFERED: u8 = 2 << 2;
+/// Mode bit: opcodes are five bits wide, 16-31 the item operations.
+pub const ATOMIC: u8 = 1 << 4;
 /// Number of distinct keys.
 pub const KEYS: usize = 12;
 const MAX_OPS: usize = 256;
 const START_MS: u64 = 1_700_000_000_000;
 
-/// Opcodes (the low four bits of an operation's first byte).
+/// Opcodes (the low four bits of an operation's first byte; five with [`ATOMIC`]).
 pub mod op {
     /// Set: key, length/4, TTL selector (< 160 none, 255 zero, else 1 + u16 ms).
     pub const SET: u8 = 0;
@@ -80,6 +112,41 @@ pub mod op {
     pub const CRASH: u8 = 14;
     /// One more byte: 0 clear, 1 sync, 2 flush, 3 read-only open and check.
     pub const OTHER: u8 = 15;
+    /// `set_with`: key, value selector, flags selector, TTL selector.
+    pub const SET_WITH: u8 = 16;
+    /// `add`: as [`SET_WITH`].
+    pub const ADD: u8 = 17;
+    /// `replace`: as [`SET_WITH`].
+    pub const REPLACE: u8 = 18;
+    /// `append`: key, length/4.
+    pub const APPEND: u8 = 19;
+    /// `prepend`: key, length/4.
+    pub const PREPEND: u8 = 20;
+    /// `incr`: key, delta selector (< 192 itself, else `u64::MAX` - (it - 192)).
+    pub const INCR: u8 = 21;
+    /// `decr`: as [`INCR`].
+    pub const DECR: u8 = 22;
+    /// `set_if_version`: key, version selector (% 4: 0-1 the known
+    /// version, 2 an older one, 3 one never given), then as [`SET_WITH`].
+    pub const CAS: u8 = 23;
+    /// `touch`: key, TTL selector.
+    pub const TOUCH: u8 = 24;
+    /// `get_and_touch`: key, TTL selector.
+    pub const GET_AND_TOUCH: u8 = 25;
+    /// `get_entry`: key.
+    pub const GET_ENTRY: u8 = 26;
+    /// `set_many`: count (1 + byte % 4), that many keys, length/4, flags
+    /// selector, TTL selector.
+    pub const SET_MANY: u8 = 27;
+    /// `delete_many`: count (1 + byte % 4), that many keys.
+    pub const DELETE_MANY: u8 = 28;
+    /// `get_many`: count (1 + byte % 4), that many keys.
+    pub const GET_MANY: u8 = 29;
+    /// `get_or_set_with`: key, failure byte (odd: `f` fails), value
+    /// selector, flags selector, TTL selector.
+    pub const GET_OR_SET: u8 = 30;
+    /// `get_entry` too (opcode 31).
+    pub const GET_ENTRY_2: u8 = 31;
 }
 
 /// Key `k`'s bytes.
@@ -99,161 +166,775 @@ fn value(k: usize, version: usize, len: usize) -> Vec<u8> {
     v
 }
 
-struct Model {
-    map: HashMap<usize, (Vec<u8>, Option<u64>)>,
+/// A time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// None: the item does not expire.
+    Never,
+    /// Zero: the write deletes the key.
+    Zero,
+    /// This many ms (at least 1).
+    Ms(u64),
+}
+
+impl Ttl {
+    fn duration(self) -> Option<Duration> {
+        match self {
+            Ttl::Never => None,
+            Ttl::Zero => Some(Duration::ZERO),
+            Ttl::Ms(ms) => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    /// The model's expiry for a write at `now`: `None` if the write deletes,
+    /// else Unix ms (0 = never).
+    fn expires(self, now: u64) -> Option<u64> {
+        match self {
+            Ttl::Never => Some(0),
+            Ttl::Zero => None,
+            Ttl::Ms(ms) => Some(now + ms),
+        }
+    }
+}
+
+/// The value a write stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Val {
+    /// [`value`] bytes of this extra length (never a number).
+    Bytes(usize),
+    /// A decimal number followed by this many spaces.
+    Number(u64, u8),
+}
+
+/// Which version a `set_if_version` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The one the model knows (or, when unknown, the key's latest known one).
+    Known,
+    /// An older version of the key, picked by this number (the known one if it had no other).
+    Older(u8),
+    /// One the cache never gave (near `u64::MAX`).
+    Never(u8),
+}
+
+/// One operation, with its arguments. Keys are numbers below the number of keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `set` of a [`Val::Bytes`] value of this extra length.
+    Set {
+        key: usize,
+        len: usize,
+        ttl: Ttl,
+    },
+    Get {
+        key: usize,
+    },
+    Delete {
+        key: usize,
+    },
+    /// Advance the clock this many ms.
+    Advance {
+        ms: u64,
+    },
+    Compact,
+    Maintain,
+    Reopen,
+    Crash,
+    Clear,
+    Sync,
+    Flush,
+    /// Open read-only beside the writer and check every key there.
+    ReadOnly,
+    SetWith {
+        key: usize,
+        val: Val,
+        flags: u32,
+        ttl: Ttl,
+    },
+    Add {
+        key: usize,
+        val: Val,
+        flags: u32,
+        ttl: Ttl,
+    },
+    Replace {
+        key: usize,
+        val: Val,
+        flags: u32,
+        ttl: Ttl,
+    },
+    Append {
+        key: usize,
+        len: usize,
+    },
+    Prepend {
+        key: usize,
+        len: usize,
+    },
+    Incr {
+        key: usize,
+        delta: u64,
+    },
+    Decr {
+        key: usize,
+        delta: u64,
+    },
+    Cas {
+        key: usize,
+        which: Which,
+        val: Val,
+        flags: u32,
+        ttl: Ttl,
+    },
+    Touch {
+        key: usize,
+        ttl: Ttl,
+    },
+    GetAndTouch {
+        key: usize,
+        ttl: Ttl,
+    },
+    GetEntry {
+        key: usize,
+    },
+    SetMany {
+        keys: Vec<usize>,
+        len: usize,
+        flags: u32,
+        ttl: Ttl,
+    },
+    DeleteMany {
+        keys: Vec<usize>,
+    },
+    GetMany {
+        keys: Vec<usize>,
+    },
+    /// `get_or_set_with` whose `f` returns the value, or fails when `fail`.
+    GetOrSet {
+        key: usize,
+        fail: bool,
+        val: Val,
+        flags: u32,
+        ttl: Ttl,
+    },
+}
+
+impl Step {
+    /// Whether the step writes (and so, under `SMALL`, may evict or move items).
+    fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Step::Get { .. }
+                | Step::Advance { .. }
+                | Step::Sync
+                | Step::Flush
+                | Step::ReadOnly
+                | Step::GetEntry { .. }
+                | Step::GetMany { .. }
+                | Step::Reopen
+                | Step::Crash
+        )
+    }
+}
+
+fn ttl_from(input: &mut Input<'_>) -> Ttl {
+    match input.u8() {
+        0..160 => Ttl::Never,
+        255 => Ttl::Zero,
+        _ => Ttl::Ms(1 + input.u16() as u64),
+    }
+}
+
+fn val_from(b: u8) -> Val {
+    match b {
+        0..32 => Val::Number(b as u64, 0),
+        32..64 => Val::Number(u64::MAX - (b - 32) as u64, 0),
+        64..96 => Val::Number((b - 64) as u64 * 1000, b % 3),
+        _ => Val::Bytes((b - 96) as usize * 6),
+    }
+}
+
+fn flags_from(b: u8) -> u32 {
+    match b {
+        0..128 => b as u32,
+        255 => u32::MAX,
+        _ => (b as u32) << 24 | b as u32,
+    }
+}
+
+fn keys_from(input: &mut Input<'_>) -> Vec<usize> {
+    let n = 1 + input.u8() as usize % 4;
+    (0..n).map(|_| input.below(KEYS)).collect()
+}
+
+/// Decodes one operation from its opcode byte `code` and the bytes after it.
+pub fn decode(code: u8, atomic: bool, input: &mut Input<'_>) -> Step {
+    let delta = |d: u8| if d >= 192 { u64::MAX - (d - 192) as u64 } else { d as u64 };
+    let opcode = if atomic { code & 31 } else { code & 15 };
+    match opcode {
+        0..=4 => Step::Set { key: input.below(KEYS), len: input.u8() as usize * 4, ttl: ttl_from(input) },
+        5..=7 => Step::Get { key: input.below(KEYS) },
+        8 | 9 => Step::Delete { key: input.below(KEYS) },
+        10 => Step::Advance { ms: input.u16() as u64 * (1 + (code >> 4) as u64) },
+        11 => Step::Compact,
+        12 => Step::Maintain,
+        13 => Step::Reopen,
+        14 => Step::Crash,
+        15 => match input.u8() % 4 {
+            0 => Step::Clear,
+            1 => Step::Sync,
+            2 => Step::Flush,
+            _ => Step::ReadOnly,
+        },
+        op::SET_WITH..=op::REPLACE => {
+            let (key, val, flags) = (input.below(KEYS), val_from(input.u8()), flags_from(input.u8()));
+            let ttl = ttl_from(input);
+            match opcode {
+                op::SET_WITH => Step::SetWith { key, val, flags, ttl },
+                op::ADD => Step::Add { key, val, flags, ttl },
+                _ => Step::Replace { key, val, flags, ttl },
+            }
+        }
+        op::APPEND => Step::Append { key: input.below(KEYS), len: input.u8() as usize * 4 },
+        op::PREPEND => Step::Prepend { key: input.below(KEYS), len: input.u8() as usize * 4 },
+        op::INCR => Step::Incr { key: input.below(KEYS), delta: delta(input.u8()) },
+        op::DECR => Step::Decr { key: input.below(KEYS), delta: delta(input.u8()) },
+        op::CAS => {
+            let key = input.below(KEYS);
+            let w = input.u8();
+            let which = match w % 4 {
+                0 | 1 => Which::Known,
+                2 => Which::Older(w / 4),
+                _ => Which::Never(w / 4),
+            };
+            let (val, flags) = (val_from(input.u8()), flags_from(input.u8()));
+            Step::Cas { key, which, val, flags, ttl: ttl_from(input) }
+        }
+        op::TOUCH => Step::Touch { key: input.below(KEYS), ttl: ttl_from(input) },
+        op::GET_AND_TOUCH => Step::GetAndTouch { key: input.below(KEYS), ttl: ttl_from(input) },
+        op::SET_MANY => {
+            let keys = keys_from(input);
+            let (len, flags) = (input.u8() as usize * 4, flags_from(input.u8()));
+            Step::SetMany { keys, len, flags, ttl: ttl_from(input) }
+        }
+        op::DELETE_MANY => Step::DeleteMany { keys: keys_from(input) },
+        op::GET_MANY => Step::GetMany { keys: keys_from(input) },
+        op::GET_OR_SET => {
+            let (key, fail) = (input.below(KEYS), input.u8() % 2 == 1);
+            let (val, flags) = (val_from(input.u8()), flags_from(input.u8()));
+            Step::GetOrSet { key, fail, val, flags, ttl: ttl_from(input) }
+        }
+        _ => Step::GetEntry { key: input.below(KEYS) },
+    }
+}
+
+/// memcached's number: 1 to 20 decimal digits, then any spaces, at most `u64::MAX`.
+fn number(value: &[u8]) -> Option<u64> {
+    let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    let digits = &value[..end];
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = digits.iter().fold(0u128, |n, &d| n * 10 + (d - b'0') as u128);
+    u64::try_from(n).ok()
+}
+
+/// What the model holds for a key.
+#[derive(Debug, Clone)]
+struct Item {
+    value: Vec<u8>,
+    flags: u32,
+    /// Unix ms, 0 for never.
+    expires: u64,
+    /// The version the model knows, if it does.
+    version: Option<u64>,
+    /// Whether maintenance may have moved the item (a new version) since.
+    moved: bool,
+}
+
+/// The model: every key's item, and every version each key ever had.
+#[derive(Default)]
+pub struct Model {
+    map: HashMap<usize, Item>,
+    versions: HashMap<usize, Vec<u64>>,
 }
 
 impl Model {
-    fn live(&self, k: usize, now: u64) -> Option<&[u8]> {
-        self.map.get(&k).filter(|(_, exp)| exp.is_none_or(|e| e > now)).map(|(v, _)| &v[..])
+    fn live(&self, k: usize, now: u64) -> Option<&Item> {
+        self.map.get(&k).filter(|i| i.expires == 0 || i.expires > now)
+    }
+
+    fn value(&self, k: usize, now: u64) -> Option<&[u8]> {
+        self.live(k, now).map(|i| &i.value[..])
+    }
+
+    /// A write of `k` returned `version`: one the key never had.
+    fn wrote(&mut self, k: usize, version: u64) {
+        let seen = self.versions.entry(k).or_default();
+        assert!(!seen.contains(&version), "key {k}: a write returned version {version}, which it had before");
+        seen.push(version);
+        if let Some(i) = self.map.get_mut(&k) {
+            (i.version, i.moved) = (Some(version), false);
+        }
+    }
+
+    /// `get_entry` of `k` (live) showed `version`.
+    fn saw(&mut self, k: usize, version: u64) {
+        let seen = self.versions.entry(k).or_default();
+        let i = self.map.get_mut(&k).expect("a live item");
+        match i.version {
+            Some(v) if !i.moved => assert_eq!(version, v, "key {k}: version {version}, but the last write gave {v}"),
+            Some(v) if v == version => {}
+            _ => {
+                assert!(
+                    !seen.contains(&version),
+                    "key {k}: version {version} is one it had before (known {:?})",
+                    i.version
+                );
+                seen.push(version);
+            }
+        }
+        (i.version, i.moved) = (Some(version), false);
+    }
+
+    /// Stores a write of `k` at `now`; `false` if it deletes the key.
+    fn put(&mut self, k: usize, value: Vec<u8>, flags: u32, ttl: Ttl, now: u64) -> bool {
+        match ttl.expires(now) {
+            None => {
+                self.map.remove(&k);
+                false
+            }
+            Some(expires) => {
+                self.map.insert(k, Item { value, flags, expires, version: None, moved: false });
+                true
+            }
+        }
+    }
+
+    /// The model says `k` is live but the cache found nothing: only eviction
+    /// (under `SMALL`) may do that; from now on it stays gone.
+    fn evicted(&mut self, k: usize, small: bool, what: &str) {
+        assert!(small, "{what}: key {k} is live in the model but the cache has no value");
+        self.map.remove(&k);
+    }
+
+    /// Checks an entry the cache returned for live key `k`.
+    fn check_entry(&mut self, k: usize, e: &keg::Entry, now: u64, what: &str) {
+        let i = self.live(k, now).expect("live");
+        assert_eq!(&*e.value, &i.value[..], "{what}: value of key {k}");
+        assert_eq!((e.flags, e.expires_at_ms), (i.flags, i.expires), "{what}: flags and expiry of key {k}");
+        self.saw(k, e.version);
     }
 }
 
-struct Env<'a> {
-    dir: &'a Path,
+/// The settings a run opens its caches with.
+pub struct Settings {
+    pub collide: bool,
+    pub small: bool,
+    pub durability: Durability,
+    pub segment_bytes: u64,
+    pub max_bytes: u64,
+    pub max_value_len: usize,
+}
+
+impl Settings {
+    /// The fuzz target's settings for mode byte `mode`.
+    pub fn from_mode(mode: u8) -> Settings {
+        let small = mode & SMALL != 0;
+        Settings {
+            collide: mode & COLLIDE != 0,
+            small,
+            durability: match mode & (3 << 2) {
+                SYNCED => Durability::Synced,
+                BUFFERED => Durability::Buffered,
+                _ => Durability::Flushed,
+            },
+            segment_bytes: 4096,
+            max_bytes: if small { 8 * 4096 } else { 64 << 20 },
+            max_value_len: 2048,
+        }
+    }
+}
+
+/// The cache under test (dropped before its directory), its directory and
+/// clock, and the model.
+pub struct Run {
+    cache: Option<Cache>,
+    dir: tempfile::TempDir,
     clock: ManualClock,
-    mode: u8,
+    settings: Settings,
+    model: Model,
+    steps: usize,
 }
 
-impl Env<'_> {
-    fn durability(&self) -> Durability {
-        match self.mode & (3 << 2) {
-            SYNCED => Durability::Synced,
-            BUFFERED => Durability::Buffered,
-            _ => Durability::Flushed,
-        }
-    }
-
-    fn small(&self) -> bool {
-        self.mode & SMALL != 0
-    }
-
-    fn builder(&self) -> keg::Builder {
-        let b = Cache::builder()
-            .max_bytes(if self.small() { 8 * 4096 } else { 64 << 20 })
-            .segment_bytes(4096)
-            .max_value_len(2048)
-            .durability(self.durability())
-            .background_maintenance(false)
-            .clock(self.clock.clone());
-        if self.mode & COLLIDE != 0 {
-            b.key_hasher(collide)
-        } else {
-            b
-        }
-    }
-
-    fn open(&self, after: &str) -> Cache {
-        self.builder().open(self.dir).unwrap_or_else(|e| panic!("open after {after} failed: {e}"))
+fn builder(settings: &Settings, clock: &ManualClock) -> keg::Builder {
+    let b = Cache::builder()
+        .max_bytes(settings.max_bytes)
+        .segment_bytes(settings.segment_bytes)
+        .max_value_len(settings.max_value_len)
+        .durability(settings.durability)
+        .background_maintenance(false)
+        .clock(clock.clone());
+    if settings.collide {
+        b.key_hasher(collide)
+    } else {
+        b
     }
 }
 
-/// Runs one input.
-pub fn run(data: &[u8]) {
-    let mut input = Input::new(data);
-    let dir = scratch_dir();
-    let env = Env { dir: dir.path(), clock: ManualClock::new(START_MS), mode: input.u8() };
-    let keys: Vec<Vec<u8>> = (0..KEYS).map(key).collect();
-    let mut cache = Some(env.open("nothing"));
-    let mut model = Model { map: HashMap::new() };
-    for version in 0..MAX_OPS {
-        if input.is_empty() {
-            break;
+fn open(dir: &Path, settings: &Settings, clock: &ManualClock, after: &str) -> Cache {
+    builder(settings, clock).open(dir).unwrap_or_else(|e| panic!("open after {after} failed: {e}"))
+}
+
+/// The bytes of value `val` written for key `k` by step `step`.
+fn bytes(k: usize, val: Val, step: usize) -> Vec<u8> {
+    match val {
+        Val::Bytes(len) => value(k, step, len),
+        Val::Number(n, spaces) => format!("{n}{}", " ".repeat(spaces as usize)).into_bytes(),
+    }
+}
+
+impl Run {
+    /// A fresh cache in a scratch directory.
+    pub fn new(settings: Settings) -> Run {
+        let (dir, clock) = (scratch_dir(), ManualClock::new(START_MS));
+        let cache = Some(open(dir.path(), &settings, &clock, "nothing"));
+        Run { cache, dir, clock, settings, model: Model::default(), steps: 0 }
+    }
+
+    /// Runs `step` and checks it, then checks every key.
+    pub fn step(&mut self, step: &Step) {
+        let Run { cache, dir, clock, settings, model, steps } = self;
+        let (dir, small, n) = (dir.path(), settings.small, *steps);
+        if matches!(step, Step::Compact | Step::Maintain) || (small && step.writes()) {
+            model.map.values_mut().for_each(|i| i.moved = true);
         }
-        let code = input.u8();
         let c = cache.as_ref().expect("open");
-        let now = cache_time(c, &env.clock);
-        match code & 15 {
-            0..=4 => {
-                let k = input.below(KEYS);
-                let v = value(k, version, input.u8() as usize * 4);
-                let ttl_ms = match input.u8() {
-                    0..160 => None,
-                    255 => Some(0),
-                    _ => Some(1 + input.u16() as u64),
-                };
-                match c.set(&keys[k], &v, ttl_ms.map(Duration::from_millis)) {
-                    Ok(()) if ttl_ms == Some(0) => {
-                        model.map.remove(&k);
-                    }
+        let now = cache_time(c, clock);
+        let keys: Vec<Vec<u8>> = (0..KEYS).map(key).collect();
+        match *step {
+            Step::Set { key: k, len, ttl } => {
+                let v = value(k, n, len);
+                match c.set(&keys[k], &v, ttl.duration()) {
                     Ok(()) => {
-                        model.map.insert(k, (v, ttl_ms.map(|ms| now + ms)));
+                        model.put(k, v, 0, ttl, now);
                     }
                     // Eviction could not make room: the write did not happen.
-                    Err(Error::NoSpace { .. }) if env.small() => {}
+                    Err(Error::NoSpace { .. }) if small => {}
                     Err(e) => panic!("set of key {k} failed: {e}"),
                 }
             }
-            5..=7 => {
-                let k = input.below(KEYS);
+            Step::Get { key: k } => {
                 let got = c.get(&keys[k]).unwrap_or_else(|e| panic!("get of key {k} failed: {e}"));
-                assert_eq!(got.as_deref(), model.live(k, now), "get key {k}");
+                assert_eq!(got.as_deref(), model.value(k, now), "get key {k}");
             }
-            8 | 9 => {
-                let k = input.below(KEYS);
+            Step::Delete { key: k } => {
                 let removed = c.delete(&keys[k]).unwrap_or_else(|e| panic!("delete of key {k} failed: {e}"));
                 let was_live = model.live(k, now).is_some();
                 // Under SMALL, the delete's own room-making may evict the key first.
-                if removed != was_live && !(env.small() && was_live) {
+                if removed != was_live && !(small && was_live) {
                     panic!("delete of key {k} returned {removed}, but the model says live = {was_live}");
                 }
                 model.map.remove(&k);
             }
-            10 => env.clock.advance(Duration::from_millis(input.u16() as u64 * (1 + (code >> 4) as u64))),
-            11 => c.compact().unwrap_or_else(|e| panic!("compact failed: {e}")),
-            12 => c.run_maintenance().unwrap_or_else(|e| panic!("maintenance failed: {e}")),
-            13 => {
+            Step::Advance { ms } => clock.advance(Duration::from_millis(ms)),
+            Step::Compact => c.compact().unwrap_or_else(|e| panic!("compact failed: {e}")),
+            Step::Maintain => c.run_maintenance().unwrap_or_else(|e| panic!("maintenance failed: {e}")),
+            Step::Reopen => {
                 drop(cache.take());
-                cache = Some(env.open("a clean close"));
+                *cache = Some(open(dir, settings, clock, "a clean close"));
             }
-            14 => {
+            Step::Crash => {
                 let c = cache.take().expect("open");
-                if env.durability() == Durability::Buffered {
+                if settings.durability == Durability::Buffered {
                     c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
                 }
                 c.abandon();
-                cache = Some(env.open("a crash"));
+                *cache = Some(open(dir, settings, clock, "a crash"));
             }
-            _ => match input.u8() % 4 {
-                0 => {
-                    c.clear().unwrap_or_else(|e| panic!("clear failed: {e}"));
-                    model.map.clear();
-                }
-                1 => c.sync().unwrap_or_else(|e| panic!("sync failed: {e}")),
-                2 => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
-                _ => {
-                    c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
-                    let ro = env.builder().open_read_only(env.dir).unwrap_or_else(|e| panic!("read-only open: {e}"));
-                    let ro_now = cache_time(&ro, &env.clock);
-                    for (k, key) in keys.iter().enumerate() {
-                        let got = ro.get(key).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
-                        assert_eq!(got.as_deref(), model.live(k, ro_now), "read-only get key {k}");
+            Step::Clear => {
+                c.clear().unwrap_or_else(|e| panic!("clear failed: {e}"));
+                model.map.clear();
+            }
+            Step::Sync => c.sync().unwrap_or_else(|e| panic!("sync failed: {e}")),
+            Step::Flush => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
+            Step::ReadOnly => {
+                c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
+                let ro = builder(settings, clock).open_read_only(dir).unwrap_or_else(|e| panic!("read-only open: {e}"));
+                let ro_now = cache_time(&ro, clock);
+                for (k, key) in keys.iter().enumerate() {
+                    let got = ro.get_entry(key).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
+                    let want = model.live(k, ro_now);
+                    assert_eq!(got.as_ref().map(|e| &e.value[..]), want.map(|i| &i.value[..]), "read-only get key {k}");
+                    if let (Some(e), Some(i)) = (got, want) {
+                        assert_eq!((e.flags, e.expires_at_ms), (i.flags, i.expires), "read-only entry of key {k}");
+                        if let (Some(v), false) = (i.version, i.moved) {
+                            assert_eq!(e.version, v, "read-only version of key {k}");
+                        }
                     }
                 }
-            },
+            }
+            Step::SetWith { key: k, val, flags, ttl } => {
+                let v = bytes(k, val, n);
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags);
+                match c.set_with(&keys[k], &v, &opts) {
+                    Ok(version) => {
+                        if model.put(k, v, flags, ttl, now) {
+                            model.wrote(k, version);
+                        }
+                    }
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("set_with of key {k} failed: {e}"),
+                }
+            }
+            Step::Add { key: k, val, flags, ttl } | Step::Replace { key: k, val, flags, ttl } => {
+                let adding = matches!(step, Step::Add { .. });
+                let v = bytes(k, val, n);
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags);
+                let result = if adding { c.add(&keys[k], &v, &opts) } else { c.replace(&keys[k], &v, &opts) };
+                let was_live = model.live(k, now).is_some();
+                match result {
+                    Ok(Some(version)) => {
+                        if adding && was_live {
+                            model.evicted(k, small, "add");
+                        }
+                        assert!(adding || was_live, "replace of key {k} stored, but the model has no value");
+                        if model.put(k, v, flags, ttl, now) {
+                            model.wrote(k, version);
+                        }
+                    }
+                    Ok(None) if adding => {
+                        assert!(was_live, "add of key {k} stored nothing, but the model has no value")
+                    }
+                    Ok(None) if was_live => model.evicted(k, small, "replace"),
+                    Ok(None) => {}
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("add/replace of key {k} failed: {e}"),
+                }
+            }
+            Step::Append { key: k, len } | Step::Prepend { key: k, len } => {
+                let after = matches!(step, Step::Append { .. });
+                let data = value(k, n, len);
+                let result = if after { c.append(&keys[k], &data) } else { c.prepend(&keys[k], &data) };
+                let old = model.live(k, now).map(|i| i.value.len());
+                match (result, old) {
+                    (Ok(Some(version)), Some(_)) => {
+                        let i = model.map.get_mut(&k).expect("live");
+                        i.value = if after { [&i.value[..], &data].concat() } else { [&data[..], &i.value].concat() };
+                        model.wrote(k, version);
+                    }
+                    (Ok(None), Some(_)) => model.evicted(k, small, "append"),
+                    (Ok(None), None) => {}
+                    (Err(Error::ValueTooLarge { .. }), Some(old)) if old + data.len() > settings.max_value_len => {}
+                    (Err(Error::NoSpace { .. }), _) if small => {}
+                    (result, old) => {
+                        panic!("append/prepend of key {k} gave {result:?}, but the model has length {old:?}")
+                    }
+                }
+            }
+            Step::Incr { key: k, delta } | Step::Decr { key: k, delta } => {
+                let up = matches!(step, Step::Incr { .. });
+                let result = if up { c.incr(&keys[k], delta) } else { c.decr(&keys[k], delta) };
+                let old = model.live(k, now).map(|i| number(&i.value));
+                match (result, old) {
+                    (Ok(Some(n)), Some(Some(old))) => {
+                        let want = if up { old.wrapping_add(delta) } else { old.saturating_sub(delta) };
+                        assert_eq!(n, want, "incr/decr of key {k} from {old} by {delta}");
+                        let i = model.map.get_mut(&k).expect("live");
+                        (i.value, i.version, i.moved) = (n.to_string().into_bytes(), None, false);
+                    }
+                    (Ok(None), Some(_)) => model.evicted(k, small, "incr/decr"),
+                    (Ok(None), None) => {}
+                    (Err(Error::NotANumber), Some(None)) => {}
+                    (Err(Error::NoSpace { .. }), _) if small => {}
+                    (result, old) => panic!("incr/decr of key {k} by {delta} gave {result:?}, the model has {old:?}"),
+                }
+            }
+            Step::Cas { key: k, which, val, flags, ttl } => {
+                let v = bytes(k, val, n);
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags);
+                let seen = model.versions.get(&k).cloned().unwrap_or_default();
+                let item = model.live(k, now).cloned();
+                let known = item.as_ref().and_then(|i| i.version);
+                let version = match which {
+                    Which::Known => known.or(seen.last().copied()).unwrap_or(u64::MAX),
+                    // (With no other, the known one: `Known` again.)
+                    Which::Older(n) => {
+                        let older: Vec<u64> = seen.iter().copied().filter(|&s| Some(s) != known).collect();
+                        older.get(n as usize % older.len().max(1)).copied().or(known).unwrap_or(u64::MAX)
+                    }
+                    Which::Never(n) => u64::MAX - n as u64,
+                };
+                let outcome = c.set_if_version(&keys[k], &v, &opts, version);
+                match (outcome, item) {
+                    (Ok(CasOutcome::Missing), None) => {}
+                    (Ok(CasOutcome::Missing), Some(_)) => model.evicted(k, small, "set_if_version"),
+                    (Ok(CasOutcome::Changed), Some(i)) => {
+                        assert!(
+                            known != Some(version) || i.moved,
+                            "set_if_version of key {k} with its version {version} was Changed, with no write or maintenance since"
+                        );
+                    }
+                    (Ok(CasOutcome::Stored(new)), Some(_)) if known == Some(version) => {
+                        if model.put(k, v, flags, ttl, now) {
+                            model.wrote(k, new);
+                        }
+                    }
+                    (Err(Error::NoSpace { .. }), _) if small => {}
+                    (outcome, item) => panic!(
+                        "set_if_version of key {k} with version {version} ({which:?}) gave {outcome:?}; \
+                         model: {item:?}, versions {seen:?}"
+                    ),
+                }
+            }
+            Step::Touch { key: k, ttl } | Step::GetAndTouch { key: k, ttl } => {
+                let item = model.live(k, now).cloned();
+                let found = if matches!(step, Step::Touch { .. }) {
+                    c.touch(&keys[k], ttl.duration()).map(|t| t.then_some(None))
+                } else {
+                    c.get_and_touch(&keys[k], ttl.duration()).map(|e| e.map(Some))
+                };
+                match (found, item) {
+                    (Ok(None), None) => {}
+                    (Ok(None), Some(_)) => model.evicted(k, small, "touch"),
+                    (Ok(Some(entry)), Some(i)) => {
+                        if model.put(k, i.value.clone(), i.flags, ttl, now) {
+                            if let Some(e) = entry {
+                                model.check_entry(k, &e, now, "get_and_touch");
+                            }
+                        } else if let Some(e) = entry {
+                            // Touched to expire now: the item as it was, expiring now.
+                            assert_eq!((&*e.value, e.flags, e.expires_at_ms), (&i.value[..], i.flags, now));
+                        }
+                    }
+                    (Err(Error::NoSpace { .. }), _) if small => {}
+                    (found, item) => panic!("touch of key {k} gave {found:?}; model: {item:?}"),
+                }
+            }
+            Step::GetEntry { key: k } => {
+                let got = c.get_entry(&keys[k]).unwrap_or_else(|e| panic!("get_entry of key {k} failed: {e}"));
+                match (got, model.live(k, now).is_some()) {
+                    (None, live) => assert!(!live, "get_entry of key {k} found nothing; the model has a value"),
+                    (Some(e), true) => model.check_entry(k, &e, now, "get_entry"),
+                    (Some(e), false) => panic!("get_entry of key {k} found {e:?}; the model has no value"),
+                }
+            }
+            Step::SetMany { keys: ref ks, len, flags, ttl } => {
+                let values: Vec<(Vec<u8>, Vec<u8>)> =
+                    ks.iter().enumerate().map(|(n, &k)| (keys[k].clone(), value(k, n, len + n))).collect();
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags);
+                match c.set_many(&values, &opts) {
+                    Ok(()) => {
+                        for (&k, (_, v)) in ks.iter().zip(values) {
+                            model.put(k, v, flags, ttl, now);
+                        }
+                    }
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("set_many of keys {ks:?} failed: {e}"),
+                }
+            }
+            Step::DeleteMany { keys: ref ks } => {
+                let batch: Vec<&[u8]> = ks.iter().map(|&k| &keys[k][..]).collect();
+                let mut live: Vec<usize> = ks.iter().copied().filter(|&k| model.live(k, now).is_some()).collect();
+                live.sort_unstable();
+                live.dedup();
+                let removed =
+                    c.delete_many(&batch).unwrap_or_else(|e| panic!("delete_many of keys {ks:?} failed: {e}"));
+                // Under SMALL, the batch's own room-making may evict some first.
+                assert!(
+                    removed == live.len() || (small && removed < live.len()),
+                    "delete_many of keys {ks:?} removed {removed}; the model has {} of them live",
+                    live.len()
+                );
+                for k in ks {
+                    model.map.remove(k);
+                }
+            }
+            Step::GetMany { keys: ref ks } => {
+                let batch: Vec<&[u8]> = ks.iter().map(|&k| &keys[k][..]).collect();
+                let got = c.get_many(&batch).unwrap_or_else(|e| panic!("get_many of keys {ks:?} failed: {e}"));
+                assert_eq!(got.len(), ks.len());
+                for (&k, got) in ks.iter().zip(got) {
+                    assert_eq!(got.as_deref(), model.value(k, now), "get_many key {k}");
+                }
+            }
+            Step::GetOrSet { key: k, fail, val, flags, ttl } => {
+                let v = bytes(k, val, n);
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags);
+                let mut called = false;
+                let got = c.get_or_set_with(&keys[k], &opts, || {
+                    called = true;
+                    if fail {
+                        Err("f fails")
+                    } else {
+                        Ok(v.clone())
+                    }
+                });
+                match (got, model.value(k, now)) {
+                    (Ok(Ok(got)), Some(want)) => assert!(!called && *got == *want, "get_or_set_with of key {k}"),
+                    (Ok(Ok(got)), None) if called && !fail && *got == v => {
+                        model.put(k, v, flags, ttl, now);
+                    }
+                    (Ok(Err(_)), None) if called && fail => {}
+                    (Err(Error::NoSpace { .. }), None) if small => {}
+                    (got, want) => panic!("get_or_set_with of key {k} gave {got:?}; the model has {want:?}"),
+                }
+            }
         }
-        // After every step the cache agrees with the model on every key.
-        let c = cache.as_ref().expect("open");
-        let now = cache_time(c, &env.clock);
-        for (k, key) in keys.iter().enumerate() {
-            let has = c.contains(key).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}"));
+        self.steps += 1;
+        self.check_all(step);
+    }
+
+    /// After every step the cache agrees with the model on every key.
+    fn check_all(&mut self, step: &Step) {
+        let c = self.cache.as_ref().expect("open");
+        let now = cache_time(c, &self.clock);
+        let model = &mut self.model;
+        for k in 0..KEYS {
+            let has = c.contains(&key(k)).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}"));
             let live = model.live(k, now).is_some();
             if has != live {
                 assert!(
-                    env.small() && live,
-                    "after op {version} ({code}): contains key {k} = {has}, model live = {live}"
+                    self.settings.small && live,
+                    "after step {} ({step:?}): contains key {k} = {has}, model live = {live}",
+                    self.steps
                 );
                 // Evicted: from now on it must stay gone.
                 model.map.remove(&k);
             }
         }
         let live = (0..KEYS).filter(|&k| model.live(k, now).is_some()).count();
-        assert!(live <= c.len() && c.len() <= model.map.len(), "len {} not in {live}..={}", c.len(), model.map.len());
+        let len = c.len();
+        assert!(live <= len && len <= model.map.len(), "len {len} not in {live}..={}", model.map.len());
     }
-    let c = cache.as_ref().expect("open");
-    let now = cache_time(c, &env.clock);
-    for (k, key) in keys.iter().enumerate() {
-        let got = c.get(key).unwrap_or_else(|e| panic!("final get of key {k} failed: {e}"));
-        assert_eq!(got.as_deref(), model.live(k, now), "final get key {k}");
+
+    /// The final check: every key's entry as the model says.
+    pub fn finish(mut self) {
+        let c = self.cache.as_ref().expect("open");
+        let now = cache_time(c, &self.clock);
+        for k in 0..KEYS {
+            let got = c.get_entry(&key(k)).unwrap_or_else(|e| panic!("final get of key {k} failed: {e}"));
+            assert_eq!(got.as_ref().map(|e| &e.value[..]), self.model.value(k, now), "final get key {k}");
+            if let Some(e) = got {
+                self.model.check_entry(k, &e, now, "final get_entry");
+            }
+        }
     }
+}
+
+/// Runs one input.
+pub fn run(data: &[u8]) {
+    let mut input = Input::new(data);
+    let mode = input.u8();
+    let mut run = Run::new(Settings::from_mode(mode));
+    for _ in 0..MAX_OPS {
+        if input.is_empty() {
+            break;
+        }
+        let code = input.u8();
+        let step = decode(code, mode & ATOMIC != 0, &mut input);
+        crate::trace!("{step:?}");
+        run.step(&step);
+    }
+    run.finish();
 }

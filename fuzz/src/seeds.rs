@@ -136,6 +136,24 @@ pub fn all() -> Vec<Seed> {
     }
     small.extend([op::CRASH, op::COMPACT, op::REOPEN]);
     add("ops_model", "small-buffered", small);
+    // The item operations (mode bit ATOMIC): flags, add/replace, append,
+    // counters, compare-and-swap, touch, batches, get_or_set_with, with
+    // maintenance and reopens between them.
+    let mut atomic = vec![ops_model::ATOMIC];
+    atomic.extend([op::SET_WITH, 0, 5, 7, 0]); // key 0 = "5", flags 7
+    atomic.extend([op::INCR, 0, 3, op::DECR, 0, 200, op::GET_ENTRY, 0]);
+    atomic.extend([op::ADD, 1, 100, 0, 0, op::ADD, 1, 101, 0, 0, op::REPLACE, 2, 100, 0, 0]);
+    atomic.extend([op::APPEND, 1, 4, op::PREPEND, 1, 4, op::INCR, 1, 1, op::GET_ENTRY, 1]);
+    atomic.extend([op::CAS, 1, 0, 110, 3, 0, op::CAS, 1, 2, 111, 0, 0, op::CAS, 1, 3, 112, 0, 0]);
+    atomic.extend([op::CAS, 3, 0, 113, 0, 0, op::COMPACT, op::CAS, 1, 0, 114, 0, 0]);
+    atomic.extend([op::TOUCH, 1, 200, 16, 0, op::GET_AND_TOUCH, 0, 0, op::REOPEN, op::GET_ENTRY, 1]);
+    atomic.extend([op::SET_MANY, 2, 4, 5, 6, 10, 9, 0, op::GET_MANY, 3, 4, 5, 6, 7]);
+    atomic.extend([op::DELETE_MANY, 1, 4, 4, op::CRASH, op::GET_ENTRY, 5]);
+    atomic.extend([op::GET_OR_SET, 8, 1, 120, 0, 0, op::GET_OR_SET, 8, 0, 33, 1, 0, op::GET_OR_SET, 8, 0, 34, 0, 0]);
+    atomic.extend([op::GET_AND_TOUCH, 8, 255, op::ADVANCE, 0xff, 0xff, op::MAINTAIN, op::GET_ENTRY_2, 0]);
+    add("ops_model", "atomic", atomic.clone());
+    atomic[0] = ops_model::ATOMIC | ops_model::SMALL | ops_model::COLLIDE | ops_model::SYNCED;
+    add("ops_model", "atomic-small-collide-synced", atomic);
     seeds
 }
 

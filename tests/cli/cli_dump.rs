@@ -64,6 +64,7 @@ fn jsonl_rows_match_the_history_written() {
         assert_eq!(row["status"], status, "{row}");
         assert_eq!(row["checksum"], "ok", "{row}");
         assert_eq!(row["seq"], seq, "{row}");
+        assert_eq!(row["flags"], 0, "{row}");
         assert!(row.get("value").is_none() && row.get("value_b64").is_none(), "values only with --values");
         offset += row["len"].as_u64().unwrap();
     }
@@ -165,6 +166,7 @@ fn table_has_a_header_and_one_escaped_row_per_record() {
             "expired",
             "ok",
             "2",
+            "0",
             "2023-11-14T23:13:20.000Z",
             "9",
             "ttl",
@@ -173,6 +175,51 @@ fn table_has_a_header_and_one_escaped_row_per_record() {
     );
     assert!(lines[5].contains("\\xff\\x00k") && lines[5].contains("\\x00\\x01\\x02\\xff"), "{}", lines[5]);
     assert!(lines[7].contains("tombstone  tombstone"));
+}
+
+#[test]
+fn flags_and_versions_show_in_both_formats() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder().background_maintenance(false).open(dir.path()).unwrap();
+    let opts = |flags| keg::SetOptions::new().flags(flags);
+    let v1 = cache.set_with(b"plain", b"p", &opts(0)).unwrap();
+    let v2 = cache.set_with(b"flagged", b"f", &opts(7)).unwrap();
+    let v3 = cache.set_with(b"all-ones", b"x", &opts(u32::MAX)).unwrap();
+    let v4 = cache.append(b"flagged", b"g").unwrap().unwrap(); // keeps its flags
+    cache.close().unwrap();
+    let rows = dump(dir.path(), &["--values"]);
+    let got: Vec<(&str, u64, u64, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap(),
+                r["seq"].as_u64().unwrap(),
+                r["flags"].as_u64().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("plain", v1, 0, "live"),
+            ("flagged", v2, 7, "shadowed"),
+            ("all-ones", v3, u32::MAX as u64, "live"),
+            ("flagged", v4, 7, "live")
+        ]
+    );
+    // The version a live row shows is the one get_entry gives.
+    let cache = Cache::builder().open_read_only(dir.path()).unwrap();
+    assert_eq!(cache.get_entry(b"flagged").unwrap().unwrap().version, v4);
+    let a = keg().arg("dump").arg(dir.path()).assert().success();
+    let out = stdout_of(&a);
+    let lines: Vec<&str> = out.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header[6..9], ["SEQ", "FLAGS", "EXPIRES"], "{out}");
+    let cells: Vec<Vec<&str>> = lines[1..].iter().map(|l| l.split_whitespace().collect()).collect();
+    let flags: Vec<&str> = cells.iter().map(|c| c[7]).collect();
+    assert_eq!(flags, ["0", "7", "4294967295", "7"], "{out}");
 }
 
 #[test]

@@ -63,6 +63,22 @@ fn ttl_is_stored_as_an_expiry_that_far_ahead() {
 }
 
 #[test]
+fn flags_are_stored_by_set_and_shown_by_get() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    keg().arg("set").arg(dir.path()).args(["k", "v", "--flags", "4294967295"]).assert().success();
+    keg().arg("get").arg(dir.path()).args(["k", "--flags"]).assert().code(0).stdout("4294967295\n");
+    keg().arg("get").arg(dir.path()).arg("k").assert().code(0).stdout("v");
+    keg().arg("set").arg(dir.path()).args(["plain", "v"]).assert().success();
+    keg().arg("get").arg(dir.path()).args(["plain", "--flags"]).assert().code(0).stdout("0\n");
+    keg().arg("get").arg(dir.path()).args(["absent", "--flags"]).assert().code(1).stdout("");
+    let cache = Cache::builder().open_read_only(dir.path()).unwrap();
+    assert_eq!(cache.get_entry(b"k").unwrap().unwrap().flags, u32::MAX);
+    drop(cache);
+    keg().arg("set").arg(dir.path()).args(["k", "v", "--flags", "4294967296"]).assert().code(2);
+}
+
+#[test]
 fn compact_shrinks_disk_use_and_clear_empties_the_cache() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();

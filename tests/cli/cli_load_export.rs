@@ -1,5 +1,5 @@
 //! `keg export` then `keg load` moves a cache's live entries, with their
-//! expiry and binary keys and values, into another cache.
+//! expiry, flags and binary keys and values, into another cache.
 #![cfg(feature = "cli")]
 
 use std::collections::BTreeMap;
@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::common::*;
 use keg::{Cache, ManualClock};
 
-type Entries = BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
+/// Key -> (value, expiry, flags).
+type Entries = BTreeMap<Vec<u8>, (Vec<u8>, Option<u64>, u32)>;
 
 fn source(dir: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     {
@@ -26,8 +27,10 @@ fn source(dir: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
         ("ünïcödé".as_bytes().to_vec(), "välue ✓".as_bytes().to_vec()),
         (b"big".to_vec(), vec![0xab; 300_000]),
     ];
-    for (k, v) in &live {
-        cache.set(k, v, None).unwrap();
+    for (i, (k, v)) in live.iter().enumerate() {
+        // Flags 0, 1, 2^32 - 1, 0, ...
+        let flags = [0, 1, u32::MAX][i % 3];
+        cache.set_with(k, v, &keg::SetOptions::new().flags(flags)).unwrap();
     }
     cache.set(b"with-ttl", b"expires later", Some(Duration::from_secs(2 * 3600))).unwrap();
     cache.set(b"deleted", b"x", None).unwrap();
@@ -44,7 +47,7 @@ fn entries(dir: &std::path::Path) -> Entries {
     let mut out = Entries::new();
     keg::inspect::for_each_live(&cache, |e| {
         let exp = (e.record.header.expires_ms != 0).then_some(e.record.header.expires_ms);
-        out.insert(e.record.key.to_vec(), (e.record.value.to_vec(), exp));
+        out.insert(e.record.key.to_vec(), (e.record.value.to_vec(), exp, e.record.user_flags));
         Ok::<_, ()>(())
     })
     .unwrap();
@@ -53,9 +56,10 @@ fn entries(dir: &std::path::Path) -> Entries {
 
 fn assert_same(a: &Entries, b: &Entries) {
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    for (k, (va, ea)) in a {
-        let (vb, eb) = &b[k];
+    for (k, (va, ea, fa)) in a {
+        let (vb, eb, fb) = &b[k];
         assert_eq!(va, vb, "value of {k:?}");
+        assert_eq!(fa, fb, "flags of {k:?}");
         match (ea, eb) {
             (None, None) => {}
             // load re-computes the TTL from the absolute expiry, so the new
@@ -94,6 +98,9 @@ fn export_then_load_moves_every_live_entry_with_ttl_and_binary_data() {
         assert_eq!(&src[k].0, v);
     }
     assert!(src[&b"with-ttl".to_vec()].1.is_some());
+    assert_eq!(src.values().map(|e| e.2).filter(|&f| f != 0).count(), 4, "flags of the source: {src:?}");
+    let json = rows.iter().find(|r| r["key"] == "json").unwrap();
+    assert_eq!(json["flags"], 1);
     assert_same(&src, &dst);
 }
 
@@ -133,16 +140,18 @@ fn load_accepts_dump_output_and_hand_written_rows() {
         r#"{"key":"c","value":"3","expires":"2999-01-01T00:00:00Z"}"#,
         r#"{"key":"d","value":"4","expires":"2000-01-01T00:00:00Z"}"#,
         r#"{"key_b64":"/w==","value_b64":"AAE="}"#,
+        r#"{"key":"e","value":"5","flags":42,"expires_ms":null}"#,
         "",
     ];
     let c_dir = tempfile::tempdir().unwrap();
     let a = keg().arg("load").arg(c_dir.path()).arg("-").write_stdin(rows.join("\n")).assert().success();
-    assert!(stderr_of(&a).contains("loaded 4 entries; skipped 1 already expired"), "{}", stderr_of(&a));
+    assert!(stderr_of(&a).contains("loaded 5 entries; skipped 1 already expired"), "{}", stderr_of(&a));
     let got = entries(c_dir.path());
     assert_eq!(got[&b"\xff".to_vec()].0, vec![0u8, 1]);
     assert!(got[&b"a".to_vec()].1.is_some() && got[&b"b".to_vec()].1 > got[&b"a".to_vec()].1);
     // 2999 is past the engine's largest expiry (2106): stored without one.
-    assert_eq!(got[&b"c".to_vec()], (b"3".to_vec(), None));
+    assert_eq!(got[&b"c".to_vec()], (b"3".to_vec(), None, 0));
+    assert_eq!(got[&b"e".to_vec()], (b"5".to_vec(), None, 42));
     assert!(!got.contains_key(b"d".as_slice()));
 }
 
@@ -161,4 +170,9 @@ fn load_refuses_cut_values_and_bad_lines_naming_the_line() {
     assert!(stderr_of(&a).contains("-:2: not a JSON object"), "{}", stderr_of(&a));
     let a = keg().arg("load").arg(b_dir.path()).arg("-").write_stdin("{\"value\":\"1\"}\n").assert().code(2);
     assert!(stderr_of(&a).contains("-:1: missing \"key\""), "{}", stderr_of(&a));
+    for flags in ["-1", "4294967296", "\"7\"", "1.5"] {
+        let row = format!("{{\"key\":\"a\",\"value\":\"1\",\"flags\":{flags}}}\n");
+        let a = keg().arg("load").arg(b_dir.path()).arg("-").write_stdin(row).assert().code(2);
+        assert!(stderr_of(&a).contains("-:1: \"flags\" must be"), "{flags}: {}", stderr_of(&a));
+    }
 }

@@ -11,6 +11,15 @@
 mod fault_model;
 #[path = "../handmade/mod.rs"]
 mod handmade;
+// The model of `model_proptest`, shared with the `ops_model` fuzz target
+// (which refers to `crate::input`, so both sit at this crate's root). Only
+// part of each is used here.
+#[allow(dead_code)]
+#[path = "../../fuzz/src/input.rs"]
+mod input;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/ops_model.rs"]
+mod ops_model;
 
 mod api_basics;
 mod atomic_ops;

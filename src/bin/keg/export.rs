@@ -10,7 +10,7 @@ use keg::inspect::{self, Item, LiveEntry};
 use crate::common::{self, note, open_read_only, CmdResult, Failure};
 use crate::rows::{self, SegCtx};
 
-/// Write every live entry, with its whole value and its expiry, to FILE as
+/// Write every live entry, with its whole value, flags and expiry, to FILE as
 /// jsonl: the rows `keg dump --live --values --format jsonl` prints (see
 /// `keg dump --help` for the fields), with values never cut. `keg load` reads
 /// them back.

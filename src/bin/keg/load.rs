@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use keg::Clock;
-use keg::SystemClock;
+use keg::{Clock, SetOptions, SystemClock};
 use serde_json::{Map, Value};
 
 use crate::common::{get_bytes, note, CmdResult, Failure, WriterOpts, EXIT_ERROR};
@@ -23,7 +22,9 @@ use crate::units::parse_duration;
 /// that order; null or absent means no expiry. Entries already expired are
 /// skipped, as are rows whose "kind" is not "value" or whose "status" is not
 /// "live" (so `keg dump --format jsonl --values` output can be fed in too).
-/// A row with "value_truncated": true is refused. Other fields are ignored.
+/// "flags" (a number below 2^32; absent or null: 0) is stored with the value
+/// as its user flags. A row with "value_truncated": true is refused. Other
+/// fields are ignored.
 /// Later rows for the same key replace earlier ones.
 ///
 /// Takes the cache directory's lock (and creates the cache if the directory
@@ -94,6 +95,13 @@ fn load(cache: &keg::Cache, input: impl BufRead, name: &str, counts: &mut Counts
         }
         let key = get_bytes(&row, "key").map_err(bad)?;
         let value = get_bytes(&row, "value").map_err(bad)?;
+        let flags = match row.get("flags").filter(|v| !v.is_null()) {
+            None => 0,
+            Some(v) => v
+                .as_u64()
+                .and_then(|f| u32::try_from(f).ok())
+                .ok_or_else(|| bad("\"flags\" must be a whole number below 2^32".into()))?,
+        };
         let ttl = match expiry(&row).map_err(bad)? {
             Expiry::Never => None,
             Expiry::At(ms) => match ms.checked_sub(SystemClock.now_ms()).filter(|&left| left > 0) {
@@ -109,7 +117,9 @@ fn load(cache: &keg::Cache, input: impl BufRead, name: &str, counts: &mut Counts
             }
             Expiry::In(d) => Some(d),
         };
-        cache.set(&key, &value, ttl).map_err(|e| bad(format!("cannot store this entry: {e}")))?;
+        cache
+            .set_with(&key, &value, &SetOptions::new().ttl(ttl).flags(flags))
+            .map_err(|e| bad(format!("cannot store this entry: {e}")))?;
         counts.loaded += 1;
     }
     Ok(())

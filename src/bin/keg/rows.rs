@@ -27,7 +27,9 @@ JSONL FIELDS (one object per line, one line per record, in log order: segments b
                    \"ignored\"   an intact record of a kind or flags this version does not define
                    \"damaged\"   bytes that are not an intact record
   checksum         \"ok\", \"mismatch\", or \"truncated\" (the record runs past the end of the file)
-  seq              write sequence number
+  seq              write sequence number; for the record get serves, the item's version
+                   (Entry::version, memcached's cas unique)
+  flags            the user flags stored with the value (SetOptions::flags; 0 when none)
   key              the key as a JSON string, when it is valid UTF-8
   key_b64          otherwise: the key in standard base64 (RFC 4648, with padding); never both
   key_len          key length in bytes
@@ -39,7 +41,7 @@ JSONL FIELDS (one object per line, one line per record, in log order: segments b
   value_b64        with --values, otherwise: those bytes in standard base64
   value_truncated  with --values: true when the value shown is shorter than value_len
   error            for damaged and ignored rows: what is wrong
-Damaged and ignored rows have no key, seq or expiry fields.
+Damaged and ignored rows have no key, seq, flags or expiry fields.
 
 TABLE: the same, in columns; keys and values are escaped so that a cell holds no whitespace:
 bytes outside printable ASCII, and space, as \\xNN, backslash as \\\\. A cut value ends in \"...\".";
@@ -120,6 +122,7 @@ pub fn json(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) 
     if let Item::Record { record, .. } = item {
         let h = &record.header;
         o.insert("seq".into(), h.seq.into());
+        o.insert("flags".into(), record.user_flags.into());
         put_bytes(&mut o, "key", record.key);
         o.insert("key_len".into(), record.key.len().into());
         o.insert("value_len".into(), record.value.len().into());
@@ -145,8 +148,8 @@ pub fn json(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) 
 /// The header line of the table.
 pub fn table_header(values: bool) -> String {
     let mut s = format!(
-        "{:<8}  {:>10}  {:>8}  {:<9}  {:<9}  {:<9}  {:>8}  {:<24}  {:>8}  KEY",
-        "SEGMENT", "OFFSET", "LEN", "KIND", "STATUS", "CHECKSUM", "SEQ", "EXPIRES", "VLEN"
+        "{:<8}  {:>10}  {:>8}  {:<9}  {:<9}  {:<9}  {:>8}  {:>10}  {:<24}  {:>8}  KEY",
+        "SEGMENT", "OFFSET", "LEN", "KIND", "STATUS", "CHECKSUM", "SEQ", "FLAGS", "EXPIRES", "VLEN"
     );
     if values {
         s.push_str("  VALUE");
@@ -157,17 +160,20 @@ pub fn table_header(values: bool) -> String {
 /// The row as a table line (no newline).
 pub fn table(item: &Item<'_>, seg: &SegCtx, status: &str, values: Option<usize>) -> String {
     let seg_name = seg.id.map_or_else(|| "-".to_owned(), |id| format!("{id:08x}"));
-    let (seq, exp, vlen, key) = match item {
+    let (seq, flags, exp, vlen, key) = match item {
         Item::Record { record, .. } => {
             let h = &record.header;
             let exp = if h.expires_ms == 0 { "-".to_owned() } else { iso8601(h.expires_ms) };
-            (h.seq.to_string(), exp, record.value.len().to_string(), escape(record.key))
+            let flags = record.user_flags.to_string();
+            (h.seq.to_string(), flags, exp, record.value.len().to_string(), escape(record.key))
         }
-        Item::Other { header, .. } => (header.seq.to_string(), "-".into(), header.value_len.to_string(), "-".into()),
-        Item::Damaged(_) => ("-".into(), "-".into(), "-".into(), "-".into()),
+        Item::Other { header, .. } => {
+            (header.seq.to_string(), "-".into(), "-".into(), header.value_len.to_string(), "-".into())
+        }
+        Item::Damaged(_) => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
     };
     let mut s = format!(
-        "{seg_name:<8}  {:>10}  {:>8}  {:<9}  {status:<9}  {:<9}  {seq:>8}  {exp:<24}  {vlen:>8}  {key}",
+        "{seg_name:<8}  {:>10}  {:>8}  {:<9}  {status:<9}  {:<9}  {seq:>8}  {flags:>10}  {exp:<24}  {vlen:>8}  {key}",
         item.offset(),
         item.len(),
         kind_of(item),

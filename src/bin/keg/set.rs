@@ -25,6 +25,10 @@ pub struct Args {
     /// Time to live, e.g. 30s, 15m, 1h, 1d, 1h30m [default: no expiry].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     ttl: Option<Duration>,
+    /// User flags stored with the value (a number below 2^32), as memcached
+    /// clients keep their serialisation format there.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    flags: u32,
     #[command(flatten)]
     writer: WriterOpts,
 }
@@ -53,7 +57,8 @@ pub fn run(args: Args) -> CmdResult {
         arg_bytes(&args.value).to_vec()
     };
     let cache = args.writer.open(&args.dir, "open the cache for writing", true)?;
-    cache.set(arg_bytes(&args.key), &value, args.ttl).map_err(|e| Failure::keg("store the value", e))?;
+    let opts = keg::SetOptions::new().ttl(args.ttl).flags(args.flags);
+    cache.set_with(arg_bytes(&args.key), &value, &opts).map_err(|e| Failure::keg("store the value", e))?;
     cache.close().map_err(|e| Failure::keg("close the cache", e))?;
     Ok(ExitCode::SUCCESS)
 }
