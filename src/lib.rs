@@ -29,6 +29,7 @@
 mod cache;
 mod clock;
 mod config;
+mod dir;
 mod engine;
 mod error;
 pub mod format;

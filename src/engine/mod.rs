@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, MonotonicTime};
 use crate::config::{Config, Durability};
+use crate::dir::Found;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::segment::LogKind;
@@ -113,8 +114,11 @@ impl Engine {
         storage: Storage,
         read_only: bool,
     ) -> Result<Arc<Engine>> {
+        // Refuses a directory that holds files keg did not write, before
+        // writing anything (the lock file included): see `crate::dir`.
+        let found = crate::dir::recognise(dir)?;
         let lock = if read_only {
-            if !dir.is_dir() {
+            if found == Found::Missing {
                 return Err(Error::NotACache { path: dir.to_owned(), reason: "no such cache directory".into() });
             }
             None
@@ -125,6 +129,11 @@ impl Engine {
         #[cfg(feature = "fault-injection")]
         if let Some(sim) = &storage.sim {
             sim.adopt_dir(dir);
+        }
+        // Under the lock, look again (another process may have created the
+        // cache meanwhile, or put files here), and mark a new or adopted cache.
+        if !read_only && found != Found::Marked && crate::dir::recognise(dir)? != Found::Marked {
+            crate::dir::write_marker(&storage, dir)?;
         }
         let counters = Counters::default();
         let resume = (!read_only).then_some(config.segment_bytes);
