@@ -15,15 +15,15 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
 /// Longest key the format can hold (its length is a 16-bit field).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
-/// Default largest value: 1 MiB, like memcached's default item size, or a
-/// quarter of a segment if that is less (a record never spans segments, so
-/// values close to a segment's size would leave segments part-empty).
+/// Default largest value: 1 MiB, like memcached's default item size, when
+/// the cap can hold it (the exact rule is at [`Builder::max_value_len`]).
 pub const DEFAULT_MAX_VALUE_LEN: usize = 1 << 20;
 /// Smallest segment file.
 pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 /// Largest segment file (record offsets in the index have 30 bits).
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
-/// Segment size chosen by default: `max_bytes / 64`, within these bounds.
+/// Segment size chosen by default: `max_bytes / 64`, within these bounds
+/// (and grown to hold the default largest value: see [`Builder::max_value_len`]).
 pub const DEFAULT_SEGMENT_BYTES_RANGE: (u64, u64) = (64 << 10, 64 << 20);
 /// Fewest segments a cache may have room for.
 pub const MIN_SEGMENTS: u64 = 8;
@@ -188,8 +188,11 @@ impl Builder {
         self
     }
 
-    /// Sets the size of each segment file (default `max_bytes / 64`, between
-    /// 64 KiB and 64 MiB; at most 1 GiB; the cap must hold at least 8 segments).
+    /// Sets the size of each segment file (4 KiB ..= 1 GiB; the cap must
+    /// hold at least 8 segments). The default is `max_bytes / 64`, within
+    /// 64 KiB ..= 64 MiB, rounded down to 4 KiB, then grown if needed to hold
+    /// a value of `max_value_len` (a set one, or the default 1 MiB when the
+    /// cap holds 8 such segments: see [`Builder::max_value_len`]).
     ///
     /// ```
     /// let b = keg::Cache::builder().max_bytes(1 << 30).segment_bytes(8 << 20);
@@ -209,8 +212,29 @@ impl Builder {
         self
     }
 
-    /// Sets the largest value accepted (default 1 MiB, or a quarter of a
-    /// segment if that is less). A larger setting grows the default segment size to fit.
+    /// Sets the largest value accepted (at least 1). A record never spans
+    /// segments, so a value must fit in one beside the segment's 32-byte
+    /// header, the record's 28-byte header and a key of `max_key_len` bytes;
+    /// without an explicit `segment_bytes`, segments grow to fit it (up to
+    /// 1 GiB), and the cap must hold 8 of them.
+    ///
+    /// The default is 1 MiB (memcached's default item size) unless the cap
+    /// cannot hold it. Exactly: let a *1 MiB segment* be
+    /// 1 MiB + 60 + `max_key_len` bytes rounded up to 4 KiB (1 MiB + 4 KiB
+    /// with the default 1024-byte keys).
+    ///
+    /// - With `segment_bytes` set: the smaller of 1 MiB and the largest value
+    ///   a segment holds (`segment_bytes` − 60 − `max_key_len`).
+    /// - Otherwise, if `max_bytes` is at least 8 × a 1 MiB segment
+    ///   (8,421,376 bytes with the default key length): 1 MiB, and segments
+    ///   are at least a 1 MiB segment long.
+    /// - Otherwise: the largest value a segment of the default size holds
+    ///   (`max_bytes / 64`, at least 64 KiB, rounded down to 4 KiB; minus 60
+    ///   and `max_key_len`): 64,452 bytes under a cap of 4 MiB or less.
+    ///
+    /// [`Cache::stats`](crate::Cache::stats) does not show it; a value over it
+    /// is refused with [`Error::ValueTooLarge`](crate::Error::ValueTooLarge),
+    /// which names the limit.
     ///
     /// ```
     /// let b = keg::Cache::builder().max_value_len(4 << 20);
@@ -346,14 +370,24 @@ impl Builder {
             return bad("max_value_len is 0; it must be at least 1".into());
         }
         let overhead = (segment::HEADER_LEN + record::HEADER_LEN + self.max_key_len) as u64;
+        // The smallest segment (a multiple of 4 KiB) that holds a value of `v` bytes.
+        let holding = |v: u64| (v + overhead).next_multiple_of(4096);
         let segment_bytes = match (self.segment_bytes, self.max_value_len) {
             (Some(s), _) => s,
             (None, v) => {
                 let (lo, hi) = DEFAULT_SEGMENT_BYTES_RANGE;
                 let auto = (self.max_bytes / 64).clamp(lo, hi) & !4095;
                 match v {
-                    Some(v) => auto.max((v as u64 + overhead).next_multiple_of(4096)),
-                    None => auto,
+                    Some(v) => auto.max(holding(v as u64)),
+                    // Room for the default largest value, if the cap holds it.
+                    None => {
+                        let default = holding(DEFAULT_MAX_VALUE_LEN as u64);
+                        if self.max_bytes >= default * MIN_SEGMENTS {
+                            auto.max(default)
+                        } else {
+                            auto
+                        }
+                    }
                 }
             }
         };
@@ -385,7 +419,7 @@ impl Builder {
                 ))
             }
             Some(v) => v,
-            None => DEFAULT_MAX_VALUE_LEN.min(room).min((segment_bytes / 4) as usize),
+            None => DEFAULT_MAX_VALUE_LEN.min(room),
         };
         if max_value_len == 0 {
             return bad(format!(
@@ -419,7 +453,7 @@ mod tests {
         assert_eq!((c.max_bytes, c.segment_bytes, c.max_value_len), (1 << 30, 16 << 20, 1 << 20));
         let small = Builder::new().max_bytes(4 << 20).config().unwrap();
         assert_eq!(small.segment_bytes, 64 << 10);
-        assert!(small.max_value_len < 64 << 10);
+        assert_eq!(small.max_value_len, (64 << 10) - 32 - 28 - 1024);
     }
 
     #[test]

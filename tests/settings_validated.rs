@@ -109,3 +109,40 @@ fn max_value_len_is_1_to_what_a_segment_holds() {
         &["max_value_len is 1073741824", "lower max_value_len"],
     );
 }
+
+/// The largest value `b` accepts: the limit `ValueTooLarge` names, checked
+/// by storing a value of exactly that size.
+fn value_limit(b: Builder) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = b.background_maintenance(false).open(dir.path()).unwrap();
+    let max = match cache.set(b"k", &vec![7u8; 4 << 20], None) {
+        Err(Error::ValueTooLarge { max, .. }) => max,
+        other => panic!("a 4 MiB value: {other:?}"),
+    };
+    cache.set(b"k", &vec![7u8; max], None).unwrap();
+    assert_eq!(cache.get(b"k").unwrap().unwrap().len(), max);
+    assert!(matches!(cache.set(b"k", &vec![7u8; max + 1], None), Err(Error::ValueTooLarge { .. })));
+    max
+}
+
+#[test]
+fn the_default_max_value_len_is_1_mib_when_the_cap_can_hold_it() {
+    const MIB: usize = 1 << 20;
+    let cap = |bytes: u64| Cache::builder().max_bytes(bytes);
+    // The cap holds 8 segments of 1 MiB + 60 + 1024 bytes, rounded up to 4 KiB.
+    let threshold = 8 * ((MIB as u64 + 60 + 1024).next_multiple_of(4096));
+    assert_eq!(threshold, 8_421_376);
+    for bytes in [1 << 30, 64 << 20, 16 << 20, threshold] {
+        assert_eq!(value_limit(cap(bytes)), MIB, "cap {bytes}");
+    }
+    // Below it: the largest value a default segment (max_bytes / 64, at
+    // least 64 KiB, in 4 KiB steps) holds beside a 1024-byte key.
+    assert_eq!(value_limit(cap(threshold - 1)), (128 << 10) - 60 - 1024);
+    assert_eq!(value_limit(cap(4 << 20)), (64 << 10) - 60 - 1024);
+    assert_eq!(value_limit(cap(1 << 20)), 64_452);
+    // Other key lengths move the threshold; explicit segments bound it.
+    assert_eq!(value_limit(cap(16 << 20).max_key_len(65535)), MIB);
+    assert_eq!(value_limit(cap(64 << 20).segment_bytes(256 << 10)), (256 << 10) - 60 - 1024);
+    assert_eq!(value_limit(cap(64 << 20).segment_bytes(4 << 20)), MIB);
+    assert_eq!(value_limit(cap(64 << 20).max_value_len(3 << 20)), 3 << 20);
+}
