@@ -49,7 +49,8 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens (or creates) the cache in `dir` with default settings.
+    /// Opens (or creates) the cache in `dir` with default settings; which
+    /// directories it accepts is in [`Builder::open`].
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -399,6 +400,14 @@ impl Cache {
 impl Builder {
     /// Opens (or creates) the cache in `dir`, taking its lock.
     ///
+    /// `dir` must be missing or empty (a new cache: keg writes its `KEG`
+    /// marker there first), or hold a keg cache (one with the marker, or one
+    /// an older keg wrote, whose files are all keg's: it is adopted). Any
+    /// other directory is refused with [`Error::NotACache`](crate::Error::NotACache),
+    /// naming the first file keg did not write, before anything is written:
+    /// keg never deletes, overwrites or writes among files it did not create
+    /// (FORMAT.md, section 1.2).
+    ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let cache = keg::Cache::builder().open(dir.path().join("cache")).unwrap();
@@ -410,7 +419,8 @@ impl Builder {
 
     /// Opens an existing cache read-only, without taking its lock: works on a
     /// cache another process has open, sees its data as of the open, and
-    /// never writes a byte.
+    /// never writes a byte. It refuses what [`Builder::open`] refuses, and a
+    /// missing directory.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();

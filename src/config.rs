@@ -15,24 +15,37 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
 /// Longest key the format can hold (its length is a 16-bit field).
 pub const MAX_KEY_LEN: usize = u16::MAX as usize;
-/// Default largest value: 1 MiB, like memcached's default item size, or a
-/// quarter of a segment if that is less (a record never spans segments, so
-/// values close to a segment's size would leave segments part-empty).
+/// Default largest value: 1 MiB, like memcached's default item size, when
+/// the cap can hold it (the exact rule is at [`Builder::max_value_len`]).
 pub const DEFAULT_MAX_VALUE_LEN: usize = 1 << 20;
 /// Smallest segment file.
 pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 /// Largest segment file (record offsets in the index have 30 bits).
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
-/// Segment size chosen by default: `max_bytes / 64`, within these bounds.
+/// Segment size chosen by default: `max_bytes / 64`, within these bounds
+/// (and grown to hold the default largest value: see [`Builder::max_value_len`]).
 pub const DEFAULT_SEGMENT_BYTES_RANGE: (u64, u64) = (64 << 10, 64 << 20);
 /// Fewest segments a cache may have room for.
 pub const MIN_SEGMENTS: u64 = 8;
 /// Default write buffer for [`Durability::Buffered`].
 pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 1 << 20;
+/// Smallest write buffer accepted: one page (a smaller one would hand
+/// nearly every record to the OS at once, as [`Durability::Flushed`] does).
+pub const MIN_WRITE_BUFFER_BYTES: usize = 4 << 10;
+/// Largest write buffer accepted (a crash in buffered mode may lose it all).
+pub const MAX_WRITE_BUFFER_BYTES: usize = 64 << 20;
 /// Default longest time a buffered write waits before it is handed to the OS.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Shortest `flush_interval` accepted: the maintenance thread runs a round
+/// every interval, so a shorter one would keep a core busy on an idle cache.
+pub const MIN_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest `flush_interval` accepted: the maintenance thread runs a round,
+/// which hands the buffer to the OS, at least once a second anyway.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Default dead fraction at which compaction rewrites a segment.
 pub const DEFAULT_COMPACTION_THRESHOLD: f64 = 0.5;
+/// Range of `compaction_threshold` accepted.
+pub const COMPACTION_THRESHOLD_RANGE: (f64, f64) = (0.1, 0.9);
 
 /// What an acknowledged write survives.
 ///
@@ -62,7 +75,8 @@ pub enum Durability {
     /// (group commit).
     Synced,
     /// For bulk loads: writes collect in a buffer of `write_buffer_bytes` that
-    /// is handed to the OS when full, every `flush_interval`, and on
+    /// is handed to the OS when full, every `flush_interval` (by the
+    /// background maintenance thread, when it runs), and on
     /// [`Cache::flush`](crate::Cache::flush). A crash loses at most the unflushed tail.
     Buffered,
 }
@@ -84,6 +98,12 @@ impl Durability {
 }
 
 /// Builds a [`Cache`](crate::Cache) with settings other than the defaults.
+///
+/// The setters only record a value. Every setting is checked when the cache
+/// is opened, whether or not the chosen durability mode uses it: a value out
+/// of its range, or settings that contradict each other, make `open` fail
+/// with [`Error::Config`](crate::Error::Config) naming the setting, its value
+/// and what it must be. No setting is silently clamped.
 ///
 /// ```
 /// use std::time::Duration;
@@ -168,8 +188,11 @@ impl Builder {
         self
     }
 
-    /// Sets the size of each segment file (default `max_bytes / 64`, between
-    /// 64 KiB and 64 MiB; at most 1 GiB; the cap must hold at least 8 segments).
+    /// Sets the size of each segment file (4 KiB ..= 1 GiB; the cap must
+    /// hold at least 8 segments). The default is `max_bytes / 64`, within
+    /// 64 KiB ..= 64 MiB, rounded down to 4 KiB, then grown if needed to hold
+    /// a value of `max_value_len` (a set one, or the default 1 MiB when the
+    /// cap holds 8 such segments: see [`Builder::max_value_len`]).
     ///
     /// ```
     /// let b = keg::Cache::builder().max_bytes(1 << 30).segment_bytes(8 << 20);
@@ -189,8 +212,29 @@ impl Builder {
         self
     }
 
-    /// Sets the largest value accepted (default 1 MiB, or a quarter of a
-    /// segment if that is less). A larger setting grows the default segment size to fit.
+    /// Sets the largest value accepted (at least 1). A record never spans
+    /// segments, so a value must fit in one beside the segment's 32-byte
+    /// header, the record's 28-byte header and a key of `max_key_len` bytes;
+    /// without an explicit `segment_bytes`, segments grow to fit it (up to
+    /// 1 GiB), and the cap must hold 8 of them.
+    ///
+    /// The default is 1 MiB (memcached's default item size) unless the cap
+    /// cannot hold it. Exactly: let a *1 MiB segment* be
+    /// 1 MiB + 60 + `max_key_len` bytes rounded up to 4 KiB (1 MiB + 4 KiB
+    /// with the default 1024-byte keys).
+    ///
+    /// - With `segment_bytes` set: the smaller of 1 MiB and the largest value
+    ///   a segment holds (`segment_bytes` − 60 − `max_key_len`).
+    /// - Otherwise, if `max_bytes` is at least 8 × a 1 MiB segment
+    ///   (8,421,376 bytes with the default key length): 1 MiB, and segments
+    ///   are at least a 1 MiB segment long.
+    /// - Otherwise: the largest value a segment of the default size holds
+    ///   (`max_bytes / 64`, at least 64 KiB, rounded down to 4 KiB; minus 60
+    ///   and `max_key_len`): 64,452 bytes under a cap of 4 MiB or less.
+    ///
+    /// [`Cache::stats`](crate::Cache::stats) does not show it; a value over it
+    /// is refused with [`Error::ValueTooLarge`](crate::Error::ValueTooLarge),
+    /// which names the limit.
     ///
     /// ```
     /// let b = keg::Cache::builder().max_value_len(4 << 20);
@@ -210,7 +254,8 @@ impl Builder {
         self
     }
 
-    /// Sets the write buffer of [`Durability::Buffered`] (default 1 MiB).
+    /// Sets the write buffer of [`Durability::Buffered`] (default 1 MiB;
+    /// 4 KiB ..= 64 MiB, [`MIN_WRITE_BUFFER_BYTES`] ..= [`MAX_WRITE_BUFFER_BYTES`]).
     ///
     /// ```
     /// let b = keg::Cache::builder().durability(keg::Durability::Buffered).write_buffer_bytes(4 << 20);
@@ -221,7 +266,12 @@ impl Builder {
     }
 
     /// Sets how long a buffered write may wait before it is handed to the OS
-    /// (default 100 ms; [`Durability::Buffered`] only).
+    /// (default 100 ms; 10 ms ..= 1 s, [`MIN_FLUSH_INTERVAL`] ..=
+    /// [`MAX_FLUSH_INTERVAL`]; [`Durability::Buffered`] only). The background
+    /// maintenance thread does this: with
+    /// [`background_maintenance(false)`](Builder::background_maintenance) the
+    /// buffer is handed over only when full, on
+    /// [`Cache::flush`](crate::Cache::flush) and on close.
     ///
     /// ```
     /// let b = keg::Cache::builder().flush_interval(std::time::Duration::from_millis(20));
@@ -300,27 +350,57 @@ impl Builder {
         if self.max_key_len == 0 || self.max_key_len > MAX_KEY_LEN {
             return bad(format!("max_key_len is {}; it must be 1 ..= {MAX_KEY_LEN}", self.max_key_len));
         }
-        if !(0.1..=0.9).contains(&self.compaction_threshold) {
-            return bad(format!("compaction_threshold is {}; it must be 0.1 ..= 0.9", self.compaction_threshold));
+        let (lo, hi) = COMPACTION_THRESHOLD_RANGE;
+        if !(lo..=hi).contains(&self.compaction_threshold) {
+            return bad(format!("compaction_threshold is {}; it must be {lo} ..= {hi}", self.compaction_threshold));
         }
-        if self.write_buffer_bytes > 64 << 20 {
-            return bad(format!("write_buffer_bytes is {}; it must be at most 64 MiB", self.write_buffer_bytes));
+        if !(MIN_WRITE_BUFFER_BYTES..=MAX_WRITE_BUFFER_BYTES).contains(&self.write_buffer_bytes) {
+            return bad(format!(
+                "write_buffer_bytes is {}; it must be {MIN_WRITE_BUFFER_BYTES} ..= {MAX_WRITE_BUFFER_BYTES} (4 KiB ..= 64 MiB)",
+                self.write_buffer_bytes
+            ));
+        }
+        if !(MIN_FLUSH_INTERVAL..=MAX_FLUSH_INTERVAL).contains(&self.flush_interval) {
+            return bad(format!(
+                "flush_interval is {:?}; it must be {MIN_FLUSH_INTERVAL:?} ..= {MAX_FLUSH_INTERVAL:?}",
+                self.flush_interval
+            ));
+        }
+        if self.max_value_len == Some(0) {
+            return bad("max_value_len is 0; it must be at least 1".into());
         }
         let overhead = (segment::HEADER_LEN + record::HEADER_LEN + self.max_key_len) as u64;
+        // The smallest segment (a multiple of 4 KiB) that holds a value of `v` bytes.
+        let holding = |v: u64| (v + overhead).next_multiple_of(4096);
         let segment_bytes = match (self.segment_bytes, self.max_value_len) {
             (Some(s), _) => s,
             (None, v) => {
                 let (lo, hi) = DEFAULT_SEGMENT_BYTES_RANGE;
                 let auto = (self.max_bytes / 64).clamp(lo, hi) & !4095;
                 match v {
-                    Some(v) => auto.max((v as u64 + overhead).next_multiple_of(4096)),
-                    None => auto,
+                    Some(v) => auto.max(holding(v as u64)),
+                    // Room for the default largest value, if the cap holds it.
+                    None => {
+                        let default = holding(DEFAULT_MAX_VALUE_LEN as u64);
+                        if self.max_bytes >= default * MIN_SEGMENTS {
+                            auto.max(default)
+                        } else {
+                            auto
+                        }
+                    }
                 }
             }
         };
         if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&segment_bytes) {
+            if self.segment_bytes.is_none() {
+                // Grown to fit max_value_len.
+                return bad(format!(
+                    "max_value_len is {} and needs segments of {segment_bytes} bytes, but a segment holds at most {MAX_SEGMENT_BYTES} bytes; lower max_value_len",
+                    self.max_value_len.unwrap_or(0)
+                ));
+            }
             return bad(format!(
-                "segment_bytes is {segment_bytes}; it must be {MIN_SEGMENT_BYTES} ..= {MAX_SEGMENT_BYTES}"
+                "segment_bytes is {segment_bytes}; it must be {MIN_SEGMENT_BYTES} ..= {MAX_SEGMENT_BYTES} (4 KiB ..= 1 GiB)"
             ));
         }
         if self.max_bytes < segment_bytes * MIN_SEGMENTS {
@@ -339,10 +419,15 @@ impl Builder {
                 ))
             }
             Some(v) => v,
-            None => DEFAULT_MAX_VALUE_LEN.min(room).min((segment_bytes / 4) as usize),
+            None => DEFAULT_MAX_VALUE_LEN.min(room),
         };
         if max_value_len == 0 {
-            return bad("segment_bytes is too small to hold any value with max_key_len-byte keys".into());
+            return bad(format!(
+                "segment_bytes is {segment_bytes}, which holds no value beside a key of max_key_len ({}) bytes (a segment has a {}-byte header, a record {} bytes and its key before the value); raise segment_bytes or lower max_key_len",
+                self.max_key_len,
+                segment::HEADER_LEN,
+                record::HEADER_LEN
+            ));
         }
         Ok(Config {
             max_bytes: self.max_bytes,
@@ -368,7 +453,7 @@ mod tests {
         assert_eq!((c.max_bytes, c.segment_bytes, c.max_value_len), (1 << 30, 16 << 20, 1 << 20));
         let small = Builder::new().max_bytes(4 << 20).config().unwrap();
         assert_eq!(small.segment_bytes, 64 << 10);
-        assert!(small.max_value_len < 64 << 10);
+        assert_eq!(small.max_value_len, (64 << 10) - 32 - 28 - 1024);
     }
 
     #[test]

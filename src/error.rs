@@ -73,7 +73,10 @@ pub enum Error {
         /// The version this build reads.
         supported: u16,
     },
-    /// The path is not a keg cache directory or file.
+    /// The path is not a keg cache directory or file: missing (a read-only
+    /// open), not a directory, or a directory holding files keg does not
+    /// write; `reason` names the first such file and what to do (FORMAT.md,
+    /// section 1.2).
     #[error("{}: {reason}", path.display())]
     NotACache {
         /// The path.

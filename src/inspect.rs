@@ -74,7 +74,7 @@ pub struct CacheFiles {
     pub orphan_hints: Vec<PathBuf>,
     /// The `checkpoint` file, when there is one.
     pub checkpoint: Option<PathBuf>,
-    /// Every other file except `LOCK`: leftover `*.tmp` files, strangers.
+    /// Every other file except `LOCK` and the `KEG` marker: leftover `*.tmp` files, strangers.
     pub other: Vec<PathBuf>,
 }
 
@@ -136,7 +136,7 @@ pub fn list(dir: impl AsRef<Path>) -> io::Result<CacheFiles> {
             hint_ids.push(id);
         } else if name == CHECKPOINT_FILE {
             out.checkpoint = Some(entry.path());
-        } else if name != LOCK_FILE {
+        } else if name != LOCK_FILE && name != crate::format::marker::FILE_NAME {
             out.other.push(entry.path());
         }
     }
@@ -171,6 +171,19 @@ fn read_head(path: &Path) -> io::Result<(u64, Result<SegmentHeader, DecodeError>
     let mut head = Vec::with_capacity(segment::HEADER_LEN);
     file.take(segment::HEADER_LEN as u64).read_to_end(&mut head)?;
     Ok((len, SegmentHeader::decode(&head)))
+}
+
+/// Whether a file named `name` in a cache directory is a temporary file keg
+/// writes (`checkpoint.tmp`, `KEG.tmp`, `XXXXXXXX.hint.tmp`): the leftover of
+/// an interrupted write, which a writer's next open removes. Other `*.tmp`
+/// files are not keg's, and keg leaves them alone.
+///
+/// ```
+/// assert!(keg::inspect::is_leftover_tmp("0000002a.hint.tmp"));
+/// assert!(!keg::inspect::is_leftover_tmp("notes.tmp"));
+/// ```
+pub fn is_leftover_tmp(name: &str) -> bool {
+    crate::dir::is_keg_tmp(name)
 }
 
 /// The segment id in a segment file's name (`0000002a.seg` is 42), if it has one.

@@ -29,6 +29,7 @@
 mod cache;
 mod clock;
 mod config;
+mod dir;
 mod engine;
 mod error;
 mod flight;
@@ -53,8 +54,10 @@ mod value;
 pub use cache::{Cache, Namespace};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    Builder, Durability, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEY_LEN,
-    DEFAULT_MAX_VALUE_LEN, DEFAULT_WRITE_BUFFER_BYTES, MAX_KEY_LEN, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    Builder, Durability, COMPACTION_THRESHOLD_RANGE, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_VALUE_LEN, DEFAULT_WRITE_BUFFER_BYTES, MAX_FLUSH_INTERVAL,
+    MAX_KEY_LEN, MAX_SEGMENT_BYTES, MAX_WRITE_BUFFER_BYTES, MIN_FLUSH_INTERVAL, MIN_SEGMENT_BYTES,
+    MIN_WRITE_BUFFER_BYTES,
 };
 pub use error::{Error, Result};
 pub use item::{CasOutcome, Entry, SetOptions};

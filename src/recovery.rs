@@ -3,7 +3,8 @@
 //!
 //! The steps, each explained in FORMAT.md ("Recovery"):
 //!
-//! 1. List the directory; drop leftovers (`*.tmp`, hints without a segment).
+//! 1. List the directory; drop leftovers (keg's own `*.tmp` files, hints
+//!    without a segment). Other files are never touched (see `crate::dir`).
 //! 2. Read the checkpoint: `durable_seq` (every record up to it is durable)
 //!    and the void ranges earlier recoveries discarded.
 //! 3. For each segment, oldest first: check its header, then take its records
@@ -143,7 +144,7 @@ pub(crate) fn recover(
             seg_ids.push(id);
         } else if let Some(id) = parse_name(name, "hint") {
             hint_ids.insert(id);
-        } else if name.ends_with(".tmp") && !read_only {
+        } else if crate::dir::is_keg_tmp(name) && !read_only {
             storage.remove(&dir.join(name))?;
         }
     }

@@ -341,6 +341,10 @@ fn hint_agrees(hint_bytes: &[u8], seg: &[u8]) -> bool {
 }
 
 fn write_image(dir: &Path, image: &BTreeMap<String, Node>) {
+    // Every image is a directory keg created, so it holds the marker: keg
+    // refuses a directory without one that holds files it does not write,
+    // and the fuzzer's stray and damaged files would make most images that.
+    std::fs::write(dir.join(keg::format::marker::FILE_NAME), keg::format::marker::encode()).expect("write the marker");
     for (name, node) in image {
         let path = dir.join(name);
         match node {

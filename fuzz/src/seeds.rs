@@ -162,7 +162,8 @@ enum Finish {
     Crash,
 }
 
-/// The files a cache leaves after `script` (LOCK aside), by name.
+/// The files a cache leaves after `script` (LOCK and the KEG marker aside:
+/// `open_dir` writes the marker into every image), by name.
 fn engine_dir(finish: Finish, script: impl FnOnce(&Cache, &ManualClock)) -> BTreeMap<String, Vec<u8>> {
     let dir = tempfile::tempdir().expect("temp dir");
     let clock = ManualClock::new(NOW_MS);
@@ -182,7 +183,7 @@ fn engine_dir(finish: Finish, script: impl FnOnce(&Cache, &ManualClock)) -> BTre
     std::fs::read_dir(dir.path())
         .expect("list")
         .map(|e| e.expect("list"))
-        .filter(|e| e.file_name() != "LOCK")
+        .filter(|e| e.file_name() != "LOCK" && e.file_name() != keg::format::marker::FILE_NAME)
         .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
         .collect()
 }

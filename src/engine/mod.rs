@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, MonotonicTime};
 use crate::config::{Config, Durability};
+use crate::dir::Found;
 use crate::error::{Error, Result};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::segment::LogKind;
@@ -77,7 +78,7 @@ pub(crate) struct Engine {
     pub(crate) counters: Counters,
     /// Outermost lock: held by whoever runs maintenance (background thread,
     /// an evicting writer, compact, clear, close).
-    pub(crate) maint: Mutex<()>,
+    pub(crate) maint: Mutex<MaintState>,
     pub(crate) ghost: Mutex<Ghost>,
     /// Invalidations in force, and the keys of each tag (see `tags.rs`).
     pub(crate) tags: Mutex<tags::TagState>,
@@ -117,6 +118,14 @@ pub(crate) fn expired(expires_ms: u64, now_ms: u64) -> bool {
     expires_ms != 0 && expires_ms <= now_ms
 }
 
+/// Maintenance's own state, behind the maintenance lock (held here because
+/// the engine owns the lock; only `maintain` reads or changes it).
+#[derive(Debug, Default)]
+pub(crate) struct MaintState {
+    /// Cache time (ms) from which background compaction counts expired bytes again.
+    pub(crate) next_expiry_scan_ms: u64,
+}
+
 impl Engine {
     /// Opens the cache in `dir`: takes its lock (unless `read_only`), runs
     /// recovery, and sets up the shared state from what it rebuilt.
@@ -129,8 +138,11 @@ impl Engine {
         read_only: bool,
         evict: Evict,
     ) -> Result<Arc<Engine>> {
+        // Refuses a directory that holds files keg did not write, before
+        // writing anything (the lock file included): see `crate::dir`.
+        let found = crate::dir::recognise(dir)?;
         let lock = if read_only {
-            if !dir.is_dir() {
+            if found == Found::Missing {
                 return Err(Error::NotACache { path: dir.to_owned(), reason: "no such cache directory".into() });
             }
             None
@@ -141,6 +153,11 @@ impl Engine {
         #[cfg(feature = "fault-injection")]
         if let Some(sim) = &storage.sim {
             sim.adopt_dir(dir);
+        }
+        // Under the lock, look again (another process may have created the
+        // cache meanwhile, or put files here), and mark a new or adopted cache.
+        if !read_only && found != Found::Marked && crate::dir::recognise(dir)? != Found::Marked {
+            crate::dir::write_marker(&storage, dir)?;
         }
         let counters = Counters::default();
         let resume = (!read_only).then_some(config.segment_bytes);
@@ -160,7 +177,7 @@ impl Engine {
         let inner = Arc::new(Engine {
             dir: dir.to_owned(),
             group: GroupCommit::new(rec.next_seq - 1),
-            maint: Mutex::new(()),
+            maint: Mutex::new(MaintState::default()),
             ghost: Mutex::new(Ghost::new(config.max_bytes)),
             any_invalidated: (!tag_state.is_empty()).into(),
             tags: Mutex::new(tag_state),

@@ -11,9 +11,11 @@
 //! | `record.rs`     | one entry record (value or tombstone)      |
 //! | `hint.rs`       | the per-segment hint file used for fast open |
 //! | `checkpoint.rs` | the `checkpoint` file: durable sequence mark, void ranges, clock mark |
+//! | `marker.rs`     | the `KEG` file that marks a directory as a keg cache |
 
 pub mod checkpoint;
 pub mod hint;
+pub mod marker;
 pub mod record;
 pub mod segment;
 

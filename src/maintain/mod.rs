@@ -8,7 +8,8 @@
 //! 3. evicts while the cache is above its eviction threshold (`max_bytes`
 //!    minus one segment), by reclaiming whole segments (see `policy`);
 //! 4. compacts every sealed segment whose dead fraction passed the
-//!    compaction threshold, most dead first;
+//!    compaction threshold, most dead first (expired values count as dead
+//!    in a round at most every [`EXPIRY_SCAN_INTERVAL_MS`]);
 //! 5. renews the checkpoint's clock mark before the time in use reaches it
 //!    (see `Engine::now_ms`), so that callers rarely have to.
 //!
@@ -19,6 +20,7 @@
 pub(crate) mod policy;
 pub(crate) mod reclaim;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use crate::clock::CLOCK_LEASE_MS;
 use crate::config::{Config, Durability};
 use crate::engine::rank::{self, Rank, Ranked};
-use crate::engine::Engine;
+use crate::engine::{Engine, MaintState};
 use crate::error::Result;
 use crate::format::segment::{LogKind, HEADER_LEN};
 use crate::log::{hint_path, hints, Segment};
@@ -36,6 +38,11 @@ use reclaim::{reclaim, Mode};
 
 /// Longest the background thread sleeps between rounds.
 const TICK: Duration = Duration::from_secs(1);
+
+/// Longest a round of background compaction goes without counting the
+/// expired bytes of each segment (cache time, ms). Counting walks the whole
+/// index, so rounds in between count only dead bytes.
+pub(crate) const EXPIRY_SCAN_INTERVAL_MS: u64 = 30_000;
 
 /// The background thread.
 pub(crate) struct Worker {
@@ -68,7 +75,7 @@ impl Worker {
     }
 }
 
-fn lock_state(inner: &Engine) -> Ranked<'_, ()> {
+fn lock_state(inner: &Engine) -> Ranked<'_, MaintState> {
     rank::lock(&inner.maint, Rank::Maintenance)
 }
 
@@ -88,7 +95,7 @@ pub(crate) fn evict_inline(inner: &Engine, target: u64) -> Result<bool> {
 
 /// One background round (compaction included when `compact` is set).
 pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
-    let _st = lock_state(inner);
+    let mut st = lock_state(inner);
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
@@ -96,7 +103,7 @@ pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
     write_pending_hints(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     if compact {
-        compact_some(inner)?;
+        compact_some(inner, &mut st)?;
     }
     // Renew the clock mark while half a lease is left, counted from the wall
     // clock. An idle cache uses no time, so it writes nothing. After a crash,
@@ -214,14 +221,25 @@ fn ensure_durable(inner: &Engine, seg: &Segment) -> Result<()> {
 /// Compacts the sealed segments whose dead fraction passed the threshold and
 /// that rewriting would actually shrink (a segment of tombstones that must
 /// all be kept is left alone, or it would be copied forward forever).
-fn compact_some(inner: &Engine) -> Result<()> {
+///
+/// Expired values count as dead in the rounds that count them: at most
+/// [`EXPIRY_SCAN_INTERVAL_MS`] apart (counting walks the index).
+fn compact_some(inner: &Engine, st: &mut MaintState) -> Result<()> {
     let threshold = inner.config.compaction_threshold;
+    let now = inner.now_ms();
+    let expired = if now >= st.next_expiry_scan_ms {
+        st.next_expiry_scan_ms = now.saturating_add(EXPIRY_SCAN_INTERVAL_MS);
+        expired_bytes(inner, now)
+    } else {
+        HashMap::new()
+    };
+    let expired_in = |s: &Segment| expired.get(&s.id).copied().unwrap_or(0);
     let all = inner.segments.all();
     let mut candidates: Vec<(f64, Arc<Segment>)> = all
         .iter()
         .filter(|s| s.is_sealed() && s.len() > HEADER_LEN as u64)
-        .map(|s| (s.dead_bytes() as f64 / (s.len() - HEADER_LEN as u64) as f64, s.clone()))
-        .filter(|(dead, s)| *dead >= threshold && reclaim::worth_rewriting(inner, &all, s))
+        .map(|s| ((s.dead_bytes() + expired_in(s)) as f64 / (s.len() - HEADER_LEN as u64) as f64, s.clone()))
+        .filter(|(dead, s)| *dead >= threshold && reclaim::worth_rewriting(inner, &all, s, expired_in(s)))
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (_, seg) in candidates {
@@ -239,6 +257,7 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     sync_removals(inner)?;
     inner.lock_writer().seal_all()?;
     crate::killpoint!("compact.sealed");
+    let expired = expired_bytes(inner, inner.now_ms());
     for seg in inner.segments.all() {
         // A segment reclaimed just before still counts as holding older
         // values until its removal is durable, and would keep this one's
@@ -246,7 +265,11 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
         // fsync the directory first anyway.)
         sync_removals(inner)?;
         let all = inner.segments.all();
-        if seg.is_sealed() && inner.segments.get(seg.id).is_some() && reclaim::worth_rewriting(inner, &all, &seg) {
+        let expired = expired.get(&seg.id).copied().unwrap_or(0);
+        if seg.is_sealed()
+            && inner.segments.get(seg.id).is_some()
+            && reclaim::worth_rewriting(inner, &all, &seg, expired)
+        {
             ensure_durable(inner, &seg)?;
             reclaim(inner, &seg, Mode::Compact)?;
             bump(&inner.counters.compactions);
@@ -254,6 +277,25 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     }
     write_pending_hints(inner)?;
     sync_removals(inner)
+}
+
+/// Bytes of expired values in each segment (by id) at cache time `now_ms`:
+/// the records of index entries whose expiry has passed. An entry keeps its
+/// expiry rounded up to the second, so this never counts a value that has
+/// not expired (reclaim, which reads each record's exact expiry, drops every
+/// one counted).
+fn expired_bytes(inner: &Engine, now_ms: u64) -> HashMap<u32, u64> {
+    let segs: HashMap<u32, Arc<Segment>> = inner.segments.all().into_iter().map(|s| (s.id, s)).collect();
+    let mut by_seg: HashMap<u32, u64> = HashMap::new();
+    inner.index.for_each(|e| {
+        if e.expires_s == 0 || u64::from(e.expires_s) * 1000 > now_ms {
+            return;
+        }
+        if let Some((header, _)) = segs.get(&e.loc.seg).and_then(|s| s.peek(e.loc.off)) {
+            *by_seg.entry(e.loc.seg).or_default() += header.record_len();
+        }
+    });
+    by_seg
 }
 
 /// Makes earlier segment removals durable, so that tombstones stop counting

@@ -256,9 +256,11 @@ fn older_values_in(inner: &Engine, all: &[Arc<Segment>], seg: &Segment, counts: 
 }
 
 /// Whether reclaiming `seg` would free anything beyond its live bytes: dead
-/// values, or at least one tombstone nothing older needs any more.
-pub(crate) fn worth_rewriting(inner: &Engine, all: &[Arc<Segment>], seg: &Segment) -> bool {
+/// values, `expired` bytes of expired values (which the index still counts
+/// as live), or at least one tombstone nothing older needs any more.
+pub(crate) fn worth_rewriting(inner: &Engine, all: &[Arc<Segment>], seg: &Segment, expired: u64) -> bool {
     seg.garbage_bytes() > 0
+        || expired > 0
         || (seg.tombstone_bytes.load(Ordering::Relaxed) > 0
             && seg.min_tombstone_seq.load(Ordering::Relaxed) < older_values_from(inner, all, seg))
 }

@@ -133,3 +133,22 @@ fn without_max_bytes_a_cache_bigger_than_the_default_cap_is_refused() {
     keg().arg("set").arg(dir.path()).args(["k", "v2", "--max-bytes", "4GiB"]).assert().success();
     keg().arg("get").arg(dir.path()).arg("k").assert().code(0).stdout("v2");
 }
+
+#[test]
+fn set_refuses_a_directory_of_other_files_and_touches_none() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"my notes").unwrap();
+    std::fs::write(dir.path().join("checkpoint"), b"game save").unwrap();
+    std::fs::write(dir.path().join("build.tmp"), b"half").unwrap();
+    let before = listing(dir.path());
+    let a = keg().arg("set").arg(dir.path()).args(["k", "v"]).assert().code(2);
+    let err = stderr_of(&a);
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert!(err.contains("not a keg cache directory") && err.contains("`build.tmp`"), "{err}");
+    assert!(err.contains("a directory of its own"), "{err}");
+    let a = keg().arg("get").arg(dir.path()).arg("k").assert().code(2);
+    assert!(stderr_of(&a).contains("not a keg cache directory"), "{}", stderr_of(&a));
+    assert_eq!(listing(dir.path()), before);
+    assert_eq!(std::fs::read(dir.path().join("checkpoint")).unwrap(), b"game save");
+}

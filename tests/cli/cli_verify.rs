@@ -96,11 +96,14 @@ fn damaged_hint_and_checkpoint_files_are_errors_leftovers_are_warnings() {
     let mut bytes = std::fs::read(&ckpt).unwrap();
     bytes[20] ^= 1;
     std::fs::write(&ckpt, &bytes).unwrap();
+    std::fs::write(dir.path().join("00000001.hint.tmp"), b"half").unwrap();
+    // Not a name keg writes: the next open leaves it alone.
     std::fs::write(dir.path().join("00000001.seg.tmp"), b"half").unwrap();
     let a = keg().arg("verify").arg(dir.path()).assert().code(1);
     let out = stdout_of(&a);
     assert!(out.contains(&format!("{}:0: error: damaged checkpoint", ckpt.display())), "{out}");
-    assert!(out.contains("00000001.seg.tmp: warning: leftover temporary file"), "{out}");
+    assert!(out.contains("00000001.hint.tmp: warning: leftover temporary file"), "{out}");
+    assert!(out.contains("00000001.seg.tmp: warning: not a keg file"), "{out}");
 
     // Warnings alone do not fail verification.
     let dir = tempfile::tempdir().unwrap();

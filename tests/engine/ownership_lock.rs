@@ -58,6 +58,26 @@ fn open_from_another_process_fails_while_read_only_opens_work() {
 }
 
 #[test]
+fn adopting_a_cache_without_a_marker_keeps_the_lock() {
+    // Telling an old cache's files from others reads them: reading the LOCK
+    // file would close a descriptor of it and drop this process's POSIX lock.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set(b"k", b"v", None).unwrap();
+    cache.close().unwrap();
+    std::fs::remove_file(dir.path().join("KEG")).unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    assert!(dir.path().join("KEG").exists());
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_tries_to_open", "--nocapture", "--test-threads=1"])
+        .env("KEG_LOCK_CHILD_DIR", dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "the child could open a locked cache, or failed otherwise");
+    drop(cache);
+}
+
+#[test]
 fn read_only_open_sees_a_live_writer_and_never_writes() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::builder().segment_bytes(64 << 10).max_bytes(64 << 20).open(dir.path()).unwrap();

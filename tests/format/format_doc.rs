@@ -162,3 +162,28 @@ fn a_version_1_directory_opens_serves_and_is_not_appended_to() {
     assert_eq!(cache.get(b"old").unwrap().unwrap(), b"value");
     assert_eq!(cache.get_entry(b"new").unwrap().unwrap().flags, 5);
 }
+
+#[test]
+fn the_marker_is_the_17_bytes_format_md_lists() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/FORMAT.md")).unwrap();
+    let section = &doc[doc.find("### 1.1 The marker").unwrap()..doc.find("### 1.2").unwrap()];
+    // Section 1.1: the hex bytes of its table rows, in order.
+    let documented: Vec<u8> = section
+        .lines()
+        .filter(|l| l.starts_with("| 0 |") || l.starts_with("| 8 |"))
+        .flat_map(|l| {
+            // The row's code span of hex bytes.
+            let is_hex = |t: &str| t.len() == 2 && t.bytes().all(|c| c.is_ascii_hexdigit());
+            let hex = l.split('`').skip(1).step_by(2).find(|c| c.split_whitespace().all(is_hex)).unwrap();
+            hex.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(documented.len(), 17, "{documented:?}");
+    assert!(section.contains("exactly 17 bytes"));
+
+    let dir = tempfile::tempdir().unwrap();
+    Cache::open(dir.path()).unwrap().close().unwrap();
+    assert_eq!(std::fs::read(dir.path().join("KEG")).unwrap(), documented);
+    assert_eq!(&documented[..8], b"\x8bKEGDIR\n");
+    assert_eq!(&documented[8..], b"format 1\n");
+}

@@ -167,7 +167,7 @@ fn verify_dir<W: Write>(dir: &Path, files: &inspect::CacheFiles, r: &mut Report<
     }
     for path in &files.other {
         let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        let what = if name.ends_with(".tmp") {
+        let what = if keg::inspect::is_leftover_tmp(&name) {
             "leftover temporary file of an interrupted write; a writer's next open removes it"
         } else {
             "not a keg file; keg ignores it"
