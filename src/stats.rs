@@ -41,6 +41,11 @@ pub struct Stats {
     pub dead_bytes: u64,
     /// Bytes of segment and hint files on disk.
     pub disk_bytes: u64,
+    /// Bytes the hint files not yet written will add to `disk_bytes` (those
+    /// of the active segments, and of sealed ones waiting for maintenance).
+    /// The size cap counts them: writers make room for `disk_bytes` plus
+    /// these, so writing a hint never takes the files past the cap.
+    pub hint_bytes_pending: u64,
     /// The size cap.
     pub max_bytes: u64,
     /// Segment files.

@@ -3,29 +3,48 @@
 //! thread has not kept up. Maintenance stands on the engine, so the engine
 //! does not call it by name: `Cache::open` hands it maintenance's inline
 //! eviction as an [`Evict`] function.
+//!
+//! The cap is enforced against the committed bytes
+//! (`Segments::committed_bytes`): the files, and the hint files still to
+//! write. So writing a hint never takes the files past what writers left.
 
 use super::rank::Ranked;
 use super::Engine;
 use crate::error::{Error, Result};
+use crate::format::hint;
 use crate::format::segment::HEADER_LEN;
 use crate::log::writer::Writer;
 
-/// Evicts until the cache's files take at most the given number of bytes;
+/// Evicts until the cache's committed bytes are at most the given number;
 /// returns whether it freed anything. Takes the maintenance lock itself, so
 /// the caller must hold no engine lock.
 pub(crate) type Evict = fn(&Engine, u64) -> Result<bool>;
 
+/// Bytes below the cap that writers leave free: a reclaim copies at most
+/// its segment's records, but the copies may start a new segment in each
+/// log, one header more than the records' own segment had. With this, the
+/// files never hold more than `max_bytes` plus one segment.
+pub(crate) const CAP_HEADROOM: u64 = HEADER_LEN as u64;
+
+/// What a write of a `len`-byte record may add to the committed bytes, with
+/// the headroom the size cap keeps: the record, the header of a segment it
+/// may start and that segment's hint header and entry for the record, and
+/// [`CAP_HEADROOM`].
+pub(crate) fn room_needed(len: u64) -> u64 {
+    len + HEADER_LEN as u64 + (hint::HEADER_LEN + hint::ENTRY_LEN) as u64 + CAP_HEADROOM
+}
+
 impl Engine {
     /// Whether `len` more bytes (and a segment header, in case they start a
-    /// new segment) fit under the cap now.
+    /// new segment, and the hint bytes they will need) fit under the cap now.
     pub(crate) fn has_room(&self, len: u64) -> bool {
-        self.segments.disk_bytes() + len + HEADER_LEN as u64 <= self.config.max_bytes
+        self.segments.committed_bytes() + room_needed(len) <= self.config.max_bytes
     }
 
     /// The writer lock, once `len` more bytes fit under the cap (evicting
     /// inline if they do not), or `NoSpace` when eviction cannot free enough.
     pub(crate) fn writer_with_room(&self, len: u64) -> Result<Ranked<'_, Writer>> {
-        let needed = len + HEADER_LEN as u64;
+        let needed = room_needed(len);
         let started = std::time::Instant::now();
         loop {
             let w = self.lock_writer();
@@ -48,7 +67,7 @@ impl Engine {
     /// Wakes the background thread when the cache nears its cap (above
     /// `max_bytes` minus one segment, where background eviction starts).
     pub(crate) fn nudge(&self) {
-        if self.segments.disk_bytes() > self.config.max_bytes - self.config.segment_bytes {
+        if self.segments.committed_bytes() > self.config.max_bytes - self.config.segment_bytes {
             self.wake.signal(false);
         }
     }

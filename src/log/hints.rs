@@ -86,6 +86,7 @@ pub(crate) fn write(
     segments.grow(bytes.len() as u64);
     segments.shrink(seg.hint_len());
     seg.set_hint_len(bytes.len() as u64, header.data_len);
+    segments.settle_hint(seg);
     Ok(Some(bytes.len() as u64))
 }
 

@@ -273,7 +273,7 @@ impl Writer {
             a.pending.extend_from_slice(rec);
             a.seg.set_len(off + len);
         }
-        segments.grow(len);
+        segments.grow_record(&a.seg, len);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
             self.unsynced.push(a.seg.clone());
         }

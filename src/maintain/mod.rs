@@ -154,17 +154,18 @@ fn write_pending_hints(inner: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// Reclaims segments until disk usage is at most `target`; returns whether it freed anything.
+/// Reclaims segments until the committed bytes (the files, and the hint
+/// files still to write) are at most `target`; returns whether it freed anything.
 fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
     let mut progress = false;
     let mut rounds = 0;
-    while inner.segments.disk_bytes() > target {
+    while inner.segments.committed_bytes() > target {
         let Some(victim) = choose_victim(inner)? else { break };
         crate::killpoint!("evict.chosen");
-        let before = inner.segments.disk_bytes();
+        let before = inner.segments.committed_bytes();
         ensure_durable(inner, &victim)?;
         reclaim(inner, &victim, Mode::Evict)?;
-        progress |= inner.segments.disk_bytes() < before;
+        progress |= inner.segments.committed_bytes() < before;
         rounds += 1;
         // Each round frees bytes or lowers hit counters, so this ends; the bound is a backstop.
         if rounds > 4 * inner.segments.len() + 16 {
@@ -243,6 +244,9 @@ fn compact_some(inner: &Engine, st: &mut MaintState) -> Result<()> {
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (_, seg) in candidates {
+        if !room_for_copies(inner, &seg) {
+            continue; // (eviction makes room; a later round compacts it)
+        }
         ensure_durable(inner, &seg)?;
         reclaim(inner, &seg, Mode::Compact)?;
         bump(&inner.counters.compactions);
@@ -270,6 +274,13 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
             && inner.segments.get(seg.id).is_some()
             && reclaim::worth_rewriting(inner, &all, &seg, expired)
         {
+            if !room_for_copies(inner, &seg) {
+                let cap = inner.config.max_bytes + inner.config.segment_bytes;
+                evict_to(inner, cap.saturating_sub(copies_bound(&seg)))?;
+                if inner.segments.get(seg.id).is_none() {
+                    continue; // evicted meanwhile
+                }
+            }
             ensure_durable(inner, &seg)?;
             reclaim(inner, &seg, Mode::Compact)?;
             bump(&inner.counters.compactions);
@@ -277,6 +288,19 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     }
     write_pending_hints(inner)?;
     sync_removals(inner)
+}
+
+/// The most compacting `seg` can add to the files before it removes the
+/// segment: a copy of each live value and of each tombstone, and the
+/// header of a new segment the copies may start.
+fn copies_bound(seg: &Segment) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    seg.live_bytes.load(Relaxed) + seg.tombstone_bytes.load(Relaxed) + HEADER_LEN as u64
+}
+
+/// Whether compacting `seg` now keeps the files within `max_bytes` plus one segment.
+fn room_for_copies(inner: &Engine, seg: &Segment) -> bool {
+    inner.segments.committed_bytes() + copies_bound(seg) <= inner.config.max_bytes + inner.config.segment_bytes
 }
 
 /// Bytes of expired values in each segment (by id) at cache time `now_ms`:
