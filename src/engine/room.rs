@@ -16,8 +16,9 @@ use crate::format::segment::HEADER_LEN;
 use crate::log::writer::Writer;
 
 /// Evicts until the cache's committed bytes are at most the given number;
-/// returns whether it freed anything. Takes the maintenance lock itself, so
-/// the caller must hold no engine lock.
+/// returns whether it made room (found them at most that, or reclaimed a
+/// segment), which others may have taken by the time it returns. Takes the
+/// maintenance lock itself, so the caller must hold no engine lock.
 pub(crate) type Evict = fn(&Engine, u64) -> Result<bool>;
 
 /// Bytes below the cap that writers leave free: a reclaim copies at most
@@ -25,6 +26,12 @@ pub(crate) type Evict = fn(&Engine, u64) -> Result<bool>;
 /// log, one header more than the records' own segment had. With this, the
 /// files never hold more than `max_bytes` plus one segment.
 pub(crate) const CAP_HEADROOM: u64 = HEADER_LEN as u64;
+
+/// Tries a writer makes to find room before it gives up with `NoSpace`:
+/// each try evicts until the room is there, so only other writers taking
+/// the room that many times in a row exhaust it (a backstop, never reached
+/// in the tests; see `Engine::writer_with_room`).
+const ROOM_TRIES_MAX: usize = 10_000;
 
 /// What a write of a `len`-byte record may add to the committed bytes, with
 /// the headroom the size cap keeps: the record, the header of a segment it
@@ -42,11 +49,27 @@ impl Engine {
     }
 
     /// The writer lock, once `len` more bytes fit under the cap (evicting
-    /// inline if they do not), or `NoSpace` when eviction cannot free enough.
+    /// inline if they do not), or `NoSpace` when they never can (more than
+    /// the cap) or eviction finds nothing more to reclaim.
+    ///
+    /// Eviction that made room counts as success even if other writers took
+    /// that room before this one looked: it tries again. (Failing then, as
+    /// this once did, made writers fail with `NoSpace` under contention
+    /// while eviction was working.) Each try either finds room, reclaims a
+    /// segment, or fails, so the loop ends while the cache is not being
+    /// filled by others at the same rate; it is bounded all the same.
     pub(crate) fn writer_with_room(&self, len: u64) -> Result<Ranked<'_, Writer>> {
         let needed = room_needed(len);
         let started = std::time::Instant::now();
-        loop {
+        let no_space = || Error::NoSpace {
+            needed,
+            cap: self.config.max_bytes,
+            waited_ms: started.elapsed().as_millis() as u64,
+        };
+        if needed > self.config.max_bytes {
+            return Err(no_space());
+        }
+        for _ in 0..ROOM_TRIES_MAX {
             let w = self.lock_writer();
             w.check_enabled()?;
             if self.has_room(len) {
@@ -55,13 +78,10 @@ impl Engine {
             drop(w);
             let target = self.config.max_bytes.saturating_sub(needed);
             if !(self.evict)(self, target)? && !self.has_room(len) {
-                return Err(Error::NoSpace {
-                    needed,
-                    cap: self.config.max_bytes,
-                    waited_ms: started.elapsed().as_millis() as u64,
-                });
+                return Err(no_space());
             }
         }
+        Err(no_space())
     }
 
     /// Wakes the background thread when the cache nears its cap (above

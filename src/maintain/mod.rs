@@ -155,24 +155,27 @@ fn write_pending_hints(inner: &Engine) -> Result<()> {
 }
 
 /// Reclaims segments until the committed bytes (the files, and the hint
-/// files still to write) are at most `target`; returns whether it freed anything.
+/// files still to write) are at most `target`. Returns whether it made room:
+/// it found them at most `target`, or reclaimed a segment. (Not whether the
+/// bytes fell meanwhile: other writers may take the room as soon as it is
+/// made, and a writer told "nothing freed" would fail although eviction
+/// works; see `Engine::writer_with_room`.)
 fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
-    let mut progress = false;
+    let mut reclaimed = false;
     let mut rounds = 0;
     while inner.segments.committed_bytes() > target {
-        let Some(victim) = choose_victim(inner)? else { break };
+        let Some(victim) = choose_victim(inner)? else { return Ok(reclaimed) };
         crate::killpoint!("evict.chosen");
-        let before = inner.segments.committed_bytes();
         ensure_durable(inner, &victim)?;
         reclaim(inner, &victim, Mode::Evict)?;
-        progress |= inner.segments.committed_bytes() < before;
+        reclaimed = true;
         rounds += 1;
         // Each round frees bytes or lowers hit counters, so this ends; the bound is a backstop.
         if rounds > 4 * inner.segments.len() + 16 {
-            break;
+            return Ok(reclaimed);
         }
     }
-    Ok(progress)
+    Ok(true)
 }
 
 /// The oldest segment of the log the policy picks, sealed if it was active.

@@ -243,7 +243,9 @@ fn watch(writers: u64) {
                     for i in 0..SETS {
                         let key = format!("key:{:05}", rng.next() % KEYS);
                         let len = 24 + (rng.next() % 1201) as usize;
-                        cache.set(key.as_bytes(), &vec![b'v'; len], None).unwrap();
+                        if let Err(e) = cache.set(key.as_bytes(), &vec![b'v'; len], None) {
+                            panic!("writer {w}, set {i}: {e}; {:?}", cache.stats());
+                        }
                         if i % 1024 == 0 && started.elapsed() > MAX_RUN {
                             break;
                         }
@@ -251,10 +253,15 @@ fn watch(writers: u64) {
                 })
             })
             .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        // (The watcher stops even if a writer panics, so a failure fails the
+        // test instead of hanging it.)
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
         done.store(true, Ordering::Relaxed);
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
     });
     let seen = peak.load(Ordering::Relaxed).max(cache.stats().disk_bytes);
     eprintln!(
