@@ -8,7 +8,7 @@
 //! | value, index points elsewhere | shadowed, deleted, or void | drop |
 //! | value, live, expired | | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
-//! | value, live | eviction | as the policy decides: re-append, or drop as an expired value is dropped |
+//! | value, live | eviction | as the policy decides (within the reinsertion budget): re-append, or drop as an expired value is dropped |
 //! | tombstone | an older value may exist (\*) | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
 //!
@@ -293,7 +293,13 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
     }
     let decision = match ctx.mode {
         Mode::Compact => Decision::Keep { log: ctx.seg.log, counter: entry.counter },
-        Mode::Evict => policy::decide(ctx.seg.log, entry.counter),
+        Mode::Evict => match policy::decide(ctx.seg.log, entry.counter) {
+            Decision::Keep { .. } if !reinsertion_budget_left(inner, len, entry.counter) => {
+                bump(&inner.counters.reinsertions_skipped);
+                Decision::Drop
+            }
+            d => d,
+        },
     };
     match decision {
         Decision::Drop => {
@@ -324,10 +330,22 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             add(&inner.counters.bytes_rewritten, len);
             if ctx.mode == Mode::Evict {
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
+                add(&inner.counters.bytes_reinserted, len);
             }
         }
     }
     Ok(())
+}
+
+/// Whether eviction's reinsertion budget has room for an entry of `len`
+/// bytes with hit counter `counter` (see `policy::within_budget`). The
+/// bytes writes took in are those appended by anything but maintenance.
+fn reinsertion_budget_left(inner: &Engine, len: u64, counter: u8) -> bool {
+    let c = &inner.counters;
+    let appended = c.bytes_appended.load(Ordering::Relaxed);
+    let taken_in = appended.saturating_sub(c.bytes_rewritten.load(Ordering::Relaxed));
+    let spent = c.bytes_reinserted.load(Ordering::Relaxed);
+    policy::within_budget(taken_in, spent, len, counter, inner.config.segment_bytes)
 }
 
 /// After the live value `rec` was dropped (expired or evicted): appends a
