@@ -61,11 +61,8 @@ impl Engine {
     pub(crate) fn writer_with_room(&self, len: u64) -> Result<Ranked<'_, Writer>> {
         let needed = room_needed(len);
         let started = std::time::Instant::now();
-        let no_space = || Error::NoSpace {
-            needed,
-            cap: self.config.max_bytes,
-            waited_ms: started.elapsed().as_millis() as u64,
-        };
+        let no_space =
+            || Error::NoSpace { needed, cap: self.config.max_bytes, waited_ms: started.elapsed().as_millis() as u64 };
         if needed > self.config.max_bytes {
             return Err(no_space());
         }

@@ -13,6 +13,7 @@ mod fault_model;
 
 mod crash_kill9;
 mod crash_loop;
+mod crash_loop_short_runs;
 mod faults_fsyncgate;
 mod faults_full_disk;
 mod faults_power_cut;
