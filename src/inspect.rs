@@ -366,6 +366,14 @@ pub enum Item<'a> {
         /// The decoded record, borrowing the file's bytes.
         record: Record<'a>,
     },
+    /// An intact invalidation record (kind 3: `Cache::invalidate_tag`,
+    /// `Cache::drop_namespace`; FORMAT.md 2.3).
+    Invalidation {
+        /// Byte offset of the record in the file.
+        offset: u64,
+        /// The decoded record, borrowing the file's bytes.
+        invalidation: record::Invalidation<'a>,
+    },
     /// A record whose checksum matches but whose kind or flags this version
     /// does not define; the engine steps over it and so does the iterator.
     Other {
@@ -391,7 +399,7 @@ impl Item<'_> {
     /// ```
     pub fn offset(&self) -> u64 {
         match self {
-            Item::Record { offset, .. } | Item::Other { offset, .. } => *offset,
+            Item::Record { offset, .. } | Item::Invalidation { offset, .. } | Item::Other { offset, .. } => *offset,
             Item::Damaged(d) => d.offset,
         }
     }
@@ -408,6 +416,7 @@ impl Item<'_> {
     pub fn len(&self) -> u64 {
         match self {
             Item::Record { record, .. } => record.len(),
+            Item::Invalidation { invalidation, .. } => invalidation.len,
             Item::Other { header, .. } => header.record_len(),
             Item::Damaged(d) => d.len,
         }
@@ -516,6 +525,10 @@ impl<'a> Iterator for Records<'a> {
                 Some(Item::Record { offset, record })
             }
             Err(DecodeError::Invalid(reason)) => {
+                if let Ok(invalidation) = record::decode_invalidation(rest) {
+                    self.pos += invalidation.len as usize;
+                    return Some(Item::Invalidation { offset, invalidation });
+                }
                 // The checksum matched, so the lengths are the writer's and lie within `rest`.
                 let header = record::decode_header(rest).ok()?;
                 self.pos += header.record_len() as usize;
@@ -542,11 +555,16 @@ impl<'a> Iterator for Records<'a> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
-    /// The index points at this record and it has not expired: `get` serves it.
+    /// The index points at this record, it has not expired and no
+    /// invalidation hides it: `get` serves it.
     Live,
     /// The index points at this record but its expiry has passed: `get`
     /// misses, and maintenance will reclaim it.
     Expired,
+    /// The index points at this record but an invalidation hides it (its tag
+    /// was invalidated or its namespace dropped since it was written): `get`
+    /// misses, and maintenance will reclaim it.
+    Invalidated,
     /// A value record the index does not point at: overwritten or deleted
     /// later, or discarded by recovery (written after history lost in a crash).
     Shadowed,
@@ -564,12 +582,13 @@ impl Status {
     /// Every status, in declaration order.
     ///
     /// ```
-    /// assert_eq!(keg::inspect::Status::ALL.len(), 5);
+    /// assert_eq!(keg::inspect::Status::ALL.len(), 6);
     /// ```
-    pub const ALL: [Status; 5] =
-        [Status::Live, Status::Expired, Status::Shadowed, Status::Tombstone, Status::Unindexed];
+    pub const ALL: [Status; 6] =
+        [Status::Live, Status::Expired, Status::Invalidated, Status::Shadowed, Status::Tombstone, Status::Unindexed];
 
-    /// The lower-case name tools print: `live`, `expired`, `shadowed`, `tombstone`, `unindexed`.
+    /// The lower-case name tools print: `live`, `expired`, `invalidated`,
+    /// `shadowed`, `tombstone`, `unindexed`.
     ///
     /// ```
     /// assert_eq!(keg::inspect::Status::Unindexed.as_str(), "unindexed");
@@ -578,6 +597,7 @@ impl Status {
         match self {
             Status::Live => "live",
             Status::Expired => "expired",
+            Status::Invalidated => "invalidated",
             Status::Shadowed => "shadowed",
             Status::Tombstone => "tombstone",
             Status::Unindexed => "unindexed",
@@ -676,6 +696,7 @@ impl<'c> Classifier<'c> {
             None => Status::Unindexed,
             Some(false) => Status::Shadowed,
             Some(true) if expired(record.header.expires_ms, self.now_ms) => Status::Expired,
+            Some(true) if self.cache.inner().invalidated(record) => Status::Invalidated,
             Some(true) => Status::Live,
         }
     }
@@ -717,6 +738,10 @@ pub struct LiveWalk {
     pub live: u64,
     /// Index entries whose record has expired (skipped).
     pub expired: u64,
+    /// Index entries whose record an invalidation hides
+    /// ([`Cache::invalidate_tag`], [`Cache::drop_namespace`]; skipped, as
+    /// `get` misses them).
+    pub invalidated: u64,
     /// Index entries whose record could not be read or failed its checksum
     /// (skipped; `get` would miss them too). On a cache open for writing with
     /// [`crate::Durability::Buffered`], call [`Cache::flush`] first, or
@@ -770,6 +795,10 @@ pub fn for_each_live<E>(cache: &Cache, mut f: impl FnMut(&LiveEntry<'_>) -> Resu
             Ok(record) if record.kind == Kind::Value => {
                 if expired(record.header.expires_ms, now) {
                     walk.expired += 1;
+                    return;
+                }
+                if inner.invalidated(&record) {
+                    walk.invalidated += 1;
                     return;
                 }
                 walk.live += 1;
