@@ -287,6 +287,8 @@ struct Tally {
     void_records: u64,
     truncated_bytes: u64,
     peak_disk: u64,
+    /// Batches in flight at a kill that left some of their items and not others.
+    batches_cut: u64,
 }
 
 /// Whether `op`, the one in flight at the kill, could have evicted entries.
@@ -457,8 +459,9 @@ fn crash_loop(mode: Durability) {
         };
         // (The history lets each write in flight happen or not on its own;
         // these ops promise more.)
-        check_group(op(inflight), inflight, &hist, &got, p.min(inflight_at), now, evictions)
+        let cut = check_group(op(inflight), inflight, &hist, &got, p.min(inflight_at), now, evictions)
             .unwrap_or_else(|why| panic!("{mode:?} round {round}, killed by {}: {why}", describe_kill(&kill)));
+        tally.batches_cut += u64::from(cut);
         tally.absent_evicted +=
             got.iter().filter(|(k, v)| v.is_none() && !hist.allowed(**k, p, now, 0).contains(&None)).count() as u64;
         // Writes past the prefix are lost; the one in flight happened if it shows.
@@ -488,7 +491,7 @@ fn crash_loop(mode: Durability) {
     }
     let points: Vec<String> = tally.points.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; peak disk {} of cap {} + segment {}",
+        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; {} batches in flight left a part; peak disk {} of cap {} + segment {}",
         tally.rounds,
         tally.signals,
         tally.points.values().sum::<u64>(),
@@ -498,6 +501,7 @@ fn crash_loop(mode: Durability) {
         tally.absent_evicted,
         tally.void_records,
         tally.truncated_bytes,
+        tally.batches_cut,
         tally.peak_disk,
         CAP,
         SEG
@@ -519,7 +523,7 @@ fn check_group(
     before: usize,
     now: u64,
     evictions: u64,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     match o {
         Op::SetMany { len, .. } => {
             let keys = batch_keys(o);
@@ -534,7 +538,8 @@ fn check_group(
                 Some(m) if landed[m..].contains(&Some(true)) => {
                     Err(format!("set_many {o:?} in flight left items but not a prefix: {landed:?}"))
                 }
-                _ => Ok(()),
+                Some(m) => Ok(landed[..m].contains(&Some(true))),
+                None => Ok(false),
             }
         }
         Op::InvalidateTag(_) | Op::DropNamespace => {
@@ -543,10 +548,10 @@ fn check_group(
             let hidden = keys.iter().find(|&&k| got[&k].is_none() && !hist.allows(k, &None, before, now, evictions));
             match (kept, hidden) {
                 (Some(k), Some(h)) => Err(format!("{o:?} in flight hid key {h} but not key {k}")),
-                _ => Ok(()),
+                _ => Ok(false),
             }
         }
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 
