@@ -12,7 +12,9 @@
 //! 100), `--runs R` (default 3), `--batch-bytes B` (default 4 MiB: a
 //! `set_many` call carries as many entries as fit), `--dir PATH` (default
 //! `target/warmup` under the current directory; emptied before each case and
-//! removed at the end), `--only dd|set_many|set`.
+//! removed at the end), `--only dd|set_many|set`. With `WARMUP_STATS=1` in
+//! the environment each load also prints the bytes it appended and what
+//! maintenance rewrote meanwhile.
 //!
 //! Each run does the three cases in turn (dd, `set_many`, `set`), each into
 //! a fresh, empty directory, so that the machine's state drifts across all
@@ -120,6 +122,17 @@ fn finish(cache: Cache, o: &Opts, started: Instant) -> f64 {
     let secs = started.elapsed().as_secs_f64();
     let s = cache.stats();
     assert_eq!(s.evictions, 0, "the cap must hold everything");
+    if std::env::var_os("WARMUP_STATS").is_some() {
+        println!(
+            "  bytes appended {} (payload {}), rewritten {}, reinsertions {}, promotions {}, segments reclaimed {}",
+            s.bytes_appended,
+            o.entries * (KEY_LEN + o.value_len) as u64,
+            s.bytes_rewritten,
+            s.reinsertions,
+            s.promotions,
+            s.segments_reclaimed
+        );
+    }
     assert_eq!(cache.len() as u64, o.entries);
     cache.close().unwrap();
     secs
