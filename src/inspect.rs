@@ -501,16 +501,23 @@ impl<'a> Records<'a> {
     }
 }
 
-/// Whether an intact value or tombstone record starts at `p`.
+/// Whether an intact value, tombstone or invalidation record starts at `p`.
 fn intact_at(bytes: &[u8], p: usize) -> bool {
     let Some(rest) = bytes.get(p..) else { return false };
     let Ok(h) = record::decode_header(rest) else { return false };
     // Cheap field checks first; the checksum only for plausible headers.
-    plausible(&h) && h.record_len() <= rest.len() as u64 && record::decode(rest).is_ok()
+    plausible(&h)
+        && h.record_len() <= rest.len() as u64
+        && (record::decode(rest).is_ok() || record::decode_invalidation(rest).is_ok())
 }
 
+/// A header keg could have written: a key, only the flag bits it defines
+/// (user flags, tags, namespaced key), and a kind it writes.
 fn plausible(h: &Header) -> bool {
-    h.key_len != 0 && h.flags == 0 && (h.kind_code == 1 || (h.kind_code == 2 && h.value_len == 0))
+    let known = record::FLAG_USER_FLAGS | record::FLAG_TAGS | record::FLAG_NAMESPACED;
+    h.key_len != 0
+        && h.flags & !known == 0
+        && (h.kind_code == 1 || ((h.kind_code == 2 || h.kind_code == 3) && h.value_len == 0))
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -972,6 +979,30 @@ mod tests {
         assert!(matches!(d.error, DecodeError::Truncated { .. }));
         assert!(matches!(items[2], Item::Record { offset, .. } if offset == second as u64 + 32));
         assert_eq!(items.len(), 3);
+    }
+
+    /// After damage, the search for the next intact record finds records
+    /// with flags, tags or a namespaced key, and invalidation records, too.
+    #[test]
+    fn resync_after_damage_finds_the_records_of_issue_12() {
+        let mut b = segment(&[(b"k1", b"v1")]);
+        let damaged = b.len();
+        record::encode(&mut b, Kind::Value, 2, 0, b"k2", b"v2").unwrap();
+        let tags = record::encode_tags(&["t"]).unwrap();
+        let tagged = b.len();
+        record::encode_full(&mut b, Kind::Value, 3, 0, b"\x01nk", 7, &tags, true, b"v3").unwrap();
+        let inv = b.len();
+        let key = record::invalidation_key(record::Scope::Tag, b"t");
+        record::encode_full(&mut b, Kind::Invalidation, 4, 0, &key, 0, &[], false, b"").unwrap();
+        b[damaged + 30] ^= 1; // the second record's key
+        let items: Vec<_> = records(&b).collect();
+        assert!(matches!(items[0], Item::Record { .. }));
+        let Item::Damaged(d) = &items[1] else { panic!("{:?}", items[1]) };
+        assert_eq!((d.offset as usize, (d.offset + d.len) as usize), (damaged, tagged));
+        let Item::Record { offset, record } = &items[2] else { panic!("{:?}", items[2]) };
+        assert_eq!((*offset as usize, record.user_flags, record.namespaced()), (tagged, 7, true));
+        assert!(matches!(items[3], Item::Invalidation { offset, .. } if offset as usize == inv));
+        assert_eq!(items.len(), 4);
     }
 
     #[test]
