@@ -166,13 +166,18 @@ impl Engine {
         for seg in &rec.segments {
             segments.insert(seg.clone());
         }
-        let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
-        let mut writer = Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
+        let (buffer, buffer_age_ms) = if config.durability == Durability::Buffered {
+            (config.write_buffer_bytes.max(1), config.flush_interval.as_millis() as u64)
+        } else {
+            (0, 0)
+        };
+        let mut writer =
+            Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);
         }
-        let time = MonotonicTime::new(clock, rec.clock_floor_ms, !read_only);
+        let time = MonotonicTime::new(clock, rec.clock_floor_ms, rec.checkpoint.anchor, !read_only);
         let tag_state = tags::TagState::from_marks(rec.marks);
         let inner = Arc::new(Engine {
             dir: dir.to_owned(),
