@@ -114,7 +114,10 @@ fn system_since_boot() -> Option<BootTime> {
 ///
 /// Clones share the same time. It also keeps a time since boot:
 /// [`ManualClock::advance`] moves both, [`ManualClock::set_ms`] moves only the
-/// wall clock (a jump). Each `ManualClock::new` is a new boot.
+/// wall clock (a jump). Each `ManualClock::new` starts a boot, 0 ms old, named
+/// after its start time: a clock started at another time is another boot
+/// (one started at the same time may continue a boot whose time since boot
+/// has not passed 0).
 ///
 /// ```
 /// use std::time::Duration;
@@ -137,18 +140,17 @@ struct ManualState {
 }
 
 impl ManualClock {
-    /// A clock that reads `start_ms` until advanced (and a new boot, 0 ms old).
+    /// A clock that reads `start_ms` until advanced (and a boot, 0 ms old).
     ///
     /// ```
     /// use keg::{Clock, ManualClock};
     /// assert_eq!(ManualClock::new(5).now_ms(), 5);
-    /// assert_ne!(ManualClock::new(5).since_boot(), ManualClock::new(5).since_boot());
+    /// assert_ne!(ManualClock::new(5).since_boot(), ManualClock::new(6).since_boot());
     /// ```
     pub fn new(start_ms: u64) -> ManualClock {
-        static BOOTS: AtomicU64 = AtomicU64::new(0);
-        let n = BOOTS.fetch_add(1, Ordering::Relaxed) as u128;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let boot_id = (nanos << 32 | (std::process::id() as u128) << 16 | n) | 1;
+        // Named after the start time, so that what a cache writes with it is
+        // the same in every run (the fuzz seeds are such files).
+        let boot_id = 1 << 127 | u128::from(start_ms);
         ManualClock(Arc::new(ManualState { wall_ms: AtomicU64::new(start_ms), boot_ms: AtomicU64::new(0), boot_id }))
     }
 

@@ -29,14 +29,27 @@ pub const MAGIC: [u8; 8] = *b"\x8bKEGCKP\n";
 /// Most void ranges a checkpoint holds.
 pub const MAX_VOID_RANGES: usize = 64;
 /// Fixed part of a version-2 checkpoint, before the void ranges.
+///
+/// ```
+/// use keg::format::checkpoint::{Checkpoint, HEADER_LEN};
+/// assert_eq!(Checkpoint::default().encode().len(), HEADER_LEN + 4);
+/// ```
 pub const HEADER_LEN: usize = 72;
 /// Fixed part of a version-1 checkpoint (no clock anchor), before the void ranges.
+///
+/// ```
+/// assert_eq!(keg::format::checkpoint::HEADER_LEN_V1, 32);
+/// ```
 pub const HEADER_LEN_V1: usize = 32;
 
 /// How far the cache's time may run ahead of an anchor's wall clock
 /// carried forward: it absorbs the millisecond rounding of the two clocks
 /// (see [`ClockAnchor::covers_ms`]). After a crash on the same boot the
 /// cache resumes at most this plus 3 ms (rounding again) ahead of the wall clock.
+///
+/// ```
+/// assert!(keg::format::checkpoint::CLOCK_SLACK_MS <= 2);
+/// ```
 pub const CLOCK_SLACK_MS: u64 = 2;
 
 /// Where the wall clock stood against time since boot when the checkpoint
