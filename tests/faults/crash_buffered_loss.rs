@@ -37,10 +37,14 @@ fn op(i: u64) -> (String, Option<Vec<u8>>) {
     }
 }
 
-/// The bytes op `i` takes in a segment (FORMAT.md section 2.2).
-fn record_len(i: u64) -> u64 {
-    let (key, value) = op(i);
-    28 + key.len() as u64 + value.map_or(0, |v| v.len() as u64)
+/// The bytes op `i` wrote in a segment (FORMAT.md section 2.2), given
+/// whether its key held a value: a delete of a missing key writes nothing.
+fn record_len(i: u64, key_held_a_value: bool) -> u64 {
+    match op(i) {
+        (key, Some(value)) => 28 + key.len() as u64 + value.len() as u64,
+        (key, None) if key_held_a_value => 28 + key.len() as u64,
+        (_, None) => 0,
+    }
 }
 
 /// The op index a stored value names.
@@ -164,9 +168,19 @@ fn a_kill_loses_at_most_the_write_buffer_in_buffered_mode() {
         }
         // Acknowledged writes past the prefix are lost.
         let lost: Vec<&(u64, u64)> = acks.iter().filter(|a| a.0 >= upto).collect();
+        let mut after = model.clone(); // (the lost ops' effects, for the bytes they wrote)
+        let bytes = lost
+            .iter()
+            .map(|a| {
+                let (k, v) = op(a.0);
+                let held = after.get(&k).is_some_and(|v| v.is_some());
+                after.insert(k, v);
+                record_len(a.0, held)
+            })
+            .sum();
         let loss = Loss {
             writes: lost.len() as u64,
-            bytes: lost.iter().map(|a| record_len(a.0)).sum(),
+            bytes,
             oldest_age_ms: lost.first().map_or(0, |a| killed_at.saturating_sub(a.1)),
         };
         assert!(
