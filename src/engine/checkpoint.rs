@@ -57,9 +57,12 @@ impl Engine {
             if covered() {
                 Ok(())
             } else {
+                // A mark that already covers what is needed stays: renewed
+                // from a time held ahead of the wall clock (after a reboot),
+                // it would run further ahead at every crash.
+                let mark = if current.clock_ms >= need_ms { current.clock_ms } else { mark };
                 let anchor = self.time.begin_anchor();
-                let next =
-                    Checkpoint { clock_ms: mark.max(current.clock_ms), anchor: anchor.anchor, ..current.clone() };
+                let next = Checkpoint { clock_ms: mark, anchor: anchor.anchor, ..current.clone() };
                 self.write_checkpoint(&next).map(|()| {
                     anchor.commit();
                     *current = next;

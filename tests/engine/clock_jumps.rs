@@ -229,6 +229,24 @@ fn after_a_reboot_entries_expire_early_by_at_most_the_clock_lease() {
 }
 
 #[test]
+fn reboots_in_a_row_keep_the_cache_time_within_a_lease_of_the_clock() {
+    // After a reboot the cache resumes at its mark, ahead of the clock, and
+    // writes a new anchor at its first call; renewing the mark from that
+    // held time would push it another lease ahead at every reboot.
+    let dir = fast_tempdir();
+    let fs = FaultFs::new();
+    for round in 0..6u64 {
+        let clock = ManualClock::new(T0 + round); // a new boot, and hardly any time passed
+        let cache = open(dir.path(), &clock, &fs, Durability::Flushed);
+        let now = cache.now_ms();
+        assert!(now <= T0 + 20_000 + round, "round {round}: the cache's time is {} ms ahead of the clock", now - T0);
+        cache.set(b"k", b"v", Some(60 * SEC)).unwrap();
+        cache.run_maintenance().unwrap();
+        cache.abandon();
+    }
+}
+
+#[test]
 fn a_clock_behind_after_a_crash_holds_the_cache_time_only_until_it_catches_up() {
     // The clock jumps back 6 s while the cache is down: the cache's time
     // stands still at the last time it used until the clock catches up,
