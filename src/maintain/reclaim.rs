@@ -185,6 +185,14 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
                     step(&mut ctx, &mut w, *offset as u32, record)?;
                 }
                 Item::Invalidation { inv, .. } => keep_invalidation(&mut ctx, &mut w, inv)?,
+                // In the part of a hinted segment that recovery took from
+                // the hint, an unknown record is one recovery never saw (no
+                // hint lists one): damage, whose number must not enter
+                // history now. Elsewhere recovery read it, and it is kept.
+                Item::Unknown { offset, .. } if hint.is_some() && *offset < seg.hinted_len() => {
+                    disagrees = true;
+                    stepped_over = true;
+                }
                 Item::Unknown { header, raw, .. } => {
                     keep_unknown(&mut ctx, &mut w, raw, header.seq)?;
                     stepped_over = true;
