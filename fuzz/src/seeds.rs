@@ -96,7 +96,8 @@ pub fn all() -> Vec<Seed> {
 
     add("checkpoint_decode", "basic", with_mode(0, &basic["checkpoint"]));
     add("checkpoint_decode", "crashed", with_mode(0, &crashed["checkpoint"]));
-    let voids = Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)] };
+    let voids =
+        Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)], ..Default::default() };
     add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
     add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
     // The hint of the segment compaction wrote (the newest one).
