@@ -49,7 +49,7 @@ fn dir_with(older: Option<&[u8]>, hinted: bool) -> tempfile::TempDir {
     std::fs::write(dir.path().join("00000002.seg"), seg).unwrap();
     let (seg, _) = segment(LogKind::Main, 3, &[(6, Kind::Value, b"z", &filler)]);
     std::fs::write(dir.path().join("00000003.seg"), seg).unwrap();
-    let c = Checkpoint { durable_seq: 6, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 6, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }
