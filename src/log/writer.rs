@@ -359,7 +359,13 @@ impl Writer {
     /// Hands every buffered record to the operating system (both logs:
     /// see [`Writer::append`]).
     pub(crate) fn flush(&mut self) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        let both = self.active.iter().all(|a| a.as_ref().is_some_and(|a| !a.pending.is_empty()));
         for i in 0..self.active.len() {
+            #[cfg(feature = "fault-injection")]
+            if i > 0 && both {
+                crate::killpoint!("flush.between_logs");
+            }
             self.flush_log(i)?;
         }
         self.pending_since_ms = None;
