@@ -191,6 +191,14 @@ impl Counters {
         ] {
             s(out, name, v);
         }
+        // The library's own get and set times (sampled, power-of-two upper
+        // bounds): a slow reply with fast store calls is the network's or
+        // the scheduler's doing, not the store's.
+        for (op, h) in [("get", &store.get_latency), ("set", &store.set_latency)] {
+            for (q, label) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
+                s(out, &format!("keg_{op}_{label}_ns"), h.quantile_ns(q));
+            }
+        }
     }
 }
 
