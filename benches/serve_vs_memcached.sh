@@ -19,6 +19,7 @@ RUNS=${RUNS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 KEYS=${KEYS:-100000}
+# memcached's worker threads (keg serve has a thread per connection).
 THREADS=${THREADS:-$(nproc)}
 SIZES=${SIZES:-"100 4096"}
 # 0: one blocking load thread per connection (like one web worker process
@@ -71,7 +72,7 @@ RESULTS="$WORK/results"
 : >"$RESULTS"
 for run in $(seq 1 "$RUNS"); do
     for size in $SIZES; do
-        # memcached: 1 GiB of memory holds every key; as many threads as keg.
+        # memcached: 1 GiB of memory holds every key; a worker thread per CPU.
         "$MEMCACHED" -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -t "$THREADS" -m 1024 -c 1024 &
         pid=$!
         PIDS+=("$pid")
@@ -83,7 +84,7 @@ for run in $(seq 1 "$RUNS"); do
         for durability in flushed synced; do
             dir="$WORK/keg-$run-$size-$durability"
             "$KEG" serve "$dir" --listen "127.0.0.1:$KEG_PORT" --max-bytes 4GiB \
-                --durability "$durability" --threads "$THREADS" --quiet &
+                --durability "$durability" --quiet &
             pid=$!
             PIDS+=("$pid")
             wait_port "$KEG_PORT"
