@@ -3,6 +3,7 @@
 #
 #   benches/serve_vs_memcached.sh            # 3 runs of 10 s per server and value size
 #   RUNS=5 SECONDS_PER_RUN=20 benches/serve_vs_memcached.sh
+#   CLIENT_THREADS=2 benches/serve_vs_memcached.sh   # the 16 connections on 2 polling threads
 #
 # Starts Debian's memcached (installed with apt-get if it is missing) and
 # `keg serve` (durability flushed, the default, and synced) on 127.0.0.1,
@@ -18,8 +19,12 @@ RUNS=${RUNS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 KEYS=${KEYS:-100000}
+# memcached's worker threads (keg serve has a thread per connection).
 THREADS=${THREADS:-$(nproc)}
 SIZES=${SIZES:-"100 4096"}
+# 0: one blocking load thread per connection (like one web worker process
+# each); N: the connections spread over N threads that poll (like memtier).
+CLIENT_THREADS=${CLIENT_THREADS:-0}
 MEMCACHED_PORT=${MEMCACHED_PORT:-21211}
 KEG_PORT=${KEG_PORT:-21212}
 
@@ -60,14 +65,14 @@ stop() {
 
 load() { # port size
     "$LOAD" --addr "127.0.0.1:$1" --connections "$CONNECTIONS" --seconds "$SECONDS_PER_RUN" \
-        --keys "$KEYS" --value-size "$2" --get-percent 90 --zipf 0.99
+        --keys "$KEYS" --value-size "$2" --get-percent 90 --zipf 0.99 --threads "$CLIENT_THREADS"
 }
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
 for run in $(seq 1 "$RUNS"); do
     for size in $SIZES; do
-        # memcached: 1 GiB of memory holds every key; as many threads as keg.
+        # memcached: 1 GiB of memory holds every key; a worker thread per CPU.
         "$MEMCACHED" -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -t "$THREADS" -m 1024 -c 1024 &
         pid=$!
         PIDS+=("$pid")
@@ -79,7 +84,7 @@ for run in $(seq 1 "$RUNS"); do
         for durability in flushed synced; do
             dir="$WORK/keg-$run-$size-$durability"
             "$KEG" serve "$dir" --listen "127.0.0.1:$KEG_PORT" --max-bytes 4GiB \
-                --durability "$durability" --threads "$THREADS" --quiet &
+                --durability "$durability" --quiet &
             pid=$!
             PIDS+=("$pid")
             wait_port "$KEG_PORT"
