@@ -189,6 +189,9 @@ impl Counters {
             ("keg_bytes_appended", store.bytes_appended),
             ("keg_maintenance_errors", store.maintenance_errors),
             ("keg_sync_rounds", store.sync_rounds),
+            ("keg_hint_bytes_pending", store.hint_bytes_pending),
+            ("keg_bytes_reinserted", store.bytes_reinserted),
+            ("keg_reinsertions_skipped", store.reinsertions_skipped),
         ] {
             s(out, name, v);
         }

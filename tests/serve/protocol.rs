@@ -149,6 +149,9 @@ fn version_verbosity_stats_quit() {
         "evictions",
         "expired_unfetched",
         "keg_disk_bytes",
+        "keg_hint_bytes_pending",
+        "keg_bytes_reinserted",
+        "keg_reinsertions_skipped",
     ] {
         assert!(s.contains_key(name), "stats lacks {name}: {s:?}");
     }
