@@ -216,7 +216,7 @@ impl Namespace<'_> {
         let key = self.key(key)?;
         self.cache.check_value(value)?;
         let tags = opts.encoded_tags()?;
-        let seq = self.cache.write_in(&key, true, |_, now| Ok(put(value, opts, &tags, now)))?;
+        let seq = self.cache.write_in(&key, true, false, |_, now| Ok(put(value, opts, &tags, now)))?;
         bump(&self.cache.inner.counters.sets);
         Ok(seq.unwrap_or(0))
     }

@@ -51,7 +51,7 @@ impl Cache {
         let started = crate::latency::start(crate::latency::Op::Set);
         self.check_value(value)?;
         let tags = opts.encoded_tags()?;
-        let seq = self.write(key, |_, now| Ok(put(value, opts, &tags, now)))?;
+        let seq = self.write_in(key, false, false, |_, now| Ok(put(value, opts, &tags, now)))?;
         bump(&self.inner.counters.sets);
         self.inner.counters.set_latency.finish(started);
         Ok(seq.unwrap_or(0))
@@ -397,20 +397,22 @@ impl Cache {
         key: &[u8],
         decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
     ) -> Result<Option<u64>> {
-        self.write_in(key, false, decide)
+        self.write_in(key, false, true, decide)
     }
 
     /// [`Cache::write`] of a plain key, or (`namespaced`) of a namespace's
-    /// encoded key (see `Namespace`).
+    /// encoded key (see `Namespace`); `reads_current` off for a write whose
+    /// `decide` ignores the current value (see `Engine::update`).
     pub(crate) fn write_in<'v>(
         &self,
         key: &[u8],
         namespaced: bool,
+        reads_current: bool,
         decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
     ) -> Result<Option<u64>> {
         let inner = &*self.inner;
         inner.check_key(key)?;
-        let written = inner.update(key, namespaced, decide)?;
+        let written = inner.update(key, namespaced, reads_current, decide)?;
         if let Some(seq) = written.seq {
             inner.wait_durable(seq)?;
         }

@@ -89,10 +89,16 @@ impl Engine {
     /// namespaced key when `namespaced` is set). `decide` may run more than once (when the
     /// record it asked for needs eviction first); only its last answer is
     /// written. Does not wait for durability: see [`Engine::wait_durable`].
+    ///
+    /// With `reads_current` off (a plain set or delete, whose `decide` does
+    /// not look at the value), `decide` gets `None` and the key's old record
+    /// is not read unless whether it is live depends on it (a tagged or
+    /// namespaced record): a blind write costs no read of the old value.
     pub(crate) fn update<'v>(
         &self,
         key: &[u8],
         namespaced: bool,
+        reads_current: bool,
         mut decide: impl FnMut(Option<Current<'_>>, u64) -> Result<Action<'v>>,
     ) -> Result<Written> {
         self.check_writable()?;
@@ -103,7 +109,9 @@ impl Engine {
             let mut w = self.writer_with_room(room)?;
             let found = self.locate(key, hash, false, Some(&w));
             let current = match &found {
-                Lookup::Found(l) => live_value(self, &w, l, key, now).filter(|c| c.meta.namespaced == namespaced),
+                Lookup::Found(l) if reads_current => {
+                    live_value(self, &w, l, key, now).filter(|c| c.meta.namespaced == namespaced)
+                }
                 _ => None,
             };
             let had_live = current.is_some() || self.had_live(&w, &found, namespaced, now);
@@ -195,7 +203,7 @@ impl Engine {
     /// Deletes `key` by writing a tombstone; returns whether a live value was
     /// removed. Waits for durability in synced mode.
     pub(crate) fn remove(&self, key: &[u8], namespaced: bool) -> Result<bool> {
-        let done = self.update(key, namespaced, |_, _| Ok(Action::Delete))?;
+        let done = self.update(key, namespaced, false, |_, _| Ok(Action::Delete))?;
         if let Some(seq) = done.seq {
             self.wait_durable(seq)?;
         }
