@@ -13,15 +13,7 @@ const SEG: u64 = 64 << 10;
 const KEYS: u64 = 8_000;
 const VALUE: usize = 1000;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use crate::size_cap::Rng;
 
 #[test]
 fn a_uniform_working_set_twice_the_cap_costs_at_most_the_reinsertion_budget() {

@@ -11,9 +11,10 @@ use keg::{Cache, ManualClock};
 const CAP: u64 = 4 << 20;
 const SEG: u64 = 64 << 10;
 
-struct Rng(u64);
+/// xorshift64: a small, deterministic generator (also used by `reinsertion_budget`).
+pub struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
