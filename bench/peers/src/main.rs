@@ -389,6 +389,9 @@ fn show(res: &Results, w: &str, s: &str, m: &str) -> String {
 fn status(res: &Results, w: &str, s: &str) -> (String, bool) {
     let Some(c) = get(res, w, s) else { return ("not run".into(), false) };
     if let Some(e) = c.errors.first() {
+        if let Some(i) = e.find("not offered") {
+            return (e[i..].to_string(), false);
+        }
         return (format!("failed: {e}"), false);
     }
     let worst = |m: &str| c.vals.get(m).map_or(0.0, |v| v.iter().copied().fold(0.0, f64::max));
@@ -618,5 +621,44 @@ fn print_tables(o: &Opts, res: &Results) {
         if o.stores.iter().any(|x| x == s) {
             println!("| {s} | {cfg} | {promise} |");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res_with(store: &str, figures: &[(&str, f64)]) -> Results {
+        let mut res = Results::new();
+        for s in ["keg", store] {
+            let cell = res.entry(("space".into(), s.into())).or_default();
+            cell.vals.insert("entries".into(), vec![100.0]);
+            cell.vals.insert("space_open".into(), vec![2.0]);
+        }
+        let cell = res.get_mut(&("space".to_string(), store.to_string())).expect("inserted");
+        for (k, v) in figures {
+            cell.vals.insert(k.to_string(), vec![*v]);
+        }
+        res
+    }
+
+    #[test]
+    fn a_store_with_wrong_stale_or_lost_values_is_not_ranked() {
+        assert_eq!(status(&res_with("sled", &[("wrong", 0.0)]), "space", "sled"), ("ok".into(), true));
+        for (m, word) in [("wrong", "WRONG"), ("stale", "STALE"), ("missing", "lost")] {
+            let (st, ranked) = status(&res_with("sled", &[(m, 1.0)]), "space", "sled");
+            assert!(!ranked, "{m}");
+            assert!(st.contains(word), "{st}");
+        }
+        let (st, ranked) = status(&res_with("cacache", &[("entries", 5.0)]), "space", "cacache");
+        assert!(!ranked && st.contains("not ranked"), "{st}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_runs_ignores_nan() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[f64::NAN, 5.0]), 5.0);
+        assert!(median(&[]).is_nan());
     }
 }

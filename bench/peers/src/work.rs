@@ -563,3 +563,61 @@ pub fn machine(dir: &Path, sz: &Sizes) -> Res<()> {
     emit("wrong", miss.load(Ordering::Relaxed) as f64);
     std::fs::remove_dir_all(dir).map_err(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_accepts_only_the_value_written_for_that_key_and_version() {
+        for len in [24, 100, 4096] {
+            let mut v = Vec::new();
+            value(7, 2, len, &mut v);
+            assert_eq!(v.len(), len);
+            assert_eq!(check(7, &v, len, 2..=2), Some(2));
+            assert_eq!(check(7, &v, len, 0..=3), Some(2));
+            assert_eq!(check(7, &v, len, 3..=3), None, "an older version is not the current one");
+            assert_eq!(check(8, &v, len, 0..=3), None, "another key's value");
+            assert_eq!(check(7, &v[..len - 1], len, 2..=2), None, "a truncated value");
+            for at in [0, 8, 16, len - 1] {
+                let mut bad = v.clone();
+                bad[at] ^= 1;
+                assert_eq!(check(7, &bad, len, 0..=3), None, "a flipped bit at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn values_do_not_compress() {
+        let mut v = Vec::new();
+        value(1, 1, 4096, &mut v);
+        let distinct: std::collections::HashSet<&[u8]> = v[16..].chunks(8).collect();
+        assert_eq!(distinct.len(), (4096 - 16) / 8);
+    }
+
+    #[test]
+    fn keys_are_24_bytes_and_write_key_matches_key() {
+        for i in [0, 1, 99_999, u64::MAX / 2] {
+            let mut k = [0u8; KEY_LEN];
+            write_key(&mut k, i);
+            assert_eq!(key(i), k.to_vec());
+        }
+    }
+
+    #[test]
+    fn zipf_is_skewed_and_stays_in_range() {
+        let n = 10_000;
+        let z = Zipf::new(n);
+        let mut r = Rng::new(1);
+        let mut counts = vec![0u32; n as usize];
+        for _ in 0..200_000 {
+            let i = z.sample(&mut r);
+            assert!(i < n);
+            counts[i as usize] += 1;
+        }
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        let top: u32 = counts[..100].iter().sum();
+        // Under theta 0.99 the hottest 1 % of keys take about half the accesses.
+        assert!(top > 200_000 / 3, "top 100 keys got {top}");
+    }
+}
