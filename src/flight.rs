@@ -63,6 +63,14 @@ impl Flights {
     fn len(&self) -> usize {
         self.table.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
+
+    /// Callers waiting for the flight of `key` (each holds the flight; so do
+    /// the table and the leader's landing).
+    #[cfg(test)]
+    fn waiters(&self, key: &[u8]) -> usize {
+        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        table.get(key).map_or(0, |f| Arc::strong_count(f) - 2)
+    }
 }
 
 impl Drop for Landing<'_> {
@@ -87,8 +95,13 @@ mod tests {
         assert!(matches!(flights.join(b"other"), Role::Leader(_)), "another key has its own flight");
         let f = flights.clone();
         let waiter = std::thread::spawn(move || matches!(f.join(b"k"), Role::Waited));
+        // Until the waiter has joined the flight (however late its thread starts).
+        while flights.waiters(b"k") == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(!waiter.is_finished(), "a waiter waits while the leader computes");
+        assert_eq!(flights.waiters(b"k"), 1);
         drop(leader);
         assert!(waiter.join().unwrap());
         assert_eq!(flights.len(), 0);

@@ -366,6 +366,14 @@ pub enum Item<'a> {
         /// The decoded record, borrowing the file's bytes.
         record: Record<'a>,
     },
+    /// An intact invalidation record (kind 3: `Cache::invalidate_tag`,
+    /// `Cache::drop_namespace`; FORMAT.md 2.3).
+    Invalidation {
+        /// Byte offset of the record in the file.
+        offset: u64,
+        /// The decoded record, borrowing the file's bytes.
+        invalidation: record::Invalidation<'a>,
+    },
     /// A record whose checksum matches but whose kind or flags this version
     /// does not define; the engine steps over it and so does the iterator.
     Other {
@@ -391,7 +399,7 @@ impl Item<'_> {
     /// ```
     pub fn offset(&self) -> u64 {
         match self {
-            Item::Record { offset, .. } | Item::Other { offset, .. } => *offset,
+            Item::Record { offset, .. } | Item::Invalidation { offset, .. } | Item::Other { offset, .. } => *offset,
             Item::Damaged(d) => d.offset,
         }
     }
@@ -408,6 +416,7 @@ impl Item<'_> {
     pub fn len(&self) -> u64 {
         match self {
             Item::Record { record, .. } => record.len(),
+            Item::Invalidation { invalidation, .. } => invalidation.len,
             Item::Other { header, .. } => header.record_len(),
             Item::Damaged(d) => d.len,
         }
@@ -492,16 +501,23 @@ impl<'a> Records<'a> {
     }
 }
 
-/// Whether an intact value or tombstone record starts at `p`.
+/// Whether an intact value, tombstone or invalidation record starts at `p`.
 fn intact_at(bytes: &[u8], p: usize) -> bool {
     let Some(rest) = bytes.get(p..) else { return false };
     let Ok(h) = record::decode_header(rest) else { return false };
     // Cheap field checks first; the checksum only for plausible headers.
-    plausible(&h) && h.record_len() <= rest.len() as u64 && record::decode(rest).is_ok()
+    plausible(&h)
+        && h.record_len() <= rest.len() as u64
+        && (record::decode(rest).is_ok() || record::decode_invalidation(rest).is_ok())
 }
 
+/// A header keg could have written: a key, only the flag bits it defines
+/// (user flags, tags, namespaced key), and a kind it writes.
 fn plausible(h: &Header) -> bool {
-    h.key_len != 0 && h.flags == 0 && (h.kind_code == 1 || (h.kind_code == 2 && h.value_len == 0))
+    let known = record::FLAG_USER_FLAGS | record::FLAG_TAGS | record::FLAG_NAMESPACED;
+    h.key_len != 0
+        && h.flags & !known == 0
+        && (h.kind_code == 1 || ((h.kind_code == 2 || h.kind_code == 3) && h.value_len == 0))
 }
 
 impl<'a> Iterator for Records<'a> {
@@ -516,6 +532,10 @@ impl<'a> Iterator for Records<'a> {
                 Some(Item::Record { offset, record })
             }
             Err(DecodeError::Invalid(reason)) => {
+                if let Ok(invalidation) = record::decode_invalidation(rest) {
+                    self.pos += invalidation.len as usize;
+                    return Some(Item::Invalidation { offset, invalidation });
+                }
                 // The checksum matched, so the lengths are the writer's and lie within `rest`.
                 let header = record::decode_header(rest).ok()?;
                 self.pos += header.record_len() as usize;
@@ -542,11 +562,16 @@ impl<'a> Iterator for Records<'a> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Status {
-    /// The index points at this record and it has not expired: `get` serves it.
+    /// The index points at this record, it has not expired and no
+    /// invalidation hides it: `get` serves it.
     Live,
     /// The index points at this record but its expiry has passed: `get`
     /// misses, and maintenance will reclaim it.
     Expired,
+    /// The index points at this record but an invalidation hides it (its tag
+    /// was invalidated or its namespace dropped since it was written): `get`
+    /// misses, and maintenance will reclaim it.
+    Invalidated,
     /// A value record the index does not point at: overwritten or deleted
     /// later, or discarded by recovery (written after history lost in a crash).
     Shadowed,
@@ -564,12 +589,13 @@ impl Status {
     /// Every status, in declaration order.
     ///
     /// ```
-    /// assert_eq!(keg::inspect::Status::ALL.len(), 5);
+    /// assert_eq!(keg::inspect::Status::ALL.len(), 6);
     /// ```
-    pub const ALL: [Status; 5] =
-        [Status::Live, Status::Expired, Status::Shadowed, Status::Tombstone, Status::Unindexed];
+    pub const ALL: [Status; 6] =
+        [Status::Live, Status::Expired, Status::Invalidated, Status::Shadowed, Status::Tombstone, Status::Unindexed];
 
-    /// The lower-case name tools print: `live`, `expired`, `shadowed`, `tombstone`, `unindexed`.
+    /// The lower-case name tools print: `live`, `expired`, `invalidated`,
+    /// `shadowed`, `tombstone`, `unindexed`.
     ///
     /// ```
     /// assert_eq!(keg::inspect::Status::Unindexed.as_str(), "unindexed");
@@ -578,6 +604,7 @@ impl Status {
         match self {
             Status::Live => "live",
             Status::Expired => "expired",
+            Status::Invalidated => "invalidated",
             Status::Shadowed => "shadowed",
             Status::Tombstone => "tombstone",
             Status::Unindexed => "unindexed",
@@ -676,6 +703,7 @@ impl<'c> Classifier<'c> {
             None => Status::Unindexed,
             Some(false) => Status::Shadowed,
             Some(true) if expired(record.header.expires_ms, self.now_ms) => Status::Expired,
+            Some(true) if self.cache.inner().invalidated(record) => Status::Invalidated,
             Some(true) => Status::Live,
         }
     }
@@ -717,6 +745,10 @@ pub struct LiveWalk {
     pub live: u64,
     /// Index entries whose record has expired (skipped).
     pub expired: u64,
+    /// Index entries whose record an invalidation hides
+    /// ([`Cache::invalidate_tag`], [`Cache::drop_namespace`]; skipped, as
+    /// `get` misses them).
+    pub invalidated: u64,
     /// Index entries whose record could not be read or failed its checksum
     /// (skipped; `get` would miss them too). On a cache open for writing with
     /// [`crate::Durability::Buffered`], call [`Cache::flush`] first, or
@@ -770,6 +802,10 @@ pub fn for_each_live<E>(cache: &Cache, mut f: impl FnMut(&LiveEntry<'_>) -> Resu
             Ok(record) if record.kind == Kind::Value => {
                 if expired(record.header.expires_ms, now) {
                     walk.expired += 1;
+                    return;
+                }
+                if inner.invalidated(&record) {
+                    walk.invalidated += 1;
                     return;
                 }
                 walk.live += 1;
@@ -943,6 +979,30 @@ mod tests {
         assert!(matches!(d.error, DecodeError::Truncated { .. }));
         assert!(matches!(items[2], Item::Record { offset, .. } if offset == second as u64 + 32));
         assert_eq!(items.len(), 3);
+    }
+
+    /// After damage, the search for the next intact record finds records
+    /// with flags, tags or a namespaced key, and invalidation records, too.
+    #[test]
+    fn resync_after_damage_finds_the_records_of_issue_12() {
+        let mut b = segment(&[(b"k1", b"v1")]);
+        let damaged = b.len();
+        record::encode(&mut b, Kind::Value, 2, 0, b"k2", b"v2").unwrap();
+        let tags = record::encode_tags(&["t"]).unwrap();
+        let tagged = b.len();
+        record::encode_full(&mut b, Kind::Value, 3, 0, b"\x01nk", 7, &tags, true, b"v3").unwrap();
+        let inv = b.len();
+        let key = record::invalidation_key(record::Scope::Tag, b"t");
+        record::encode_full(&mut b, Kind::Invalidation, 4, 0, &key, 0, &[], false, b"").unwrap();
+        b[damaged + 30] ^= 1; // the second record's key
+        let items: Vec<_> = records(&b).collect();
+        assert!(matches!(items[0], Item::Record { .. }));
+        let Item::Damaged(d) = &items[1] else { panic!("{:?}", items[1]) };
+        assert_eq!((d.offset as usize, (d.offset + d.len) as usize), (damaged, tagged));
+        let Item::Record { offset, record } = &items[2] else { panic!("{:?}", items[2]) };
+        assert_eq!((*offset as usize, record.user_flags, record.namespaced()), (tagged, 7, true));
+        assert!(matches!(items[3], Item::Invalidation { offset, .. } if offset as usize == inv));
+        assert_eq!(items.len(), 4);
     }
 
     #[test]

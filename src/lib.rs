@@ -52,7 +52,7 @@ mod storage;
 mod value;
 
 pub use cache::{Cache, Namespace};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{BootTime, Clock, ManualClock, SystemClock};
 pub use config::{
     Builder, Durability, COMPACTION_THRESHOLD_RANGE, DEFAULT_COMPACTION_THRESHOLD, DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_BYTES, DEFAULT_MAX_KEY_LEN, DEFAULT_MAX_VALUE_LEN, DEFAULT_WRITE_BUFFER_BYTES, MAX_FLUSH_INTERVAL,

@@ -3,11 +3,12 @@
 //! The first input byte is a mode (see [`FIX_CHECKSUMS`]); the rest is the file.
 //!
 //! Invariants: nothing panics; a decoded checkpoint holds at most
-//! `MAX_VOID_RANGES` ranges and its file is exactly as long as they need;
-//! encoding it reproduces the file (reserved bytes aside); `is_void` agrees with
-//! its ranges; each error names what actually went wrong.
+//! `MAX_VOID_RANGES` ranges and its file is exactly as long as its version
+//! and they need; encoding it reproduces a version-2 file (reserved bytes
+//! aside); an anchor has a boot id; `is_void` agrees with its ranges; each
+//! error names what actually went wrong.
 
-use keg::format::checkpoint::{Checkpoint, MAGIC, MAX_VOID_RANGES};
+use keg::format::checkpoint::{Checkpoint, HEADER_LEN, HEADER_LEN_V1, MAGIC, MAX_VOID_RANGES};
 use keg::format::DecodeError;
 
 /// Mode bit: give the file a matching checksum before decoding, so that the
@@ -32,11 +33,14 @@ fn check(data: &[u8]) {
     match Checkpoint::decode(data) {
         Ok(c) => {
             assert!(c.void_ranges.len() <= MAX_VOID_RANGES);
-            assert_eq!(data.len(), 36 + 16 * c.void_ranges.len());
+            let version = u16::from_le_bytes([data[8], data[9]]);
+            let head = if version == 1 { HEADER_LEN_V1 } else { HEADER_LEN };
+            assert_eq!(data.len(), head + 4 + 16 * c.void_ranges.len());
+            assert!(c.anchor.is_none_or(|a| a.boot_id != 0), "an anchor without a boot id");
             let again = c.encode();
             assert_eq!(Checkpoint::decode(&again).as_ref(), Ok(&c));
             // Bytes 12..16 are reserved (zero when written, covered by the checksum).
-            if data[12..16] == [0; 4] {
+            if version == 2 && data[12..16] == [0; 4] {
                 assert_eq!(again, data, "a decoded checkpoint did not encode back to its bytes");
             }
             let probes = c.void_ranges.iter().flat_map(|&(a, b)| [a.wrapping_sub(1), a, b, b.wrapping_add(1)]);
@@ -57,7 +61,8 @@ fn check(data: &[u8]) {
         }
         Err(DecodeError::Invalid(_)) => {
             let n = u16::from_le_bytes([data[10], data[11]]) as usize;
-            assert!(n > MAX_VOID_RANGES);
+            let anchorless = data[56..72] == [0; 16] && data[32..56] != [0; 24];
+            assert!(n > MAX_VOID_RANGES || anchorless);
         }
         Err(other) => panic!("an error this target does not know: {other:?}"),
     }

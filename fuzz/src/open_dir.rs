@@ -650,9 +650,9 @@ fn built_checkpoint(input: &mut Input<'_>, max_seq: u64) -> Option<Vec<u8>> {
             (first, first.saturating_add(input.u8() as u64))
         })
         .collect();
-    let mut bytes = Checkpoint { durable_seq, clock_ms, void_ranges }.encode();
+    let mut bytes = Checkpoint { durable_seq, clock_ms, void_ranges, ..Default::default() }.encode();
     if sel == 5 && input.u8() & 3 == 0 {
-        bytes[8] = 2; // a future format version
+        bytes[8] = 3; // a future format version
         let end = bytes.len() - 4;
         fix_crc(&mut bytes, 0..end, end);
     }

@@ -13,8 +13,12 @@
 //! item operations: `set_with` (flags and TTL), `add`, `replace`, `append`,
 //! `prepend`, `incr`, `decr`, `set_if_version`, `touch`, `get_and_touch`,
 //! `get_entry`, `set_many`, `delete_many`, `get_many`, `get_or_set_with`.
-//! (Inputs from before `ATOMIC` existed have bit 4 of their mode byte clear,
-//! so they mean what they meant.) [`Step`] is the decoded operation;
+//! With `TAGS` (bit 5) as well it is the low six bits: 32-39 the tag and
+//! namespace operations: `set_with` with tags of a plain key or of a key in
+//! one of two namespaces, `get_entry` and `delete` of either, `set_many`
+//! with tags, `invalidate_tag` and `drop_namespace`. (Inputs from before
+//! `ATOMIC` existed have bit 4 of their mode byte clear, and inputs from
+//! before `TAGS` bit 5, so they mean what they meant.) [`Step`] is the decoded operation;
 //! `tests/engine/model_proptest.rs` drives the same [`Model`] with steps that
 //! proptest generates.
 //!
@@ -22,7 +26,16 @@
 //! expiry), `delete` reports whether a live value was there, `len` lies
 //! between the number of live entries and the number the model holds. Under
 //! `SMALL`, eviction may drop an entry: the model then forgets it, and it
-//! must stay gone (an evicted value never comes back). Crash reopens lose
+//! must stay gone (an evicted value never comes back).
+//!
+//! Tags and namespaces: the model keeps each item's tags; `invalidate_tag`
+//! must report exactly the live items carrying the tag (at most that under
+//! `SMALL`, where some may have been evicted) and every item carrying it is
+//! gone afterwards, across compaction, maintenance, clean and crash reopens;
+//! `drop_namespace` removes every key of that namespace and no other.
+//! Namespaced keys use the same bytes as plain keys, and must never read
+//! each other's values. Entries an invalidation hides count in `len` until
+//! reclaimed, so `len`'s upper bound counts them. Crash reopens lose
 //! nothing in any mode here: flushed and synced writes have reached the OS
 //! when acknowledged, and the buffered mode is flushed before the crash.
 //!
@@ -56,7 +69,7 @@
 //! writer also starts at the mark (as the next open would), so it may run up
 //! to a lease ahead of the writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -87,8 +100,19 @@ pub const SYNCED: u8 = 1 << 2;
 pub const BUFFERED: u8 = 2 << 2;
 /// Mode bit: opcodes are five bits wide, 16-31 the item operations.
 pub const ATOMIC: u8 = 1 << 4;
-/// Number of distinct keys.
+/// Mode bit (with [`ATOMIC`]): opcodes are six bits wide, 32-39 (and their
+/// repeats up to 63) the tag and namespace operations.
+pub const TAGS: u8 = 1 << 5;
+/// Number of distinct plain keys.
 pub const KEYS: usize = 12;
+/// Number of namespaces (`ns-0`, `ns-1`).
+pub const NAMESPACES: usize = 2;
+/// Keys per namespace: the bytes of plain keys 0-3.
+pub const NS_KEYS: usize = 4;
+/// Every key the model knows: plain keys `0..KEYS`, then each namespace's.
+pub const ALL_KEYS: usize = KEYS + NAMESPACES * NS_KEYS;
+/// Number of tags (`tag-0` to `tag-2`); a step's tags are a bitmask of them.
+pub const TAG_COUNT: usize = 3;
 const MAX_OPS: usize = 256;
 const START_MS: u64 = 1_700_000_000_000;
 
@@ -147,11 +171,53 @@ pub mod op {
     pub const GET_OR_SET: u8 = 30;
     /// `get_entry` too (opcode 31).
     pub const GET_ENTRY_2: u8 = 31;
+    /// `set_with` with tags of any key (plain or a namespace's, see
+    /// [`super::ALL_KEYS`]): key, value selector, flags selector, tags
+    /// bitmask, TTL selector.
+    pub const PUT: u8 = 32;
+    /// `get_entry` of any key: key.
+    pub const READ: u8 = 33;
+    /// `delete` of any key: key.
+    pub const REMOVE: u8 = 34;
+    /// `invalidate_tag`: tag (byte % 3).
+    pub const INVALIDATE_TAG: u8 = 35;
+    /// `drop_namespace`: namespace (byte % 2).
+    pub const DROP_NAMESPACE: u8 = 36;
+    /// `set_many` of plain keys with tags: as [`SET_MANY`], then a tags bitmask.
+    pub const PUT_MANY: u8 = 37;
+    /// `get_entry` of any key too (opcode 38).
+    pub const READ_2: u8 = 38;
+    /// `set_with` with tags too (opcode 39).
+    pub const PUT_2: u8 = 39;
 }
 
 /// Key `k`'s bytes.
 pub fn key(k: usize) -> Vec<u8> {
     format!("key-{k}-{}", "x".repeat(k % 5)).into_bytes()
+}
+
+/// Any key `k` below [`ALL_KEYS`]: its namespace (if any) and its bytes there.
+pub fn any_key(k: usize) -> (Option<usize>, Vec<u8>) {
+    if k < KEYS {
+        (None, key(k))
+    } else {
+        (Some((k - KEYS) / NS_KEYS), key((k - KEYS) % NS_KEYS))
+    }
+}
+
+/// Namespace `ns`'s name.
+pub fn ns_name(ns: usize) -> String {
+    format!("ns-{ns}")
+}
+
+/// Tag `t`'s name.
+pub fn tag_name(t: usize) -> String {
+    format!("tag-{t}")
+}
+
+/// The names of the tags in bitmask `tags`.
+fn tag_names(tags: u8) -> Vec<String> {
+    (0..TAG_COUNT).filter(|t| tags & 1 << t != 0).map(tag_name).collect()
 }
 
 /// Four hash values for all keys: most keys share their hash with others.
@@ -317,6 +383,36 @@ pub enum Step {
         flags: u32,
         ttl: Ttl,
     },
+    /// `set_with` of any key (below [`ALL_KEYS`]) with the tags of bitmask `tags`.
+    Put {
+        key: usize,
+        val: Val,
+        flags: u32,
+        tags: u8,
+        ttl: Ttl,
+    },
+    /// `get_entry` of any key.
+    Read {
+        key: usize,
+    },
+    /// `delete` of any key.
+    Remove {
+        key: usize,
+    },
+    InvalidateTag {
+        tag: usize,
+    },
+    DropNamespace {
+        ns: usize,
+    },
+    /// `set_many` of plain keys with the tags of bitmask `tags`.
+    PutMany {
+        keys: Vec<usize>,
+        len: usize,
+        flags: u32,
+        tags: u8,
+        ttl: Ttl,
+    },
 }
 
 impl Step {
@@ -331,6 +427,7 @@ impl Step {
                 | Step::ReadOnly
                 | Step::GetEntry { .. }
                 | Step::GetMany { .. }
+                | Step::Read { .. }
                 | Step::Reopen
                 | Step::Crash
         )
@@ -367,10 +464,15 @@ fn keys_from(input: &mut Input<'_>) -> Vec<usize> {
     (0..n).map(|_| input.below(KEYS)).collect()
 }
 
-/// Decodes one operation from its opcode byte `code` and the bytes after it.
-pub fn decode(code: u8, atomic: bool, input: &mut Input<'_>) -> Step {
+/// Decodes one operation from its opcode byte `code` and the bytes after it,
+/// for mode byte `mode`.
+pub fn decode(code: u8, mode: u8, input: &mut Input<'_>) -> Step {
     let delta = |d: u8| if d >= 192 { u64::MAX - (d - 192) as u64 } else { d as u64 };
-    let opcode = if atomic { code & 31 } else { code & 15 };
+    let opcode = match (mode & ATOMIC != 0, mode & TAGS != 0) {
+        (true, true) if code & 63 >= 32 => 32 + (code & 63) % 8,
+        (true, _) => code & 31,
+        (false, _) => code & 15,
+    };
     match opcode {
         0..=4 => Step::Set { key: input.below(KEYS), len: input.u8() as usize * 4, ttl: ttl_from(input) },
         5..=7 => Step::Get { key: input.below(KEYS) },
@@ -424,6 +526,21 @@ pub fn decode(code: u8, atomic: bool, input: &mut Input<'_>) -> Step {
             let (val, flags) = (val_from(input.u8()), flags_from(input.u8()));
             Step::GetOrSet { key, fail, val, flags, ttl: ttl_from(input) }
         }
+        op::PUT | op::PUT_2 => {
+            let (key, val, flags) = (input.below(ALL_KEYS), val_from(input.u8()), flags_from(input.u8()));
+            let tags = input.u8() & 7;
+            Step::Put { key, val, flags, tags, ttl: ttl_from(input) }
+        }
+        op::READ | op::READ_2 => Step::Read { key: input.below(ALL_KEYS) },
+        op::REMOVE => Step::Remove { key: input.below(ALL_KEYS) },
+        op::INVALIDATE_TAG => Step::InvalidateTag { tag: input.below(TAG_COUNT) },
+        op::DROP_NAMESPACE => Step::DropNamespace { ns: input.below(NAMESPACES) },
+        op::PUT_MANY => {
+            let keys = keys_from(input);
+            let (len, flags) = (input.u8() as usize * 4, flags_from(input.u8()));
+            let ttl = ttl_from(input);
+            Step::PutMany { keys, len, flags, tags: input.u8() & 7, ttl }
+        }
         _ => Step::GetEntry { key: input.below(KEYS) },
     }
 }
@@ -450,6 +567,8 @@ struct Item {
     version: Option<u64>,
     /// Whether maintenance may have moved the item (a new version) since.
     moved: bool,
+    /// Its tags, a bitmask.
+    tags: u8,
 }
 
 /// The model: every key's item, and every version each key ever had.
@@ -457,6 +576,9 @@ struct Item {
 pub struct Model {
     map: HashMap<usize, Item>,
     versions: HashMap<usize, Vec<u64>>,
+    /// Keys whose entry an invalidation hid: `len` may count them until
+    /// reclaimed or written again.
+    hidden: HashSet<usize>,
 }
 
 impl Model {
@@ -499,15 +621,31 @@ impl Model {
 
     /// Stores a write of `k` at `now`; `false` if it deletes the key.
     fn put(&mut self, k: usize, value: Vec<u8>, flags: u32, ttl: Ttl, now: u64) -> bool {
+        self.put_tagged(k, value, flags, 0, ttl, now)
+    }
+
+    /// [`Model::put`] of an item carrying the tags of bitmask `tags`.
+    fn put_tagged(&mut self, k: usize, value: Vec<u8>, flags: u32, tags: u8, ttl: Ttl, now: u64) -> bool {
+        self.hidden.remove(&k);
         match ttl.expires(now) {
             None => {
                 self.map.remove(&k);
                 false
             }
             Some(expires) => {
-                self.map.insert(k, Item { value, flags, expires, version: None, moved: false });
+                self.map.insert(k, Item { value, flags, expires, version: None, moved: false, tags });
                 true
             }
+        }
+    }
+
+    /// Removes every item `gone` picks (an invalidation): they may still
+    /// count in `len`.
+    fn hide(&mut self, gone: impl Fn(usize, &Item) -> bool) {
+        let keys: Vec<usize> = self.map.iter().filter(|(&k, i)| gone(k, i)).map(|(&k, _)| k).collect();
+        for k in keys {
+            self.map.remove(&k);
+            self.hidden.insert(k);
         }
     }
 
@@ -594,6 +732,22 @@ fn bytes(k: usize, val: Val, step: usize) -> Vec<u8> {
     }
 }
 
+/// `get_entry` of any key, through its namespace's handle if it has one.
+fn entry_of(c: &Cache, k: usize) -> keg::Result<Option<keg::Entry>> {
+    match any_key(k) {
+        (None, key) => c.get_entry(&key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.get_entry(&key),
+    }
+}
+
+/// `contains` of any key, as [`entry_of`].
+fn contains_of(c: &Cache, k: usize) -> keg::Result<bool> {
+    match any_key(k) {
+        (None, key) => c.contains(&key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.contains(&key),
+    }
+}
+
 impl Run {
     /// A fresh cache in a scratch directory.
     pub fn new(settings: Settings) -> Run {
@@ -655,6 +809,7 @@ impl Run {
             Step::Clear => {
                 c.clear().unwrap_or_else(|e| panic!("clear failed: {e}"));
                 model.map.clear();
+                model.hidden.clear();
             }
             Step::Sync => c.sync().unwrap_or_else(|e| panic!("sync failed: {e}")),
             Step::Flush => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
@@ -662,8 +817,8 @@ impl Run {
                 c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
                 let ro = builder(settings, clock).open_read_only(dir).unwrap_or_else(|e| panic!("read-only open: {e}"));
                 let ro_now = cache_time(&ro, clock);
-                for (k, key) in keys.iter().enumerate() {
-                    let got = ro.get_entry(key).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
+                for k in 0..ALL_KEYS {
+                    let got = entry_of(&ro, k).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
                     let want = model.live(k, ro_now);
                     assert_eq!(got.as_ref().map(|e| &e.value[..]), want.map(|i| &i.value[..]), "read-only get key {k}");
                     if let (Some(e), Some(i)) = (got, want) {
@@ -798,7 +953,7 @@ impl Run {
                     (Ok(None), None) => {}
                     (Ok(None), Some(_)) => model.evicted(k, small, "touch"),
                     (Ok(Some(entry)), Some(i)) => {
-                        if model.put(k, i.value.clone(), i.flags, ttl, now) {
+                        if model.put_tagged(k, i.value.clone(), i.flags, i.tags, ttl, now) {
                             if let Some(e) = entry {
                                 model.check_entry(k, &e, now, "get_and_touch");
                             }
@@ -880,6 +1035,78 @@ impl Run {
                     (got, want) => panic!("get_or_set_with of key {k} gave {got:?}; the model has {want:?}"),
                 }
             }
+            Step::Put { key: k, val, flags, tags, ttl } => {
+                let v = bytes(k, val, n);
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags).tags(tag_names(tags));
+                let result = match any_key(k) {
+                    (None, key) => c.set_with(&key, &v, &opts),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.set_with(&key, &v, &opts)),
+                };
+                match result {
+                    Ok(version) => {
+                        if model.put_tagged(k, v, flags, tags, ttl, now) {
+                            model.wrote(k, version);
+                        }
+                    }
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("set_with (tags {tags:#b}) of key {k} failed: {e}"),
+                }
+            }
+            Step::Read { key: k } => {
+                let got = entry_of(c, k).unwrap_or_else(|e| panic!("get_entry of key {k} failed: {e}"));
+                match (got, model.live(k, now).is_some()) {
+                    (None, live) => assert!(!live, "get_entry of key {k} found nothing; the model has a value"),
+                    (Some(e), true) => model.check_entry(k, &e, now, "get_entry"),
+                    (Some(e), false) => panic!("get_entry of key {k} found {e:?}; the model has no value"),
+                }
+            }
+            Step::Remove { key: k } => {
+                let removed = match any_key(k) {
+                    (None, key) => c.delete(&key),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.delete(&key)),
+                }
+                .unwrap_or_else(|e| panic!("delete of key {k} failed: {e}"));
+                let was_live = model.live(k, now).is_some();
+                if removed != was_live && !(small && was_live) {
+                    panic!("delete of key {k} returned {removed}, but the model says live = {was_live}");
+                }
+                model.map.remove(&k);
+            }
+            Step::InvalidateTag { tag: t } => {
+                let carries = |i: &Item| i.tags & 1 << t != 0;
+                let want = (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some_and(carries)).count();
+                match c.invalidate_tag(tag_name(t)) {
+                    // Under SMALL, the record's own room-making may evict some first.
+                    Ok(got) => {
+                        assert!(
+                            got == want || (small && got < want),
+                            "invalidate_tag of tag {t} counted {got}; the model has {want} live entries carrying it"
+                        );
+                        model.hide(|_, i| carries(i));
+                    }
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("invalidate_tag of tag {t} failed: {e}"),
+                }
+            }
+            Step::DropNamespace { ns } => match c.drop_namespace(ns_name(ns)) {
+                Ok(()) => model.hide(|k, _| any_key(k).0 == Some(ns)),
+                Err(Error::NoSpace { .. }) if small => {}
+                Err(e) => panic!("drop_namespace of namespace {ns} failed: {e}"),
+            },
+            Step::PutMany { keys: ref ks, len, flags, tags, ttl } => {
+                let values: Vec<(Vec<u8>, Vec<u8>)> =
+                    ks.iter().enumerate().map(|(n, &k)| (keys[k].clone(), value(k, n, len + n))).collect();
+                let opts = SetOptions::new().ttl(ttl.duration()).flags(flags).tags(tag_names(tags));
+                match c.set_many(&values, &opts) {
+                    Ok(()) => {
+                        for (&k, (_, v)) in ks.iter().zip(values) {
+                            model.put_tagged(k, v, flags, tags, ttl, now);
+                        }
+                    }
+                    Err(Error::NoSpace { .. }) if small => {}
+                    Err(e) => panic!("set_many (tags {tags:#b}) of keys {ks:?} failed: {e}"),
+                }
+            }
         }
         self.steps += 1;
         self.check_all(step);
@@ -890,8 +1117,8 @@ impl Run {
         let c = self.cache.as_ref().expect("open");
         let now = cache_time(c, &self.clock);
         let model = &mut self.model;
-        for k in 0..KEYS {
-            let has = c.contains(&key(k)).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}"));
+        for k in 0..ALL_KEYS {
+            let has = contains_of(c, k).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}"));
             let live = model.live(k, now).is_some();
             if has != live {
                 assert!(
@@ -903,17 +1130,17 @@ impl Run {
                 model.map.remove(&k);
             }
         }
-        let live = (0..KEYS).filter(|&k| model.live(k, now).is_some()).count();
-        let len = c.len();
-        assert!(live <= len && len <= model.map.len(), "len {len} not in {live}..={}", model.map.len());
+        let live = (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some()).count();
+        let (len, most) = (c.len(), model.map.len() + model.hidden.len());
+        assert!(live <= len && len <= most, "len {len} not in {live}..={most}");
     }
 
     /// The final check: every key's entry as the model says.
     pub fn finish(mut self) {
         let c = self.cache.as_ref().expect("open");
         let now = cache_time(c, &self.clock);
-        for k in 0..KEYS {
-            let got = c.get_entry(&key(k)).unwrap_or_else(|e| panic!("final get of key {k} failed: {e}"));
+        for k in 0..ALL_KEYS {
+            let got = entry_of(c, k).unwrap_or_else(|e| panic!("final get of key {k} failed: {e}"));
             assert_eq!(got.as_ref().map(|e| &e.value[..]), self.model.value(k, now), "final get key {k}");
             if let Some(e) = got {
                 self.model.check_entry(k, &e, now, "final get_entry");
@@ -932,7 +1159,7 @@ pub fn run(data: &[u8]) {
             break;
         }
         let code = input.u8();
-        let step = decode(code, mode & ATOMIC != 0, &mut input);
+        let step = decode(code, mode, &mut input);
         crate::trace!("{step:?}");
         run.step(&step);
     }

@@ -69,6 +69,10 @@ pub fn check_inspect_records(bytes: &[u8], engine_end: usize) {
         let at = &bytes[pos as usize..];
         match &item {
             keg::inspect::Item::Record { record, .. } => assert_eq!(record::decode(at).as_ref(), Ok(record)),
+            keg::inspect::Item::Invalidation { invalidation, .. } => {
+                assert!(matches!(record::decode(at), Err(DecodeError::Invalid(_))));
+                assert_eq!(record::decode_invalidation(at).as_ref(), Ok(invalidation))
+            }
             keg::inspect::Item::Other { reason, .. } => {
                 assert_eq!(record::decode(at), Err(DecodeError::Invalid(reason)))
             }

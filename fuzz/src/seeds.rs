@@ -96,7 +96,8 @@ pub fn all() -> Vec<Seed> {
 
     add("checkpoint_decode", "basic", with_mode(0, &basic["checkpoint"]));
     add("checkpoint_decode", "crashed", with_mode(0, &crashed["checkpoint"]));
-    let voids = Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)] };
+    let voids =
+        Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)], ..Default::default() };
     add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
     add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
     // The hint of the segment compaction wrote (the newest one).
@@ -154,6 +155,20 @@ pub fn all() -> Vec<Seed> {
     add("ops_model", "atomic", atomic.clone());
     atomic[0] = ops_model::ATOMIC | ops_model::SMALL | ops_model::COLLIDE | ops_model::SYNCED;
     add("ops_model", "atomic-small-collide-synced", atomic);
+    // Tags and namespaces (mode bit TAGS): tagged sets of plain and
+    // namespaced keys, invalidations and drops, with compaction, maintenance,
+    // clean and crash reopens between them.
+    let mut tags = vec![ops_model::ATOMIC | ops_model::TAGS];
+    tags.extend([op::PUT, 0, 100, 0, 1, 0, op::PUT, 12, 101, 0, 3, 0, op::PUT, 16, 102, 0, 2, 0]); // plain 0, ns-0 0, ns-1 0
+    tags.extend([op::PUT, 13, 5, 7, 0, 0, op::PUT_MANY, 2, 1, 2, 10, 0, 0, 4, op::READ, 12, op::READ_2, 0]);
+    tags.extend([op::INVALIDATE_TAG, 0, op::READ, 0, op::APPEND, 1, 4, op::CRASH, op::READ, 1]);
+    tags.extend([op::INVALIDATE_TAG, 2, op::PUT_2, 1, 103, 0, 4, 0, op::COMPACT, op::REOPEN, op::READ, 1]);
+    tags.extend([op::DROP_NAMESPACE, 0, op::PUT, 14, 104, 0, 0, 0, op::MAINTAIN, op::CRASH, op::READ, 13]);
+    tags.extend([op::REMOVE, 16, op::PUT, 17, 105, 0, 1, 0, op::DROP_NAMESPACE, 1, op::INCR, 0, 1]);
+    tags.extend([op::OTHER, 3, op::OTHER, 0, op::PUT, 12, 106, 0, 1, 0, op::INVALIDATE_TAG, 0, op::CRASH]);
+    add("ops_model", "tags", tags.clone());
+    tags[0] = ops_model::ATOMIC | ops_model::TAGS | ops_model::SMALL | ops_model::COLLIDE | ops_model::SYNCED;
+    add("ops_model", "tags-small-collide-synced", tags);
     seeds
 }
 

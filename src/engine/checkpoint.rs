@@ -1,5 +1,5 @@
 //! The checkpoint as the running cache keeps it: the clock mark and its
-//! lease, the durable mark, and the segments whose removal is not durable yet.
+//! lease, the clock anchor, the durable mark, and the segments whose removal is not durable yet.
 
 use super::rank::{self, Rank, Ranked};
 use super::{Engine, Pending};
@@ -13,33 +13,37 @@ impl Engine {
         rank::lock(&self.checkpoint, Rank::Checkpoint)
     }
 
-    /// The cache's current time, covered by the clock mark on disk.
+    /// The cache's current time, covered by the checkpoint on disk.
     ///
-    /// Before the cache uses a time later than the persisted mark, it writes
-    /// a checkpoint with a mark a lease ahead (`CLOCK_LEASE_MS`); the
+    /// Before the cache uses a time the checkpoint does not cover, it writes
+    /// one that does: its clock mark a lease ahead (`CLOCK_LEASE_MS`; the
     /// maintenance thread renews it before it runs out, so callers rarely
-    /// wait for that write. If the mark cannot be written (a full or failing
-    /// disk), time goes on anyway — serving entries past their expiry would
-    /// be worse — and the write is retried a second later; only a crash
-    /// during such a failure, followed by a clock jumping back, could then
-    /// revive an entry.
+    /// wait for that write), and a fresh clock anchor (needed only when the
+    /// wall clock jumped forward, or on the first use after a reboot). If
+    /// the checkpoint cannot be written (a full or failing disk), time goes
+    /// on anyway — serving entries past their expiry would be worse — and
+    /// the write is retried a second later; only a crash during such a
+    /// failure, followed by a clock jumping back, could then revive an entry.
     #[inline]
     pub(crate) fn now_ms(&self) -> u64 {
         match self.time.try_now_ms() {
             Ok(now) => now,
             Err(wanted) => {
-                let _ = self.renew_clock_lease(wanted, wanted);
+                let _ = self.renew_clock_lease(wanted, wanted, wanted, false);
                 self.time.try_now_ms().unwrap_or_else(|now| self.time.past_limit(now))
             }
         }
     }
 
-    /// Makes sure the persisted clock mark is at least `need_ms`, writing a
-    /// lease ahead of `from_ms` if it is not.
-    pub(crate) fn renew_clock_lease(&self, from_ms: u64, need_ms: u64) -> Result<()> {
+    /// Makes sure the checkpoint on disk covers the time `now_ms` and has a
+    /// clock mark of at least `need_ms`; when it does not (or with
+    /// `fresh_anchor`), writes one with a mark a lease ahead of `from_ms`
+    /// and a fresh anchor.
+    pub(crate) fn renew_clock_lease(&self, from_ms: u64, need_ms: u64, now_ms: u64, fresh_anchor: bool) -> Result<()> {
         use std::sync::atomic::Ordering::Relaxed;
         let mark = from_ms.saturating_add(CLOCK_LEASE_MS).max(need_ms);
-        if self.read_only || self.time.limit_ms() >= need_ms {
+        let covered = || !fresh_anchor && self.time.limit_ms() >= need_ms && self.time.covers(now_ms);
+        if self.read_only || covered() {
             return Ok(());
         }
         let retry_at = self.clock_retry_ms.load(Relaxed);
@@ -47,13 +51,22 @@ impl Engine {
             return Ok(()); // failed a moment ago: do not retry on every call
         }
         let written = {
-            // Under the lock, so that threads crossing the mark together write it once.
+            // Under the lock, so that threads crossing the mark together write
+            // it once (and so one anchor is written at a time).
             let mut current = self.lock_checkpoint();
-            if current.clock_ms >= need_ms {
+            if covered() {
                 Ok(())
             } else {
-                let next = Checkpoint { clock_ms: mark, ..current.clone() };
-                self.write_checkpoint(&next).map(|()| *current = next)
+                // A mark that already covers what is needed stays: renewed
+                // from a time held ahead of the wall clock (after a reboot),
+                // it would run further ahead at every crash.
+                let mark = if current.clock_ms >= need_ms { current.clock_ms } else { mark };
+                let anchor = self.time.begin_anchor();
+                let next = Checkpoint { clock_ms: mark, anchor: anchor.anchor, ..current.clone() };
+                self.write_checkpoint(&next).map(|()| {
+                    anchor.commit();
+                    *current = next;
+                })
             }
         };
         match written {

@@ -7,7 +7,7 @@
 //! | `read.rs`       | index lookup, then record, then checksum, then [`Value`] |
 //! | `write.rs`      | the write path: every set, delete and atomic operation locates the key's entry and appends its record under the writer lock |
 //! | `commit.rs`     | durability: group commit and fsync |
-//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the durable mark, segment removals not yet durable |
+//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the clock anchor, the durable mark, segment removals not yet durable |
 //! | `tags.rs`       | tags and namespaces: the invalidation table the read path consults, and `invalidate` |
 //!
 //! # Locks
@@ -166,13 +166,18 @@ impl Engine {
         for seg in &rec.segments {
             segments.insert(seg.clone());
         }
-        let buffer = if config.durability == Durability::Buffered { config.write_buffer_bytes.max(1) } else { 0 };
-        let mut writer = Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer);
+        let (buffer, buffer_age_ms) = if config.durability == Durability::Buffered {
+            (config.write_buffer_bytes.max(1), config.flush_interval.as_millis() as u64)
+        } else {
+            (0, 0)
+        };
+        let mut writer =
+            Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);
         }
-        let time = MonotonicTime::new(clock, rec.clock_floor_ms, !read_only);
+        let time = MonotonicTime::new(clock, rec.clock_floor_ms, rec.checkpoint.anchor, !read_only);
         let tag_state = tags::TagState::from_marks(rec.marks);
         let inner = Arc::new(Engine {
             dir: dir.to_owned(),

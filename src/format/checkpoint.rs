@@ -1,14 +1,20 @@
-//! The `checkpoint` file: how far the log is known to be durable.
+//! The `checkpoint` file: how far the log is known to be durable, and how
+//! far the cache's time has gone.
 //!
 //! ```text
 //! offset  width  field
 //!      0      8  magic        8B 4B 45 47 43 4B 50 0A  ("\x8bKEGCKP\n")
-//!      8      2  version      1
+//!      8      2  version      2 (1: no clock anchor, void ranges at 32)
 //!     10      2  void_count   number of void ranges, 0 ..= 64
 //!     12      4  reserved     0
 //!     16      8  durable_seq  every record with seq <= this is durable on disk
 //!     24      8  clock_ms     clock mark: no time (Unix ms) the cache has used is later
-//!     32   16*n  void ranges  (first u64, last u64), inclusive sequence ranges
+//!     32      8  held_ms      clock anchor (all four 0: none): no time used before
+//!                             the write is later
+//!     40      8  wall_ms        the wall clock at the write (Unix ms)
+//!     48      8  boot_ms        time since boot at the write (ms)
+//!     56     16  boot_id        names that boot; never 0 in an anchor
+//!     72   16*n  void ranges  (first u64, last u64), inclusive sequence ranges
 //!                             whose records must be ignored
 //!      …      4  crc32        CRC-32 of every preceding byte
 //! ```
@@ -16,12 +22,74 @@
 //! The file is replaced atomically: written to `checkpoint.tmp`, fsynced,
 //! renamed over `checkpoint`, and the directory fsynced.
 
-use super::{crc, u16_at, u32_at, u64_at, DecodeError, FORMAT_VERSION};
+use super::{crc, u16_at, u32_at, u64_at, DecodeError, CHECKPOINT_VERSION};
 
 /// Magic bytes at the start of the checkpoint file.
 pub const MAGIC: [u8; 8] = *b"\x8bKEGCKP\n";
 /// Most void ranges a checkpoint holds.
 pub const MAX_VOID_RANGES: usize = 64;
+/// Fixed part of a version-2 checkpoint, before the void ranges.
+///
+/// ```
+/// use keg::format::checkpoint::{Checkpoint, HEADER_LEN};
+/// assert_eq!(Checkpoint::default().encode().len(), HEADER_LEN + 4);
+/// ```
+pub const HEADER_LEN: usize = 72;
+/// Fixed part of a version-1 checkpoint (no clock anchor), before the void ranges.
+///
+/// ```
+/// assert_eq!(keg::format::checkpoint::HEADER_LEN_V1, 32);
+/// ```
+pub const HEADER_LEN_V1: usize = 32;
+
+/// How far the cache's time may run ahead of an anchor's wall clock
+/// carried forward: it absorbs the millisecond rounding of the two clocks
+/// (see [`ClockAnchor::covers_ms`]). After a crash on the same boot the
+/// cache resumes at most this plus 3 ms (rounding again) ahead of the wall clock.
+///
+/// ```
+/// assert!(keg::format::checkpoint::CLOCK_SLACK_MS <= 2);
+/// ```
+pub const CLOCK_SLACK_MS: u64 = 2;
+
+/// Where the wall clock stood against time since boot when the checkpoint
+/// was written: after a crash on the same boot, it tells how much time
+/// really passed, whatever the wall clock did (FORMAT.md, section 6).
+///
+/// ```
+/// use keg::format::checkpoint::ClockAnchor;
+/// let a = ClockAnchor { held_ms: 1_000, wall_ms: 900, boot_id: 7, boot_ms: 50 };
+/// assert_eq!(a.covers_ms(50), 1_000); // the time held, ahead of the wall clock
+/// assert_eq!(a.covers_ms(1_050), 1_902); // the wall clock carried forward, plus the slack
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockAnchor {
+    /// No time the cache used before the write is later (Unix ms).
+    pub held_ms: u64,
+    /// The wall clock at the write (Unix ms).
+    pub wall_ms: u64,
+    /// Names the boot (never 0).
+    pub boot_id: u128,
+    /// Time since that boot at the write (ms).
+    pub boot_ms: u64,
+}
+
+impl ClockAnchor {
+    /// The latest time the anchor covers when the time since its boot reads
+    /// `boot_ms`: the time held, or the wall clock carried forward by the
+    /// time since boot that passed (plus [`CLOCK_SLACK_MS`]), if later.
+    /// The cache hands out no later time before it writes a new anchor.
+    ///
+    /// ```
+    /// use keg::format::checkpoint::ClockAnchor;
+    /// let a = ClockAnchor { held_ms: 100, wall_ms: 100, boot_id: 1, boot_ms: 0 };
+    /// assert_eq!(a.covers_ms(10), 112);
+    /// ```
+    pub fn covers_ms(&self, boot_ms: u64) -> u64 {
+        let carried = self.wall_ms.saturating_add(boot_ms.saturating_sub(self.boot_ms)).saturating_add(CLOCK_SLACK_MS);
+        self.held_ms.max(carried)
+    }
+}
 
 /// The decoded checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +98,9 @@ pub struct Checkpoint {
     pub durable_seq: u64,
     /// The clock mark, Unix ms: no time the cache has used is later (FORMAT.md, section 6).
     pub clock_ms: u64,
+    /// The clock anchor (none in a version-1 file, or from a clock that
+    /// does not know the time since boot).
+    pub anchor: Option<ClockAnchor>,
     /// Inclusive sequence ranges whose records recovery discarded (lost history after a crash).
     pub void_ranges: Vec<(u64, u64)>,
 }
@@ -40,22 +111,27 @@ impl Checkpoint {
         self.void_ranges.iter().any(|&(a, b)| a <= seq && seq <= b)
     }
 
-    /// Encodes the checkpoint.
+    /// Encodes the checkpoint (always version 2).
     ///
     /// ```
     /// use keg::format::checkpoint::Checkpoint;
-    /// let c = Checkpoint { durable_seq: 10, clock_ms: 5, void_ranges: vec![(3, 4)] };
+    /// let c = Checkpoint { durable_seq: 10, clock_ms: 5, void_ranges: vec![(3, 4)], ..Default::default() };
     /// assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
     /// ```
     pub fn encode(&self) -> Vec<u8> {
         debug_assert!(self.void_ranges.len() <= MAX_VOID_RANGES);
-        let mut b = Vec::with_capacity(36 + 16 * self.void_ranges.len());
+        let mut b = Vec::with_capacity(HEADER_LEN + 4 + 16 * self.void_ranges.len());
         b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
         b.extend_from_slice(&(self.void_ranges.len() as u16).to_le_bytes());
         b.extend_from_slice(&[0; 4]);
         b.extend_from_slice(&self.durable_seq.to_le_bytes());
         b.extend_from_slice(&self.clock_ms.to_le_bytes());
+        let a = self.anchor.filter(|a| a.boot_id != 0).unwrap_or_default();
+        b.extend_from_slice(&a.held_ms.to_le_bytes());
+        b.extend_from_slice(&a.wall_ms.to_le_bytes());
+        b.extend_from_slice(&a.boot_ms.to_le_bytes());
+        b.extend_from_slice(&a.boot_id.to_le_bytes());
         for &(first, last) in &self.void_ranges {
             b.extend_from_slice(&first.to_le_bytes());
             b.extend_from_slice(&last.to_le_bytes());
@@ -65,21 +141,36 @@ impl Checkpoint {
         b
     }
 
-    /// Decodes and verifies a checkpoint file.
+    /// Decodes and verifies a checkpoint file (version 1 or 2).
     ///
     /// ```
     /// use keg::format::{checkpoint::Checkpoint, DecodeError};
     /// assert!(matches!(Checkpoint::decode(b"short"), Err(DecodeError::Truncated { .. })));
     /// ```
     pub fn decode(b: &[u8]) -> Result<Checkpoint, DecodeError> {
-        if b.len() < 36 {
-            return Err(DecodeError::Truncated { needed: 36, available: b.len() as u64 });
+        if b.len() < HEADER_LEN_V1 + 4 {
+            return Err(DecodeError::Truncated { needed: HEADER_LEN_V1 as u64 + 4, available: b.len() as u64 });
         }
         if b[0..8] != MAGIC {
             return Err(DecodeError::BadMagic { what: "checkpoint" });
         }
+        let version = u16_at(b, 8);
+        let head = match version {
+            1 => HEADER_LEN_V1,
+            2 => HEADER_LEN,
+            _ => {
+                // Another version's layout: refuse it if its checksum holds
+                // (a whole file from another keg), else it is damage.
+                let end = b.len() - 4;
+                let (stored, computed) = (u32_at(b, end), crc(&b[..end]));
+                if stored != computed {
+                    return Err(DecodeError::ChecksumMismatch { stored, computed });
+                }
+                return Err(DecodeError::UnsupportedVersion { found: version, supported: CHECKPOINT_VERSION });
+            }
+        };
         let n = u16_at(b, 10) as usize;
-        let len = 36 + 16 * n;
+        let len = head + 4 + 16 * n;
         if b.len() != len {
             return Err(DecodeError::Truncated { needed: len as u64, available: b.len() as u64 });
         }
@@ -88,15 +179,26 @@ impl Checkpoint {
         if stored != computed {
             return Err(DecodeError::ChecksumMismatch { stored, computed });
         }
-        let version = u16_at(b, 8);
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
-        }
         if n > MAX_VOID_RANGES {
             return Err(DecodeError::Invalid("too many void ranges"));
         }
-        let void_ranges = (0..n).map(|i| (u64_at(b, 32 + 16 * i), u64_at(b, 40 + 16 * i))).collect();
-        Ok(Checkpoint { durable_seq: u64_at(b, 16), clock_ms: u64_at(b, 24), void_ranges })
+        let anchor = if version == 1 {
+            None
+        } else {
+            let a = ClockAnchor {
+                held_ms: u64_at(b, 32),
+                wall_ms: u64_at(b, 40),
+                boot_ms: u64_at(b, 48),
+                boot_id: u128::from_le_bytes(b[56..72].try_into().expect("16 bytes")),
+            };
+            match a {
+                ClockAnchor { boot_id: 0, held_ms: 0, wall_ms: 0, boot_ms: 0 } => None,
+                ClockAnchor { boot_id: 0, .. } => return Err(DecodeError::Invalid("a clock anchor without a boot id")),
+                a => Some(a),
+            }
+        };
+        let void_ranges = (0..n).map(|i| (u64_at(b, head + 16 * i), u64_at(b, head + 8 + 16 * i))).collect();
+        Ok(Checkpoint { durable_seq: u64_at(b, 16), clock_ms: u64_at(b, 24), anchor, void_ranges })
     }
 }
 
@@ -106,7 +208,8 @@ mod tests {
 
     #[test]
     fn damage_is_rejected() {
-        let good = Checkpoint { durable_seq: 77, clock_ms: 1, void_ranges: vec![(1, 2), (9, 9)] }.encode();
+        let anchor = Some(ClockAnchor { held_ms: 5, wall_ms: 4, boot_id: 9, boot_ms: 3 });
+        let good = Checkpoint { durable_seq: 77, clock_ms: 1, anchor, void_ranges: vec![(1, 2), (9, 9)] }.encode();
         for bit in 0..good.len() * 8 {
             let mut bad = good.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -115,5 +218,22 @@ mod tests {
         for cut in 0..good.len() {
             assert!(Checkpoint::decode(&good[..cut]).is_err());
         }
+    }
+
+    #[test]
+    fn a_version_1_checkpoint_is_read_without_an_anchor() {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&7u64.to_le_bytes());
+        b.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+        b.extend_from_slice(&3u64.to_le_bytes());
+        b.extend_from_slice(&4u64.to_le_bytes());
+        let sum = crc(&b);
+        b.extend_from_slice(&sum.to_le_bytes());
+        let c = Checkpoint::decode(&b).unwrap();
+        let want = Checkpoint { durable_seq: 7, clock_ms: 1_700_000_000_000, anchor: None, void_ranges: vec![(3, 4)] };
+        assert_eq!(c, want);
     }
 }

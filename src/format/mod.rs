@@ -19,12 +19,23 @@ pub mod marker;
 pub mod record;
 pub mod segment;
 
-/// The version of the hint and checkpoint files this build writes and reads.
+/// The version of the hint files this build writes and reads (and of the
+/// directory format as a whole).
 ///
 /// ```
 /// assert_eq!(keg::format::FORMAT_VERSION, 1);
 /// ```
 pub const FORMAT_VERSION: u16 = 1;
+
+/// The checkpoint version this build writes: 2, which adds the clock anchor
+/// ([`checkpoint::ClockAnchor`]). It reads versions 1 and 2; a keg that reads
+/// only version 1 refuses a version-2 checkpoint with
+/// [`DecodeError::UnsupportedVersion`].
+///
+/// ```
+/// assert_eq!(keg::format::CHECKPOINT_VERSION, 2);
+/// ```
+pub const CHECKPOINT_VERSION: u16 = 2;
 
 /// The segment format version this build writes: 2, whose records may carry
 /// 32-bit user flags (see [`record::FLAG_USER_FLAGS`]). It reads versions 1

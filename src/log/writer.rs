@@ -37,8 +37,15 @@ pub(crate) struct Writer {
     pub(crate) next_seq: u64,
     next_id: u32,
     segment_bytes: u64,
-    /// Write-buffer size in bytes; 0 writes every record through at once.
+    /// Write-buffer size in bytes, for both logs together; 0 writes every
+    /// record through at once.
     buffer_bytes: usize,
+    /// Buffered records older than this (cache time, ms) are written out at
+    /// the next append (0: no limit); the maintenance thread writes them out
+    /// when no append comes.
+    buffer_age_ms: u64,
+    /// Cache time of the oldest record in either write buffer.
+    pending_since_ms: Option<u64>,
     /// A batch is open (see [`Writer::begin_batch`]): records wait in the
     /// write buffer whatever the durability mode, until the batch ends.
     batch: bool,
@@ -160,6 +167,7 @@ impl Writer {
         next_id: u32,
         segment_bytes: u64,
         buffer_bytes: usize,
+        buffer_age_ms: u64,
     ) -> Writer {
         Writer {
             storage: storage.clone(),
@@ -168,6 +176,8 @@ impl Writer {
             next_id,
             segment_bytes,
             buffer_bytes,
+            buffer_age_ms,
+            pending_since_ms: None,
             batch: false,
             active: [None, None],
             scratch: Vec::new(),
@@ -250,9 +260,16 @@ impl Writer {
         }
         let i = log.index();
         if self.buffer_bytes > 0 && !self.batch {
-            let a = self.active[i].as_ref().expect("rolled");
-            if !a.pending.is_empty() && a.pending.len() + rec.len() > self.buffer_bytes {
-                self.flush_log(i)?;
+            // Both logs' buffers are written out together, never one alone:
+            // records of the other log with lower sequence numbers would
+            // otherwise still be buffered behind them, and a crash would
+            // leave a hole that voids the written ones (recovery keeps a
+            // prefix of the history). So a crash loses at most what the
+            // buffers hold: `buffer_bytes`, written within `buffer_age_ms`.
+            let pending = self.pending_bytes();
+            let old = self.pending_since_ms.is_some_and(|t| self.buffer_age_ms > 0 && now_ms >= t + self.buffer_age_ms);
+            if pending > 0 && (pending + rec.len() > self.buffer_bytes || old) {
+                self.flush()?;
             }
         }
         let a = self.active[i].as_mut().expect("rolled");
@@ -272,6 +289,7 @@ impl Writer {
             }
             a.pending.extend_from_slice(rec);
             a.seg.set_len(off + len);
+            self.pending_since_ms.get_or_insert(now_ms);
         }
         segments.grow(len);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
@@ -320,12 +338,25 @@ impl Writer {
         }
     }
 
-    /// Hands every buffered record to the operating system.
+    /// Hands every buffered record to the operating system (both logs:
+    /// see [`Writer::append`]).
     pub(crate) fn flush(&mut self) -> Result<()> {
+        #[cfg(feature = "fault-injection")]
+        let both = self.active.iter().all(|a| a.as_ref().is_some_and(|a| !a.pending.is_empty()));
         for i in 0..self.active.len() {
+            #[cfg(feature = "fault-injection")]
+            if i > 0 && both {
+                crate::killpoint!("flush.between_logs");
+            }
             self.flush_log(i)?;
         }
+        self.pending_since_ms = None;
         Ok(())
+    }
+
+    /// Bytes in the write buffers of both logs.
+    fn pending_bytes(&self) -> usize {
+        self.active.iter().flatten().map(|a| a.pending.len()).sum()
     }
 
     /// Seals the active segment of `log` and starts a new one of `capacity` bytes.
@@ -348,9 +379,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment of `log` (if any): flushes it and queues it for a hint file.
+    /// Seals the active segment of `log` (if any): flushes the write
+    /// buffers (both: see [`Writer::append`]) and queues it for a hint file.
     pub(crate) fn seal(&mut self, log: LogKind) -> Result<()> {
-        self.flush_log(log.index())?;
+        self.flush()?;
         if let Some(a) = self.active[log.index()].take() {
             a.seg.seal();
             self.sealed.push(a.seg);

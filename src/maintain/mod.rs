@@ -36,6 +36,10 @@ use crate::stats::bump;
 
 use reclaim::{reclaim, Mode};
 
+/// How far the clock anchor may run ahead of the time now before a
+/// maintenance round writes a new one (see `run_once`).
+const ANCHOR_STALE_MS: u64 = 50;
+
 /// Longest the background thread sleeps between rounds.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -106,16 +110,22 @@ pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
         compact_some(inner, &mut st)?;
     }
     // Renew the clock mark while half a lease is left, counted from the wall
-    // clock. An idle cache uses no time, so it writes nothing. After a crash,
-    // the time open restores is the mark (up to a lease ahead of the clock);
-    // the next mark waits for the clock to come within half a lease of it,
-    // so crashes in a row never take the cache's time more than a lease
-    // ahead of the clock. (A call that needs a time past the mark renews it
-    // at once: `Engine::now_ms`.)
+    // clock. An idle cache uses no time, so it writes nothing. After a crash
+    // the time open restores is at most the mark (up to a lease ahead of the
+    // clock, when it cannot measure the time the crash took: see
+    // `MonotonicTime::new`); the next mark waits for the clock to come within
+    // half a lease of it, so crashes in a row never take the cache's time
+    // more than a lease ahead of the clock. (A call that needs a time the
+    // checkpoint does not cover renews it at once: `Engine::now_ms`.)
+    //
+    // Rewrite the clock anchor too when it runs ahead of the time now (the
+    // wall clock jumped back): otherwise a crash would hold the cache's
+    // time that far ahead until the wall clock caught up with the anchor.
     let half = CLOCK_LEASE_MS / 2;
     let (used, wall, limit) = (inner.time.used_ms(), inner.time.wall_ms(), inner.time.limit_ms());
-    if used.saturating_add(half) > limit && wall.saturating_add(half) > limit {
-        inner.renew_clock_lease(wall, wall.saturating_add(half))?;
+    let stale = inner.time.anchor_excess_ms(used.max(wall)) > ANCHOR_STALE_MS;
+    if stale || (used.saturating_add(half) > limit && wall.saturating_add(half) > limit) {
+        inner.renew_clock_lease(wall, wall.saturating_add(half), used, stale)?;
     }
     Ok(())
 }

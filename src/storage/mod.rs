@@ -303,6 +303,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// |---|---|
 /// | `append.torn` | writes half a record, then dies (write-through modes) |
 /// | `flush.torn` | writes half of the write buffer, then dies (buffered mode) |
+/// | `flush.between_logs` | the first log's buffered records written, the second's (also pending) not yet |
 /// | `set.before_index`, `delete.before_index` | after the record, before the index update |
 /// | `roll.before_create`, `roll.after_create` | around creating a new segment |
 /// | `sync.before_dir` | group commit: files fsynced, directory not yet |

@@ -169,6 +169,8 @@ fn table_has_a_header_and_one_escaped_row_per_record() {
             "0",
             "2023-11-14T23:13:20.000Z",
             "9",
+            "-",
+            "-",
             "ttl",
             "gone\\x20soon"
         ]

@@ -12,5 +12,6 @@ mod cli_get_set;
 mod cli_live_cache;
 mod cli_load_export;
 mod cli_stats;
+mod cli_tags;
 mod cli_usage;
 mod cli_verify;

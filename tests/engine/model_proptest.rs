@@ -4,8 +4,11 @@
 //! `u64::MAX`, and values that are no number), `set_if_version` (with the
 //! version the model knows, an older one, one never given), `touch`,
 //! `get_and_touch`, `get_entry`, `set_many`, `delete_many`, `get_many`,
-//! `get_or_set_with` (whose `f` may fail), clock advances, compaction,
-//! maintenance, clear, clean reopens, crash reopens and read-only opens.
+//! `get_or_set_with` (whose `f` may fail), tags (`set_with` and `set_many`
+//! with tags, `invalidate_tag`), namespaces (`set_with`, `get_entry`,
+//! `delete` through a namespace's handle, `drop_namespace`), clock
+//! advances, compaction, maintenance, clear, clean reopens, crash reopens
+//! and read-only opens.
 //!
 //! The model and its rules live once, in `fuzz/src/ops_model.rs` (its
 //! module documentation says what is checked after each step, and how
@@ -19,10 +22,20 @@
 use keg::Durability;
 use proptest::prelude::*;
 
-use crate::ops_model::{Run, Settings, Step, Ttl, Val, Which, KEYS};
+use crate::ops_model::{Run, Settings, Step, Ttl, Val, Which, ALL_KEYS, KEYS, NAMESPACES, TAG_COUNT};
 
 fn key() -> impl Strategy<Value = usize> {
     0..KEYS
+}
+
+/// A plain key or a namespace's.
+fn any_key() -> impl Strategy<Value = usize> {
+    0..ALL_KEYS
+}
+
+/// A bitmask of tags, often none or one.
+fn tags() -> impl Strategy<Value = u8> {
+    prop_oneof![1 => Just(0u8), 3 => (0..TAG_COUNT).prop_map(|t| 1u8 << t), 2 => 0..(1u8 << TAG_COUNT)]
 }
 
 fn ttl() -> impl Strategy<Value = Ttl> {
@@ -84,6 +97,14 @@ fn step() -> impl Strategy<Value = Step> {
         1 => keys().prop_map(|keys| Step::GetMany { keys }),
         2 => (with(), any::<bool>())
             .prop_map(|((key, val, flags, ttl), fail)| Step::GetOrSet { key, fail, val, flags, ttl }),
+        6 => (any_key(), val(), flags(), tags(), ttl())
+            .prop_map(|(key, val, flags, tags, ttl)| Step::Put { key, val, flags, tags, ttl }),
+        3 => any_key().prop_map(|key| Step::Read { key }),
+        1 => any_key().prop_map(|key| Step::Remove { key }),
+        2 => (0..TAG_COUNT).prop_map(|tag| Step::InvalidateTag { tag }),
+        1 => (0..NAMESPACES).prop_map(|ns| Step::DropNamespace { ns }),
+        1 => (keys(), 0..1000usize, flags(), tags(), ttl())
+            .prop_map(|(keys, len, flags, tags, ttl)| Step::PutMany { keys, len, flags, tags, ttl }),
     ]
 }
 

@@ -114,7 +114,7 @@ fn dead_marked_dir() -> tempfile::TempDir {
     entries[0].dead = true;
     std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
     std::fs::write(dir.path().join("00000001.hint"), hint_file(1, &seg, &entries, 2)).unwrap();
-    let c = Checkpoint { durable_seq: 2, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 2, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

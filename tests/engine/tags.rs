@@ -93,13 +93,15 @@ fn an_invalidation_racing_with_sets_leaves_none_set_before_it() {
     let done: Arc<Vec<AtomicUsize>> = Arc::new((0..WRITERS).map(|_| AtomicUsize::new(0)).collect());
     let returned = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    let sets_after: Arc<Vec<AtomicUsize>> = Arc::new((0..WRITERS).map(|_| AtomicUsize::new(0)).collect());
     let handles: Vec<_> = (0..WRITERS)
         .map(|t| {
             let (cache, done, returned, stop) = (cache.clone(), done.clone(), returned.clone(), stop.clone());
+            let sets_after = sets_after.clone();
             std::thread::spawn(move || {
                 let mut first_after = None;
                 let mut i = 0;
-                while !stop.load(Ordering::SeqCst) || i < 50 {
+                while !stop.load(Ordering::SeqCst) {
                     let after = returned.load(Ordering::SeqCst);
                     if after && first_after.is_none() {
                         first_after = Some(i);
@@ -107,6 +109,9 @@ fn an_invalidation_racing_with_sets_leaves_none_set_before_it() {
                     cache.set_with(format!("{t}:{i}").as_bytes(), b"v", &tagged(&["race"])).unwrap();
                     i += 1;
                     done[t].store(i, Ordering::SeqCst);
+                    if after {
+                        sets_after[t].fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 (first_after.expect("sets ran after the invalidation"), i)
             })
@@ -119,7 +124,13 @@ fn an_invalidation_racing_with_sets_leaves_none_set_before_it() {
     let before: Vec<usize> = done.iter().map(|d| d.load(Ordering::SeqCst)).collect();
     let removed = cache.invalidate_tag("race").unwrap();
     returned.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(30));
+    // Every writer sets some keys after the invalidation returned, however
+    // the machine schedules them (no window of time to hope for).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while sets_after.iter().any(|n| n.load(Ordering::SeqCst) < 20) {
+        assert!(std::time::Instant::now() < deadline, "the writers stopped setting");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     stop.store(true, Ordering::SeqCst);
     let ranges: Vec<(usize, usize)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(before.iter().all(|&n| n > 0), "the writers had started: {before:?}");

@@ -91,20 +91,23 @@ impl History {
         evictions: u64,
     ) -> Option<usize> {
         let lo = lo.min(self.writes.len());
-        'prefix: for p in (lo..=self.writes.len()).rev() {
-            for (&k, v) in got {
-                if self.allowed(k, p, now, 0).contains(v) {
-                    continue;
-                }
-                let last = self.writes[..p].iter().rposition(|w| w.key == k);
-                if v.is_none() && last.is_some_and(|j| evictions > self.writes[j].epoch) {
-                    continue;
-                }
-                continue 'prefix;
-            }
-            return Some(p);
+        (lo..=self.writes.len()).rev().find(|&p| self.matches(got, p, now, evictions))
+    }
+
+    /// Whether `got` matches exactly the first `p` writes, under
+    /// [`History::matching_prefix`]'s rules.
+    pub fn matches(&self, got: &BTreeMap<u32, Option<Vec<u8>>>, p: usize, now: u64, evictions: u64) -> bool {
+        got.iter().all(|(&k, v)| self.allows(k, v, p, now, evictions))
+    }
+
+    /// Whether key `k` may read `v` after the first `p` writes, under
+    /// [`History::matching_prefix`]'s rules.
+    pub fn allows(&self, k: u32, v: &Option<Vec<u8>>, p: usize, now: u64, evictions: u64) -> bool {
+        if self.allowed(k, p, now, 0).contains(v) {
+            return true;
         }
-        None
+        let last = self.writes[..p].iter().rposition(|w| w.key == k);
+        v.is_none() && last.is_some_and(|j| evictions > self.writes[j].epoch)
     }
 
     /// Why `got` does not match prefix `p` under [`History::matching_prefix`]'s rules.

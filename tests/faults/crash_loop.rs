@@ -1,6 +1,7 @@
 //! The crash loop: child processes (this test binary, re-executed) run a
-//! deterministic mix of sets (some with TTLs), deletes, reads, maintenance,
-//! compaction, flushes, syncs, clears and reopens against a cache whose cap
+//! deterministic mix of sets (some with TTLs), deletes, reads, batches
+//! (`set_many`, `delete_many`), tag invalidations, namespace drops,
+//! maintenance, compaction, flushes, syncs, clears and reopens against a cache whose cap
 //! holds 8 segments, so eviction runs all the time; each is killed, either by
 //! the parent with SIGKILL at a random moment (sometimes during open) or by a
 //! random kill point (`KEG_KILL_AT`, see `src/storage/mod.rs`): mid-append,
@@ -13,6 +14,11 @@
 //!   the one in flight — or nothing, if an eviction could have dropped it
 //!   since (the children report the eviction counter with every
 //!   acknowledgement) or its TTL has passed; a deleted key never comes back;
+//!   a batch in flight left a prefix of its items (as `Cache::set_many`
+//!   documents); an invalidation or namespace drop in flight happened
+//!   entirely or not at all, and one acknowledged hides every value written
+//!   before it (keys from `TAGGED` on carry a tag, keys from `NAMESPACED`
+//!   on live in a namespace, every write of them included);
 //! - buffered mode: the same, for some prefix of the history that includes
 //!   everything acknowledged before the last explicit flush;
 //! - the segment and hint files take at most `max_bytes` plus one segment.
@@ -26,10 +32,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::fault_model::*;
-use keg::{Cache, Durability, ManualClock};
+use keg::{Cache, Durability, ManualClock, SetOptions};
 
 const T0: u64 = 1_700_000_000_000;
 const KEYS: u32 = 300;
+/// Keys from here on are always written with the tag `t<key % 3>`.
+const TAGGED: u32 = 200;
+/// Keys from here on are namespace `ns`'s keys (untagged).
+const NAMESPACED: u32 = 260;
 const SEG: u64 = 16 << 10;
 const CAP: u64 = 8 * SEG;
 /// Ops a child runs before it waits to be killed.
@@ -39,6 +49,8 @@ const MAX_OPS: u64 = 4000;
 const POINTS: &[(&str, u32)] = &[
     ("append.torn", 60),
     ("flush.torn", 20),
+    ("flush.between_logs", 10),
+    ("invalidate.before_table", 3),
     ("set.before_index", 60),
     ("delete.before_index", 20),
     ("roll.before_create", 20),
@@ -70,7 +82,24 @@ const POINTS: &[(&str, u32)] = &[
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    Set { key: u32, len: usize, ttl_ms: Option<u64> },
+    Set {
+        key: u32,
+        len: usize,
+        ttl_ms: Option<u64>,
+    },
+    /// `set_many` of `n` untagged plain keys from `key` on.
+    SetMany {
+        key: u32,
+        n: u32,
+        len: usize,
+    },
+    /// `delete_many` of `n` plain keys, from `key` on in steps of 7.
+    DeleteMany {
+        key: u32,
+        n: u32,
+    },
+    InvalidateTag(u32),
+    DropNamespace,
     Delete(u32),
     Get(u32),
     Maintain,
@@ -93,15 +122,62 @@ fn op(i: u64) -> Op {
             };
             Op::Set { key, len: 100 + ((x >> 40) % 2900) as usize, ttl_ms }
         }
-        650..=799 => Op::Delete(key),
-        800..=939 => Op::Get(key),
+        650..=674 => {
+            Op::SetMany { key: key % TAGGED, n: 2 + ((x >> 40) % 7) as u32, len: 100 + ((x >> 44) % 1000) as usize }
+        }
+        675..=689 => Op::DeleteMany { key: key % NAMESPACED, n: 2 + ((x >> 40) % 7) as u32 },
+        690..=799 => Op::Delete(key),
+        800..=929 => Op::Get(key),
+        930..=939 => Op::InvalidateTag(((x >> 40) % 3) as u32),
         940..=964 => Op::Maintain,
         965..=969 => Op::Compact,
         970..=984 => Op::Flush,
-        985..=994 => Op::Sync,
+        985..=991 => Op::Sync,
+        992..=994 => Op::DropNamespace,
         995 => Op::Clear,
         _ => Op::Reopen,
     }
+}
+
+/// The keys of a batch op.
+fn batch_keys(op: Op) -> Vec<u32> {
+    match op {
+        Op::SetMany { key, n, .. } => (0..n).map(|j| (key + j) % TAGGED).collect(),
+        Op::DeleteMany { key, n } => (0..n).map(|j| (key + 7 * j) % NAMESPACED).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The value `SetMany` op `i` writes for its `j`-th key `k`.
+fn batch_value(k: u32, i: u64, j: usize, len: usize) -> Vec<u8> {
+    value(k, i as usize, len + j)
+}
+
+/// The keys an op hides all at once (an invalidation or a drop).
+fn hidden_keys(op: Op) -> Vec<u32> {
+    match op {
+        Op::InvalidateTag(t) => (TAGGED..NAMESPACED).filter(|k| k % 3 == t).collect(),
+        Op::DropNamespace => (NAMESPACED..KEYS).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The key's bytes and, from `NAMESPACED` on, its namespace handle.
+fn ns_of(c: &Cache, k: u32) -> Option<keg::Namespace<'_>> {
+    (k >= NAMESPACED).then(|| c.namespace("ns").unwrap())
+}
+
+/// Reads every key (a namespace's through its handle).
+fn read_all(cache: &Cache) -> BTreeMap<u32, Option<Vec<u8>>> {
+    (0..KEYS)
+        .map(|k| {
+            let v = match ns_of(cache, k) {
+                Some(ns) => ns.get(&key(k)),
+                None => cache.get(&key(k)),
+            };
+            (k, v.unwrap().map(|v| v.to_vec()))
+        })
+        .collect()
 }
 
 /// The clock a child uses for op `i` in round `round`: 50 ms an op, and 200 s
@@ -141,10 +217,40 @@ fn child_process() {
         let c = cache.as_ref().unwrap();
         match op(i) {
             Op::Set { key: k, len, ttl_ms } => {
-                c.set(&key(k), &value(k, i as usize, len), ttl_ms.map(Duration::from_millis)).unwrap()
+                let (v, ttl) = (value(k, i as usize, len), ttl_ms.map(Duration::from_millis));
+                match ns_of(c, k) {
+                    Some(ns) => ns.set(&key(k), &v, ttl).unwrap(),
+                    None if k >= TAGGED => {
+                        let opts = SetOptions::new().ttl(ttl).tags([format!("t{}", k % 3)]);
+                        c.set_with(&key(k), &v, &opts).unwrap();
+                    }
+                    None => c.set(&key(k), &v, ttl).unwrap(),
+                }
             }
-            Op::Delete(k) => drop(c.delete(&key(k)).unwrap()),
-            Op::Get(k) => drop(c.get(&key(k)).unwrap()),
+            Op::SetMany { len, .. } => {
+                let items: Vec<(Vec<u8>, Vec<u8>)> = batch_keys(op(i))
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, k)| (key(k), batch_value(k, i, j, len)))
+                    .collect();
+                c.set_many(&items, &SetOptions::new()).unwrap()
+            }
+            Op::DeleteMany { .. } => {
+                let keys: Vec<Vec<u8>> = batch_keys(op(i)).into_iter().map(key).collect();
+                c.delete_many(&keys).unwrap();
+            }
+            Op::InvalidateTag(t) => {
+                c.invalidate_tag(format!("t{t}")).unwrap();
+            }
+            Op::DropNamespace => c.drop_namespace("ns").unwrap(),
+            Op::Delete(k) => drop(match ns_of(c, k) {
+                Some(ns) => ns.delete(&key(k)).unwrap(),
+                None => c.delete(&key(k)).unwrap(),
+            }),
+            Op::Get(k) => drop(match ns_of(c, k) {
+                Some(ns) => ns.get(&key(k)).unwrap(),
+                None => c.get(&key(k)).unwrap(),
+            }),
             Op::Maintain => c.run_maintenance().unwrap(),
             Op::Compact => c.compact().unwrap(),
             Op::Flush => c.flush().unwrap(),
@@ -181,6 +287,8 @@ struct Tally {
     void_records: u64,
     truncated_bytes: u64,
     peak_disk: u64,
+    /// Batches in flight at a kill that left some of their items and not others.
+    batches_cut: u64,
 }
 
 /// Whether `op`, the one in flight at the kill, could have evicted entries.
@@ -189,6 +297,9 @@ fn may_evict(op: Op, disk: Option<u64>, background: bool) -> bool {
     background
         || match op {
             Op::Set { len, .. } => disk + len as u64 + 200 > CAP,
+            Op::SetMany { n, len, .. } => disk + n as u64 * (len as u64 + 210) > CAP,
+            Op::DeleteMany { n, .. } => disk + n as u64 * 200 > CAP,
+            Op::InvalidateTag(_) | Op::DropNamespace => disk + 200 > CAP,
             Op::Delete(_) => disk + 200 > CAP,
             Op::Maintain => disk > CAP - SEG,
             _ => false,
@@ -292,7 +403,7 @@ fn crash_loop(mode: Durability) {
                         hist.push_at(k, None, 0, true, base + ev);
                     }
                 }
-                _ => {}
+                o => push_group(&mut hist, o, i, true, base + ev),
             }
             if matches!(op(i), Op::Flush | Op::Sync | Op::Compact | Op::Maintain | Op::Clear | Op::Reopen) {
                 flushed = hist.writes.len();
@@ -315,7 +426,7 @@ fn crash_loop(mode: Durability) {
                     hist.push_at(k, None, 0, false, evictions);
                 }
             }
-            _ => {}
+            o => push_group(&mut hist, o, inflight, false, evictions),
         }
         if may_evict(op(inflight), if acks.is_empty() { None } else { disk }, background) {
             evictions += 1; // it may have evicted anything written so far
@@ -328,7 +439,7 @@ fn crash_loop(mode: Durability) {
         let cache = if writable { b.open(dir.path()) } else { b.open_read_only(dir.path()) }.unwrap_or_else(|e| {
             panic!("round {round}: reopen after {kill:?} failed: {e}", kill = describe_kill(&kill))
         });
-        let got = hist.read_all(&cache);
+        let got = read_all(&cache);
         let lo = if mode == Durability::Buffered { flushed } else { inflight_at };
         let p = match hist.matching_prefix(&got, lo, now, evictions) {
             Some(p) => p,
@@ -340,11 +451,17 @@ fn crash_loop(mode: Durability) {
                     hist.mismatch(&got, lo, now, evictions)
                 );
                 panic!(
-                    "{mode:?} round {round}, killed by {}: no prefix of the history from {lo} matches: {why}",
-                    describe_kill(&kill)
+                    "{mode:?} round {round}, killed by {} during op {inflight} {:?}: no prefix of the history from {lo} matches: {why}",
+                    describe_kill(&kill),
+                    op(inflight)
                 );
             }
         };
+        // (The history lets each write in flight happen or not on its own;
+        // these ops promise more.)
+        let cut = check_group(op(inflight), inflight, &hist, &got, p.min(inflight_at), now, evictions)
+            .unwrap_or_else(|why| panic!("{mode:?} round {round}, killed by {}: {why}", describe_kill(&kill)));
+        tally.batches_cut += u64::from(cut);
         tally.absent_evicted +=
             got.iter().filter(|(k, v)| v.is_none() && !hist.allowed(**k, p, now, 0).contains(&None)).count() as u64;
         // Writes past the prefix are lost; the one in flight happened if it shows.
@@ -374,7 +491,7 @@ fn crash_loop(mode: Durability) {
     }
     let points: Vec<String> = tally.points.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; peak disk {} of cap {} + segment {}",
+        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; {} batches in flight left a part; peak disk {} of cap {} + segment {}",
         tally.rounds,
         tally.signals,
         tally.points.values().sum::<u64>(),
@@ -384,11 +501,80 @@ fn crash_loop(mode: Durability) {
         tally.absent_evicted,
         tally.void_records,
         tally.truncated_bytes,
+        tally.batches_cut,
         tally.peak_disk,
         CAP,
         SEG
     );
     assert!(tally.acked > tally.rounds * 5, "the children acknowledged too few ops for a meaningful test");
+}
+
+/// What a batch, an invalidation or a drop in flight (op `i`) may leave,
+/// beyond what the history allows each of its writes: a batch of sets, a
+/// prefix of its items (no item written without every earlier one); an
+/// invalidation or a drop, all of its keys hidden or none (a key that reads
+/// a value means it did not happen; another that reads nothing although it
+/// held a value before, `before` writes into the history, means it did).
+fn check_group(
+    o: Op,
+    i: u64,
+    hist: &History,
+    got: &BTreeMap<u32, Option<Vec<u8>>>,
+    before: usize,
+    now: u64,
+    evictions: u64,
+) -> Result<bool, String> {
+    match o {
+        Op::SetMany { len, .. } => {
+            let keys = batch_keys(o);
+            // Some(true): the item landed; Some(false): it did not; None: evicted, cannot tell.
+            let landed: Vec<Option<bool>> = keys
+                .iter()
+                .enumerate()
+                .map(|(j, &k)| got[&k].as_ref().map(|v| *v == batch_value(k, i, j, len)))
+                .collect();
+            let first_missing = landed.iter().position(|&l| l == Some(false));
+            match first_missing {
+                Some(m) if landed[m..].contains(&Some(true)) => {
+                    Err(format!("set_many {o:?} in flight left items but not a prefix: {landed:?}"))
+                }
+                Some(m) => Ok(landed[..m].contains(&Some(true))),
+                None => Ok(false),
+            }
+        }
+        Op::InvalidateTag(_) | Op::DropNamespace => {
+            let keys = hidden_keys(o);
+            let kept = keys.iter().find(|k| got[k].is_some());
+            let hidden = keys.iter().find(|&&k| got[&k].is_none() && !hist.allows(k, &None, before, now, evictions));
+            match (kept, hidden) {
+                (Some(k), Some(h)) => Err(format!("{o:?} in flight hid key {h} but not key {k}")),
+                _ => Ok(false),
+            }
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Pushes what a batch, an invalidation or a drop (op `i`) writes.
+fn push_group(hist: &mut History, o: Op, i: u64, acked: bool, epoch: u64) {
+    match o {
+        Op::SetMany { len, .. } => {
+            for (j, k) in batch_keys(o).into_iter().enumerate() {
+                hist.push_at(k, Some(batch_value(k, i, j, len)), 0, acked, epoch);
+            }
+        }
+        Op::DeleteMany { .. } => {
+            for k in batch_keys(o) {
+                hist.push_at(k, None, 0, acked, epoch);
+            }
+        }
+        Op::InvalidateTag(_) | Op::DropNamespace => {
+            for k in hidden_keys(o) {
+                hist.push_at(k, None, 0, acked, epoch);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn describe_kill(k: &Kill) -> String {

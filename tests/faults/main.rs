@@ -1,7 +1,7 @@
 //! Faults: injected I/O errors, fsyncgate, a full disk, simulated power cuts,
 //! and child processes killed with SIGKILL or at kill points.
 //!
-//! `crash_kill9` and `crash_loop` re-execute this binary as their child
+//! `crash_buffered_loss`, `crash_kill9`, `crash_loop` and `crash_ttl` re-execute this binary as their child
 //! process with `--exact <module>::<child test>`; the module path in those
 //! filters must match where the file sits in this binary.
 //!
@@ -11,8 +11,10 @@
 #[path = "../fault_model/mod.rs"]
 mod fault_model;
 
+mod crash_buffered_loss;
 mod crash_kill9;
 mod crash_loop;
+mod crash_ttl;
 mod faults_fsyncgate;
 mod faults_full_disk;
 mod faults_power_cut;

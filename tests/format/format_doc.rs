@@ -75,10 +75,16 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     // Section 6: the checkpoint.
     let c = std::fs::read(dir.path().join("checkpoint")).unwrap();
     assert_eq!(&c[0..8], b"\x8bKEGCKP\n");
-    assert_eq!((le16(&c, 8), le16(&c, 10)), (1, 0));
+    assert_eq!((le16(&c, 8), le16(&c, 10)), (2, 0));
     assert_eq!(le64(&c, 16), 2, "both writes durable after a clean close");
-    assert_eq!(c.len(), 36);
-    assert_eq!(le32(&c, 32), crc32fast::hash(&c[..32]) as u64);
+    let t0 = 1_767_225_600_000 - 10_000;
+    assert_eq!(le64(&c, 24), t0, "a clean close writes the exact time used");
+    // The clock anchor: the manual clock's boot, 0 ms into it, at t0.
+    let boot = keg::Clock::since_boot(&clock).unwrap();
+    assert_eq!((le64(&c, 32), le64(&c, 40), le64(&c, 48)), (t0, t0, 0), "held_ms, wall_ms, boot_ms");
+    assert_eq!(u128::from_le_bytes(c[56..72].try_into().unwrap()), boot.boot_id);
+    assert_eq!(c.len(), 76);
+    assert_eq!(le32(&c, 72), crc32fast::hash(&c[..72]) as u64);
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn write_segment(dir: &Path, log: LogKind, id: u32, records: &[Rec<'_>]) {
 }
 
 fn write_checkpoint(dir: &Path, durable_seq: u64) {
-    let c = Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.join("checkpoint"), c.encode()).unwrap();
 }
 

@@ -51,7 +51,7 @@ fn interrupted_promotion_dir() -> tempfile::TempDir {
     let (main, _) = segment(LogKind::Main, 2, &main);
     std::fs::write(dir.path().join("00000001.seg"), probation).unwrap();
     std::fs::write(dir.path().join("00000002.seg"), main).unwrap();
-    let c = Checkpoint { durable_seq: 53, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 53, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

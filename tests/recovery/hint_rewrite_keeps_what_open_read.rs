@@ -37,7 +37,7 @@ fn lying_hint_with_a_tail() -> tempfile::TempDir {
         segment(LogKind::Probation, 6, &[(1, Kind::Value, b"k4", &value), (2, Kind::Value, b"k2", b"2")]);
     std::fs::write(dir.path().join("00000006.seg"), with_tail).unwrap();
     std::fs::write(dir.path().join("00000006.hint"), hint).unwrap();
-    let c = Checkpoint { durable_seq: 2, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 2, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

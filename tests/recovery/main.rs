@@ -18,6 +18,7 @@ mod reclaim_leaves_no_dangling_entries;
 mod reclaim_of_damage_in_probation_hides_main_values;
 mod reclaim_segments_out_of_order;
 mod recovery_after_lost_history;
+mod recovery_checkpoint_versions;
 mod recovery_clock_at_the_end_of_time;
 mod recovery_damaged_record_under_hint;
 mod recovery_equal_sequence_numbers;

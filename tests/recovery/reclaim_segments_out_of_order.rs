@@ -32,7 +32,7 @@ fn an_expired_value_in_the_oldest_segment_does_not_uncover_an_older_value_in_a_n
     std::fs::write(dir.path().join("00000005.hint"), hint_file(5, &seg5, &entries, 89)).unwrap();
     std::fs::write(dir.path().join("00000003.seg"), seg3).unwrap();
     std::fs::write(dir.path().join("00000005.seg"), seg5).unwrap();
-    let c = Checkpoint { durable_seq: 89, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 89, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
 
     let cache = handmade::open(dir.path(), 4096);

@@ -81,7 +81,7 @@ fn writes_after_a_lost_checkpoint_survive_a_crash() {
 #[test]
 fn writes_survive_a_crash_when_the_checkpoint_holds_a_void_range_above_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Checkpoint { durable_seq: 0, clock_ms: NOW_MS, void_ranges: vec![(1, 20)] };
+    let c = Checkpoint { durable_seq: 0, clock_ms: NOW_MS, void_ranges: vec![(1, 20)], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     writes_survive_crashes(dir.path(), open(dir.path()));
 }
@@ -91,7 +91,7 @@ fn writes_survive_a_crash_when_a_void_range_lies_above_the_durable_mark_and_ever
     let dir = tempfile::tempdir().unwrap();
     let (seg, _) = segment(LogKind::Probation, 1, &[(10, Kind::Value, b"old", b"durable")]);
     std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
-    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(100, 120)] };
+    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(100, 120)], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     let cache = open(dir.path());
     assert_eq!(cache.get(b"old").unwrap().as_deref(), Some(&b"durable"[..]));
@@ -106,7 +106,7 @@ fn writes_survive_a_crash_when_a_gap_lies_between_the_durable_mark_and_a_void_ra
         [(10, Kind::Value, b"old", b"durable"), (50, Kind::Value, b"void", b"lost history")];
     let (seg, _) = segment(LogKind::Probation, 1, &records);
     std::fs::write(dir.path().join("00000001.seg"), seg).unwrap();
-    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(40, 60)] };
+    let c = Checkpoint { durable_seq: 10, clock_ms: NOW_MS, void_ranges: vec![(40, 60)], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     let cache = open(dir.path());
     assert!(cache.get(b"void").unwrap().is_none());

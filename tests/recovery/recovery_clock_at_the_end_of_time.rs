@@ -9,7 +9,7 @@ use keg::{Cache, ManualClock};
 #[test]
 fn maintenance_copes_with_a_clock_mark_at_the_end_of_time() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Checkpoint { durable_seq: 0, clock_ms: u64::MAX - 1, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 0, clock_ms: u64::MAX - 1, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
     let cache = Cache::builder().background_maintenance(false).clock(clock).open(dir.path()).unwrap();

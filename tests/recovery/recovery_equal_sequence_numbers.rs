@@ -23,7 +23,7 @@ fn tie_dir(value_first: bool) -> tempfile::TempDir {
         if value_first { (LogKind::Probation, LogKind::Main) } else { (LogKind::Main, LogKind::Probation) };
     std::fs::write(dir.path().join("00000001.seg"), segment(log1, 1, first).0).unwrap();
     std::fs::write(dir.path().join("00000002.seg"), segment(log2, 2, second).0).unwrap();
-    let c = Checkpoint { durable_seq: 7, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 7, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

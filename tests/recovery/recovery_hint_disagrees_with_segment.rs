@@ -39,7 +39,7 @@ fn lying_hint_dir() -> tempfile::TempDir {
     let header = HintHeader { hasher: 1, segment_id: 1, data_len: seg.len() as u64, count: 1, durable_seq: 1 };
     std::fs::write(dir.path().join("00000001.seg"), &seg).unwrap();
     std::fs::write(dir.path().join("00000001.hint"), hint::encode(&header, &[entry])).unwrap();
-    let c = Checkpoint { durable_seq: 1, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 1, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

@@ -38,7 +38,7 @@ fn write_segment(dir: &Path, records: &[(Kind, u64, &[u8], &[u8])]) -> Vec<HintE
 }
 
 fn write_checkpoint(dir: &Path, durable_seq: u64, void_ranges: Vec<(u64, u64)>) {
-    let c = Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges };
+    let c = Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges, ..Default::default() };
     std::fs::write(dir.join("checkpoint"), c.encode()).unwrap();
 }
 

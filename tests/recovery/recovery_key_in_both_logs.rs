@@ -38,7 +38,7 @@ fn both_logs_dir() -> tempfile::TempDir {
     let (probation, _) = segment(LogKind::Probation, 2, &probation);
     std::fs::write(dir.path().join("00000001.seg"), main).unwrap();
     std::fs::write(dir.path().join("00000002.seg"), probation).unwrap();
-    let c = Checkpoint { durable_seq: 6, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 6, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

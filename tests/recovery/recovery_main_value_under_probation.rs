@@ -21,7 +21,11 @@ fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) {
 }
 
 fn checkpoint(dir: &std::path::Path, durable_seq: u64) {
-    write(dir, "checkpoint", &Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges: vec![] }.encode());
+    write(
+        dir,
+        "checkpoint",
+        &Checkpoint { durable_seq, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() }.encode(),
+    );
 }
 
 #[test]

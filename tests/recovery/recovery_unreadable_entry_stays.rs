@@ -79,7 +79,7 @@ fn lying_hint_dir(inner: &[u8]) -> tempfile::TempDir {
     let mut seg7 = SegmentHeader { log: LogKind::Main, id: 7, created_ms: NOW_MS }.encode().to_vec();
     record::encode(&mut seg7, Kind::Value, 11, 0, b"k1", b"one").unwrap();
     std::fs::write(dir.path().join("00000007.seg"), &seg7).unwrap();
-    let c = Checkpoint { durable_seq: 11, clock_ms: NOW_MS, void_ranges: vec![] };
+    let c = Checkpoint { durable_seq: 11, clock_ms: NOW_MS, void_ranges: vec![], ..Default::default() };
     std::fs::write(dir.path().join("checkpoint"), c.encode()).unwrap();
     dir
 }

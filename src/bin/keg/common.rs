@@ -105,6 +105,16 @@ pub fn put_bytes(obj: &mut serde_json::Map<String, serde_json::Value>, name: &st
     };
 }
 
+/// `bytes` in standard base64 (RFC 4648, with padding).
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes standard base64.
+pub fn from_b64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD.decode(text)
+}
+
 /// Reads `name` or `<name>_b64` back from a JSON object.
 pub fn get_bytes(obj: &serde_json::Map<String, serde_json::Value>, name: &str) -> Result<Vec<u8>, String> {
     let b64 = format!("{name}_b64");

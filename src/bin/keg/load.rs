@@ -23,8 +23,10 @@ use crate::units::parse_duration;
 /// skipped, as are rows whose "kind" is not "value" or whose "status" is not
 /// "live" (so `keg dump --format jsonl --values` output can be fed in too).
 /// "flags" (a number below 2^32; absent or null: 0) is stored with the value
-/// as its user flags. A row with "value_truncated": true is refused. Other
-/// fields are ignored.
+/// as its user flags; "tags" (a list of strings) or "tags_b64" (a list of
+/// base64 strings) as its tags; "namespace" (or "namespace_b64"; absent or
+/// null: none) puts the key in that namespace. A row with
+/// "value_truncated": true is refused. Other fields are ignored.
 /// Later rows for the same key replace earlier ones.
 ///
 /// Takes the cache directory's lock (and creates the cache if the directory
@@ -94,6 +96,11 @@ fn load(cache: &keg::Cache, input: impl BufRead, name: &str, counts: &mut Counts
             ));
         }
         let key = get_bytes(&row, "key").map_err(bad)?;
+        let namespace = match (row.get("namespace"), row.get("namespace_b64")) {
+            (None | Some(Value::Null), None) => None,
+            _ => Some(get_bytes(&row, "namespace").map_err(bad)?),
+        };
+        let tags = tags(&row).map_err(bad)?;
         let value = get_bytes(&row, "value").map_err(bad)?;
         let flags = match row.get("flags").filter(|v| !v.is_null()) {
             None => 0,
@@ -117,12 +124,41 @@ fn load(cache: &keg::Cache, input: impl BufRead, name: &str, counts: &mut Counts
             }
             Expiry::In(d) => Some(d),
         };
-        cache
-            .set_with(&key, &value, &SetOptions::new().ttl(ttl).flags(flags))
-            .map_err(|e| bad(format!("cannot store this entry: {e}")))?;
+        let opts = SetOptions::new().ttl(ttl).flags(flags).tags(tags);
+        let stored = match namespace {
+            Some(ns) => cache.namespace(ns).and_then(|n| n.set_with(&key, &value, &opts)),
+            None => cache.set_with(&key, &value, &opts),
+        };
+        stored.map_err(|e| bad(format!("cannot store this entry: {e}")))?;
         counts.loaded += 1;
     }
     Ok(())
+}
+
+/// The row's tags: "tags" (strings) or "tags_b64" (base64 strings); none when absent or null.
+fn tags(row: &Map<String, Value>) -> Result<Vec<Vec<u8>>, String> {
+    let list = |field: &str| match row.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => Ok(Some(items.clone())),
+        Some(_) => Err(format!("\"{field}\" must be a list of strings")),
+    };
+    match (list("tags")?, list("tags_b64")?) {
+        (Some(_), Some(_)) => Err("both \"tags\" and \"tags_b64\" are present".into()),
+        (Some(items), None) => items
+            .iter()
+            .map(|t| {
+                t.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| "\"tags\" must be a list of strings".into())
+            })
+            .collect(),
+        (None, Some(items)) => items
+            .iter()
+            .map(|t| {
+                let s = t.as_str().ok_or("\"tags_b64\" must be a list of strings")?;
+                crate::common::from_b64(s).map_err(|e| format!("\"tags_b64\" holds invalid base64: {e}"))
+            })
+            .collect(),
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 enum Expiry {

@@ -196,7 +196,7 @@ pub fn run(args: Args) -> CmdResult {
                 }
                 Status::Expired => seg.expired_bytes += record.len(),
                 Status::Unindexed => seg.unindexed_bytes += record.len(),
-                Status::Shadowed | Status::Tombstone => {}
+                Status::Shadowed | Status::Tombstone | Status::Invalidated => {}
             }
         }
         t.segs.push(seg);
@@ -255,9 +255,10 @@ fn write_json(out: &mut impl Write, args: &Args, t: &Tally, max_bytes: u64, now:
     let v = json!({
         "dir": args.dir.display().to_string(),
         "now_ms": now,
-        "entries": count(t, Status::Live) + count(t, Status::Expired),
+        "entries": count(t, Status::Live) + count(t, Status::Expired) + count(t, Status::Invalidated),
         "live_entries": count(t, Status::Live),
         "expired_entries": count(t, Status::Expired),
+        "invalidated_entries": count(t, Status::Invalidated),
         "records": t.values + t.tombstones,
         "value_records": t.values,
         "tombstones": t.tombstones,

@@ -238,7 +238,7 @@ fn verify_segment<W: Write>(
     }
     for item in data.records() {
         match item {
-            Item::Record { .. } => r.records += 1,
+            Item::Record { .. } | Item::Invalidation { .. } => r.records += 1,
             Item::Other { offset, reason, .. } => r.finding(
                 Level::Warning,
                 path,
