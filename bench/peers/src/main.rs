@@ -31,7 +31,11 @@ const MARKER: &str = ".keg-peers-bench";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = if args.first().map(String::as_str) == Some("--child") { child(&args[1..]) } else { driver(&args) };
+    let r = match (args.first().map(String::as_str), args.get(1)) {
+        (Some("--child"), _) => child(&args[1..]),
+        (Some("--disturb"), Some(p)) => work::disturb(Path::new(p)),
+        _ => driver(&args),
+    };
     if let Err(e) = r {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -282,6 +286,7 @@ fn prepare_base(base: &Path) -> Result<(), String> {
 
 fn clean(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(work::disturb_path(dir));
 }
 
 fn driver(args: &[String]) -> Result<(), String> {
@@ -556,7 +561,9 @@ fn print_tables(o: &Opts, res: &Results) {
         ],
         &[],
     );
-    let fs = [m("append_fdatasync_per_s"), f64::NAN, m("append_fdatasync_p50_us"), f64::NAN, f64::NAN, f64::NAN];
+    let mut fs = [f64::NAN; 9];
+    fs[0] = m("append_fdatasync_per_s");
+    fs[2] = m("append_fdatasync_p50_us");
     table(
         o,
         res,
@@ -569,15 +576,19 @@ fn print_tables(o: &Opts, res: &Results) {
             col("synced_2t_p50_us", "2 thr p50 µs", true),
             col("synced_1t_p99_us", "1 thr p99 µs", true),
             col("synced_2t_p99_us", "2 thr p99 µs", true),
+            col("synced_busy_1t", "1 thr /s, disk busy", true),
+            col("synced_busy_1t_p50_us", "busy p50 µs", true),
+            col("synced_busy_1t_p99_us", "busy p99 µs", true),
         ],
         &[("disk: append + fdatasync".into(), fs.iter().map(|&x| num(x)).collect())],
     );
     if o.workloads.iter().any(|w| w == "synced") {
-        println!("\n2 threads ÷ 1 thread:");
+        println!("\n2 threads ÷ 1 thread, and 1 thread with the disk busy ÷ 1 thread (\"disk busy\": another process writes 1 MiB blocks with an fsync every 8 MiB beside the store):");
         for s in &o.stores {
             let r = med(res, "synced", s, "synced_2t") / med(res, "synced", s, "synced_1t");
+            let b = med(res, "synced", s, "synced_busy_1t") / med(res, "synced", s, "synced_1t");
             if r.is_finite() {
-                println!("- {s}: {r:.2}x");
+                println!("- {s}: {r:.2}x; busy {b:.2}x");
             }
         }
     }

@@ -383,16 +383,25 @@ pub fn synced(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
     let s = stores::open(kind, dir, Mode::Synced, 64 << 20)?;
     let next = [AtomicU64::new(0), AtomicU64::new(1 << 40)];
     let mut last = [0u64; 2];
-    for threads in [1, 2] {
-        let (ops, lats) = run_timed(threads, sz.secs, true, |t, _| {
+    // 1 thread, 2 threads, then 1 thread while another process writes to
+    // the same disk (see `disturb`).
+    for (name, threads, busy) in [("1t", 1, false), ("2t", 2, false), ("busy_1t", 1, true)] {
+        let mut other = if busy { Some(spawn_disturber(dir)?) } else { None };
+        let r = run_timed(threads, sz.secs, true, |t, _| {
             let i = next[t].fetch_add(1, Ordering::Relaxed);
             let mut v = Vec::with_capacity(100);
             value(i, 1, 100, &mut v);
             s.set(&key(i), &v)
-        })?;
-        emit(&format!("synced_{threads}t"), ops);
-        emit(&format!("synced_{threads}t_p50_us"), pct(&lats, 0.5));
-        emit(&format!("synced_{threads}t_p99_us"), pct(&lats, 0.99));
+        });
+        if let Some(c) = other.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(disturb_path(dir));
+        }
+        let (ops, lats) = r?;
+        emit(&format!("synced_{name}"), ops);
+        emit(&format!("synced_{name}_p50_us"), pct(&lats, 0.5));
+        emit(&format!("synced_{name}_p99_us"), pct(&lats, 0.99));
     }
     for (t, l) in last.iter_mut().enumerate() {
         *l = next[t].load(Ordering::Relaxed);
@@ -415,6 +424,59 @@ pub fn synced(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
     emit("missing", miss as f64);
     emit("wrong", bad as f64);
     s.close()
+}
+
+pub fn disturb_path(dir: &Path) -> std::path::PathBuf {
+    let mut p = dir.as_os_str().to_owned();
+    p.push(".disturb");
+    p.into()
+}
+
+/// Starts a process of this program that writes to the disk beside the
+/// store (`disturb`), and waits until it has started writing.
+fn spawn_disturber(dir: &Path) -> Res<std::process::Child> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut c = std::process::Command::new(exe)
+        .args(["--disturb", &disturb_path(dir).display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    let out = c.stdout.take().ok_or("no stdout")?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// Longest a disturber runs if nobody stops it.
+const DISTURB_MAX: Duration = Duration::from_secs(300);
+
+/// A concurrent writer of the harness's own: 1 MiB writes with an fsync
+/// every 8 MiB, over a file kept under 256 MiB, until killed, its parent
+/// dies, or DISTURB_MAX has passed.
+pub fn disturb(path: &Path) -> Res<()> {
+    use std::io::{Seek, Write};
+    let e = |x: std::io::Error| x.to_string();
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    let t = Instant::now();
+    let mut f = std::fs::File::create(path).map_err(e)?;
+    let chunk = vec![0x5au8; 1 << 20];
+    println!("STARTED");
+    std::io::stdout().flush().map_err(e)?;
+    let mut n = 0u64;
+    loop {
+        f.write_all(&chunk).map_err(e)?;
+        n += 1;
+        if n.is_multiple_of(8) {
+            f.sync_data().map_err(e)?;
+        }
+        if n.is_multiple_of(256) {
+            f.rewind().map_err(e)?;
+        }
+        if t.elapsed() > DISTURB_MAX {
+            return Ok(());
+        }
+    }
 }
 
 /// Builds a store of `n` entries for a reopen. With `crash`, makes every
