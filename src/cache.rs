@@ -79,7 +79,11 @@ impl Cache {
         read_only: bool,
     ) -> Result<Cache> {
         let engine = Engine::open(dir, config, clock, hasher, storage, read_only, maintain::evict_inline)?;
-        let worker = (!read_only && engine.config.background).then(|| Worker::start(engine.clone()));
+        let background = !read_only && engine.config.background;
+        if background {
+            maintain::after_open(&engine);
+        }
+        let worker = background.then(|| Worker::start(engine.clone()));
         Ok(Cache { inner: engine, worker, abandoned: false, flights: Flights::default() })
     }
 

@@ -176,8 +176,11 @@ impl Builder {
         Builder::default()
     }
 
-    /// Caps the bytes the cache's files take on disk (default 1 GiB). Eviction
-    /// keeps segment and hint files within `max_bytes` plus at most one segment
+    /// Caps the bytes the cache's files take on disk (default 1 GiB, at
+    /// least 8 segments). Segment and hint files never hold more than
+    /// `max_bytes` plus one segment, at any moment: writers make room for
+    /// their records and for the hint files still to write, and maintenance
+    /// copies at most one segment's records before it removes that segment
     /// (see docs/design.md, "The size cap").
     ///
     /// ```

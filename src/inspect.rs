@@ -53,6 +53,7 @@ use crate::format::DecodeError;
 use crate::hash::XXH3_ID;
 use crate::lock::LOCK_FILE;
 use crate::log::checkpoint::CHECKPOINT_FILE;
+use crate::log::scan::{self, End, Scanner};
 use crate::log::{hint_path, parse_name};
 use crate::Cache;
 
@@ -340,7 +341,7 @@ impl fmt::Debug for SegmentData {
 /// assert_eq!(kinds, vec![Kind::Value, Kind::Tombstone]);
 /// ```
 pub fn records(segment: &[u8]) -> Records<'_> {
-    Records { bytes: segment, pos: segment::HEADER_LEN }
+    Records { bytes: segment, scanner: Scanner::new(segment) }
 }
 
 /// One step of [`Records`]: an intact record, an intact record this version
@@ -479,7 +480,8 @@ pub struct Damage {
 #[derive(Debug, Clone)]
 pub struct Records<'a> {
     bytes: &'a [u8],
-    pos: usize,
+    /// The engine's own scan (`crate::log::scan`), restarted after each damaged stretch.
+    scanner: Scanner<'a>,
 }
 
 impl<'a> Records<'a> {
@@ -491,7 +493,7 @@ impl<'a> Records<'a> {
     /// assert!(it.next().is_none());
     /// ```
     pub fn position(&self) -> u64 {
-        self.pos as u64
+        self.scanner.position()
     }
 
     /// The first offset after `from` where an intact record starts.
@@ -524,29 +526,19 @@ impl<'a> Iterator for Records<'a> {
     type Item = Item<'a>;
 
     fn next(&mut self) -> Option<Item<'a>> {
-        let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
-        let offset = self.pos as u64;
-        match record::decode(rest) {
-            Ok(record) => {
-                self.pos += record.len() as usize;
-                Some(Item::Record { offset, record })
-            }
-            Err(DecodeError::Invalid(reason)) => {
-                if let Ok(invalidation) = record::decode_invalidation(rest) {
-                    self.pos += invalidation.len as usize;
-                    return Some(Item::Invalidation { offset, invalidation });
-                }
-                // The checksum matched, so the lengths are the writer's and lie within `rest`.
-                let header = record::decode_header(rest).ok()?;
-                self.pos += header.record_len() as usize;
-                Some(Item::Other { offset, header, reason })
-            }
-            Err(error) => {
-                let header = record::decode_header(rest).ok();
-                let next = self.resync(self.pos);
+        match self.scanner.next() {
+            Some(scan::Item::Record { offset, record }) => Some(Item::Record { offset, record }),
+            Some(scan::Item::Invalidation { offset, inv }) => Some(Item::Invalidation { offset, invalidation: inv }),
+            Some(scan::Item::Unknown { offset, header, why, .. }) => Some(Item::Other { offset, header, reason: why }),
+            None => {
+                // The engine's scan stops at damage; the tools' reader looks
+                // for the next intact record and goes on from there.
+                let Some(End::Bad { offset, error }) = self.scanner.end().cloned() else { return None };
+                let header = record::decode_header(&self.bytes[offset as usize..]).ok();
+                let next = self.resync(offset as usize);
                 let end = next.unwrap_or(self.bytes.len());
                 let resumed = next.is_some();
-                self.pos = end;
+                self.scanner = Scanner::starting_at(self.bytes, end as u64);
                 Some(Item::Damaged(Damage { offset, len: end as u64 - offset, error, header, resumed }))
             }
         }

@@ -19,10 +19,47 @@
 //! println!("{:?}", cache.stats());
 //! ```
 //!
-//! Where things are: [`format`] holds the on-disk structures (see also
-//! `FORMAT.md`); `log` the segment files and the appender; `index` the
-//! hash index; `recovery` the open path; `maintain` eviction and compaction;
-//! [`inspect`] the read-only API the `keg` command-line tool is built on.
+//! # Where things are
+//!
+//! Layers, top to bottom; a module imports only from layers below it (the
+//! server and the CLI sit on [`Cache`] like any user):
+//!
+//! ```text
+//! server/ (feature server), bin/keg/      memcached protocol, the CLI: users of Cache
+//! cache.rs, cache/                        Cache and Namespace: the public methods, their docs, nothing else
+//! engine/                                 read, write (the one append path), commit (group commit, fsync),
+//!                                         checkpoint (clock lease, durable mark), room, tags, ghost, lock ranks
+//! maintain/   recovery.rs   inspect.rs    eviction/compaction (reclaim), open, read-only tools:
+//!                                         beside the engine, on the same pieces below
+//! log/                                    segment files; log/scan.rs: the one record walk (hint, then scan)
+//!                                         and what each record kind is to each reader; the appender; hints
+//! index.rs   storage/   config.rs         the hash index; the file-I/O seam (and its simulator); limits
+//! format/                                 on-disk structures, pure encode/decode, and their constants
+//! ```
+//!
+//! [`format`] is public (with `FORMAT.md`, a second reader can be written
+//! from it), and so is [`inspect`], the read-only API the `keg` tool is
+//! built on. `docs/design.md` has the source map file by file and the bound
+//! of every queue and buffer.
+//!
+//! Locks, by rank: a thread holding a lock takes only locks of a higher
+//! rank, and debug builds check it (the table with what each lock guards is
+//! in the engine's module docs, `src/engine/mod.rs`):
+//!
+//! | rank | lock | held for |
+//! |------|------|----------|
+//! | 1 | `Engine::maint` | a whole maintenance round |
+//! | 2 | `Engine::writer` | one append (reclaim: a batch of records) |
+//! | 3 | `Engine::group` | a few instructions; never across an fsync |
+//! | 4 | `Engine::checkpoint` | one checkpoint write |
+//! | 5 | `Engine::removed_unsynced` | a few instructions |
+//! | 6 | `Engine::ghost` | a few instructions |
+//! | 7 | `Engine::tags` | a few lookups |
+//! | 8 | index shards, `Segments` map | one lookup or change |
+//!
+//! Leaves outside the table (nothing else is taken while one is held): the
+//! single-flight table of `get_or_set_with` (`flight.rs`) and the
+//! server's in-memory store (`server/memory.rs`, a reference for its tests).
 
 #![warn(missing_docs)]
 
@@ -64,6 +101,12 @@ pub use item::{CasOutcome, Entry, SetOptions};
 pub use latency::Histogram;
 pub use stats::Stats;
 pub use value::Value;
+
+/// README.md's Rust example, compiled with the doc tests (`cargo test --doc`),
+/// so that the API it shows is the API there is.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
 
 /// Test support: a storage layer that fails on request and simulates power
 /// cuts (feature `fault-injection`; never in production builds).

@@ -28,12 +28,12 @@ use crate::format::hint;
 use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
-use crate::format::{DecodeError, MAX_SEQ, SEGMENT_VERSION};
+use crate::format::{DecodeError, SEGMENT_VERSION};
 use crate::hash::KeyHasher;
 use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::hints;
-use crate::log::scan::{Item, Scanner};
+use crate::log::scan::{Item, Step, Walk};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
 use crate::storage::Storage;
@@ -213,7 +213,7 @@ pub(crate) fn recover(
                 // Records appended after the hint was written (a session
                 // that went on appending to this segment, then crashed):
                 // scanned, and the segment needs a new hint.
-                let (tail, valid_len) = scan(&seg, hasher, h.data_len, &mut marks);
+                let (tail, valid_len) = scan(Walk::after_hint(seg.bytes(), &bytes), hasher, &mut marks);
                 if h.data_len < file_len {
                     bump(&counters.recovery_scanned_segments);
                     need_hint.push(seg.clone());
@@ -226,7 +226,7 @@ pub(crate) fn recover(
                 if hint_ids.contains(&id) && !read_only {
                     storage.remove(&hint_path(dir, id))?;
                 }
-                let (recs, valid_len) = scan(&seg, hasher, HEADER_LEN as u64, &mut marks);
+                let (recs, valid_len) = scan(Walk::new(seg.bytes(), None), hasher, &mut marks);
                 need_hint.push(seg.clone());
                 // No hint: the previous session may not have fsynced it.
                 unsynced.push(seg.id);
@@ -381,7 +381,7 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
         // A scan lists exactly the intact records (recovery cut the file after them).
         Source::Scan(recs) => recs.iter().all(|r| !r.dead),
         Source::Hint(..) => {
-            let (recs, valid_len) = scan(seg, hasher, HEADER_LEN as u64, &mut Marks::default());
+            let (recs, valid_len) = scan(Walk::new(seg.bytes(), None), hasher, &mut Marks::default());
             if valid_len != seg.len() || recs.len() != source.len() {
                 return false;
             }
@@ -399,57 +399,44 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
     }
 }
 
-/// Reads a segment's records from offset `from` on by scanning; returns them
-/// and the valid length, which ends at the first record that does not decode
-/// or holds a sequence number above [`MAX_SEQ`]. Notes invalidation records
-/// and tagged value records in `marks`.
-fn scan(seg: &Segment, hasher: &KeyHasher, from: u64, marks: &mut Marks) -> (Vec<Rec>, u64) {
+/// Takes the records a [`Walk`] scans (it lists no hint: recovery keeps a
+/// hint's listing as its bytes); returns them and the valid length, which
+/// ends at the first record that does not decode or holds a sequence number
+/// above [`MAX_SEQ`](crate::format::MAX_SEQ). Notes invalidation records and tagged value records in
+/// `marks`. What each kind of record is to recovery is written here, once
+/// (see the table in `crate::log::scan`).
+fn scan(mut walk: Walk<'_>, hasher: &KeyHasher, marks: &mut Marks) -> (Vec<Rec>, u64) {
     let mut recs = Vec::new();
-    let mut scanner = Scanner::starting_at(seg.bytes(), from);
-    for item in scanner.by_ref() {
-        let seq = match &item {
-            Item::Record { record, .. } => record.header.seq,
-            Item::Unknown { offset, .. } => {
-                record::decode_header(&seg.bytes()[*offset as usize..]).map_or(0, |h| h.seq)
-            }
-        };
-        if seq <= MAX_SEQ {
-            match &item {
-                Item::Record { record, .. } if !record.tags.is_empty() => {
-                    let hash = hasher.hash(record.key);
-                    for tag in record::tags(record.tags) {
-                        marks.tagged.push((tag.to_vec(), hash, seq));
-                    }
+    for step in walk.by_ref() {
+        let Step::Scanned(item) = step else { continue };
+        let off = item.offset() as u32;
+        let (seq, len) = (item.seq(), item.len() as u32);
+        // Not applied, but holding its number (a hole there would void what follows).
+        let mark = Rec { off, hash: 0, seq, expires_s: 0, len, tombstone: true, dead: true };
+        recs.push(match item {
+            Item::Record { record, .. } => {
+                let hash = hasher.hash(record.key);
+                for tag in record::tags(record.tags) {
+                    marks.tagged.push((tag.to_vec(), hash, seq));
                 }
-                Item::Unknown { offset, .. } => {
-                    if let Ok(inv) = record::decode_invalidation(&seg.bytes()[*offset as usize..]) {
-                        marks.invalidations.push((inv.scope, inv.name.to_vec(), inv.seq));
-                    }
+                Rec {
+                    off,
+                    hash,
+                    seq,
+                    expires_s: expires_s(record.header.expires_ms),
+                    len,
+                    tombstone: record.kind == Kind::Tombstone,
+                    dead: false,
                 }
-                Item::Record { .. } => {}
             }
-        }
-        let rec = match item {
-            Item::Record { offset, record } => Rec {
-                off: offset as u32,
-                hash: hasher.hash(record.key),
-                seq: record.header.seq,
-                expires_s: expires_s(record.header.expires_ms),
-                len: record.len() as u32,
-                tombstone: record.kind == Kind::Tombstone,
-                dead: false,
-            },
-            Item::Unknown { offset, len, .. } => {
-                let seq = record::decode_header(&seg.bytes()[offset as usize..]).map_or(0, |h| h.seq);
-                Rec { off: offset as u32, hash: 0, seq, expires_s: 0, len: len as u32, tombstone: true, dead: true }
+            Item::Invalidation { inv, .. } => {
+                marks.invalidations.push((inv.scope, inv.name.to_vec(), inv.seq));
+                mark
             }
-        };
-        if rec.seq > MAX_SEQ {
-            return (recs, rec.off as u64);
-        }
-        recs.push(rec);
+            Item::Unknown { .. } => mark,
+        });
     }
-    (recs, scanner.position())
+    (recs, walk.valid_len())
 }
 
 fn seq_bounds(loaded: &[(Arc<Segment>, Source)]) -> (u64, u64) {

@@ -41,6 +41,11 @@ pub struct Stats {
     pub dead_bytes: u64,
     /// Bytes of segment and hint files on disk.
     pub disk_bytes: u64,
+    /// Bytes the hint files not yet written will add to `disk_bytes` (those
+    /// of the active segments, and of sealed ones waiting for maintenance).
+    /// The size cap counts them: writers make room for `disk_bytes` plus
+    /// these, so writing a hint never takes the files past the cap.
+    pub hint_bytes_pending: u64,
     /// The size cap.
     pub max_bytes: u64,
     /// Segment files.
@@ -59,6 +64,14 @@ pub struct Stats {
     pub reinsertions: u64,
     /// Entries moved from the probation log to the main log.
     pub promotions: u64,
+    /// Bytes eviction re-appended (reinsertions and promotions): at most
+    /// half the bytes writes took in, plus one segment (the reinsertion
+    /// budget; docs/design.md, "Eviction"). Beyond it, eviction drops
+    /// entries it would have kept.
+    pub bytes_reinserted: u64,
+    /// Entries eviction dropped although the policy would have kept them,
+    /// because the reinsertion budget was spent (counted in `evictions` too).
+    pub reinsertions_skipped: u64,
     /// Keys the ghost set remembers (recently evicted from probation).
     pub ghost_entries: u64,
     /// Bytes the ghost set uses.
@@ -139,6 +152,8 @@ impl Stats {
             ("bytes_rewritten", self.bytes_rewritten),
             ("reinsertions", self.reinsertions),
             ("promotions", self.promotions),
+            ("bytes_reinserted", self.bytes_reinserted),
+            ("reinsertions_skipped", self.reinsertions_skipped),
             ("ghost_hits", self.ghost_hits),
             ("appends", self.appends),
             ("bytes_appended", self.bytes_appended),
@@ -216,6 +231,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_rewritten: AtomicU64,
     pub(crate) reinsertions: AtomicU64,
     pub(crate) promotions: AtomicU64,
+    pub(crate) bytes_reinserted: AtomicU64,
+    pub(crate) reinsertions_skipped: AtomicU64,
     pub(crate) ghost_hits: AtomicU64,
     pub(crate) appends: AtomicU64,
     pub(crate) bytes_appended: AtomicU64,
@@ -265,6 +282,8 @@ impl Counters {
         s.bytes_rewritten = g(&self.bytes_rewritten);
         s.reinsertions = g(&self.reinsertions);
         s.promotions = g(&self.promotions);
+        s.bytes_reinserted = g(&self.bytes_reinserted);
+        s.reinsertions_skipped = g(&self.reinsertions_skipped);
         s.ghost_hits = g(&self.ghost_hits);
         s.appends = g(&self.appends);
         s.bytes_appended = g(&self.bytes_appended);

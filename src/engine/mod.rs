@@ -240,6 +240,7 @@ impl Engine {
         s.entries = self.index.len() as u64;
         s.max_bytes = self.config.max_bytes;
         s.disk_bytes = self.segments.disk_bytes();
+        s.hint_bytes_pending = self.segments.committed_bytes().saturating_sub(s.disk_bytes);
         for seg in self.segments.all() {
             s.segments += 1;
             s.live_bytes += seg.live_bytes.load(std::sync::atomic::Ordering::Relaxed);

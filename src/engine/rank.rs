@@ -108,6 +108,29 @@ mod tests {
         let _m = lock(&a, Rank::Maintenance);
     }
 
+    /// The rank tables in the engine's module docs and the crate docs list
+    /// each lock with the number this enum gives it.
+    #[test]
+    fn the_documented_rank_tables_match_the_ranks() {
+        let ranks = [
+            (Rank::Maintenance, "maint"),
+            (Rank::Writer, "writer"),
+            (Rank::Group, "group"),
+            (Rank::Checkpoint, "checkpoint"),
+            (Rank::Removals, "removed_unsynced"),
+            (Rank::Ghost, "ghost"),
+            (Rank::Tags, "tags"),
+        ];
+        for (file, docs) in [("src/engine/mod.rs", include_str!("mod.rs")), ("src/lib.rs", include_str!("../lib.rs"))] {
+            for (rank, field) in ranks {
+                let row = format!("//! | {} | `Engine::{field}` |", rank as u8);
+                assert!(docs.contains(&row), "{file} lacks the row {row:?}");
+            }
+            let last = format!("//! | {} | index shards, `Segments` map |", ranks.len() + 1);
+            assert!(docs.contains(&last), "{file} lacks the row {last:?}");
+        }
+    }
+
     #[test]
     #[cfg(debug_assertions)]
     fn a_lower_rank_under_a_higher_one_panics_in_debug_builds() {

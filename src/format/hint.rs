@@ -334,6 +334,12 @@ pub(crate) fn entries_of_decoded(b: &[u8]) -> impl Iterator<Item = HintEntry> + 
     b.get(HEADER_LEN..).unwrap_or_default().chunks_exact(ENTRY_LEN).map(decode_entry)
 }
 
+/// The `data_len` of a hint file that [`decode`] has accepted (where the
+/// records it lists end), read without checking anything again.
+pub(crate) fn data_len_of_decoded(b: &[u8]) -> u64 {
+    b.get(16..24).map_or(0, |_| u64_at(b, 16))
+}
+
 /// [`entries_of_decoded`] with each entry's record offset in its segment:
 /// the records a hint lists sit back to back from the segment header on.
 /// The one walk of a hint's listing (recovery, reclaim and hint rewriting

@@ -9,7 +9,7 @@ use crate::format::segment;
 use crate::format::MAX_SEQ;
 use crate::hash::KeyHasher;
 use crate::index::{Index, Loc};
-use crate::log::scan::{Item, Scanner};
+use crate::log::scan::{Item, Step, Walk};
 use crate::log::{hint_path, Segment, Segments};
 use crate::mem::ZeroedBuf;
 use crate::storage::Storage;
@@ -46,37 +46,37 @@ pub(crate) fn write(
     // about a key hash, say, hid a key this session may have deleted without
     // a tombstone, finding nothing), and then the new hint keeps the lie.
     // Entries that agree with their record may newly be marked dead.
-    let mut from = segment::HEADER_LEN as u64;
-    if let Some(old) = old_hint(storage, dir, seg, hasher) {
-        for (at, mut e) in hint::listing(&old) {
-            debug_assert_eq!(at, from);
-            if !e.dead && !e.tombstone {
-                if let Some(Ok(record)) = seg.bytes().get(from as usize..).map(record::decode) {
-                    let key_hash = hasher.hash(record.key);
-                    e.dead = e.describes(&record, key_hash) && shadowed(&record, key_hash, from);
+    let old = old_hint(storage, dir, seg, hasher);
+    let mut walk = Walk::new(seg.bytes(), old.as_deref());
+    for step in walk.by_ref() {
+        match step {
+            Step::Listed { offset, entry: mut e } => {
+                if !e.dead && !e.tombstone {
+                    if let Some(Ok(record)) = seg.bytes().get(offset as usize..).map(record::decode) {
+                        let key_hash = hasher.hash(record.key);
+                        e.dead = e.describes(&record, key_hash) && shadowed(&record, key_hash, offset);
+                    }
                 }
+                hint::put_entry(&mut bytes, count, &e);
             }
-            hint::put_entry(&mut bytes, count, &e);
-            count += 1;
-            from += e.len as u64;
+            Step::Scanned(Item::Record { offset, record }) => {
+                if !record.tags.is_empty() {
+                    // Open scans a segment with tagged records, to learn each tag's keys.
+                    return Ok(None);
+                }
+                let key_hash = hasher.hash(record.key);
+                let dead = shadowed(&record, key_hash, offset);
+                hint::put_entry(&mut bytes, count, &HintEntry::of(&record, key_hash, dead));
+            }
+            // An invalidation record, or one this version does not understand.
+            Step::Scanned(Item::Invalidation { .. } | Item::Unknown { .. }) => return Ok(None),
         }
-    }
-    let mut scanner = Scanner::starting_at(seg.bytes(), from);
-    for item in scanner.by_ref() {
-        let Item::Record { offset, record } = item else { return Ok(None) };
-        if !record.tags.is_empty() {
-            // Open scans a segment with tagged records, to learn each tag's keys.
-            return Ok(None);
-        }
-        let key_hash = hasher.hash(record.key);
-        let dead = shadowed(&record, key_hash, offset);
-        hint::put_entry(&mut bytes, count, &HintEntry::of(&record, key_hash, dead));
         count += 1;
     }
     let header = HintHeader {
         hasher: hasher.id(),
         segment_id: seg.id,
-        data_len: scanner.position(),
+        data_len: walk.valid_len(),
         count: count as u32,
         durable_seq,
     };
@@ -86,6 +86,7 @@ pub(crate) fn write(
     segments.grow(bytes.len() as u64);
     segments.shrink(seg.hint_len());
     seg.set_hint_len(bytes.len() as u64, header.data_len);
+    segments.settle_hint(seg);
     Ok(Some(bytes.len() as u64))
 }
 

@@ -37,11 +37,14 @@ pub(crate) fn parse_name(name: &str, ext: &str) -> Option<u32> {
 /// a segment removed from the table stays readable through the handles that hold it.
 ///
 /// It also keeps the running total of bytes the segment and hint files take,
-/// which the size cap is enforced against.
+/// and the bytes the hint files not yet written will take: the size cap is
+/// enforced against both (see [`Segments::committed_bytes`]).
 #[derive(Default)]
 pub(crate) struct Segments {
     map: RwLock<BTreeMap<u32, Arc<Segment>>>,
     disk_bytes: AtomicU64,
+    /// Sum of the segments' `hint_debt`.
+    hint_debt: AtomicU64,
 }
 
 impl Segments {
@@ -52,13 +55,32 @@ impl Segments {
 
     pub(crate) fn insert(&self, seg: Arc<Segment>) {
         self.grow(seg.len() + seg.hint_len());
+        let owed = seg.hint_bytes_owed();
+        seg.hint_debt.store(owed, Ordering::Relaxed);
+        self.hint_debt.fetch_add(owed, Ordering::Relaxed);
         self.map.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, seg);
     }
 
     pub(crate) fn remove(&self, id: u32) -> Option<Arc<Segment>> {
         let seg = self.map.write().unwrap_or_else(|e| e.into_inner()).remove(&id)?;
         self.disk_bytes.fetch_sub(seg.len() + seg.hint_len(), Ordering::Relaxed);
+        self.settle_hint(&seg);
         Some(seg)
+    }
+
+    /// Notes a record of `len` bytes appended to `seg`, which is in the
+    /// table: its bytes, and the entry its hint file will need.
+    pub(crate) fn grow_record(&self, seg: &Segment, len: u64) {
+        self.grow(len);
+        let entry = crate::format::hint::ENTRY_LEN as u64;
+        seg.hint_debt.fetch_add(entry, Ordering::Relaxed);
+        self.hint_debt.fetch_add(entry, Ordering::Relaxed);
+    }
+
+    /// Notes that `seg` needs no more hint bytes (its hint was written, or it is gone).
+    pub(crate) fn settle_hint(&self, seg: &Segment) {
+        let owed = seg.hint_debt.swap(0, Ordering::Relaxed);
+        let _ = self.hint_debt.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(owed)));
     }
 
     /// Notes bytes removed from a file of a segment in the table.
@@ -74,6 +96,13 @@ impl Segments {
     /// Bytes of segment and hint files.
     pub(crate) fn disk_bytes(&self) -> u64 {
         self.disk_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of segment and hint files once every segment without a hint
+    /// file covering it has one: what the size cap is enforced against, so
+    /// that writing a hint never takes the files past what writers left.
+    pub(crate) fn committed_bytes(&self) -> u64 {
+        self.disk_bytes().saturating_add(self.hint_debt.load(Ordering::Relaxed))
     }
 
     /// All segments, oldest (lowest id) first.

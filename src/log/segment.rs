@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::Result;
+use crate::format::hint;
 use crate::format::record::{self, Header, Record};
 use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::DecodeError;
@@ -53,6 +54,11 @@ pub(crate) struct Segment {
     pub(crate) tombstone_bytes: AtomicU64,
     /// Smallest sequence number of a tombstone in the file (u64::MAX if none).
     pub(crate) min_tombstone_seq: AtomicU64,
+    /// Records noted in the file (values, tombstones, others).
+    records: AtomicU64,
+    /// Bytes its hint file will add once written, counted in
+    /// [`Segments::hint_debt`](super::Segments) (0 when it needs none).
+    pub(crate) hint_debt: AtomicU64,
 }
 
 impl Segment {
@@ -114,6 +120,8 @@ impl Segment {
             max_seq: AtomicU64::new(0),
             tombstone_bytes: AtomicU64::new(0),
             min_tombstone_seq: AtomicU64::new(u64::MAX),
+            records: AtomicU64::new(0),
+            hint_debt: AtomicU64::new(0),
         }
     }
 
@@ -191,12 +199,14 @@ impl Segment {
 
     /// Notes that a value record with this sequence number is in the file.
     pub(crate) fn note_value(&self, seq: u64) {
+        self.records.fetch_add(1, Ordering::Relaxed);
         self.min_value_seq.fetch_min(seq, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
     /// Notes that a tombstone of `len` bytes with this sequence number is in the file.
     pub(crate) fn note_tombstone(&self, seq: u64, len: u64) {
+        self.records.fetch_add(1, Ordering::Relaxed);
         self.min_tombstone_seq.fetch_min(seq, Ordering::Relaxed);
         self.tombstone_bytes.fetch_add(len, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
@@ -204,7 +214,20 @@ impl Segment {
 
     /// Notes a record that is neither (not understood by this version).
     pub(crate) fn note_other(&self, seq: u64) {
+        self.records.fetch_add(1, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The most a hint file listing its records can add to the directory
+    /// now: all of it, or (with a hint that does not cover every record)
+    /// nothing less than a whole new one, to be safe. 0 when it has a hint
+    /// for every record.
+    pub(crate) fn hint_bytes_owed(&self) -> u64 {
+        if self.fully_hinted() {
+            0
+        } else {
+            (hint::HEADER_LEN + hint::ENTRY_LEN * self.records.load(Ordering::Relaxed) as usize) as u64
+        }
     }
 
     /// Dead bytes that are not tombstones: what rewriting the segment surely frees.

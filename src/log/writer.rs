@@ -160,6 +160,24 @@ impl Writer {
         Ok((loc, seq))
     }
 
+    /// Appends `raw`, an intact record read from a segment, byte for byte,
+    /// keeping its sequence number: how reclaim keeps a record this version
+    /// does not understand (it cannot encode it again). Every other record
+    /// comes through [`Writer::append_record`]; both end in the same append.
+    pub(crate) fn append_verbatim(
+        &mut self,
+        segments: &Segments,
+        log: LogKind,
+        raw: &[u8],
+        now_ms: u64,
+    ) -> Result<Loc> {
+        debug_assert!(
+            matches!(record::decode(raw), Err(crate::format::DecodeError::Invalid(_))),
+            "only an intact record this version does not understand is copied verbatim"
+        );
+        self.append(segments, log, raw, now_ms)
+    }
+
     pub(crate) fn new(
         storage: &Storage,
         dir: &Path,
@@ -291,7 +309,7 @@ impl Writer {
             a.seg.set_len(off + len);
             self.pending_since_ms.get_or_insert(now_ms);
         }
-        segments.grow(len);
+        segments.grow_record(&a.seg, len);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
             self.unsynced.push(a.seg.clone());
         }

@@ -1,7 +1,9 @@
 //! Background maintenance: hint files, eviction, compaction, checkpoints.
 //!
-//! One thread (started by open, stopped and joined on close) wakes every
-//! tick, or when a writer nudges it, and in order:
+//! A writable open first compacts up to [`OPEN_COMPACTIONS_MAX`] of the
+//! deadest segments ([`after_open`]). Then one thread (started by open,
+//! stopped and joined on close) runs a round at once and then every tick,
+//! or when a writer nudges it; a round, in order:
 //!
 //! 1. hands buffered writes to the OS (buffered durability);
 //! 2. fsyncs newly sealed segments and writes their hint files;
@@ -62,9 +64,14 @@ impl Worker {
         let handle = std::thread::Builder::new()
             .name("keg-maintenance".into())
             .spawn(move || {
-                while !shared.wake.wait(tick) {
+                // The first round runs at once: a process that is killed
+                // soon after each open still writes hints and compacts.
+                loop {
                     if run_once(&shared, true).is_err() {
                         bump(&shared.counters.maintenance_errors);
+                    }
+                    if shared.wake.wait(tick) {
+                        break;
                     }
                 }
             })
@@ -81,6 +88,25 @@ impl Worker {
 
 fn lock_state(inner: &Engine) -> Ranked<'_, MaintState> {
     rank::lock(&inner.maint, Rank::Maintenance)
+}
+
+/// Most segments a writable open compacts before it returns (see [`after_open`]).
+pub(crate) const OPEN_COMPACTIONS_MAX: usize = 16;
+
+/// Work a writable open with background maintenance does before it returns,
+/// so that a process killed soon after every open still gets its dead
+/// segments reclaimed: compacts up to [`OPEN_COMPACTIONS_MAX`] sealed
+/// segments whose dead fraction passed the compaction threshold, most dead
+/// first. (Without it, a crash loop of short runs never reached background
+/// compaction and piled up segments of dead values: 2.16 GiB in 740 files
+/// for 18 k live keys.) A failure is counted in `maintenance_errors`, as in
+/// a background round, and does not fail the open.
+pub(crate) fn after_open(inner: &Engine) {
+    let mut st = lock_state(inner);
+    let done = sync_removals(inner).and_then(|()| compact_some(inner, &mut st, OPEN_COMPACTIONS_MAX));
+    if done.is_err() {
+        bump(&inner.counters.maintenance_errors);
+    }
 }
 
 /// Background eviction starts above this many bytes.
@@ -107,7 +133,7 @@ pub(crate) fn run_once(inner: &Engine, compact: bool) -> Result<()> {
     write_pending_hints(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     if compact {
-        compact_some(inner, &mut st)?;
+        compact_some(inner, &mut st, usize::MAX)?;
     }
     // Renew the clock mark while half a lease is left, counted from the wall
     // clock. An idle cache uses no time, so it writes nothing. After a crash
@@ -164,24 +190,28 @@ fn write_pending_hints(inner: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// Reclaims segments until disk usage is at most `target`; returns whether it freed anything.
+/// Reclaims segments until the committed bytes (the files, and the hint
+/// files still to write) are at most `target`. Returns whether it made room:
+/// it found them at most `target`, or reclaimed a segment. (Not whether the
+/// bytes fell meanwhile: other writers may take the room as soon as it is
+/// made, and a writer told "nothing freed" would fail although eviction
+/// works; see `Engine::writer_with_room`.)
 fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
-    let mut progress = false;
+    let mut reclaimed = false;
     let mut rounds = 0;
-    while inner.segments.disk_bytes() > target {
-        let Some(victim) = choose_victim(inner)? else { break };
+    while inner.segments.committed_bytes() > target {
+        let Some(victim) = choose_victim(inner)? else { return Ok(reclaimed) };
         crate::killpoint!("evict.chosen");
-        let before = inner.segments.disk_bytes();
         ensure_durable(inner, &victim)?;
         reclaim(inner, &victim, Mode::Evict)?;
-        progress |= inner.segments.disk_bytes() < before;
+        reclaimed = true;
         rounds += 1;
         // Each round frees bytes or lowers hit counters, so this ends; the bound is a backstop.
         if rounds > 4 * inner.segments.len() + 16 {
-            break;
+            return Ok(reclaimed);
         }
     }
-    Ok(progress)
+    Ok(true)
 }
 
 /// The oldest segment of the log the policy picks, sealed if it was active.
@@ -228,13 +258,13 @@ fn ensure_durable(inner: &Engine, seg: &Segment) -> Result<()> {
     })
 }
 
-/// Compacts the sealed segments whose dead fraction passed the threshold and
+/// Compacts (up to `limit` of) the sealed segments whose dead fraction passed the threshold and
 /// that rewriting would actually shrink (a segment of tombstones that must
 /// all be kept is left alone, or it would be copied forward forever).
 ///
 /// Expired values count as dead in the rounds that count them: at most
 /// [`EXPIRY_SCAN_INTERVAL_MS`] apart (counting walks the index).
-fn compact_some(inner: &Engine, st: &mut MaintState) -> Result<()> {
+fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize) -> Result<()> {
     let threshold = inner.config.compaction_threshold;
     let now = inner.now_ms();
     let expired = if now >= st.next_expiry_scan_ms {
@@ -252,7 +282,10 @@ fn compact_some(inner: &Engine, st: &mut MaintState) -> Result<()> {
         .filter(|(dead, s)| *dead >= threshold && reclaim::worth_rewriting(inner, &all, s, expired_in(s)))
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, seg) in candidates {
+    for (_, seg) in candidates.into_iter().take(limit) {
+        if !room_for_copies(inner, &seg) {
+            continue; // (eviction makes room; a later round compacts it)
+        }
         ensure_durable(inner, &seg)?;
         reclaim(inner, &seg, Mode::Compact)?;
         bump(&inner.counters.compactions);
@@ -280,6 +313,13 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
             && inner.segments.get(seg.id).is_some()
             && reclaim::worth_rewriting(inner, &all, &seg, expired)
         {
+            if !room_for_copies(inner, &seg) {
+                let cap = inner.config.max_bytes + inner.config.segment_bytes;
+                evict_to(inner, cap.saturating_sub(copies_bound(&seg)))?;
+                if inner.segments.get(seg.id).is_none() {
+                    continue; // evicted meanwhile
+                }
+            }
             ensure_durable(inner, &seg)?;
             reclaim(inner, &seg, Mode::Compact)?;
             bump(&inner.counters.compactions);
@@ -287,6 +327,19 @@ pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     }
     write_pending_hints(inner)?;
     sync_removals(inner)
+}
+
+/// The most compacting `seg` can add to the files before it removes the
+/// segment: a copy of each live value and of each tombstone, and the
+/// header of a new segment the copies may start.
+fn copies_bound(seg: &Segment) -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    seg.live_bytes.load(Relaxed) + seg.tombstone_bytes.load(Relaxed) + HEADER_LEN as u64
+}
+
+/// Whether compacting `seg` now keeps the files within `max_bytes` plus one segment.
+fn room_for_copies(inner: &Engine, seg: &Segment) -> bool {
+    inner.segments.committed_bytes() + copies_bound(seg) <= inner.config.max_bytes + inner.config.segment_bytes
 }
 
 /// Bytes of expired values in each segment (by id) at cache time `now_ms`:

@@ -15,6 +15,13 @@
 //! [`PROMOTE_HITS`] hits to the main log (counter reset) and drops the rest,
 //! remembering their hashes in the ghost set. Reclaiming a main segment
 //! re-appends entries with a non-zero counter (decremented) and drops the rest.
+//!
+//! On disk a kept entry is a write, so keeping is bounded by a reinsertion
+//! budget ([`within_budget`]): the bytes eviction re-appends never exceed
+//! [`REINSERTION_SHARE`] of the bytes writes took in, plus one segment. When
+//! little budget is left, only entries read at least twice are kept; when it
+//! is spent, eviction drops what it would have kept. (Without it, a working
+//! set twice the cap read uniformly re-appended 32 bytes per byte set.)
 
 use crate::format::segment::LogKind;
 
@@ -22,6 +29,21 @@ use crate::format::segment::LogKind;
 pub(crate) const PROMOTE_HITS: u8 = 1;
 /// Share of the cap the probation log may hold before it is reclaimed first.
 pub(crate) const PROBATION_SHARE: f64 = 0.10;
+
+/// Share of the bytes writes take in that eviction may re-append (promotions
+/// and reinsertions together), on top of one segment.
+pub(crate) const REINSERTION_SHARE: f64 = 0.5;
+
+/// Whether eviction may re-append an entry of `len` bytes with hit counter
+/// `counter`, having re-appended `spent` bytes so far while writes took in
+/// `taken_in` bytes. The budget is `REINSERTION_SHARE × taken_in +
+/// segment_bytes`; the last `segment_bytes` of it go only to entries read at
+/// least twice.
+pub(crate) fn within_budget(taken_in: u64, spent: u64, len: u64, counter: u8, segment_bytes: u64) -> bool {
+    let budget = (taken_in as f64 * REINSERTION_SHARE) as u64 + segment_bytes;
+    let left = budget.saturating_sub(spent);
+    len <= left && (left - len >= segment_bytes || counter >= 2)
+}
 
 /// What happens to one live, unexpired entry of a reclaimed segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,5 +86,19 @@ mod tests {
         assert_eq!(victim_log(20, 80, 100), LogKind::Probation);
         assert_eq!(victim_log(5, 80, 100), LogKind::Main);
         assert_eq!(victim_log(5, 0, 100), LogKind::Probation);
+    }
+
+    #[test]
+    fn the_reinsertion_budget() {
+        // 1000 bytes taken in, segments of 100: a budget of 600 bytes.
+        assert!(within_budget(1000, 0, 100, 1, 100));
+        assert!(within_budget(1000, 400, 100, 1, 100));
+        // The last segment of it only for entries read twice or more.
+        assert!(!within_budget(1000, 450, 100, 1, 100));
+        assert!(within_budget(1000, 450, 100, 2, 100));
+        assert!(within_budget(1000, 500, 100, 3, 100));
+        // Spent.
+        assert!(!within_budget(1000, 550, 100, 3, 100));
+        assert!(!within_budget(1000, 900, 10, 3, 100));
     }
 }

@@ -8,9 +8,11 @@
 //! | value, index points elsewhere | shadowed, deleted, or void | drop |
 //! | value, live, expired | | drop, leaving a tombstone (same seq) if an older value may exist (\*) |
 //! | value, live | compaction | re-append to the same log (new seq) |
-//! | value, live | eviction | as the policy decides: re-append, or drop as an expired value is dropped |
+//! | value, live | eviction | as the policy decides (within the reinsertion budget): re-append, or drop as an expired value is dropped |
 //! | tombstone | an older value may exist (\*) | re-append unchanged (same seq) |
 //! | tombstone | otherwise | drop |
+//! | invalidation, or a record this version does not understand | a value older than it may exist in either log | re-append to the main log (same seq; the latter byte for byte) |
+//! | invalidation, or a record this version does not understand | otherwise | drop |
 //!
 //! (\*) Another segment that a tombstone here counts holds a value record
 //! older than it: of the probation log for a probation segment, of either
@@ -66,12 +68,12 @@ use std::sync::Arc;
 
 use crate::engine::{expired, Engine, Pending};
 use crate::error::Result;
-use crate::format::hint::{self, HintEntry};
+use crate::format::hint::HintEntry;
 use crate::format::record::{self, Kind, Record};
-use crate::format::segment::{LogKind, HEADER_LEN};
+use crate::format::segment::LogKind;
 use crate::format::MAX_SEQ;
 use crate::index::Loc;
-use crate::log::scan::{End, Item, Scanner};
+use crate::log::scan::{Item, Step, Walk};
 use crate::log::writer::{Meta, NewRecord, Writer};
 use crate::log::{hint_path, hints, Segment};
 use crate::maintain::policy::{self, Decision};
@@ -148,17 +150,23 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
     // applied, so it must not be acted on either: a tombstone copied from it
     // could hide writes made since, under numbers recovery handed out again.
     let hint = hint_entries(inner, seg);
-    let bytes = seg.bytes();
-    let mut scanner = Scanner::new(bytes);
+    let mut walk = Walk::new(seg.bytes(), None);
     let mut batch = Vec::with_capacity(BATCH);
     // Offsets of the records the scan handed to `step`, in order.
     let mut reached = Vec::new();
     let mut stepped_over = false;
     let mut disagrees = false;
-    let mut cut_short = false;
-    'scan: loop {
+    loop {
         batch.clear();
-        batch.extend(scanner.by_ref().take(BATCH));
+        // (A walk without a hint yields only scanned records. It stops at
+        // damage, and at a number above MAX_SEQ: damage whose checksum
+        // happened to match, as recovery reads it, where a hint may have
+        // vouched for the segment instead; copied forward, such a tombstone
+        // would end every later scan there.)
+        batch.extend(walk.by_ref().take(BATCH).filter_map(|s| match s {
+            Step::Scanned(item) => Some(item),
+            Step::Listed { .. } => None,
+        }));
         if batch.is_empty() {
             break;
         }
@@ -167,13 +175,6 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
         w.check_enabled()?;
         for item in &batch {
             match item {
-                // Damage whose checksum happened to match, as recovery reads
-                // it (a hint may have vouched for the segment instead): copied
-                // forward, such a tombstone would end every later scan there.
-                Item::Record { record, .. } if record.header.seq > MAX_SEQ => {
-                    cut_short = true;
-                    break 'scan;
-                }
                 Item::Record { offset, record }
                     if hint.as_ref().is_some_and(|h| !listed(inner, h, *offset, record)) =>
                 {
@@ -183,10 +184,19 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
                     reached.push(*offset as u32);
                     step(&mut ctx, &mut w, *offset as u32, record)?;
                 }
-                Item::Unknown { offset, .. } => match record::decode_invalidation(&bytes[*offset as usize..]) {
-                    Ok(inv) if inv.seq <= MAX_SEQ => keep_invalidation(&mut ctx, &mut w, &inv)?,
-                    _ => stepped_over = true,
-                },
+                Item::Invalidation { inv, .. } => keep_invalidation(&mut ctx, &mut w, inv)?,
+                // In the part of a hinted segment that recovery took from
+                // the hint, an unknown record is one recovery never saw (no
+                // hint lists one): damage, whose number must not enter
+                // history now. Elsewhere recovery read it, and it is kept.
+                Item::Unknown { offset, .. } if hint.is_some() && *offset < seg.hinted_len() => {
+                    disagrees = true;
+                    stepped_over = true;
+                }
+                Item::Unknown { header, raw, .. } => {
+                    keep_unknown(&mut ctx, &mut w, raw, header.seq)?;
+                    stepped_over = true;
+                }
             }
         }
     }
@@ -196,7 +206,7 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
     // over a record no hint can describe, or met one its hint does not
     // list). They still count: an entry there may be the newest value of its
     // key, and a tombstone there may hide older values elsewhere.
-    cut_short |= matches!(scanner.end(), Some(End::Bad { .. }));
+    let cut_short = walk.cut_short();
     let hinted = hint.is_some();
     if cut_short || seg.live_count.load(Ordering::Relaxed) > 0 || ((stepped_over || disagrees) && hinted) {
         unreached(&mut ctx, &reached, hint.unwrap_or_default())?;
@@ -293,7 +303,13 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
     }
     let decision = match ctx.mode {
         Mode::Compact => Decision::Keep { log: ctx.seg.log, counter: entry.counter },
-        Mode::Evict => policy::decide(ctx.seg.log, entry.counter),
+        Mode::Evict => match policy::decide(ctx.seg.log, entry.counter) {
+            Decision::Keep { .. } if !reinsertion_budget_left(inner, len, entry.counter) => {
+                bump(&inner.counters.reinsertions_skipped);
+                Decision::Drop
+            }
+            d => d,
+        },
     };
     match decision {
         Decision::Drop => {
@@ -324,10 +340,22 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
             add(&inner.counters.bytes_rewritten, len);
             if ctx.mode == Mode::Evict {
                 bump(if log != ctx.seg.log { &inner.counters.promotions } else { &inner.counters.reinsertions });
+                add(&inner.counters.bytes_reinserted, len);
             }
         }
     }
     Ok(())
+}
+
+/// Whether eviction's reinsertion budget has room for an entry of `len`
+/// bytes with hit counter `counter` (see `policy::within_budget`). The
+/// bytes writes took in are those appended by anything but maintenance.
+fn reinsertion_budget_left(inner: &Engine, len: u64, counter: u8) -> bool {
+    let c = &inner.counters;
+    let appended = c.bytes_appended.load(Ordering::Relaxed);
+    let taken_in = appended.saturating_sub(c.bytes_rewritten.load(Ordering::Relaxed));
+    let spent = c.bytes_reinserted.load(Ordering::Relaxed);
+    policy::within_budget(taken_in, spent, len, counter, inner.config.segment_bytes)
 }
 
 /// After the live value `rec` was dropped (expired or evicted): appends a
@@ -377,6 +405,27 @@ fn keep_invalidation(ctx: &mut Ctx<'_>, w: &mut Writer, inv: &record::Invalidati
     let (loc, _) = w.append_record(&ctx.inner.segments, LogKind::Main, rec, ctx.now_ms)?;
     ctx.inner.note_append(w, loc, inv.seq, false, inv.len);
     add(&ctx.inner.counters.bytes_rewritten, inv.len);
+    ctx.copied = true;
+    Ok(())
+}
+
+/// A record this version does not understand (intact: its checksum
+/// matched; a later version's kind or flags): kept, byte for byte with its
+/// sequence number, in the main log while a value record older than it may
+/// exist in another segment of either log, as an invalidation record is;
+/// dropped otherwise. Whatever a later version means by it, it can only
+/// matter to records older than it (it may be that version's tombstone, or
+/// the newest value of a key whose older values would come back without
+/// it), and once none is left dropping it only forgets. This version reads
+/// it as recovery does: it holds its number and nothing else.
+fn keep_unknown(ctx: &mut Ctx<'_>, w: &mut Writer, raw: &[u8], seq: u64) -> Result<()> {
+    if ctx.older_values_anywhere > seq {
+        return Ok(());
+    }
+    let loc = w.append_verbatim(&ctx.inner.segments, LogKind::Main, raw, ctx.now_ms)?;
+    let len = raw.len() as u64;
+    ctx.inner.note_append(w, loc, seq, false, len);
+    add(&ctx.inner.counters.bytes_rewritten, len);
     ctx.copied = true;
     Ok(())
 }
@@ -525,15 +574,18 @@ fn hint_entries(inner: &Engine, seg: &Segment) -> Option<Vec<(u64, HintEntry)>> 
     }
     let path = hint_path(&inner.dir, seg.id);
     let bytes = hints::load(&inner.storage, &path, seg.id, inner.hasher.id(), seg.len())?;
-    let mut out: Vec<(u64, HintEntry)> = hint::listing(&bytes).collect();
-    let off = out.last().map_or(HEADER_LEN as u64, |&(at, e)| at + u64::from(e.len));
     // Records appended after the hint was written (see
-    // `recovery::resume_tails`) are listed as recovery read them: by a scan.
-    // (Stepping over an unknown record, an invalidation say, as recovery does.)
-    for item in Scanner::starting_at(seg.bytes(), off) {
-        let Item::Record { offset, record } = item else { continue };
-        out.push((offset, HintEntry::of(&record, inner.hasher.hash(record.key), false)));
-    }
+    // `recovery::resume_tails`) are listed as recovery read them: by a scan
+    // (stepping over an invalidation or an unknown record, as recovery does).
+    let out = Walk::new(seg.bytes(), Some(&bytes))
+        .filter_map(|step| match step {
+            Step::Listed { offset, entry } => Some((offset, entry)),
+            Step::Scanned(Item::Record { offset, record }) => {
+                Some((offset, HintEntry::of(&record, inner.hasher.hash(record.key), false)))
+            }
+            Step::Scanned(Item::Invalidation { .. } | Item::Unknown { .. }) => None,
+        })
+        .collect();
     Some(out)
 }
 
@@ -577,8 +629,8 @@ fn older_keys(inner: &Engine, seg: &Segment, shadowing: &HashMap<u64, u64>) -> H
                 }
             }
             None => {
-                for item in Scanner::new(bytes) {
-                    if let Item::Record { record, .. } = item {
+                for step in Walk::new(bytes, None) {
+                    if let Step::Scanned(Item::Record { record, .. }) = step {
                         consider(&record);
                     }
                 }

@@ -29,6 +29,7 @@ mod concurrency;
 mod model_proptest;
 mod ownership_foreign_files;
 mod ownership_lock;
+mod reinsertion_budget;
 mod reopen_resumes_segments;
 mod reopen_with_smaller_segments;
 mod settings_validated;

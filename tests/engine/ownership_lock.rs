@@ -25,6 +25,16 @@ fn child_tries_to_open() {
     std::process::exit(if code == 0 && ro.unwrap_or(false) { 0 } else { code.max(3) });
 }
 
+/// Runs [`child_tries_to_open`] in a child process on `dir`; its exit code.
+fn child_open(dir: &std::path::Path) -> Option<i32> {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "ownership_lock::child_tries_to_open", "--nocapture", "--test-threads=1"])
+        .env("KEG_LOCK_CHILD_DIR", dir)
+        .status()
+        .unwrap()
+        .code()
+}
+
 #[test]
 fn second_open_in_the_same_process_fails_with_locked_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -41,20 +51,10 @@ fn open_from_another_process_fails_while_read_only_opens_work() {
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     cache.set(b"k", b"v", None).unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "ownership_lock::child_tries_to_open", "--nocapture", "--test-threads=1"])
-        .env("KEG_LOCK_CHILD_DIR", dir.path())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "the child could open a locked cache, or failed otherwise");
+    assert_eq!(child_open(dir.path()), Some(0), "the child could open a locked cache, or failed otherwise");
     // The lock goes with the process: after close another process can open.
     drop(cache);
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "ownership_lock::child_tries_to_open", "--nocapture", "--test-threads=1"])
-        .env("KEG_LOCK_CHILD_DIR", dir.path())
-        .status()
-        .unwrap();
-    assert_ne!(status.code(), Some(0));
+    assert_ne!(child_open(dir.path()), Some(0));
 }
 
 #[test]
@@ -68,12 +68,7 @@ fn adopting_a_cache_without_a_marker_keeps_the_lock() {
     std::fs::remove_file(dir.path().join("KEG")).unwrap();
     let cache = Cache::open(dir.path()).unwrap();
     assert!(dir.path().join("KEG").exists());
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_tries_to_open", "--nocapture", "--test-threads=1"])
-        .env("KEG_LOCK_CHILD_DIR", dir.path())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "the child could open a locked cache, or failed otherwise");
+    assert_eq!(child_open(dir.path()), Some(0), "the child could open a locked cache, or failed otherwise");
     drop(cache);
 }
 

@@ -1,8 +1,9 @@
 //! The size cap: disk usage stays within `max_bytes` plus one segment under a
-//! long mixed workload, eviction keeps what is used, compaction keeps disk
-//! usage tracking live data.
+//! long mixed workload, and at every moment as another thread sees it;
+//! eviction keeps what is used; compaction keeps disk usage tracking live data.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::fault_model::dir_bytes;
 use keg::{Cache, ManualClock};
@@ -202,4 +203,90 @@ fn expired_entries_are_reclaimed_before_live_ones_are_evicted() {
     let s = cache.stats();
     assert!(s.expirations_reclaimed > 0, "{s:?}");
     assert!(s.disk_bytes <= CAP + SEG);
+}
+
+/// The watched workload: a 16 MiB cap of 256 KiB segments, 50,000 keys.
+const WATCH_CAP: u64 = 16 << 20;
+const WATCH_SEG: u64 = 256 << 10;
+const KEYS: u64 = 50_000;
+/// Sets per writer; the run also stops after `MAX_RUN` (a bound on the
+/// test's length, never asserted).
+const SETS: u64 = 120_000;
+const MAX_RUN: Duration = Duration::from_secs(4);
+
+// The cap holds at every moment, not only between a writer's calls: a
+// second thread reads `stats().disk_bytes` all along while writers set
+// random keys and background maintenance evicts and compacts.
+
+/// Runs `writers` threads of random sets against a watcher, which must
+/// never see more than the cap plus one segment.
+fn watch(writers: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder().max_bytes(WATCH_CAP).segment_bytes(WATCH_SEG).open(dir.path()).unwrap();
+    let done = AtomicBool::new(false);
+    let peak = AtomicU64::new(0);
+    let looks = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(cache.stats().disk_bytes, Ordering::Relaxed);
+                looks.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let cache = &cache;
+                s.spawn(move || {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+                    for i in 0..SETS {
+                        let key = format!("key:{:05}", rng.next() % KEYS);
+                        let len = 24 + (rng.next() % 1201) as usize;
+                        if let Err(e) = cache.set(key.as_bytes(), &vec![b'v'; len], None) {
+                            panic!("writer {w}, set {i}: {e}; {:?}", cache.stats());
+                        }
+                        if i % 1024 == 0 && started.elapsed() > MAX_RUN {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        // (The watcher stops even if a writer panics, so a failure fails the
+        // test instead of hanging it.)
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        done.store(true, Ordering::Relaxed);
+        for r in results {
+            if let Err(panic) = r {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    let seen = peak.load(Ordering::Relaxed).max(cache.stats().disk_bytes);
+    eprintln!(
+        "{writers} writer(s) for {:?}: peak {seen} bytes ({:.3} MiB) over {} looks; cap {WATCH_CAP} + segment {WATCH_SEG} = {}; {:?}",
+        started.elapsed(),
+        seen as f64 / (1 << 20) as f64,
+        looks.load(Ordering::Relaxed),
+        WATCH_CAP + WATCH_SEG,
+        cache.stats()
+    );
+    let looks = looks.load(Ordering::Relaxed);
+    assert!(looks > 10, "the watcher looked only {looks} times");
+    assert!(
+        seen <= WATCH_CAP + WATCH_SEG,
+        "disk_bytes reached {seen}, over the cap plus one segment ({})",
+        WATCH_CAP + WATCH_SEG
+    );
+}
+
+#[test]
+fn one_writer_never_takes_the_files_past_the_cap_plus_one_segment() {
+    watch(1);
+}
+
+#[test]
+fn four_writers_never_take_the_files_past_the_cap_plus_one_segment() {
+    watch(4);
 }

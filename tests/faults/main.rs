@@ -14,6 +14,7 @@ mod fault_model;
 mod crash_buffered_loss;
 mod crash_kill9;
 mod crash_loop;
+mod crash_loop_short_runs;
 mod crash_ttl;
 mod faults_fsyncgate;
 mod faults_full_disk;

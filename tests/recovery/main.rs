@@ -14,6 +14,7 @@ mod compaction_of_a_damaged_segment;
 mod corruption;
 mod eviction_after_interrupted_promotion;
 mod hint_rewrite_keeps_what_open_read;
+mod reclaim_keeps_unknown_records;
 mod reclaim_leaves_no_dangling_entries;
 mod reclaim_of_damage_in_probation_hides_main_values;
 mod reclaim_segments_out_of_order;
