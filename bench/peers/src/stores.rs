@@ -84,21 +84,21 @@ pub const CONFIGS: [(&str, &str, &str); 6] = [
     ),
     (
         "foyer",
-        "foyer 0.22.6 hybrid cache, WriteOnInsertion, 64 MiB memory tier, block engine on a file device of 4x the data, RecoverMode::Quiet, own tokio runtime",
+        "foyer 0.22.6 hybrid cache, WriteOnInsertion, 64 MiB memory tier, block engine on a file device of 1.5x the entries' 4 KiB-rounded slots (at least 4x the data) with a 256 MiB flush buffer (default 16 MiB; a full buffer drops inserts) and a 512 MiB submit queue, RecoverMode::Quiet, own tokio runtime",
         "Normal: inserts reach disk asynchronously and may be dropped (a lossy cache: weaker than keg). Synced: not offered.",
     ),
 ];
 
-/// Opens (creating if needed) `kind` in `dir`. `data_bytes` sizes the stores
-/// that need a capacity up front.
-pub fn open(kind: &str, dir: &Path, mode: Mode, data_bytes: u64) -> Res<Box<dyn Store>> {
+/// Opens (creating if needed) `kind` in `dir`. `data_bytes` and `entries`
+/// size the stores that need a capacity up front.
+pub fn open(kind: &str, dir: &Path, mode: Mode, data_bytes: u64, entries: u64) -> Res<Box<dyn Store>> {
     match kind {
         "keg" => Keg::open(dir, mode, data_bytes),
         "sled" => Sled::open(dir, mode),
         "redb" => Redb::open(dir, mode),
         "fjall" => Fjall::open(dir, mode),
         "cacache" => Cacache::open(dir, mode),
-        "foyer" => Foyer::open(dir, mode, data_bytes),
+        "foyer" => Foyer::open(dir, mode, data_bytes, entries),
         _ => Err(format!("unknown store {kind}")),
     }
 }
@@ -377,13 +377,16 @@ impl Store for Cacache {
 
 // ---------------------------------------------------------------- foyer
 
+/// foyer's flush buffer (its default is 16 MiB).
+const FOYER_BUFFER_BYTES: usize = 256 << 20;
+
 struct Foyer {
     rt: Arc<tokio::runtime::Runtime>,
     cache: foyer::HybridCache<Vec<u8>, Vec<u8>>,
 }
 
 impl Foyer {
-    fn open(dir: &Path, mode: Mode, data_bytes: u64) -> Res<Box<dyn Store>> {
+    fn open(dir: &Path, mode: Mode, data_bytes: u64, entries: u64) -> Res<Box<dyn Store>> {
         use foyer::{BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCacheBuilder};
         if mode == Mode::Synced {
             return Err("not offered: foyer has no per-write durability".into());
@@ -391,7 +394,10 @@ impl Foyer {
         let rt =
             Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(e)?);
         std::fs::create_dir_all(dir).map_err(e)?;
-        let capacity = (data_bytes * 4).max(256 << 20) as usize;
+        // foyer's block engine gives every entry a slot rounded up to 4 KiB,
+        // so the device is sized per entry: 1.5x the slots the data needs.
+        let per_entry = (data_bytes / entries.max(1) + 64).div_ceil(4096) * 4096;
+        let capacity = (entries * per_entry * 3 / 2).max(data_bytes * 4).max(256 << 20) as usize;
         let device = FsDeviceBuilder::new(dir).with_capacity(capacity).build().map_err(e)?;
         let cache = rt
             .block_on(
@@ -400,7 +406,13 @@ impl Foyer {
                     .memory(64 << 20)
                     .with_weighter(|k: &Vec<u8>, v: &Vec<u8>| k.len() + v.len())
                     .storage()
-                    .with_engine_config(BlockEngineConfig::new(device))
+                    // foyer ignores inserts once its flush buffer (16 MiB by
+                    // default) is full; sized to the data, it keeps them.
+                    .with_engine_config(
+                        BlockEngineConfig::new(device)
+                            .with_buffer_pool_size(FOYER_BUFFER_BYTES)
+                            .with_submit_queue_size_threshold(2 * FOYER_BUFFER_BYTES),
+                    )
                     .with_recover_mode(foyer::RecoverMode::Quiet)
                     .build(),
             )

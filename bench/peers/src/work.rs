@@ -243,7 +243,7 @@ pub fn fill(kind: &str, dir: &Path, n: u64, len: usize) -> Res<()> {
                 .collect()
         })
         .collect();
-    let s = stores::open(kind, dir, Mode::Normal, data)?;
+    let s = stores::open(kind, dir, Mode::Normal, data, n)?;
     let (a0, f0, _) = mem();
     let t = Instant::now();
     for b in &items {
@@ -324,7 +324,7 @@ struct Tally {
 pub fn reads(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
     let n = sz.n;
     let len = 100;
-    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + len) as u64)?;
+    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + len) as u64, n)?;
     load(&*s, n, len, 1)?;
     s.sync()?;
     let zipf = Zipf::new(n);
@@ -380,7 +380,7 @@ pub fn reads(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
 
 /// Synced sets of 100 B at 1 then 2 threads, each thread on its own keys.
 pub fn synced(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
-    let s = stores::open(kind, dir, Mode::Synced, 64 << 20)?;
+    let s = stores::open(kind, dir, Mode::Synced, 64 << 20, 0)?;
     let next = [AtomicU64::new(0), AtomicU64::new(1 << 40)];
     let mut last = [0u64; 2];
     // 1 thread, 2 threads, then 1 thread while another process writes to
@@ -408,7 +408,7 @@ pub fn synced(kind: &str, dir: &Path, sz: &Sizes) -> Res<()> {
     }
     s.close()?;
     // Every acknowledged set must be there after a clean reopen.
-    let s = stores::open(kind, dir, Mode::Synced, 64 << 20)?;
+    let s = stores::open(kind, dir, Mode::Synced, 64 << 20, 0)?;
     let (mut miss, mut bad) = (0u64, 0u64);
     for (t, end) in last.iter().enumerate() {
         let start = if t == 0 { 0 } else { 1 << 40 };
@@ -482,7 +482,7 @@ pub fn disturb(path: &Path) -> Res<()> {
 /// Builds a store of `n` entries for a reopen. With `crash`, makes every
 /// write durable, says READY and waits to be killed (-9); otherwise closes.
 pub fn reopen_build(kind: &str, dir: &Path, n: u64, crash: bool) -> Res<()> {
-    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + 100) as u64)?;
+    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + 100) as u64, n)?;
     load(&*s, n, 100, 1)?;
     if crash {
         s.sync()?;
@@ -501,7 +501,7 @@ pub fn reopen_build(kind: &str, dir: &Path, n: u64, crash: bool) -> Res<()> {
 pub fn reopen_open(kind: &str, dir: &Path, n: u64) -> Res<()> {
     let (a0, f0, _) = mem();
     let t = Instant::now();
-    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + 100) as u64)?;
+    let s = stores::open(kind, dir, Mode::Normal, n * (KEY_LEN + 100) as u64, n)?;
     let mut probe = n / 2;
     let mut first = None;
     // The first get that returns a right value ends the clock (a store that
@@ -542,7 +542,7 @@ pub fn reopen_open(kind: &str, dir: &Path, n: u64) -> Res<()> {
 /// while open after a flush, and after a clean close; then every key checked.
 pub fn space(kind: &str, dir: &Path, n: u64) -> Res<()> {
     let live = n * (KEY_LEN + 100) as u64;
-    let s = stores::open(kind, dir, Mode::Normal, live)?;
+    let s = stores::open(kind, dir, Mode::Normal, live, n)?;
     for ver in 1..=3 {
         load(&*s, n, 100, ver)?;
     }
@@ -552,7 +552,7 @@ pub fn space(kind: &str, dir: &Path, n: u64) -> Res<()> {
     let (alloc, apparent) = disk_usage(dir);
     emit("space_closed", alloc as f64 / live as f64);
     emit("space_closed_apparent", apparent as f64 / live as f64);
-    let s = stores::open(kind, dir, Mode::Normal, live)?;
+    let s = stores::open(kind, dir, Mode::Normal, live, n)?;
     emit_verify(verify(&*s, n, 100, 3)?);
     s.close()
 }
