@@ -3,6 +3,8 @@
 #
 #   benches/serve_vs_memcached.sh            # 3 runs of 10 s per server and value size
 #   RUNS=5 SECONDS_PER_RUN=20 benches/serve_vs_memcached.sh
+#   CLIENT_THREADS=2 benches/serve_vs_memcached.sh   # the 16 connections on 2 polling threads
+#   KEG_BASELINE=/path/to/other/keg benches/serve_vs_memcached.sh   # also another keg build, in turn
 #
 # Starts Debian's memcached (installed with apt-get if it is missing) and
 # `keg serve` (durability flushed, the default, and synced) on 127.0.0.1,
@@ -18,8 +20,12 @@ RUNS=${RUNS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 KEYS=${KEYS:-100000}
+# memcached's worker threads (keg serve has a thread per connection).
 THREADS=${THREADS:-$(nproc)}
 SIZES=${SIZES:-"100 4096"}
+# 0: one blocking load thread per connection (like one web worker process
+# each); N: the connections spread over N threads that poll (like memtier).
+CLIENT_THREADS=${CLIENT_THREADS:-0}
 MEMCACHED_PORT=${MEMCACHED_PORT:-21211}
 KEG_PORT=${KEG_PORT:-21212}
 
@@ -60,14 +66,14 @@ stop() {
 
 load() { # port size
     "$LOAD" --addr "127.0.0.1:$1" --connections "$CONNECTIONS" --seconds "$SECONDS_PER_RUN" \
-        --keys "$KEYS" --value-size "$2" --get-percent 90 --zipf 0.99
+        --keys "$KEYS" --value-size "$2" --get-percent 90 --zipf 0.99 --threads "$CLIENT_THREADS"
 }
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
 for run in $(seq 1 "$RUNS"); do
     for size in $SIZES; do
-        # memcached: 1 GiB of memory holds every key; as many threads as keg.
+        # memcached: 1 GiB of memory holds every key; a worker thread per CPU.
         "$MEMCACHED" -u root -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -t "$THREADS" -m 1024 -c 1024 &
         pid=$!
         PIDS+=("$pid")
@@ -76,17 +82,28 @@ for run in $(seq 1 "$RUNS"); do
         stop "$pid"
         echo "run=$run size=$size server=memcached $line" | tee -a "$RESULTS"
 
-        for durability in flushed synced; do
-            dir="$WORK/keg-$run-$size-$durability"
-            "$KEG" serve "$dir" --listen "127.0.0.1:$KEG_PORT" --max-bytes 4GiB \
-                --durability "$durability" --threads "$THREADS" --quiet &
-            pid=$!
-            PIDS+=("$pid")
-            wait_port "$KEG_PORT"
-            line=$(load "$KEG_PORT" "$size")
-            stop "$pid"
-            rm -rf "$dir"
-            echo "run=$run size=$size server=keg-$durability $line" | tee -a "$RESULTS"
+        for build in keg ${KEG_BASELINE:+baseline}; do
+            bin=$KEG
+            extra=()
+            if [ "$build" = baseline ]; then
+                bin=$KEG_BASELINE
+                # An older build may take --threads; give it memcached's count.
+                "$bin" serve --help | grep -q -- --threads && extra=(--threads "$THREADS")
+            fi
+            for durability in flushed synced; do
+                dir="$WORK/keg-$run-$size-$durability"
+                "$bin" serve "$dir" --listen "127.0.0.1:$KEG_PORT" --max-bytes 4GiB \
+                    --durability "$durability" --quiet "${extra[@]}" &
+                pid=$!
+                PIDS+=("$pid")
+                wait_port "$KEG_PORT"
+                line=$(load "$KEG_PORT" "$size")
+                stop "$pid"
+                rm -rf "$dir"
+                name=keg-$durability
+                [ "$build" = baseline ] && name=baseline-$durability
+                echo "run=$run size=$size server=$name $line" | tee -a "$RESULTS"
+            done
         done
     done
 done
@@ -107,7 +124,7 @@ print("| value | server | ops/s (median, range) | p50 µs | p99 µs | vs memcach
 print("|---|---|---|---|---|---|---|")
 for size in sorted({s for s, _ in rows}):
     base = rows.get((size, "memcached"))
-    for server in ["memcached", "keg-flushed", "keg-synced"]:
+    for server in ["memcached", "keg-flushed", "keg-synced", "baseline-flushed", "baseline-synced"]:
         fs = rows.get((size, server))
         if not fs:
             continue

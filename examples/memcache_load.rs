@@ -1,7 +1,10 @@
 //! A small load generator for memcached-protocol servers (`keg serve`,
 //! memcached): N connections, each a thread doing one request at a time,
 //! a mix of `get` and `set` on Zipf-distributed keys. Prints one line of
-//! results. `benches/serve_vs_memcached.sh` drives it.
+//! results. `benches/serve_vs_memcached.sh` drives it. With `--threads N`
+//! the connections are spread over N threads instead, each driving its share
+//! with nonblocking sockets and poll(2) (the model of memtier_benchmark and
+//! memaslap), so that fewer client threads compete for the CPUs.
 //!
 //! ```text
 //! cargo run --release --example memcache_load -- --addr 127.0.0.1:11211 \
@@ -10,8 +13,12 @@
 //!
 //! Before measuring it stores every key once (so gets hit); then each
 //! thread runs for the duration and records every request's latency in a
-//! histogram. Output: `ops_per_sec=… p50_us=… p99_us=… get_p99_us=… set_p50_us=…
-//! set_p99_us=… gets=… sets=… misses=… errors=…`.
+//! histogram. Output: `ops_per_sec=… p50_us=… p99_us=… p90_us=… p999_us=… get_p99_us=… set_p50_us=…
+//! set_p99_us=… gets=… sets=… misses=… errors=… client_waits_per_op=…
+//! client_preempted_per_op=…`: the last two are the load threads' voluntary
+//! context switches (a thread slept waiting for a reply) and involuntary ones
+//! (the kernel took its CPU) per request, which tell whether the latencies
+//! measured are the server's or the load generator's own scheduling.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -26,6 +33,9 @@ struct Opts {
     get_percent: u64,
     zipf: f64,
     preload: bool,
+    /// 0: one blocking thread per connection; N: N threads, each driving its
+    /// share of the connections with nonblocking sockets and poll(2).
+    threads: usize,
 }
 
 fn parse_args() -> Opts {
@@ -38,6 +48,7 @@ fn parse_args() -> Opts {
         get_percent: 90,
         zipf: 0.99,
         preload: true,
+        threads: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -58,6 +69,7 @@ fn parse_args() -> Opts {
             "--value-size" => o.value_size = num(flag) as usize,
             "--get-percent" => o.get_percent = num(flag) as u64,
             "--zipf" => o.zipf = num(flag),
+            "--threads" => o.threads = num(flag) as usize,
             _ => usage(&format!("unknown option {flag}")),
         }
         i += 2;
@@ -72,7 +84,7 @@ fn usage(msg: &str) -> ! {
     eprintln!("memcache_load: {msg}");
     eprintln!(
         "usage: memcache_load [--addr HOST:PORT] [--connections N] [--seconds S] [--keys N] \
-         [--value-size BYTES] [--get-percent P] [--zipf S] [--no-preload]"
+         [--value-size BYTES] [--get-percent P] [--zipf S] [--threads N] [--no-preload]"
     );
     std::process::exit(2);
 }
@@ -154,6 +166,25 @@ struct Counts {
     sets: u64,
     misses: u64,
     errors: u64,
+    /// Context switches of the load threads while they ran: they waited for
+    /// a reply (voluntary), or the kernel took the CPU from them (involuntary).
+    switches: [u64; 2],
+}
+
+/// This thread's (voluntary, involuntary) context switches so far (Linux).
+fn switches() -> [u64; 2] {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    let field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    [field("voluntary_ctxt_switches:"), field("nonvoluntary_ctxt_switches:")]
+}
+
+impl Counts {
+    /// Counts the switches since `before` (from [`switches`]).
+    fn switched_since(&mut self, before: [u64; 2]) {
+        let now = switches();
+        self.switches = [now[0] - before[0], now[1] - before[1]];
+    }
 }
 
 struct Conn {
@@ -238,45 +269,51 @@ fn main() {
     let cdf = zipf_cdf(o.keys, o.zipf);
     let run_for = Duration::from_secs_f64(o.seconds);
     let start = Instant::now();
-    let results: Vec<(Histogram, [Histogram; 2], Counts)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..o.connections)
-            .map(|t| {
-                let (o, value, cdf) = (&o, &value, &cdf);
-                s.spawn(move || {
-                    let mut rng = Rng(0x5eed ^ (t as u64).wrapping_mul(0x1000_0001));
-                    let mut c = Conn::open(&o.addr);
-                    let mut h = Histogram::new();
-                    let mut hs = [Histogram::new(), Histogram::new()];
-                    let mut n = Counts::default();
-                    while start.elapsed() < run_for {
-                        let u = rng.unit();
-                        let rank = cdf.partition_point(|&p| p < u).min(o.keys - 1);
-                        let k = key(rank);
-                        let t0 = Instant::now();
-                        let is_get = rng.next() % 100 < o.get_percent;
-                        if is_get {
-                            n.gets += 1;
-                            match c.get(&k) {
-                                Some(true) => {}
-                                Some(false) => n.misses += 1,
-                                None => n.errors += 1,
+    let results: Vec<(Histogram, [Histogram; 2], Counts)> = if o.threads > 0 {
+        multiplexed(&o, &value, &cdf, start, run_for)
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..o.connections)
+                .map(|t| {
+                    let (o, value, cdf) = (&o, &value, &cdf);
+                    s.spawn(move || {
+                        let mut rng = Rng(0x5eed ^ (t as u64).wrapping_mul(0x1000_0001));
+                        let mut c = Conn::open(&o.addr);
+                        let mut h = Histogram::new();
+                        let mut hs = [Histogram::new(), Histogram::new()];
+                        let mut n = Counts::default();
+                        let before = switches();
+                        while start.elapsed() < run_for {
+                            let u = rng.unit();
+                            let rank = cdf.partition_point(|&p| p < u).min(o.keys - 1);
+                            let k = key(rank);
+                            let t0 = Instant::now();
+                            let is_get = rng.next() % 100 < o.get_percent;
+                            if is_get {
+                                n.gets += 1;
+                                match c.get(&k) {
+                                    Some(true) => {}
+                                    Some(false) => n.misses += 1,
+                                    None => n.errors += 1,
+                                }
+                            } else {
+                                n.sets += 1;
+                                if !c.set(&k, value) {
+                                    n.errors += 1;
+                                }
                             }
-                        } else {
-                            n.sets += 1;
-                            if !c.set(&k, value) {
-                                n.errors += 1;
-                            }
+                            let took = t0.elapsed();
+                            h.record(took);
+                            hs[usize::from(!is_get)].record(took);
                         }
-                        let took = t0.elapsed();
-                        h.record(took);
-                        hs[usize::from(!is_get)].record(took);
-                    }
-                    (h, hs, n)
+                        n.switched_since(before);
+                        (h, hs, n)
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a load thread")).collect()
-    });
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a load thread")).collect()
+        })
+    };
     let elapsed = start.elapsed().as_secs_f64();
     let mut h = Histogram::new();
     let mut hs = [Histogram::new(), Histogram::new()];
@@ -289,18 +326,180 @@ fn main() {
         n.sets += c.sets;
         n.misses += c.misses;
         n.errors += c.errors;
+        n.switches[0] += c.switches[0];
+        n.switches[1] += c.switches[1];
     }
+    let ops = (n.gets + n.sets).max(1) as f64;
     println!(
-        "ops_per_sec={:.0} p50_us={} p99_us={} get_p99_us={} set_p50_us={} set_p99_us={} gets={} sets={} misses={} errors={}",
+        "ops_per_sec={:.0} p50_us={} p99_us={} p90_us={} p999_us={} get_p99_us={} set_p50_us={} set_p99_us={} gets={} sets={} misses={} errors={} \
+         client_waits_per_op={:.3} client_preempted_per_op={:.3}",
         h.total() as f64 / elapsed,
         h.quantile(0.50),
         h.quantile(0.99),
+        h.quantile(0.90),
+        h.quantile(0.999),
         hs[0].quantile(0.99),
         hs[1].quantile(0.50),
         hs[1].quantile(0.99),
         n.gets,
         n.sets,
         n.misses,
-        n.errors
+        n.errors,
+        n.switches[0] as f64 / ops,
+        n.switches[1] as f64 / ops,
     );
+}
+
+/// One connection of the event-loop mode.
+struct Pending {
+    stream: TcpStream,
+    rng: Rng,
+    out: Vec<u8>,
+    sent: usize,
+    input: Vec<u8>,
+    is_get: bool,
+    t0: Instant,
+}
+
+/// What a reply in `buf` is, once it is whole: (bytes it takes, outcome:
+/// Some(true) a hit or STORED, Some(false) a miss, None an error reply).
+fn parse_reply(buf: &[u8], is_get: bool) -> Option<(usize, Option<bool>)> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = &buf[..line_end];
+    if !is_get {
+        return Some((line_end + 2, (line == b"STORED").then_some(true)));
+    }
+    if line == b"END" {
+        return Some((line_end + 2, Some(false)));
+    }
+    let Some(head) = line.strip_prefix(b"VALUE ") else { return Some((line_end + 2, None)) };
+    let len: usize = std::str::from_utf8(head).ok()?.split(' ').nth(2)?.parse().ok()?;
+    let whole = line_end + 2 + len + 2 + 5; // data, "\r\n", "END\r\n"
+    (buf.len() >= whole).then_some((whole, Some(true)))
+}
+
+/// `o.threads` threads, each driving its share of `o.connections` with
+/// nonblocking sockets and poll(2), one request in flight per connection; a
+/// request's latency runs from the first byte sent to the last byte read.
+fn multiplexed(
+    o: &Opts,
+    value: &[u8],
+    cdf: &[f64],
+    start: Instant,
+    run_for: Duration,
+) -> Vec<(Histogram, [Histogram; 2], Counts)> {
+    use std::os::fd::AsRawFd;
+    let key = |i: usize| format!("key:{i:08}");
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..o.threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut conns: Vec<Pending> = (0..o.connections)
+                        .filter(|c| c % o.threads == t)
+                        .map(|c| {
+                            let stream = TcpStream::connect(&o.addr)
+                                .unwrap_or_else(|e| usage(&format!("cannot connect to {}: {e}", o.addr)));
+                            stream.set_nodelay(true).unwrap();
+                            stream.set_nonblocking(true).unwrap();
+                            Pending {
+                                stream,
+                                rng: Rng(0x5eed ^ (c as u64).wrapping_mul(0x1000_0001)),
+                                out: Vec::new(),
+                                sent: 0,
+                                input: Vec::new(),
+                                is_get: true,
+                                t0: start,
+                            }
+                        })
+                        .collect();
+                    let mut h = Histogram::new();
+                    let mut hs = [Histogram::new(), Histogram::new()];
+                    let mut n = Counts::default();
+                    let next = |c: &mut Pending, n: &mut Counts| {
+                        let u = c.rng.unit();
+                        let rank = cdf.partition_point(|&p| p < u).min(o.keys - 1);
+                        let k = key(rank);
+                        c.is_get = c.rng.next() % 100 < o.get_percent;
+                        c.out.clear();
+                        c.sent = 0;
+                        if c.is_get {
+                            n.gets += 1;
+                            c.out.extend_from_slice(format!("get {k}\r\n").as_bytes());
+                        } else {
+                            n.sets += 1;
+                            c.out.extend_from_slice(format!("set {k} 0 0 {}\r\n", value.len()).as_bytes());
+                            c.out.extend_from_slice(value);
+                            c.out.extend_from_slice(b"\r\n");
+                        }
+                        c.t0 = Instant::now();
+                    };
+                    for c in conns.iter_mut() {
+                        next(c, &mut n);
+                    }
+                    let mut fds: Vec<libc::pollfd> = conns
+                        .iter()
+                        .map(|c| libc::pollfd { fd: c.stream.as_raw_fd(), events: 0, revents: 0 })
+                        .collect();
+                    let mut buf = vec![0u8; 64 << 10];
+                    let mut running = conns.len();
+                    let before = switches();
+                    while running > 0 {
+                        for (i, c) in conns.iter_mut().enumerate() {
+                            // Send what can be sent before waiting.
+                            while c.sent < c.out.len() {
+                                match c.stream.write(&c.out[c.sent..]) {
+                                    Ok(k) => c.sent += k,
+                                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                                    Err(e) => panic!("send: {e}"),
+                                }
+                            }
+                            fds[i].events = if c.out.is_empty() {
+                                0
+                            } else if c.sent < c.out.len() {
+                                libc::POLLOUT
+                            } else {
+                                libc::POLLIN
+                            };
+                        }
+                        // SAFETY: `fds` is a valid array of pollfd of the given length.
+                        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+                        assert!(ready >= 0, "poll: {}", std::io::Error::last_os_error());
+                        for (i, c) in conns.iter_mut().enumerate() {
+                            if fds[i].revents & libc::POLLIN == 0 || c.out.is_empty() {
+                                continue;
+                            }
+                            loop {
+                                match c.stream.read(&mut buf) {
+                                    Ok(0) => panic!("the server closed a connection"),
+                                    Ok(k) => c.input.extend_from_slice(&buf[..k]),
+                                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                                    Err(e) => panic!("receive: {e}"),
+                                }
+                            }
+                            if let Some((used, outcome)) = parse_reply(&c.input, c.is_get) {
+                                let took = c.t0.elapsed();
+                                h.record(took);
+                                hs[usize::from(!c.is_get)].record(took);
+                                match outcome {
+                                    Some(true) => {}
+                                    Some(false) => n.misses += 1,
+                                    None => n.errors += 1,
+                                }
+                                c.input.drain(..used);
+                                if start.elapsed() < run_for {
+                                    next(c, &mut n);
+                                } else {
+                                    c.out.clear();
+                                    running -= 1;
+                                }
+                            }
+                        }
+                    }
+                    n.switched_since(before);
+                    (h, hs, n)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a load thread")).collect()
+    })
 }

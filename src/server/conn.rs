@@ -1,5 +1,6 @@
-//! One client connection: its buffers, the order of its replies, and the
-//! loop that moves bytes between them and the socket.
+//! One client connection's state: its buffers and the order of its replies
+//! (the thread that moves bytes between them and the socket is in
+//! `threads`).
 //!
 //! Bounds, per connection:
 //! - input: at most [`Limits::max_request`] bytes (one longest request); the
@@ -13,14 +14,6 @@
 //!
 //! Requests are carried out in the order they arrive and their replies are
 //! sent in that order: any number may arrive in one packet (pipelining).
-
-use std::io;
-use std::sync::Arc;
-
-use tokio::io::{Interest, Ready};
-use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::watch;
-use tokio::time::{sleep_until, Instant};
 
 use super::exec::{Outcome, Shared};
 use super::protocol::{parse, Limits, Parsed, ProtocolError};
@@ -223,7 +216,7 @@ impl Conn {
     }
 
     /// Whether a request is half received, or replies wait to be sent.
-    fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         self.start < self.end || self.skip > 0 || self.skip_line || self.output.len() > self.sent
     }
 
@@ -234,120 +227,11 @@ impl Conn {
     }
 }
 
-/// A connected socket, TCP or unix.
-pub(crate) enum Stream {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
-
-impl Stream {
-    async fn ready(&self, interest: Interest) -> io::Result<Ready> {
-        match self {
-            Stream::Tcp(s) => s.ready(interest).await,
-            Stream::Unix(s) => s.ready(interest).await,
-        }
-    }
-
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.try_read(buf),
-            Stream::Unix(s) => s.try_read(buf),
-        }
-    }
-
-    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.try_write(buf),
-            Stream::Unix(s) => s.try_write(buf),
-        }
-    }
-}
-
-/// Serves one connection until it is done, fails, idles out, or the server stops.
-pub(crate) async fn serve<S: Store>(stream: Stream, shared: Arc<Shared<S>>, mut stop: watch::Receiver<bool>) {
-    let config = &shared.config;
-    let mut conn = Conn::new(config.limits, config.max_output_bytes);
-    let mut last_progress = Instant::now();
-    let mut stop_by: Option<Instant> = None;
-    if *stop.borrow() {
-        return;
-    }
-    loop {
-        if config.blocking_store {
-            tokio::task::block_in_place(|| conn.process(&shared));
-        } else {
-            conn.process(&shared);
-        }
-        if conn.finished() {
-            break;
-        }
-        // A half-received request or unsent replies may wait `stall_timeout`
-        // for a byte to move; a connection with nothing pending, `idle_timeout`.
-        let timeout = if conn.pending() { Some(config.stall_timeout) } else { config.idle_timeout };
-        let deadline = match (timeout.map(|t| last_progress + t), stop_by) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let mut interest: Option<Interest> = None;
-        if !conn.output().is_empty() {
-            interest = Some(Interest::WRITABLE);
-        }
-        if conn.wants_read() {
-            interest = Some(interest.map_or(Interest::READABLE, |i| i | Interest::READABLE));
-        }
-        let Some(interest) = interest else { break };
-        tokio::select! {
-            ready = stream.ready(interest) => {
-                let Ok(ready) = ready else { break };
-                let mut progress = false;
-                if ready.is_writable() && !conn.output().is_empty() {
-                    match stream.try_write(conn.output()) {
-                        Ok(n) => {
-                            shared.traffic(0, n);
-                            conn.wrote(n);
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                }
-                if ready.is_readable() && conn.wants_read() {
-                    match stream.try_read(conn.read_space()) {
-                        Ok(0) => conn.close_read(),
-                        Ok(n) => {
-                            shared.traffic(n, 0);
-                            conn.filled(n);
-                            progress = true;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => break,
-                    }
-                }
-                if progress {
-                    last_progress = Instant::now();
-                }
-            }
-            _ = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                if stop_by.is_none() {
-                    bump(&shared.counters.idle_kicks);
-                    let what = if conn.pending() { "stalled" } else { "idle" };
-                    shared.log.debug(format_args!("closing a connection {what} for {:?}", timeout.unwrap_or_default()));
-                }
-                break;
-            }
-            _ = stop.changed(), if stop_by.is_none() => {
-                // Answer what was read, then close; give up after the grace period.
-                conn.close_read();
-                stop_by = Some(Instant::now() + config.shutdown_grace);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{Config, Log, MemoryStore};
     use super::*;
+    use std::sync::Arc;
 
     fn shared() -> Shared<MemoryStore> {
         let config = Config::default();

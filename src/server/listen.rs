@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::conn::{self, Stream};
 use super::exec::Shared;
 use super::reply::TOO_MANY_CONNECTIONS;
 use super::stats::bump;
 use super::store::Store;
+use super::threads::{self, Socket, StopSignal};
 
 /// Where the server listens: `HOST:PORT` (TCP) or `unix:PATH`.
 ///
@@ -161,22 +161,28 @@ enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Stream> {
+    /// The next connection, detached from the runtime (its own thread serves it).
+    async fn accept(&self) -> io::Result<Socket> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept().await?;
                 // Replies are written whole; waiting for more to coalesce only adds latency.
                 let _ = s.set_nodelay(true);
-                Ok(Stream::Tcp(s))
+                Ok(Socket::Tcp(s.into_std()?))
             }
-            Listener::Unix(l) => Ok(Stream::Unix(l.accept().await?.0)),
+            Listener::Unix(l) => Ok(Socket::Unix(l.accept().await?.0.into_std()?)),
         }
     }
 }
 
 /// Accepts connections on `bound` until `stop` says stop; each is served by
-/// its own task (counted in `curr_connections` while it runs).
-pub(crate) async fn accept_loop<S: Store>(bound: Bound, shared: Arc<Shared<S>>, mut stop: watch::Receiver<bool>) {
+/// its own thread (counted in `curr_connections` while it runs).
+pub(crate) async fn accept_loop<S: Store>(
+    bound: Bound,
+    shared: Arc<Shared<S>>,
+    stop_signal: Arc<StopSignal>,
+    mut stop: watch::Receiver<bool>,
+) {
     let (listener, _socket_file) = match bound {
         Bound::Tcp(l) => (tokio::net::TcpListener::from_std(l).map(Listener::Tcp), None),
         Bound::Unix(l, f) => (tokio::net::UnixListener::from_std(l).map(Listener::Unix), Some(f)),
@@ -214,19 +220,12 @@ pub(crate) async fn accept_loop<S: Store>(bound: Bound, shared: Arc<Shared<S>>, 
         }
         bump(&c.total_connections);
         c.curr_connections.fetch_add(1, Ordering::Relaxed);
-        let shared = shared.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            shared.log.debug(format_args!("connection opened"));
-            conn::serve(stream, shared.clone(), stop).await;
-            shared.counters.curr_connections.fetch_sub(1, Ordering::Relaxed);
-            shared.log.debug(format_args!("connection closed"));
-        });
+        threads::spawn(stream, shared.clone(), stop_signal.clone());
     }
 }
 
 /// Tells a connection over the limit why it is closed, then closes it. A
 /// new socket's send buffer is empty, so the line goes out without waiting.
-fn refuse(stream: Stream) {
-    let _ = stream.try_write(format!("{TOO_MANY_CONNECTIONS}\r\n").as_bytes());
+fn refuse(mut stream: Socket) {
+    let _ = stream.write(format!("{TOO_MANY_CONNECTIONS}\r\n").as_bytes());
 }

@@ -30,9 +30,19 @@
 //! | a stalled request ([`Config::stall_timeout`]): part of a request received, or replies unsent, and no byte moving | 60 s | the connection is closed |
 //! | an idle connection ([`Config::idle_timeout`]) | none (as memcached: clients such as pymemcache keep connections open between requests and take a closed one as an error) | the connection is closed |
 //! | shutdown ([`Config::shutdown_grace`]) | 5 s to answer the requests already read | then connections are closed |
+//! | threads | one per open connection (so at most `max_connections`), plus one that accepts connections and handles signals; each has a 512 KiB stack reservation, of which an idle connection touches a few KiB | a connection the system cannot start a thread for gets `SERVER_ERROR out of resources: ...` and is closed |
 //!
 //! So the memory a server's connections can hold is at most
-//! `max_connections × (input bound + max_output_bytes + one item)`.
+//! `max_connections × (input bound + max_output_bytes + one item + one
+//! thread's stack)`.
+//!
+//! # Threads
+//!
+//! Each connection is served by a thread of its own that sleeps in poll(2)
+//! until its client sends: a store call that waits (an fsync in synced
+//! durability) holds up only its own connection, and the kernel shares the
+//! CPUs between connections. BENCHMARKS.md §8 has the measurements that
+//! chose this over an async runtime with a worker per CPU.
 //!
 //! # Example
 //!
@@ -66,6 +76,7 @@ pub mod protocol;
 pub mod reply;
 mod stats;
 mod store;
+mod threads;
 
 use std::fmt;
 use std::io;
@@ -173,12 +184,6 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Permission mode of unix sockets (e.g. `0o770` for a group).
     pub unix_mode: u32,
-    /// Worker threads. Default: the machine's available parallelism.
-    pub threads: usize,
-    /// Whether store calls may block for long (synced durability: every
-    /// write waits for an fsync). Then they run where they do not hold up
-    /// other connections.
-    pub blocking_store: bool,
     /// Whether SIGINT and SIGTERM stop the server (the first gracefully, a
     /// second at once). Off by default, for embedding; `keg serve` turns it on.
     pub handle_signals: bool,
@@ -197,8 +202,6 @@ impl Default for Config {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             unix_mode: DEFAULT_UNIX_MODE,
-            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            blocking_store: false,
             handle_signals: false,
             log: LogLevel::Off,
         }
@@ -214,8 +217,8 @@ impl Config {
         if l.max_line < 64 || l.max_retrieval_line < l.max_line {
             return Err("max_line must be at least 64 and max_retrieval_line at least max_line".into());
         }
-        if self.max_connections == 0 || self.max_output_bytes == 0 || self.threads == 0 {
-            return Err("max_connections, max_output_bytes and threads must be at least 1".into());
+        if self.max_connections == 0 || self.max_output_bytes == 0 {
+            return Err("max_connections and max_output_bytes must be at least 1".into());
         }
         if self.unix_mode > 0o777 {
             return Err(format!("unix_mode {:o} is not a permission mode (at most 777)", self.unix_mode));
@@ -236,7 +239,7 @@ pub enum Stopped {
     },
     /// A stop at once (a second signal, or [`Shutdown::now`]): connections
     /// were dropped where they were, and a store call may still be running
-    /// on a worker thread; exit the process rather than close the store.
+    /// on a connection's thread; exit the process rather than close the store.
     Forced,
 }
 
@@ -299,12 +302,10 @@ impl Server {
             addrs.push(b.local_addr()?);
             bound.push(b);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads)
-            .thread_name("keg-serve")
-            .enable_io()
-            .enable_time()
-            .build()?;
+        // The accept loops, signals and the shutdown sequence run on this
+        // runtime, in the thread that calls `run`; each connection runs on a
+        // thread of its own (see `threads`).
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         Ok(Server { config, bound, addrs, runtime, shutdown: Shutdown::new() })
     }
 
@@ -327,6 +328,13 @@ impl Server {
         let handle_signals = config.handle_signals;
         let shared = Arc::new(exec::Shared::new(store, config, log));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_signal = match threads::StopSignal::new() {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                log.error(format_args!("cannot make the stop signal: {e}"));
+                return Stopped::Graceful { unfinished: 0 };
+            }
+        };
         let stopped = runtime.block_on(async {
             let mut state = shutdown.state.subscribe();
             if handle_signals {
@@ -335,10 +343,11 @@ impl Server {
                 }
             }
             for b in bound {
-                tokio::spawn(listen::accept_loop(b, shared.clone(), stop_rx.clone()));
+                tokio::spawn(listen::accept_loop(b, shared.clone(), stop_signal.clone(), stop_rx.clone()));
             }
             let _ = state.wait_for(|&s| s != RUNNING).await;
             let _ = stop_tx.send(true);
+            stop_signal.raise();
             if *state.borrow() == NOW {
                 return Stopped::Forced;
             }

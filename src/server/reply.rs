@@ -35,6 +35,8 @@ pub const MN: &str = "MN";
 pub const TOO_LARGE: &str = "SERVER_ERROR object too large for cache";
 /// The answer to a connection over `max_connections` (then it is closed).
 pub const TOO_MANY_CONNECTIONS: &str = "SERVER_ERROR too many open connections";
+/// The answer to a connection the system has no thread for (then it is closed).
+pub const OUT_OF_THREADS: &str = "SERVER_ERROR out of resources: cannot start a thread for this connection";
 
 /// Appends `text` and `\r\n`.
 pub fn line(out: &mut Vec<u8>, text: &str) {

@@ -68,7 +68,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What the server asks of the storage behind it.
 ///
-/// Every method is called from the server's worker threads and must be safe
+/// Every method is called from the server's connection threads and must be safe
 /// to call concurrently; each must be atomic with respect to the others on
 /// the same key (an `add` racing an `add` stores once). Methods may block
 /// (disk I/O); the server accounts for that.

@@ -16,6 +16,7 @@
 
 mod abuse;
 mod atomic;
+mod connections;
 mod lifecycle;
 mod protocol;
 
@@ -42,7 +43,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `keg serve DIR --listen 127.0.0.1:0 --max-bytes 64MiB` plus `extra`
-    /// (an `--listen` in `extra` replaces the default one).
+    /// (an `--listen` or `--max-bytes` in `extra` replaces the default one).
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
         Self::try_start(dir, extra).unwrap_or_else(|e| panic!("keg serve did not start: {e}"))
     }
@@ -50,7 +51,10 @@ impl Server {
     /// As [`Server::start`], or the lines it printed if it did not start.
     pub fn try_start(dir: &Path, extra: &[&str]) -> Result<Server, String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keg"));
-        cmd.arg("serve").arg(dir).args(["--max-bytes", "64MiB"]);
+        cmd.arg("serve").arg(dir);
+        if !extra.contains(&"--max-bytes") {
+            cmd.args(["--max-bytes", "64MiB"]);
+        }
         if !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

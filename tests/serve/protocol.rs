@@ -149,6 +149,9 @@ fn version_verbosity_stats_quit() {
         "evictions",
         "expired_unfetched",
         "keg_disk_bytes",
+        "keg_hint_bytes_pending",
+        "keg_bytes_reinserted",
+        "keg_reinsertions_skipped",
     ] {
         assert!(s.contains_key(name), "stats lacks {name}: {s:?}");
     }
@@ -162,6 +165,17 @@ fn version_verbosity_stats_quit() {
     assert_eq!(s["curr_connections"], "1");
     assert_eq!(s["limit_maxbytes"], (64u64 << 20).to_string());
     assert!(s["keg_disk_bytes"].parse::<u64>().unwrap() > 0);
+    // The store's own call times: one call in 16 per worker thread is timed,
+    // so 64 gets and 64 sets give each histogram at least two samples.
+    for i in 0..64 {
+        assert_eq!(c.set(&format!("t{i}"), 0, 0, b"v"), "STORED");
+        c.get(&format!("t{i}"));
+    }
+    let s = stats(&mut c, "");
+    for op in ["get", "set"] {
+        let q = |label: &str| s[&format!("keg_{op}_{label}_ns")].parse::<u64>().unwrap();
+        assert!(q("p50") > 0 && q("p50") <= q("p99") && q("p99") <= q("p999"), "{op}: {s:?}");
+    }
     let settings = stats(&mut c, "settings");
     assert_eq!(settings["maxconns"], "77");
     assert_eq!(settings["item_size_max"], (1u64 << 20).to_string());

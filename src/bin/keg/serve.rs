@@ -47,9 +47,6 @@ pub struct Args {
     /// "SERVER_ERROR object too large for cache".
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
     max_item_size: u64,
-    /// Worker threads [default: the number of CPUs].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
     /// Close a connection with nothing pending that has sent nothing for
     /// this long, e.g. 10m; 0s: never [default: never, as memcached].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -91,19 +88,14 @@ pub fn run(args: Args) -> CmdResult {
         max_connections: args.max_connections,
         idle_timeout: args.idle_timeout.filter(|d| !d.is_zero()),
         unix_mode: args.unix_mode,
-        blocking_store: args.durability == Durability::Synced,
         handle_signals: true,
         log: log_level,
         ..Config::default()
     };
     config.limits.max_item_size = max_item;
-    if let Some(n) = args.threads {
-        config.threads = n;
-    }
     if config.listen.is_empty() {
         config.listen.push(DEFAULT_LISTEN.parse().map_err(|e: String| Failure::new(EXIT_ERROR, e))?);
     }
-    let threads = config.threads;
     // Bind first: a taken address fails before the cache is opened.
     let server = Server::bind(config).map_err(|e| Failure::new(EXIT_ERROR, e.to_string()))?;
     let started = Instant::now();
@@ -117,7 +109,7 @@ pub fn run(args: Args) -> CmdResult {
     let stats = cache.stats();
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     log.info(format_args!(
-        "listening on {}; cache {}: {} entries, {} on disk, opened in {} ms; max-bytes {}, durability {}, {threads} threads",
+        "listening on {}; cache {}: {} entries, {} on disk, opened in {} ms; max-bytes {}, durability {}; a thread per connection, at most {}",
         addrs.join(", "),
         args.dir.display(),
         stats.entries,
@@ -125,6 +117,7 @@ pub fn run(args: Args) -> CmdResult {
         opened.as_millis(),
         human_bytes(args.max_bytes),
         durability_name(args.durability),
+        args.max_connections,
     ));
     let cache = Arc::new(cache);
     match server.run(cache.clone()) {
