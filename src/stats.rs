@@ -182,6 +182,12 @@ impl Stats {
             ("index_bytes", self.index_bytes),
             ("ghost_entries", self.ghost_entries),
             ("ghost_bytes", self.ghost_bytes),
+            ("hint_bytes_pending", self.hint_bytes_pending),
+            // What the open of this cache found (fixed once it is open).
+            ("recovery_scanned_segments", self.recovery_scanned_segments),
+            ("recovery_truncated_bytes", self.recovery_truncated_bytes),
+            ("recovery_dropped_segments", self.recovery_dropped_segments),
+            ("recovery_void_records", self.recovery_void_records),
         ];
         for (name, v) in gauges {
             let _ = writeln!(out, "# TYPE keg_{name} gauge\nkeg_{name} {v}");

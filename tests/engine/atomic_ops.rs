@@ -408,4 +408,13 @@ fn metrics_count_the_new_operations_and_time_gets_and_sets() {
     assert!(text.contains("keg_sets_total 1600\n"), "{text}");
     assert!(text.contains("keg_hits_total 1600\n"));
     assert!(text.contains("keg_get_latency_seconds_count 100\n"));
+    // Every number of the snapshot is exported (its fields, as Debug names them).
+    let debug = format!("{s:?}");
+    for field in debug.split([',', '{']).filter_map(|f| f.trim().split_once(": ")) {
+        let (name, value) = field;
+        if value.parse::<u64>().is_ok() {
+            let exported = text.contains(&format!("keg_{name} ")) || text.contains(&format!("keg_{name}_total "));
+            assert!(exported, "Stats::{name} is not in the Prometheus text");
+        }
+    }
 }
