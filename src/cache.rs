@@ -281,7 +281,7 @@ impl Cache {
     /// ```
     pub fn run_maintenance(&self) -> Result<()> {
         self.inner.check_writable()?;
-        maintain::run_once(&self.inner, true)
+        maintain::run_once(&self.inner, false)
     }
 
     /// A snapshot of the cache's counters and sizes.
@@ -448,5 +448,60 @@ impl Drop for Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").field("dir", &self.inner.dir).field("entries", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cache;
+    use crate::maintain;
+
+    /// Background compaction waits while a segment is still being
+    /// overwritten (it lost at least an eighth of its bytes since the round
+    /// before, or no round has seen it past the threshold yet), unless it is
+    /// 90% dead; a round with no writes since the previous one compacts it.
+    /// `run_maintenance` (and open and close) do not wait.
+    #[test]
+    fn background_compaction_waits_for_a_segment_to_stop_dying() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::builder()
+            .max_bytes(64 << 20)
+            .segment_bytes(64 << 10)
+            .background_maintenance(false)
+            .open(dir.path())
+            .unwrap();
+        let key = |k: u32| format!("key{k:05}");
+        let set = |k: u32| cache.set(key(k).as_bytes(), &[7u8; 1000], None).unwrap();
+        // Three segments of distinct keys: the first holds keys 0..per.
+        let mut k = 0;
+        while cache.stats().segments < 4 {
+            set(k);
+            k += 1;
+        }
+        let per = (k - 1) / 3;
+        let round = || maintain::run_once(&cache.inner, true).unwrap();
+        let compactions = || cache.stats().compactions;
+        round();
+        // 60% of the first segment overwritten: past the threshold, first seen.
+        (0..per * 6 / 10).for_each(set);
+        round();
+        assert_eq!(compactions(), 0, "compacted when first seen past the threshold");
+        // 80%: it lost a fifth since: still dying.
+        (per * 6 / 10..per * 8 / 10).for_each(set);
+        round();
+        assert_eq!(compactions(), 0, "compacted while still being overwritten");
+        // No writes since the last round: compacted.
+        round();
+        assert_eq!(compactions(), 1, "not compacted once it stopped dying");
+
+        // The second segment at once 95% dead: compacted when first seen.
+        (per..per + per * 95 / 100).for_each(set);
+        round();
+        assert_eq!(compactions(), 2, "a segment 90% dead waited");
+
+        // The third 60% dead: `run_maintenance` does not wait.
+        (2 * per..2 * per + per * 6 / 10).for_each(set);
+        cache.run_maintenance().unwrap();
+        assert_eq!(compactions(), 3, "run_maintenance waited");
     }
 }

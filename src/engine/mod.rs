@@ -124,6 +124,10 @@ pub(crate) fn expired(expires_ms: u64, now_ms: u64) -> bool {
 pub(crate) struct MaintState {
     /// Cache time (ms) from which background compaction counts expired bytes again.
     pub(crate) next_expiry_scan_ms: u64,
+    /// Live bytes of each segment past the compaction threshold when a
+    /// background round last looked at it (by segment id): whether it is
+    /// still being overwritten (see `maintain::compact_some`).
+    pub(crate) live_at_last_look: std::collections::HashMap<u32, u64>,
 }
 
 impl Engine {
