@@ -458,8 +458,8 @@ mod tests {
 
     /// Background compaction waits while a segment is still being
     /// overwritten (it lost at least an eighth of its bytes since the round
-    /// before, or no round has seen it past the threshold yet), unless it is
-    /// 90% dead; a round with no writes since the previous one compacts it.
+    /// before, or was sealed since), unless it is 90% dead; a round with no
+    /// writes since the previous one compacts it.
     /// `run_maintenance` (and open and close) do not wait.
     #[test]
     fn background_compaction_waits_for_a_segment_to_stop_dying() {
@@ -482,10 +482,10 @@ mod tests {
         let round = || maintain::run_once(&cache.inner, true).unwrap();
         let compactions = || cache.stats().compactions;
         round();
-        // 60% of the first segment overwritten: past the threshold, first seen.
+        // 60% of the first segment overwritten since: past the threshold, dying.
         (0..per * 6 / 10).for_each(set);
         round();
-        assert_eq!(compactions(), 0, "compacted when first seen past the threshold");
+        assert_eq!(compactions(), 0, "compacted while being overwritten");
         // 80%: it lost a fifth since: still dying.
         (per * 6 / 10..per * 8 / 10).for_each(set);
         round();

@@ -124,9 +124,9 @@ pub(crate) fn expired(expires_ms: u64, now_ms: u64) -> bool {
 pub(crate) struct MaintState {
     /// Cache time (ms) from which background compaction counts expired bytes again.
     pub(crate) next_expiry_scan_ms: u64,
-    /// Live bytes of each segment past the compaction threshold when a
-    /// background round last looked at it (by segment id): whether it is
-    /// still being overwritten (see `maintain::compact_some`).
+    /// Live bytes of each sealed segment when compaction last looked at it
+    /// (by segment id): whether it is still being overwritten (see
+    /// `maintain::compact_some`).
     pub(crate) live_at_last_look: std::collections::HashMap<u32, u64>,
 }
 

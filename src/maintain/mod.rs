@@ -272,8 +272,8 @@ fn ensure_durable(inner: &Engine, seg: &Segment) -> Result<()> {
 ///
 /// With `patient` (background rounds), a segment that is still being
 /// overwritten waits: one that lost at least [`DYING_SHARE`] of its bytes
-/// since the previous round looked at it, or that no round has looked at
-/// yet, is left for a later round, unless it is at least
+/// since the previous look (any round's, or open's), or that was sealed
+/// since, is left for a later round, unless it is at least
 /// [`DEAD_ENOUGH_ANYWAY`] dead (or halfway from the threshold to all, if
 /// that is more). Compacted while it dies, its live values are copied to
 /// the head of the log just before they are overwritten there too, and
@@ -299,9 +299,9 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
         .map(|s| ((s.dead_bytes() + expired_in(s)) as f64 / (s.len() - HEADER_LEN as u64) as f64, s.clone()))
         .filter(|(dead, s)| *dead >= threshold && reclaim::worth_rewriting(inner, &all, s, expired_in(s)))
         .collect();
-    // Remember what each candidate holds now; forget segments that are gone.
+    // Remember what each sealed segment holds now; forget segments that are gone.
     let looked = std::mem::take(&mut st.live_at_last_look);
-    for (_, s) in &candidates {
+    for s in all.iter().filter(|s| s.is_sealed()) {
         st.live_at_last_look.insert(s.id, s.live_bytes.load(std::sync::atomic::Ordering::Relaxed));
     }
     if patient {
