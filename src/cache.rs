@@ -456,13 +456,13 @@ mod tests {
     use super::Cache;
     use crate::maintain;
 
-    /// Background compaction waits while a segment is still being
+    /// Background compaction waits one round while a segment is still being
     /// overwritten (it lost at least an eighth of its bytes since the round
-    /// before, or was sealed since), unless it is 90% dead; a round with no
-    /// writes since the previous one compacts it.
-    /// `run_maintenance` (and open and close) do not wait.
+    /// before, or was sealed since), unless it is 90% dead; the next round
+    /// compacts it, dying or not. `run_maintenance` (and open and close) do
+    /// not wait.
     #[test]
-    fn background_compaction_waits_for_a_segment_to_stop_dying() {
+    fn background_compaction_waits_a_round_for_a_segment_to_stop_dying() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::builder()
             .max_bytes(64 << 20)
@@ -472,36 +472,38 @@ mod tests {
             .unwrap();
         let key = |k: u32| format!("key{k:05}");
         let set = |k: u32| cache.set(key(k).as_bytes(), &[7u8; 1000], None).unwrap();
-        // Three segments of distinct keys: the first holds keys 0..per.
+        // Four segments of distinct keys: segment i holds keys i*per..(i+1)*per.
         let mut k = 0;
-        while cache.stats().segments < 4 {
+        while cache.stats().segments < 5 {
             set(k);
             k += 1;
         }
-        let per = (k - 1) / 3;
+        let per = (k - 1) / 4;
+        let part = |i: u32, from: u32, to: u32| (i * per + per * from / 100..i * per + per * to / 100).for_each(set);
         let round = || maintain::run_once(&cache.inner, true).unwrap();
         let compactions = || cache.stats().compactions;
         round();
-        // 60% of the first segment overwritten since: past the threshold, dying.
-        (0..per * 6 / 10).for_each(set);
+        // The first: 60% overwritten since the last round: it waits.
+        part(0, 0, 60);
         round();
         assert_eq!(compactions(), 0, "compacted while being overwritten");
-        // 80%: it lost a fifth since: still dying.
-        (per * 6 / 10..per * 8 / 10).for_each(set);
-        round();
-        assert_eq!(compactions(), 0, "compacted while still being overwritten");
-        // No writes since the last round: compacted.
+        // No writes since: compacted.
         round();
         assert_eq!(compactions(), 1, "not compacted once it stopped dying");
-
-        // The second segment at once 95% dead: compacted when first seen.
-        (per..per + per * 95 / 100).for_each(set);
+        // The second: 60%, then 80%: it waits one round, not two.
+        part(1, 0, 60);
         round();
-        assert_eq!(compactions(), 2, "a segment 90% dead waited");
-
-        // The third 60% dead: `run_maintenance` does not wait.
-        (2 * per..2 * per + per * 6 / 10).for_each(set);
+        assert_eq!(compactions(), 1, "compacted while being overwritten");
+        part(1, 60, 80);
+        round();
+        assert_eq!(compactions(), 2, "waited more than one round");
+        // The third, 95% dead at once: compacted without waiting.
+        part(2, 0, 95);
+        round();
+        assert_eq!(compactions(), 3, "a segment 90% dead waited");
+        // The fourth, 60%: `run_maintenance` does not wait.
+        part(3, 0, 60);
         cache.run_maintenance().unwrap();
-        assert_eq!(compactions(), 3, "run_maintenance waited");
+        assert_eq!(compactions(), 4, "run_maintenance waited");
     }
 }

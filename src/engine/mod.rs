@@ -128,6 +128,9 @@ pub(crate) struct MaintState {
     /// (by segment id): whether it is still being overwritten (see
     /// `maintain::compact_some`).
     pub(crate) live_at_last_look: std::collections::HashMap<u32, u64>,
+    /// Segments the previous background round left because they were still
+    /// being overwritten: the next round compacts them regardless.
+    pub(crate) waited: std::collections::HashSet<u32>,
 }
 
 impl Engine {

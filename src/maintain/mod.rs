@@ -46,6 +46,11 @@ const ANCHOR_STALE_MS: u64 = 50;
 /// Longest the background thread sleeps between rounds.
 const TICK: Duration = Duration::from_secs(1);
 
+/// How soon the background thread runs again after a round that left a
+/// segment past the compaction threshold because it was still being
+/// overwritten (see `compact_some`): the round after compacts it.
+const RECHECK: Duration = Duration::from_millis(100);
+
 /// Longest a round of background compaction goes without counting the
 /// expired bytes of each segment (cache time, ms). Counting walks the whole
 /// index, so rounds in between count only dead bytes.
@@ -71,7 +76,9 @@ impl Worker {
                     if run_once(&shared, true).is_err() {
                         bump(&shared.counters.maintenance_errors);
                     }
-                    if shared.wake.wait(tick) {
+                    // A segment left to finish dying is looked at again soon.
+                    let waiting = !lock_state(&shared).waited.is_empty();
+                    if shared.wake.wait(if waiting { tick.min(RECHECK) } else { tick }) {
                         break;
                     }
                 }
@@ -271,17 +278,17 @@ fn ensure_durable(inner: &Engine, seg: &Segment) -> Result<()> {
 /// [`EXPIRY_SCAN_INTERVAL_MS`] apart (counting walks the index).
 ///
 /// With `patient` (background rounds), a segment that is still being
-/// overwritten waits: one that lost at least [`DYING_SHARE`] of its bytes
-/// since the previous look (any round's, or open's), or that was sealed
-/// since, is left for a later round, unless it is at least
-/// [`DEAD_ENOUGH_ANYWAY`] dead (or halfway from the threshold to all, if
-/// that is more). Compacted while it dies, its live values are copied to
-/// the head of the log just before they are overwritten there too, and
-/// leave segments less than the threshold dead, which stay: every key
-/// written 3 times in order left 1.6–1.9 disk bytes per live byte, not
-/// 1.42, when rounds came mid-way (BENCHMARKS.md §9, "Space"). So once
-/// writes stop, the second round compacts everything past the threshold.
-/// Open, close and `Cache::run_maintenance` are not patient.
+/// overwritten waits one round: one that lost at least [`DYING_SHARE`] of
+/// its bytes since the previous look (any round's, or open's), or that was
+/// sealed since, is left for the next round ([`RECHECK`] later), which
+/// compacts it whatever it finds, unless it is at least [`DEAD_ENOUGH_ANYWAY`] dead (or halfway
+/// from the threshold to all, if that is more): then it goes at once.
+/// Compacted while it dies, its live values are copied to the head of the
+/// log just before they are overwritten there too, and leave segments less
+/// than the threshold dead, which stay: every key written 3 times in order
+/// left 1.6–1.9 disk bytes per live byte, not 1.42, when rounds came
+/// mid-way (BENCHMARKS.md §9, "Space after overwrites"). Open, close and
+/// `Cache::run_maintenance` do not wait.
 fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool) -> Result<()> {
     let threshold = inner.config.compaction_threshold;
     let now = inner.now_ms();
@@ -304,6 +311,7 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
     for s in all.iter().filter(|s| s.is_sealed()) {
         st.live_at_last_look.insert(s.id, s.live_bytes.load(std::sync::atomic::Ordering::Relaxed));
     }
+    let waited = std::mem::take(&mut st.waited);
     if patient {
         let anyway = DEAD_ENOUGH_ANYWAY.max((1.0 + threshold) / 2.0);
         candidates.retain(|(dead, s)| {
@@ -312,7 +320,11 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
                 let now = st.live_at_last_look[&s.id];
                 before.saturating_sub(now) as f64 >= DYING_SHARE * payload as f64
             });
-            *dead >= anyway || !still_dying
+            let wait = still_dying && *dead < anyway && !waited.contains(&s.id);
+            if wait {
+                st.waited.insert(s.id);
+            }
+            !wait
         });
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
