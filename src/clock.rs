@@ -270,11 +270,19 @@ impl MonotonicTime {
     /// if the checkpoint on disk covers it; otherwise `Err` with the time wanted.
     #[inline]
     pub(crate) fn try_now_ms(&self) -> Result<u64, u64> {
-        let now = self.clock.now_ms().max(self.used_ms.load(Ordering::Relaxed));
+        let used = self.used_ms.load(Ordering::SeqCst);
+        let now = self.clock.now_ms().max(used);
         // Published before the check: an anchor write that lowers
         // `covered_ms` then either sees it in `used_ms` or makes this call
-        // take the lock (see `begin_anchor`).
-        self.used_ms.fetch_max(now, Ordering::SeqCst);
+        // take the lock (see `begin_anchor`). When `used_ms` already holds
+        // `now`, the sequentially consistent load above read it from the
+        // write that published it, which comes before the check below just
+        // as this call's own write would; and skipping the write keeps the
+        // calls of many threads within one millisecond from all writing
+        // (and passing between cores) this one cache line.
+        if now > used {
+            self.used_ms.fetch_max(now, Ordering::SeqCst);
+        }
         if !self.covers(now) {
             return Err(now);
         }
