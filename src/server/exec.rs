@@ -83,9 +83,11 @@ impl<S: Store> Shared<S> {
     pub(crate) fn execute(&self, request: Request<'_>, out: &mut Vec<u8>, resume: usize, out_limit: usize) -> Outcome {
         let writes = match &request {
             Request::Retrieve { kind, .. } => kind.touches(),
-            Request::Version | Request::Verbosity { .. } | Request::Quit | Request::Stats { .. } | Request::MetaNoop => {
-                false
-            }
+            Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::Stats { .. }
+            | Request::MetaNoop => false,
             _ => true,
         };
         if writes && self.writes_wait {

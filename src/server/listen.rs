@@ -20,11 +20,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::exec::Shared;
+use super::pool::Pool;
 use super::reply::TOO_MANY_CONNECTIONS;
+use super::socket::Socket;
 use super::stats::bump;
 use super::store::Store;
-use super::pool::Pool;
-use super::socket::Socket;
 
 /// Where the server listens: `HOST:PORT` (TCP) or `unix:PATH`.
 ///

@@ -330,8 +330,8 @@ impl Server {
             bound.push(b);
         }
         // The accept loops, signals and the shutdown sequence run on this
-        // runtime, in the thread that calls `run`; each connection runs on a
-        // thread of its own (see `threads`).
+        // runtime, in the thread that calls `run`; connections are served by
+        // the pool's threads (see `pool`).
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         Ok(Server { config, bound, addrs, runtime, shutdown: Shutdown::new() })
     }

@@ -150,8 +150,7 @@ impl<S: Store> Pool<S> {
         // SAFETY: no pointers; a new descriptor or -1.
         let epoll = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
         // SAFETY: as above.
-        let exit_fd =
-            unsafe { OwnedFd::from_raw_fd(cvt(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?) };
+        let exit_fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?) };
         let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: EXIT_TOKEN };
         // SAFETY: both descriptors are open; `ev` is a live epoll_event.
         cvt(unsafe { libc::epoll_ctl(epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, exit_fd.as_raw_fd(), &mut ev) })?;
@@ -285,11 +284,10 @@ impl<S: Store> Inner<S> {
             return Ok(false);
         };
         w.live.fetch_add(1, Ordering::AcqRel);
+        self.shared.counters.threads.fetch_add(1, Ordering::Relaxed);
         let me = self.clone();
-        let started = std::thread::Builder::new()
-            .name("keg-poller".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || me.worker(id));
+        let started =
+            std::thread::Builder::new().name("keg-poller".into()).stack_size(THREAD_STACK).spawn(move || me.worker(id));
         match started {
             Ok(handle) => {
                 let mut handles = lock(&self.handles);
@@ -300,6 +298,7 @@ impl<S: Store> Inner<S> {
             }
             Err(e) => {
                 w.live.fetch_sub(1, Ordering::AcqRel);
+                self.shared.counters.threads.fetch_sub(1, Ordering::Relaxed);
                 lock(&w.free).push(id);
                 Err(e)
             }
@@ -424,6 +423,7 @@ impl<S: Store> Inner<S> {
         }
         blocking::uninstall();
         lock(&w.free).push(id);
+        self.shared.counters.threads.fetch_sub(1, Ordering::Relaxed);
         w.live.fetch_sub(1, Ordering::AcqRel);
     }
 

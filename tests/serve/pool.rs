@@ -124,12 +124,7 @@ struct Running {
 }
 
 fn start(store: Arc<GatedStore>, threads: usize, max_threads: usize) -> Running {
-    let config = Config {
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        threads,
-        max_threads,
-        ..Config::default()
-    };
+    let config = Config { listen: vec!["127.0.0.1:0".parse().unwrap()], threads, max_threads, ..Config::default() };
     let server = Server::bind(config).unwrap();
     let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
     let shutdown = server.shutdown_handle();
