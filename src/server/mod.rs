@@ -307,6 +307,15 @@ pub struct Server {
     addrs: Vec<ListenAddr>,
     runtime: tokio::runtime::Runtime,
     shutdown: Shutdown,
+    /// SIGINT and SIGTERM, caught from `bind` on (with `handle_signals`).
+    signals: Option<Signals>,
+}
+
+/// The signals a server stops on, caught from the moment it binds, so that
+/// a signal sent once the server listens is never the default (fatal) one.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
 }
 
 impl fmt::Debug for Server {
@@ -333,7 +342,14 @@ impl Server {
         // runtime, in the thread that calls `run`; connections are served by
         // the pool's threads (see `pool`).
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        Ok(Server { config, bound, addrs, runtime, shutdown: Shutdown::new() })
+        let signals = if config.handle_signals {
+            use tokio::signal::unix::{signal, SignalKind};
+            let _in_runtime = runtime.enter();
+            Some(Signals { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+        } else {
+            None
+        };
+        Ok(Server { config, bound, addrs, runtime, shutdown: Shutdown::new(), signals })
     }
 
     /// The addresses bound, in the order of [`Config::listen`].
@@ -349,10 +365,9 @@ impl Server {
     /// Serves `store` until stopped (by the [`Shutdown`] handle, or a signal
     /// with [`Config::handle_signals`]).
     pub fn run<S: Store>(self, store: Arc<S>) -> Stopped {
-        let Server { config, bound, runtime, shutdown, .. } = self;
+        let Server { config, bound, runtime, shutdown, signals, .. } = self;
         let log = Log::new(config.log);
         let grace = config.shutdown_grace;
-        let handle_signals = config.handle_signals;
         let shared = Arc::new(exec::Shared::new(store, config, log));
         let (stop_tx, stop_rx) = watch::channel(false);
         let pool = match pool::Pool::start(shared.clone(), shared.config.threads, shared.config.max_threads) {
@@ -364,10 +379,8 @@ impl Server {
         };
         let stopped = runtime.block_on(async {
             let mut state = shutdown.state.subscribe();
-            if handle_signals {
-                if let Err(e) = watch_signals(shutdown.clone(), log) {
-                    log.error(format_args!("cannot handle signals: {e}"));
-                }
+            if let Some(signals) = signals {
+                watch_signals(signals, shutdown.clone(), log);
             }
             for b in bound {
                 tokio::spawn(listen::accept_loop(b, shared.clone(), pool.clone(), stop_rx.clone()));
@@ -409,10 +422,8 @@ impl Server {
 }
 
 /// The first SIGINT or SIGTERM stops gracefully; a second, at once.
-fn watch_signals(shutdown: Shutdown, log: Log) -> io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
+fn watch_signals(signals: Signals, shutdown: Shutdown, log: Log) {
+    let Signals { mut int, mut term } = signals;
     tokio::spawn(async move {
         let mut first = true;
         loop {
@@ -430,5 +441,4 @@ fn watch_signals(shutdown: Shutdown, log: Log) -> io::Result<()> {
             }
         }
     });
-    Ok(())
 }
