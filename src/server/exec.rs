@@ -384,8 +384,13 @@ impl<S: Store> Shared<S> {
 
     /// Counts bytes read and written (for `stats`).
     pub(crate) fn traffic(&self, read: usize, written: usize) {
-        add(&self.counters.bytes_read, read as u64);
-        add(&self.counters.bytes_written, written as u64);
+        // (A counter other threads write too: no add of nothing.)
+        if read > 0 {
+            add(&self.counters.bytes_read, read as u64);
+        }
+        if written > 0 {
+            add(&self.counters.bytes_written, written as u64);
+        }
     }
 }
 
