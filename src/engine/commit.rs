@@ -31,7 +31,7 @@ pub(crate) struct GroupCommit {
     /// A round ended (followers wait on it).
     done: Condvar,
     /// A writer arrived while the leader gathers its round.
-    arrived: Condvar,
+    joined: Condvar,
 }
 
 #[derive(Default)]
@@ -41,12 +41,15 @@ struct GroupState {
     syncing: bool,
     /// The leader is waiting for writers to join its round.
     gathering: bool,
-    /// Threads inside [`Engine::sync_to`] (their records are appended).
-    inside: usize,
+    /// Writers that have come to wait for their records so far (each
+    /// record appended before it came).
+    arrived: u64,
+    /// `arrived` when the last round was planned.
+    planned: u64,
+    /// Writers the last round covered.
+    last_round: u64,
     /// Threads waiting on `done` (no wake-up is sent when there are none).
     waiting: usize,
-    /// Threads the last round covered.
-    last_round: usize,
     /// How long the last round's fsyncs took.
     last_sync: Duration,
 }
@@ -57,7 +60,7 @@ impl GroupCommit {
         GroupCommit {
             state: Mutex::new(GroupState { durable_seq, ..GroupState::default() }),
             done: Condvar::new(),
-            arrived: Condvar::new(),
+            joined: Condvar::new(),
         }
     }
 }
@@ -78,39 +81,46 @@ impl Engine {
         let g = &self.group;
         let lock = || (Held::enter(Rank::Group), g.state.lock().unwrap_or_else(|e| e.into_inner()));
         let (mut held, mut st) = lock();
-        st.inside += 1;
-        if st.gathering {
-            g.arrived.notify_one();
+        if st.durable_seq >= seq {
+            return Ok(());
         }
-        let result = loop {
+        st.arrived += 1;
+        if st.gathering {
+            g.joined.notify_one();
+        }
+        loop {
             if st.durable_seq >= seq {
-                break Ok(());
+                return Ok(());
             }
             if !st.syncing {
                 st.syncing = true;
-                let expected = st.last_round;
-                if st.inside < expected {
+                let expected = st.planned + st.last_round;
+                if st.arrived < expected {
                     let budget = (st.last_sync / 2).min(GATHER_MAX);
                     st.gathering = true;
-                    st = g.arrived.wait_timeout_while(st, budget, |s| s.inside < expected).unwrap_or_else(|e| e.into_inner()).0;
+                    st = g
+                        .joined
+                        .wait_timeout_while(st, budget, |s| s.arrived < expected)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                     st.gathering = false;
                 }
-                // Every thread inside has appended its record: the round covers them.
-                let covers = st.inside;
+                // Every writer that has arrived appended its record first: the round covers them.
+                st.last_round = st.arrived - st.planned;
+                st.planned = st.arrived;
                 drop(st);
                 drop(held);
                 let started = Instant::now();
                 let result = self.sync_now();
                 (held, st) = lock();
                 st.syncing = false;
-                st.last_round = covers;
                 st.last_sync = started.elapsed();
                 if st.waiting > 0 {
                     g.done.notify_all();
                 }
                 match result {
                     Ok(done) => st.durable_seq = st.durable_seq.max(done),
-                    Err(e) => break Err(e),
+                    Err(e) => return Err(e),
                 }
                 continue;
             }
@@ -120,19 +130,12 @@ impl Engine {
             if !st.syncing && st.durable_seq < seq {
                 // The leader failed; a disabled writer reports why. (The
                 // writer lock ranks below this one: let go of it first.)
-                st.inside -= 1;
                 drop(st);
                 drop(held);
-                let enabled = self.lock_writer().check_enabled();
+                self.lock_writer().check_enabled()?;
                 (held, st) = lock();
-                st.inside += 1;
-                if let Err(e) = enabled {
-                    break Err(e);
-                }
             }
-        };
-        st.inside -= 1;
-        result
+        }
     }
 
     /// One fsync round: flushes buffers, fsyncs every file with unsynced bytes.
