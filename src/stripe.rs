@@ -60,6 +60,13 @@ impl Counter {
         self.stripes[mine()].fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Sets every stripe back to 0 (an add racing the reset may survive it).
+    pub(crate) fn reset(&self) {
+        for s in &self.stripes {
+            s.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// The sum of the stripes (a snapshot: concurrent adds may or may not be in it).
     pub(crate) fn load(&self) -> u64 {
         self.stripes.iter().fold(0u64, |sum, s| sum.wrapping_add(s.load(Ordering::Relaxed)))
