@@ -21,7 +21,9 @@
 //! ```
 //! use keg::inspect::{self, Classifier, Item, SegmentData, Status};
 //! let dir = tempfile::tempdir().unwrap();
-//! let cache = keg::Cache::open(dir.path()).unwrap();
+//! // (Without background maintenance, a clean close leaves the overwritten
+//! // value on disk; with it, close compacts that segment away.)
+//! let cache = keg::Cache::builder().background_maintenance(false).open(dir.path()).unwrap();
 //! cache.set(b"k", b"old", None).unwrap();
 //! cache.set(b"k", b"new", None).unwrap();
 //! cache.close().unwrap();
