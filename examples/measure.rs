@@ -139,7 +139,7 @@ impl Opts {
         let mut it = args.iter().cloned().peekable();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
-                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold");
+                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold" | "churn");
                 let value = if flag { "1".to_string() } else { it.next().ok_or(format!("--{name} needs a value"))? };
                 named.insert(name.to_string(), value);
             } else {

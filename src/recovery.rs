@@ -954,11 +954,15 @@ fn stage(
     for (i, (_, source)) in segs.iter().enumerate() {
         source.for_each(&mut buf, |rec| {
             let shard = Index::shard_of(rec.hash);
-            if rec.dead || shard < lo || shard >= hi {
+            if shard < lo || shard >= hi {
                 return;
             }
+            // (Counted in the one group that holds the record's shard.)
             if checkpoint.is_void(rec.seq) {
                 bump(&counters.recovery_void_records);
+                return;
+            }
+            if rec.dead {
                 return;
             }
             let at = &mut ends[shard - lo];
