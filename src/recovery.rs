@@ -477,18 +477,25 @@ fn survey(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint, buf: &mut Vec<u8>) 
     let (mut max, mut min) = (0, u64::MAX);
     let mut above = Vec::new();
     for (seg, source) in loaded {
+        // (Summed here and noted once: an atomic operation per record costs.)
+        let (mut seg_max, mut min_value, mut min_tomb, mut tomb_bytes) = (0, u64::MAX, u64::MAX, 0);
         source.for_each(buf, |r| {
             match (r.tombstone, r.dead) {
-                (false, _) => seg.note_value(r.seq),
-                (true, false) => seg.note_tombstone(r.seq, r.len as u64),
-                (true, true) => seg.note_other(r.seq),
+                (false, _) => min_value = min_value.min(r.seq),
+                (true, false) => {
+                    min_tomb = min_tomb.min(r.seq);
+                    tomb_bytes += r.len as u64;
+                }
+                (true, true) => {}
             }
-            max = max.max(r.seq);
+            seg_max = seg_max.max(r.seq);
             min = min.min(r.seq);
             if r.seq > c.durable_seq && !c.is_void(r.seq) {
                 above.push(r.seq);
             }
         })?;
+        seg.note_many(source.len() as u64, min_value, min_tomb, tomb_bytes, seg_max);
+        max = max.max(seg_max);
     }
     above.sort_unstable();
     above.dedup();
@@ -610,7 +617,9 @@ fn build_index(
             let mut scratch = ShardScratch::default();
             for shard in (lo..hi).filter(|s| s % threads == t) {
                 scratch.recs.clear();
-                scratch.recs.extend(parts.iter().flat_map(|p| p.of(shard)));
+                for p in &parts {
+                    scratch.recs.extend_from_slice(p.of(shard));
+                }
                 if !scratch.recs.is_empty() {
                     index.install(build_shard(&ctx, shard, &mut scratch, &mut tally));
                 }

@@ -261,7 +261,8 @@ mod tests {
         let n = LISTING_CHUNK_ENTRIES as u64 * 2 + 5;
         let (path, data_len) = hint_file(dir.path(), n);
         let mut seen = Vec::new();
-        let listing = Listing::open(&Storage::default(), &path, 3, 1, data_len, |off, e| seen.push((off, e.seq))).unwrap();
+        let listing =
+            Listing::open(&Storage::default(), &path, 3, 1, data_len, |off, e| seen.push((off, e.seq))).unwrap();
         let want: Vec<(u64, u64)> = (1..=n).map(|s| (segment::HEADER_LEN as u64 + 40 * (s - 1), s)).collect();
         assert_eq!(seen, want);
         for _ in 0..2 {
