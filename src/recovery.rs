@@ -796,37 +796,42 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
 }
 
 /// Sorts `recs` by hash, keeping the log order of records with the same
-/// hash (a counting sort on the hash's top bits below the shard's, then an
-/// insertion sort, which has only the few records sharing a bucket to order).
+/// hash: a counting sort on the hash's top bits below the shard's (about
+/// one bucket per record), then a stable sort of each bucket that holds more
+/// than one record (almost always none; a hasher that puts many keys in one
+/// bucket costs a merge sort there, not a quadratic one).
 fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>) {
     let n = recs.len();
-    if n > 16 {
-        // About one bucket per record.
-        let bits = usize::BITS - n.leading_zeros();
-        let bucket = |h: u64| ((h << SHARD_BITS) >> (64 - bits)) as usize;
-        counts.clear();
-        counts.resize((1 << bits) + 1, 0);
-        for r in recs.iter() {
-            counts[bucket(r.hash) + 1] += 1;
-        }
-        for b in 1..counts.len() {
-            counts[b] += counts[b - 1];
-        }
-        sorted.clear();
-        sorted.resize(n, Staged::default());
-        for r in recs.iter() {
-            let at = &mut counts[bucket(r.hash)];
-            sorted[*at as usize] = *r;
-            *at += 1;
-        }
-        std::mem::swap(recs, sorted);
+    if n <= 16 {
+        recs.sort_by_key(|r| r.hash);
+        return;
     }
-    for i in 1..n {
-        let mut j = i;
-        while j > 0 && recs[j - 1].hash > recs[j].hash {
-            recs.swap(j - 1, j);
-            j -= 1;
+    let bits = usize::BITS - n.leading_zeros();
+    let bucket = |h: u64| ((h << SHARD_BITS) >> (64 - bits)) as usize;
+    counts.clear();
+    counts.resize((1 << bits) + 1, 0);
+    for r in recs.iter() {
+        counts[bucket(r.hash) + 1] += 1;
+    }
+    for b in 1..counts.len() {
+        counts[b] += counts[b - 1];
+    }
+    sorted.clear();
+    sorted.resize(n, Staged::default());
+    for r in recs.iter() {
+        let at = &mut counts[bucket(r.hash)];
+        sorted[*at as usize] = *r;
+        *at += 1;
+    }
+    std::mem::swap(recs, sorted);
+    // Now `counts[b]` is where bucket b ends.
+    let mut start = 0;
+    for &end in &counts[..counts.len() - 1] {
+        let end = end as usize;
+        if end > start + 1 {
+            recs[start..end].sort_by_key(|r| r.hash);
         }
+        start = end;
     }
 }
 
@@ -1121,6 +1126,27 @@ impl ApplyCtx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_sort_by_hash_keeping_log_order_within_a_hash() {
+        let mut x: u64 = 3;
+        for (n, spread) in [(5usize, u64::MAX), (40, 7), (3000, u64::MAX), (3000, 0xff), (2000, 0)] {
+            let recs: Vec<Staged> = (0..n)
+                .map(|i| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    // One shard (the top bits equal); few distinct hashes when `spread` is small.
+                    let hash = (7u64 << (64 - SHARD_BITS)) | ((x >> 20) & spread);
+                    Staged { hash, seq: i as u64, ..Staged::default() }
+                })
+                .collect();
+            let mut got = recs.clone();
+            sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new());
+            let mut want = recs;
+            want.sort_by_key(|r| r.hash);
+            let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq)).collect::<Vec<_>>();
+            assert_eq!(key(&got), key(&want), "n {n}, spread {spread:x}");
+        }
+    }
 
     #[test]
     fn runs_cover_every_segment_once_in_order() {
