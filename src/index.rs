@@ -614,8 +614,10 @@ mod tests {
             let mut hashes: Vec<u64> = (0..n)
                 .map(|_| {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    // Top of the shard's range too, so that runs reach the table's end.
-                    let low = if x % 5 == 0 { u64::MAX >> SHARD_BITS } else { (x >> 11) & spread };
+                    // A third at the top of the shard's range, so that runs
+                    // reach past the table's end and wrap around.
+                    let top = u64::MAX >> SHARD_BITS;
+                    let low = if x % 3 == 0 { top - ((x >> 11) & 255) } else { (x >> 11) & spread };
                     ((shard as u64) << (64 - SHARD_BITS)) | (low & (u64::MAX >> SHARD_BITS))
                 })
                 .collect();
