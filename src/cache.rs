@@ -107,7 +107,7 @@ impl Cache {
         let now = inner.now_ms();
         let value = inner.read_item(key, hash, now, true, false).map(|item| item.value);
         let c = &inner.counters;
-        bump(if value.is_some() { &c.hits } else { &c.misses });
+        if value.is_some() { &c.hits } else { &c.misses }.add(1);
         c.get_latency.finish(started);
         Ok(value)
     }

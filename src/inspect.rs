@@ -137,7 +137,7 @@ pub fn list(dir: impl AsRef<Path>) -> io::Result<CacheFiles> {
             hint_ids.push(id);
         } else if name == CHECKPOINT_FILE {
             out.checkpoint = Some(entry.path());
-        } else if name != LOCK_FILE && name != crate::format::marker::FILE_NAME {
+        } else if ![LOCK_FILE, crate::format::marker::FILE_NAME, crate::storage::FSYNC_FAILED_FILE].contains(&name) {
             out.other.push(entry.path());
         }
     }

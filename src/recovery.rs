@@ -35,7 +35,7 @@ use crate::log::hints;
 use crate::log::scan::{Item, Step, Walk};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
-use crate::storage::Storage;
+use crate::storage::{Storage, FSYNC_FAILED_FILE};
 
 /// Marks a tombstone's slot in the index while recovery runs.
 const TOMBSTONE_MARK: u32 = u32::MAX;
@@ -330,8 +330,16 @@ pub(crate) fn recover(
         // So make them durable now: the segments that may hold unsynced bytes
         // (no hint file, or cut here; every segment when the checkpoint
         // changes), then the directory.
+        //
+        // After a failed fsync (its marker is here), the bytes read from
+        // those segments may be pages the kernel gave up writing: an fsync
+        // would not write them, so they are written again first.
         let rewrite = voided.is_some() || !had_checkpoint || pruned || settle;
+        let fsync_failed = names.iter().any(|n| n == FSYNC_FAILED_FILE);
         for (seg, _) in loaded.iter().filter(|(s, _)| rewrite || unsynced.contains(&s.id)) {
+            if fsync_failed && unsynced.contains(&seg.id) {
+                rewrite_in_place(seg)?;
+            }
             seg.file().sync_data()?;
         }
         crate::killpoint!("recovery.after_sync");
@@ -340,6 +348,10 @@ pub(crate) fn recover(
             write_checkpoint(storage, dir, &checkpoint)?;
         } else {
             storage.sync_dir(dir)?;
+        }
+        if fsync_failed {
+            // (Not made durable: only an open in this boot could need it.)
+            storage.remove(&dir.join(FSYNC_FAILED_FILE))?;
         }
     }
     Ok(Recovered {
@@ -354,6 +366,21 @@ pub(crate) fn recover(
         clock_floor_ms,
         marks,
     })
+}
+
+/// Writes the readable bytes of `seg` again, where they are, so that the
+/// next fsync writes them to the disk whatever the page cache thought of
+/// them (see [`FSYNC_FAILED_FILE`]).
+fn rewrite_in_place(seg: &Segment) -> Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let bytes = seg.bytes();
+    let mut buf = Vec::with_capacity(CHUNK.min(bytes.len()));
+    for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+        buf.clear();
+        buf.extend_from_slice(chunk);
+        seg.file().write_at(&buf, (i * CHUNK) as u64)?;
+    }
+    Ok(())
 }
 
 /// Step 3b: picks the newest segment of each log to go on appending to, so

@@ -231,10 +231,24 @@ impl FileRef {
     }
 
     /// Makes the file's data durable (fdatasync).
+    ///
+    /// When it fails, the kernel may have given up on the dirty pages and
+    /// marked them clean while they still read back ("fsyncgate"): no later
+    /// fsync writes them, and a process opening the files in the same boot
+    /// would take them for durable. So a failure first leaves the
+    /// [`FSYNC_FAILED_FILE`] marker beside the file, which tells the next
+    /// open to write the bytes it reads again before trusting them (see
+    /// `recovery`).
     pub(crate) fn sync_data(&self) -> Result<()> {
         let err = |e| Error::io("fsync", &self.path, e);
-        self.storage.check(Op::Sync, &self.path).map_err(err)?;
-        self.file.sync_data().map_err(err)?;
+        let synced = match self.storage.check(Op::Sync, &self.path) {
+            Ok(()) => self.file.sync_data(),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            mark_fsync_failed(&self.path);
+            return Err(err(e));
+        }
         self.storage.note(|| Event::Sync(self.path.clone()));
         Ok(())
     }
@@ -280,6 +294,28 @@ impl std::ops::Deref for Mapping {
     #[inline]
     fn deref(&self) -> &[u8] {
         self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+/// The empty file a failed fsync leaves in the cache directory: until an
+/// open has written every segment byte that no hint vouches for again and
+/// fsynced it, those bytes may read back from the page cache without being
+/// on the disk, or ever going to be (FORMAT.md, section 1).
+pub(crate) const FSYNC_FAILED_FILE: &str = "fsync-failed";
+
+/// Leaves the [`FSYNC_FAILED_FILE`] marker in the directory of `path`.
+///
+/// Only an open in the same boot needs it (a reboot empties the page cache,
+/// and an open then reads what the disk holds), so it is created and never
+/// fsynced: creating a name touches no data block, and so works on a disk
+/// whose writeback just failed. It bypasses the storage simulator for the
+/// same reason (it is not data whose durability the simulator tracks). A
+/// failure to create it is ignored: the fsync's own error is what the
+/// caller reports; the next open then trusts the page cache, as keg did
+/// before the marker existed.
+fn mark_fsync_failed(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let _ = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join(FSYNC_FAILED_FILE));
     }
 }
 
