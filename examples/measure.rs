@@ -49,7 +49,10 @@
 //! cache, reports that every `set` has returned, and is killed with SIGKILL;
 //! a fresh child then times `open`. `--no-child-maintenance` turns off the
 //! filling child's background thread, so that no hint file exists and open
-//! must scan every segment (the worst case). Before each timed open the
+//! must scan every segment (the worst case). `--churn` makes the filling
+//! child delete every key and then set it again after the fill, so that each
+//! key has three records with the same hash (a value, a tombstone, a value):
+//! the case where open must tell records of one key apart. Before each timed open the
 //! directory's files are fsynced, so that writeback of the fill does not land
 //! inside the timing; with `--cold` their pages are also dropped from the
 //! page cache (`posix_fadvise(DONTNEED)`, which affects only these files), so
@@ -141,7 +144,7 @@ impl Opts {
         let mut it = args.iter().cloned().peekable();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
-                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold" | "zipf");
+                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold" | "zipf" | "churn");
                 let value = if flag { "1".to_string() } else { it.next().ok_or(format!("--{name} needs a value"))? };
                 named.insert(name.to_string(), value);
             } else {
@@ -272,8 +275,10 @@ fn common_args(opts: &Opts, cmd: &str, dir: &Path) -> Vec<String> {
             args.extend([format!("--{name}"), v.clone()]);
         }
     }
-    if opts.flag("no-child-maintenance") {
-        args.push("--no-child-maintenance".into());
+    for flag in ["no-child-maintenance", "churn"] {
+        if opts.flag(flag) {
+            args.push(format!("--{flag}"));
+        }
     }
     args
 }
@@ -470,6 +475,17 @@ fn child_fill(opts: &Opts) -> Res<()> {
     for i in 0..entries {
         fill_value(&mut value, i);
         cache.set(&key(i), &value, None)?;
+    }
+    if opts.flag("churn") {
+        // Every key deleted, then set again (the same value): each key has
+        // three records, all with the same hash (issue 14's reopen case).
+        for i in 0..entries {
+            cache.delete(&key(i))?;
+        }
+        for i in 0..entries {
+            fill_value(&mut value, i);
+            cache.set(&key(i), &value, None)?;
+        }
     }
     let fill_s = started.elapsed().as_secs_f64();
     let s = cache.stats();

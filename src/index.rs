@@ -36,7 +36,7 @@ use std::sync::RwLock;
 /// 256 shards: enough that readers and the writer seldom meet on one, and
 /// few enough that a table of a million-entry cache spans 19 pages, so that
 /// rounding tables to whole pages (see `Slots::empty`) costs little.
-const SHARD_BITS: u32 = 8;
+pub(crate) const SHARD_BITS: u32 = 8;
 pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
 const MIN_CAPACITY: usize = 16;
 /// A table grows when an insert would take it past 15/16 full.
@@ -516,6 +516,38 @@ impl ShardBuilder {
         ShardBuilder { shard, table }
     }
 
+    /// Fills the empty table with `entries`, which must belong to this shard,
+    /// come in ascending hash order, and have hashes no other entry has.
+    ///
+    /// Within a shard, ascending hashes are ascending home slots, so each
+    /// entry goes straight to the first free slot from its home: the layout
+    /// Robin Hood insertion in that order would give, in one sequential pass
+    /// with no probing. The few entries that would run past the end go in by
+    /// the ordinary insert, which wraps around.
+    pub(crate) fn place_sorted(&mut self, entries: impl Iterator<Item = Entry>) {
+        debug_assert_eq!(self.table.len, 0);
+        let cap = self.table.slots.len();
+        let mut next = 0;
+        let mut spill = Vec::new();
+        let mut last = None;
+        for e in entries {
+            debug_assert_eq!(Index::shard_of(e.hash), self.shard);
+            debug_assert!(last < Some(e.hash), "ascending, distinct hashes");
+            last = Some(e.hash);
+            let pos = self.table.home(e.hash).max(next);
+            if pos >= cap || (self.table.len + 1 + spill.len()) * 8 > cap * 7 {
+                spill.push(e);
+                continue;
+            }
+            self.table.slots[pos] = Slot::new(&e);
+            self.table.len += 1;
+            next = pos + 1;
+        }
+        for e in &spill {
+            self.table.insert(e);
+        }
+    }
+
     /// Every entry with this hash (which must belong to this shard).
     #[inline]
     pub(crate) fn lookup(&self, hash: u64) -> Candidates {
@@ -631,6 +663,49 @@ mod tests {
         assert_eq!(index.len(), expected);
         for &hash in &seen {
             assert!(index.lookup(hash, false).iter().any(|c| c.loc.seg == 1), "hash {hash:x}");
+        }
+    }
+
+    #[test]
+    fn placed_tables_answer_like_inserted_ones() {
+        // Hashes bunched in a few home slots (long runs, wrap-around at the
+        // end) and spread out; tables filled to 7/8 and far below.
+        for (spread, n, room) in [(u64::MAX, 1000, 1000), (255, 900, 1000), (3, 50, 60), (u64::MAX, 7, 1000)] {
+            let shard = 9;
+            let mut x: u64 = 7 + n as u64;
+            let mut hashes: Vec<u64> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    // A third at the top of the shard's range, so that runs
+                    // reach past the table's end and wrap around.
+                    let top = u64::MAX >> SHARD_BITS;
+                    let low = if x % 3 == 0 { top - ((x >> 11) & 255) } else { (x >> 11) & spread };
+                    ((shard as u64) << (64 - SHARD_BITS)) | (low & (u64::MAX >> SHARD_BITS))
+                })
+                .collect();
+            hashes.sort_unstable();
+            hashes.dedup();
+            let mut placed = ShardBuilder::new(shard, room);
+            placed.place_sorted(hashes.iter().enumerate().map(|(i, &h)| e(h, 1, i as u32)));
+            let mut inserted = ShardBuilder::new(shard, room);
+            for (i, &h) in hashes.iter().enumerate() {
+                assert!(inserted.insert_if_new_hash(e(h, 1, i as u32)));
+            }
+            assert_eq!(placed.table.len, hashes.len());
+            for (i, &h) in hashes.iter().enumerate() {
+                let got: Vec<Entry> = placed.lookup(h).iter().copied().collect();
+                assert_eq!(got, vec![e(h, 1, i as u32)], "spread {spread} n {n}");
+                // Still a valid Robin Hood table: inserting, updating and removing work.
+                assert!(!placed.insert_if_new_hash(e(h, 2, 0)));
+            }
+            let index = Index::new();
+            index.install(placed);
+            for (i, &h) in hashes.iter().enumerate().step_by(3) {
+                assert!(index.remove(h, Loc { seg: 1, off: i as u32 }).is_some());
+            }
+            for (i, &h) in hashes.iter().enumerate() {
+                assert_eq!(index.get_at(h, Loc { seg: 1, off: i as u32 }).is_some(), i % 3 != 0, "after removals");
+            }
         }
     }
 
