@@ -52,11 +52,17 @@ impl Engine {
                     // Maintenance moved the entry and removed the segment meanwhile: look again.
                     continue 'retry;
                 };
+                // Read before the peek: a writer flushing or sealing meanwhile
+                // must not make a record the peek did not yet see look damaged.
+                // (A segment is sealed only once flushed, and its visible end
+                // only grows, by whole records.)
+                let sealed = seg.is_sealed();
+                let visible = seg.visible();
                 let in_file = seg.peek(entry.loc.off);
                 let from_file = in_file.is_some();
                 let peeked = in_file.or_else(|| writer.and_then(|w| w.peek_pending(entry.loc)));
                 let Some((header, stored_key)) = peeked else {
-                    if seg.is_sealed() || u64::from(entry.loc.off) < seg.visible() {
+                    if sealed || u64::from(entry.loc.off) < visible {
                         // Damaged: it may be this key's record or another's. It must
                         // not hide a readable entry of this key, so look on. (Past
                         // the visible end of an active segment, the record is still
@@ -82,31 +88,30 @@ impl Engine {
         Lookup::Missing
     }
 
-    /// `locate` for callers without the writer lock: flushes the write buffer
-    /// when the entry is still in it. If the buffer cannot be written (the
+    /// `locate` for callers without the writer lock: when the entry is still
+    /// in the write buffer, flushes it and looks again under the writer lock
+    /// (which maintenance needs to move an entry, so the second look sees
+    /// what the first saw, written out). If the buffer cannot be written (the
     /// failure turns writes off), the entry is found in the buffer instead:
     /// an acknowledged write stays readable.
     pub(crate) fn locate_flushing(&self, key: &[u8], hash: u64, count_hit: bool) -> Option<Located> {
-        for _ in 0..2 {
-            match self.locate(key, hash, count_hit, None) {
-                Lookup::Found(l) => return Some(l),
-                Lookup::Buffered => {
-                    let w = &mut *self.lock_writer();
-                    if w.flush().is_err() {
-                        return match self.locate(key, hash, false, Some(w)) {
-                            Lookup::Found(l) => Some(l),
-                            _ => None,
-                        };
-                    }
-                }
-                Lookup::Corrupt => {
-                    bump(&self.counters.corrupt_reads);
-                    return None;
-                }
-                Lookup::Missing => return None,
+        let found = match self.locate(key, hash, count_hit, None) {
+            Lookup::Buffered => {
+                let w = &mut *self.lock_writer();
+                // A failure leaves the record in the buffer, where `locate` finds it.
+                let _ = w.flush();
+                self.locate(key, hash, false, Some(w))
             }
+            other => other,
+        };
+        match found {
+            Lookup::Found(l) => Some(l),
+            Lookup::Corrupt => {
+                bump(&self.counters.corrupt_reads);
+                None
+            }
+            Lookup::Missing | Lookup::Buffered => None,
         }
-        None
     }
 
     /// The live value `key` reads as, with its metadata. With `count`, the
