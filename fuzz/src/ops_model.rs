@@ -222,13 +222,20 @@ pub mod op {
     pub const PUT_2: u8 = 39;
 }
 
+/// Every plain key's bytes, made once (the checks read every key after
+/// every step).
+fn key_table() -> &'static [Vec<u8>] {
+    static TABLE: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..KEYS).map(|k| format!("key-{k}-{}", "x".repeat(k % 5)).into_bytes()).collect())
+}
+
 /// Key `k`'s bytes.
-pub fn key(k: usize) -> Vec<u8> {
-    format!("key-{k}-{}", "x".repeat(k % 5)).into_bytes()
+pub fn key(k: usize) -> &'static [u8] {
+    &key_table()[k]
 }
 
 /// Any key `k` below [`ALL_KEYS`]: its namespace (if any) and its bytes there.
-pub fn any_key(k: usize) -> (Option<usize>, Vec<u8>) {
+pub fn any_key(k: usize) -> (Option<usize>, &'static [u8]) {
     if k < KEYS {
         (None, key(k))
     } else {
@@ -915,7 +922,7 @@ impl Run {
         }
         let c = cache.as_ref().expect("open");
         let now = cache_time(c, clock);
-        let keys: Vec<Vec<u8>> = (0..KEYS).map(key).collect();
+        let keys = key_table();
         match *step {
             Step::Set { key: k, len, ttl } => {
                 let v = value(k, n, len);
@@ -1318,7 +1325,7 @@ impl Run {
             },
             Action::SetMany { ref keys, len } => {
                 let values: Vec<(Vec<u8>, Vec<u8>)> =
-                    keys.iter().enumerate().map(|(i, &k)| (key(k), value(k, i, len + i))).collect();
+                    keys.iter().enumerate().map(|(i, &k)| (key(k).to_vec(), value(k, i, len + i))).collect();
                 match c.set_many(&values, &SetOptions::new()) {
                     Ok(()) => {
                         for (&k, (_, v)) in keys.iter().zip(values) {
