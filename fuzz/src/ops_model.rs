@@ -915,7 +915,9 @@ impl Run {
             self.check_all(step);
             return;
         }
-        let Run { cache, disk, clock, settings, model, steps, .. } = self;
+        // (A batch records the state after each of its items: a crash may
+        // leave any prefix of it.)
+        let Run { cache, disk, clock, settings, model, steps, history, .. } = self;
         let (small, n) = (settings.small, *steps);
         if matches!(step, Step::Compact | Step::Maintain) || (small && step.writes()) {
             model.map.values_mut().for_each(|i| i.moved = true);
@@ -1139,6 +1141,7 @@ impl Run {
                     Ok(()) => {
                         for (&k, (_, v)) in ks.iter().zip(values) {
                             model.put(k, v, flags, ttl, now);
+                            history.record(model, settings.durability);
                         }
                     }
                     Err(Error::NoSpace { .. }) if small => {}
@@ -1160,6 +1163,7 @@ impl Run {
                 );
                 for k in ks {
                     model.map.remove(k);
+                    history.record(model, settings.durability);
                 }
             }
             Step::GetMany { keys: ref ks } => {
@@ -1258,6 +1262,7 @@ impl Run {
                     Ok(()) => {
                         for (&k, (_, v)) in ks.iter().zip(values) {
                             model.put_tagged(k, v, flags, tags, ttl, now);
+                            history.record(model, settings.durability);
                         }
                     }
                     Err(Error::NoSpace { .. }) if small => {}
@@ -1330,6 +1335,7 @@ impl Run {
                     Ok(()) => {
                         for (&k, (_, v)) in keys.iter().zip(values) {
                             model.put(k, v, 0, Ttl::Never, now);
+                            self.history.record(model, durability);
                         }
                     }
                     Err(e) if out(&e) => {
