@@ -1463,6 +1463,7 @@ impl Run {
         crate::trace!("  the reopen holds state {p} of {} (from {lo})", h.states.len());
         // What the reopen found is the state from now on.
         let state = h.states[p].clone();
+        let h = &self.history;
         let model = &mut self.model;
         model.map = state.map;
         model.hidden = state.hidden;
@@ -1472,6 +1473,9 @@ impl Run {
                     model.map.remove(&k);
                     model.hidden.insert(k);
                 }
+                // An expired entry a lost delete brought back counts in
+                // `len` until reclaimed.
+                None if h.states.iter().any(|s| s.map.contains_key(&k)) => drop(model.hidden.insert(k)),
                 None => {}
                 Some(e) => {
                     let seen = model.versions.entry(k).or_default();
