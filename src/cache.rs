@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{Builder, Config};
+use crate::config::{Builder, Config, Durability};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::flight::Flights;
@@ -214,6 +214,17 @@ impl Cache {
             return Ok(());
         }
         self.inner.lock_writer().flush()
+    }
+
+    /// The durability mode the cache was opened with.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = keg::Cache::builder().durability(keg::Durability::Synced).open(dir.path()).unwrap();
+    /// assert_eq!(cache.durability(), keg::Durability::Synced);
+    /// ```
+    pub fn durability(&self) -> Durability {
+        self.inner.config.durability
     }
 
     /// Makes every write so far durable (fsync), whatever the durability mode.

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::blocking;
 use super::protocol::{check_key, ProtocolError, Request, RetrieveKind, StoreKind};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
 use super::stats::{add, bump, unix_now, write_settings, Counters};
@@ -25,6 +26,8 @@ pub(crate) struct Shared<S> {
     flush_at: AtomicU64,
     /// Unix time (s) of the last store failure logged, to log at most one a second.
     last_failure_log: AtomicU64,
+    /// The store's writes wait for the disk ([`Store::writes_wait`]).
+    writes_wait: bool,
 }
 
 /// What became of a request.
@@ -56,7 +59,6 @@ pub(crate) fn ttl_of(exptime: i64, now: u64) -> Ttl {
 impl<S: Store> Shared<S> {
     pub(crate) fn new(store: Arc<S>, config: Config, log: Log) -> Shared<S> {
         Shared {
-            store,
             config,
             counters: Counters::default(),
             started: Instant::now(),
@@ -64,6 +66,8 @@ impl<S: Store> Shared<S> {
             verbosity: AtomicU32::new(0),
             flush_at: AtomicU64::new(0),
             last_failure_log: AtomicU64::new(0),
+            writes_wait: store.writes_wait(),
+            store,
         }
     }
 
@@ -77,6 +81,23 @@ impl<S: Store> Shared<S> {
     /// `noreply`). `resume`: keys of a retrieval already answered;
     /// `out_limit`: the output size past which a retrieval pauses.
     pub(crate) fn execute(&self, request: Request<'_>, out: &mut Vec<u8>, resume: usize, out_limit: usize) -> Outcome {
+        let writes = match &request {
+            Request::Retrieve { kind, .. } => kind.touches(),
+            Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::Stats { .. }
+            | Request::MetaNoop => false,
+            _ => true,
+        };
+        if writes && self.writes_wait {
+            blocking::section(|| self.execute_now(request, out, resume, out_limit))
+        } else {
+            self.execute_now(request, out, resume, out_limit)
+        }
+    }
+
+    fn execute_now(&self, request: Request<'_>, out: &mut Vec<u8>, resume: usize, out_limit: usize) -> Outcome {
         self.run_due_flush();
         let mark = out.len();
         let (outcome, noreply) = match request {
@@ -363,8 +384,13 @@ impl<S: Store> Shared<S> {
 
     /// Counts bytes read and written (for `stats`).
     pub(crate) fn traffic(&self, read: usize, written: usize) {
-        add(&self.counters.bytes_read, read as u64);
-        add(&self.counters.bytes_written, written as u64);
+        // (A counter other threads write too: no add of nothing.)
+        if read > 0 {
+            add(&self.counters.bytes_read, read as u64);
+        }
+        if written > 0 {
+            add(&self.counters.bytes_written, written as u64);
+        }
     }
 }
 

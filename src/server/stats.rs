@@ -13,6 +13,9 @@ pub struct Counters {
     pub curr_connections: AtomicU64,
     /// Connections accepted since start.
     pub total_connections: AtomicU64,
+    /// Threads serving connections now: those kept ready, those waiting
+    /// inside a store call, and spares (at most `max_threads`).
+    pub threads: AtomicU64,
     /// Connections refused over `max_connections`.
     pub rejected_connections: AtomicU64,
     /// Connections closed by the idle timeout.
@@ -154,8 +157,8 @@ impl Counters {
         s(out, "bytes_read", get(&self.bytes_read));
         s(out, "bytes_written", get(&self.bytes_written));
         s(out, "limit_maxbytes", store.max_bytes);
-        // A thread per connection (memcached counts its worker threads here).
-        s(out, "threads", get(&self.curr_connections));
+        // Threads serving connections now (memcached counts its workers).
+        s(out, "threads", get(&self.threads));
         s(out, "curr_items", store.entries);
         s(out, "total_items", get(&self.total_items));
         s(out, "bytes", store.live_bytes);
@@ -215,7 +218,8 @@ pub(crate) fn write_settings(out: &mut Vec<u8>, config: &Config, store: &crate::
     reply::stat(out, "verbosity", verbosity);
     reply::stat(out, "evictions", "on");
     reply::stat(out, "cas_enabled", "yes");
-    reply::stat(out, "num_threads", "one per connection");
+    reply::stat(out, "num_threads", config.threads);
+    reply::stat(out, "keg_max_threads", config.max_threads);
     reply::stat(out, "item_size_max", config.limits.max_item_size);
     reply::stat(out, "idle_time", config.idle_timeout.map_or(0, |d| d.as_secs()));
     reply::stat(out, "umask", format!("{:o}", 0o777 & !config.unix_mode));

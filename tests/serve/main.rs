@@ -18,6 +18,7 @@ mod abuse;
 mod atomic;
 mod connections;
 mod lifecycle;
+mod pool;
 mod protocol;
 
 use std::io::{BufRead, BufReader, Read, Write};
