@@ -468,10 +468,18 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// `set` of a [`Val::Bytes`] value of this extra length.
-    Set { key: usize, len: usize },
-    Delete { key: usize },
+    Set {
+        key: usize,
+        len: usize,
+    },
+    Delete {
+        key: usize,
+    },
     /// `set_many` of [`Val::Bytes`] values of this extra length (plus the item's position).
-    SetMany { keys: Vec<usize>, len: usize },
+    SetMany {
+        keys: Vec<usize>,
+        len: usize,
+    },
     Clear,
     Compact,
     Maintain,
@@ -876,16 +884,16 @@ fn bytes(k: usize, val: Val, step: usize) -> Vec<u8> {
 /// `get_entry` of any key, through its namespace's handle if it has one.
 fn entry_of(c: &Cache, k: usize) -> keg::Result<Option<keg::Entry>> {
     match any_key(k) {
-        (None, key) => c.get_entry(&key),
-        (Some(ns), key) => c.namespace(ns_name(ns))?.get_entry(&key),
+        (None, key) => c.get_entry(key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.get_entry(key),
     }
 }
 
 /// `contains` of any key, as [`entry_of`].
 fn contains_of(c: &Cache, k: usize) -> keg::Result<bool> {
     match any_key(k) {
-        (None, key) => c.contains(&key),
-        (Some(ns), key) => c.namespace(ns_name(ns))?.contains(&key),
+        (None, key) => c.contains(key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.contains(key),
     }
 }
 
@@ -974,7 +982,9 @@ impl Run {
             Step::Flush => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
             Step::ReadOnly => {
                 c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
-                let ro = builder(settings, clock, disk).open_read_only(disk.dir()).unwrap_or_else(|e| panic!("read-only open: {e}"));
+                let ro = builder(settings, clock, disk)
+                    .open_read_only(disk.dir())
+                    .unwrap_or_else(|e| panic!("read-only open: {e}"));
                 let ro_now = cache_time(&ro, clock);
                 for k in 0..ALL_KEYS {
                     let got = entry_of(&ro, k).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
@@ -1200,8 +1210,8 @@ impl Run {
                 let v = bytes(k, val, n);
                 let opts = SetOptions::new().ttl(ttl.duration()).flags(flags).tags(tag_names(tags));
                 let result = match any_key(k) {
-                    (None, key) => c.set_with(&key, &v, &opts),
-                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.set_with(&key, &v, &opts)),
+                    (None, key) => c.set_with(key, &v, &opts),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.set_with(key, &v, &opts)),
                 };
                 match result {
                     Ok(version) => {
@@ -1223,8 +1233,8 @@ impl Run {
             }
             Step::Remove { key: k } => {
                 let removed = match any_key(k) {
-                    (None, key) => c.delete(&key),
-                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.delete(&key)),
+                    (None, key) => c.delete(key),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.delete(key)),
                 }
                 .unwrap_or_else(|e| panic!("delete of key {k} failed: {e}"));
                 let was_live = model.live(k, now).is_some();
@@ -1302,7 +1312,7 @@ impl Run {
         match *action {
             Action::Set { key: k, len } => {
                 let v = value(k, n, len);
-                match c.set(&key(k), &v, None) {
+                match c.set(key(k), &v, None) {
                     Ok(()) => drop(model.put(k, v, 0, Ttl::Never, now)),
                     Err(e) if out(&e) => {
                         let mut m = State::of(model);
@@ -1314,7 +1324,7 @@ impl Run {
                     Err(e) => panic!("set of key {k} failed: {e}"),
                 }
             }
-            Action::Delete { key: k } => match c.delete(&key(k)) {
+            Action::Delete { key: k } => match c.delete(key(k)) {
                 Ok(removed) => {
                     let was_live = model.live(k, now).is_some();
                     assert!(removed == was_live || (small && was_live), "delete of key {k} returned {removed}");
@@ -1447,8 +1457,13 @@ impl Run {
         let Some(p) = (lo..h.states.len()).rev().find(|&p| (0..ALL_KEYS).all(|k| fits(p, k))) else {
             let shown: Vec<String> = (0..ALL_KEYS)
                 .map(|k| {
-                    let got = got[k].as_ref().map(|e| (String::from_utf8_lossy(&e.value).into_owned(), e.flags, e.expires_at_ms));
-                    let want: Vec<_> = h.states[lo..].iter().map(|s| s.read(k, now).map(|(v, f, e)| (String::from_utf8_lossy(v).into_owned(), f, e))).collect();
+                    let got = got[k]
+                        .as_ref()
+                        .map(|e| (String::from_utf8_lossy(&e.value).into_owned(), e.flags, e.expires_at_ms));
+                    let want: Vec<_> = h.states[lo..]
+                        .iter()
+                        .map(|s| s.read(k, now).map(|(v, f, e)| (String::from_utf8_lossy(v).into_owned(), f, e)))
+                        .collect();
                     format!("key {k}: reads {got:?}, states from {lo}: {want:?}")
                 })
                 .collect();
@@ -1467,8 +1482,8 @@ impl Run {
         let model = &mut self.model;
         model.map = state.map;
         model.hidden = state.hidden;
-        for k in 0..ALL_KEYS {
-            match &got[k] {
+        for (k, got) in got.iter().enumerate() {
+            match got {
                 None if model.live(k, now).is_some() => {
                     model.map.remove(&k);
                     model.hidden.insert(k);

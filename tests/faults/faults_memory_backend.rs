@@ -88,7 +88,12 @@ fn same_on_both(mode: Durability) {
     }
     assert_eq!(files(&real, real_dir.path()), files(&mem, mem_dir), "{mode:?}: the files differ at the end");
     assert!(!mem_dir.exists(), "the in-memory backend touched the disk");
-    assert!(real.ops() > 0 && real.ops() == mem.ops(), "{} storage operations on files, {} in memory", real.ops(), mem.ops());
+    assert!(
+        real.ops() > 0 && real.ops() == mem.ops(),
+        "{} storage operations on files, {} in memory",
+        real.ops(),
+        mem.ops()
+    );
 }
 
 #[test]

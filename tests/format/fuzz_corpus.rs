@@ -14,9 +14,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::input::Backend;
 #[cfg(feature = "server")]
 use crate::protocol_parse;
-use crate::input::Backend;
 use crate::{checkpoint_decode, hint_decode, open_dir, ops_model, record_decode, seeds};
 
 fn fuzz_dir() -> PathBuf {
