@@ -1,7 +1,7 @@
 #!/bin/sh
 # Replays a fixed set of inputs through fuzz-target binaries (no mutation,
 # `-runs=0`), three times each, interleaved, and prints user, system and wall
-# seconds per run: what BENCHMARKS.md section 10 compares.
+# seconds per run: what BENCHMARKS.md section 12 compares.
 #
 #   benches/fuzz_replay.sh CORPUS_DIR BINARY...
 #

@@ -49,7 +49,10 @@
 //! cache, reports that every `set` has returned, and is killed with SIGKILL;
 //! a fresh child then times `open`. `--no-child-maintenance` turns off the
 //! filling child's background thread, so that no hint file exists and open
-//! must scan every segment (the worst case). Before each timed open the
+//! must scan every segment (the worst case). `--churn` makes the filling
+//! child delete every key and then set it again after the fill, so that each
+//! key has three records with the same hash (a value, a tombstone, a value):
+//! the case where open must tell records of one key apart. Before each timed open the
 //! directory's files are fsynced, so that writeback of the fill does not land
 //! inside the timing; with `--cold` their pages are also dropped from the
 //! page cache (`posix_fadvise(DONTNEED)`, which affects only these files), so
@@ -79,6 +82,11 @@
 //! It prints the wall-clock time per operation and the process's CPU time
 //! per operation (user + system, the background thread included), which a
 //! busy shared machine disturbs much less than wall-clock time.
+//!
+//! `hot get --threads T` runs T threads of `--ops` gets each (keys drawn
+//! before the timing starts), `--zipf` draws them from YCSB's Zipfian
+//! generator (theta 0.99) instead of uniformly: the throughput and the CPU
+//! time per get at 1 and 2 threads show whether gets scale with cores.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -136,7 +144,7 @@ impl Opts {
         let mut it = args.iter().cloned().peekable();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
-                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold");
+                let flag = matches!(name, "cold" | "no-child-maintenance" | "hold" | "zipf" | "churn");
                 let value = if flag { "1".to_string() } else { it.next().ok_or(format!("--{name} needs a value"))? };
                 named.insert(name.to_string(), value);
             } else {
@@ -267,8 +275,10 @@ fn common_args(opts: &Opts, cmd: &str, dir: &Path) -> Vec<String> {
             args.extend([format!("--{name}"), v.clone()]);
         }
     }
-    if opts.flag("no-child-maintenance") {
-        args.push("--no-child-maintenance".into());
+    for flag in ["no-child-maintenance", "churn"] {
+        if opts.flag(flag) {
+            args.push(format!("--{flag}"));
+        }
     }
     args
 }
@@ -465,6 +475,17 @@ fn child_fill(opts: &Opts) -> Res<()> {
     for i in 0..entries {
         fill_value(&mut value, i);
         cache.set(&key(i), &value, None)?;
+    }
+    if opts.flag("churn") {
+        // Every key deleted, then set again (the same value): each key has
+        // three records, all with the same hash (issue 14's reopen case).
+        for i in 0..entries {
+            cache.delete(&key(i))?;
+        }
+        for i in 0..entries {
+            fill_value(&mut value, i);
+            cache.set(&key(i), &value, None)?;
+        }
     }
     let fill_s = started.elapsed().as_secs_f64();
     let s = cache.stats();
@@ -667,6 +688,11 @@ fn hot(opts: &Opts) -> Res<()> {
     for k in &all {
         cache.set(k, &value, None)?;
     }
+    let threads = opts.num("threads", 1)? as usize;
+    let zipf = opts.flag("zipf");
+    if what == "get" && (threads > 1 || zipf) {
+        return hot_gets_threaded(cache, &dir, &all, ops, threads, zipf, value.len());
+    }
     let cpu = cpu_seconds();
     let t = Instant::now();
     match what {
@@ -686,6 +712,109 @@ fn hot(opts: &Opts) -> Res<()> {
     cache.close()?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
+}
+
+/// `hot get --threads T [--zipf]`: T threads, each doing `ops` gets of keys
+/// drawn in advance (uniformly, or from YCSB's scrambled Zipfian generator,
+/// theta 0.99, as `bench/peers` does), so that the timed loop is only gets.
+/// Reports the throughput and the CPU time per get (user + system of the
+/// whole process): cache lines the threads both write show up as CPU time
+/// per get that grows with the thread count, even on a busy machine.
+fn hot_gets_threaded(
+    cache: Cache,
+    dir: &Path,
+    all: &[[u8; KEY_LEN]],
+    ops: u64,
+    threads: usize,
+    zipf: bool,
+    value_len: usize,
+) -> Res<()> {
+    let n = all.len() as u64;
+    let picks: Vec<Vec<u32>> = (0..threads)
+        .map(|t| {
+            let mut r = 0x2545_f491_4f6c_dd1du64 ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let z = Zipf::new(n);
+            (0..ops)
+                .map(|_| {
+                    r = mix(r.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                    let i = if zipf { z.sample(r) } else { ((r as u128 * n as u128) >> 64) as u64 };
+                    i as u32
+                })
+                .collect()
+        })
+        .collect();
+    let cpu = cpu_seconds();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for p in &picks {
+            let cache = &cache;
+            s.spawn(move || hot_get_picked_loop(cache, all, p));
+        }
+    });
+    let wall = t.elapsed().as_secs_f64();
+    let total = ops * threads as u64;
+    let cpu_ns = (cpu_seconds() - cpu) * 1e9 / total as f64;
+    let dist = if zipf { "zipf" } else { "uniform" };
+    println!(
+        "get {value_len}B {dist} x{threads} threads: {total} gets, {:.0} gets/s wall clock, {cpu_ns:.0} ns/get CPU \
+         (whole process)",
+        total as f64 / wall
+    );
+    println!(
+        "RESULT op=get dist={dist} threads={threads} value_len={value_len} per_s={:.0} cpu_ns={cpu_ns:.0}",
+        total as f64 / wall
+    );
+    cache.close()?;
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
+#[inline(never)]
+fn hot_get_picked_loop(cache: &Cache, all: &[[u8; KEY_LEN]], picks: &[u32]) {
+    for &i in picks {
+        let v = cache.get(&all[i as usize]).expect("get").expect("present");
+        black_box(v.len());
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// YCSB's scrambled Zipfian generator (theta 0.99) over `0..n`, as in `bench/peers`.
+struct Zipf {
+    n: u64,
+    theta: f64,
+    alpha: f64,
+    zetan: f64,
+    eta: f64,
+}
+
+impl Zipf {
+    fn new(n: u64) -> Zipf {
+        let theta = 0.99;
+        let zeta = |m: u64| (1..=m).map(|i| 1.0 / (i as f64).powf(theta)).sum::<f64>();
+        let zetan = zeta(n);
+        let zeta2 = zeta(2);
+        let alpha = 1.0 / (1.0 - theta);
+        let eta = (1.0 - (2.0 / n as f64).powf(1.0 - theta)) / (1.0 - zeta2 / zetan);
+        Zipf { n, theta, alpha, zetan, eta }
+    }
+
+    fn sample(&self, r: u64) -> u64 {
+        let u = (r >> 11) as f64 / (1u64 << 53) as f64;
+        let uz = u * self.zetan;
+        let rank = if uz < 1.0 {
+            0
+        } else if uz < 1.0 + 0.5f64.powf(self.theta) {
+            1
+        } else {
+            ((self.n as f64) * (self.eta * u - self.eta + 1.0).powf(self.alpha)) as u64
+        };
+        mix(rank.min(self.n - 1)) % self.n
+    }
 }
 
 /// The next key, picked uniformly at random.

@@ -107,7 +107,7 @@ impl Cache {
         let now = inner.now_ms();
         let value = inner.read_item(key, hash, now, true, false).map(|item| item.value);
         let c = &inner.counters;
-        bump(if value.is_some() { &c.hits } else { &c.misses });
+        if value.is_some() { &c.hits } else { &c.misses }.add(1);
         c.get_latency.finish(started);
         Ok(value)
     }
@@ -292,7 +292,7 @@ impl Cache {
     /// ```
     pub fn run_maintenance(&self) -> Result<()> {
         self.inner.check_writable()?;
-        maintain::run_once(&self.inner, true)
+        maintain::run_once(&self.inner, false)
     }
 
     /// A snapshot of the cache's counters and sizes.
@@ -459,5 +459,62 @@ impl Drop for Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache").field("dir", &self.inner.dir).field("entries", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cache;
+    use crate::maintain;
+
+    /// Background compaction waits one round while a segment is still being
+    /// overwritten (it lost at least an eighth of its bytes since the round
+    /// before, or was sealed since), unless it is 90% dead; the next round
+    /// compacts it, dying or not. `run_maintenance` (and open and close) do
+    /// not wait.
+    #[test]
+    fn background_compaction_waits_a_round_for_a_segment_to_stop_dying() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::builder()
+            .max_bytes(64 << 20)
+            .segment_bytes(64 << 10)
+            .background_maintenance(false)
+            .open(dir.path())
+            .unwrap();
+        let key = |k: u32| format!("key{k:05}");
+        let set = |k: u32| cache.set(key(k).as_bytes(), &[7u8; 1000], None).unwrap();
+        // Four segments of distinct keys: segment i holds keys i*per..(i+1)*per.
+        let mut k = 0;
+        while cache.stats().segments < 5 {
+            set(k);
+            k += 1;
+        }
+        let per = (k - 1) / 4;
+        let part = |i: u32, from: u32, to: u32| (i * per + per * from / 100..i * per + per * to / 100).for_each(set);
+        let round = || maintain::run_once(&cache.inner, true).unwrap();
+        let compactions = || cache.stats().compactions;
+        round();
+        // The first: 60% overwritten since the last round: it waits.
+        part(0, 0, 60);
+        round();
+        assert_eq!(compactions(), 0, "compacted while being overwritten");
+        // No writes since: compacted.
+        round();
+        assert_eq!(compactions(), 1, "not compacted once it stopped dying");
+        // The second: 60%, then 80%: it waits one round, not two.
+        part(1, 0, 60);
+        round();
+        assert_eq!(compactions(), 1, "compacted while being overwritten");
+        part(1, 60, 80);
+        round();
+        assert_eq!(compactions(), 2, "waited more than one round");
+        // The third, 95% dead at once: compacted without waiting.
+        part(2, 0, 95);
+        round();
+        assert_eq!(compactions(), 3, "a segment 90% dead waited");
+        // The fourth, 60%: `run_maintenance` does not wait.
+        part(3, 0, 60);
+        cache.run_maintenance().unwrap();
+        assert_eq!(compactions(), 4, "run_maintenance waited");
     }
 }

@@ -24,7 +24,7 @@ use crate::format::{checkpoint, hint, marker, segment, DecodeError};
 use crate::lock::LOCK_FILE;
 use crate::log::checkpoint::CHECKPOINT_FILE;
 use crate::log::parse_name;
-use crate::storage::{Stat, Storage};
+use crate::storage::{Stat, Storage, FSYNC_FAILED_FILE};
 
 /// What an open found at the cache's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,8 @@ fn keg_file(storage: &Storage, path: &Path, name: &str) -> Result<(), String> {
     let hint_tmp = name.strip_suffix(".tmp").and_then(|n| parse_name(n, "hint"));
     let (magic, what): (&[u8], &str) = if name == LOCK_FILE {
         (&[], "an empty lock file")
+    } else if name == FSYNC_FAILED_FILE {
+        (&[], "an empty fsync-failure marker")
     } else if name == CHECKPOINT_FILE || name == "checkpoint.tmp" {
         (&checkpoint::MAGIC, "a checkpoint")
     } else if name == "KEG.tmp" {
@@ -134,7 +136,7 @@ fn keg_file(storage: &Storage, path: &Path, name: &str) -> Result<(), String> {
         Err(e) => return Err(format!("cannot be read: {e}")),
     };
     if magic.is_empty() {
-        // The lock file is never opened here: closing any descriptor of it
+        // (The lock file or the fsync-failure marker.) The lock file is never opened here: closing any descriptor of it
         // would release the POSIX lock this process may hold on it.
         return if len == 0 { Ok(()) } else { Err(format!("named like {what}, but not empty")) };
     }

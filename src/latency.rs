@@ -7,6 +7,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use crate::stripe::{self, Padded, STRIPES};
+
 /// One operation in this many (per thread) is timed.
 pub const SAMPLE_EVERY: u32 = 16;
 
@@ -38,14 +40,16 @@ pub(crate) fn start(op: Op) -> Option<Instant> {
     })
 }
 
-/// Lock-free counts of sampled durations.
+/// Lock-free counts of sampled durations, one set of buckets per thread
+/// stripe (see [`crate::stripe`]), so that threads timing calls at once do
+/// not write the same cache lines.
 pub(crate) struct Recorder {
-    buckets: [AtomicU64; BUCKETS],
+    stripes: Box<[Padded<[AtomicU64; BUCKETS]>; STRIPES]>,
 }
 
 impl Default for Recorder {
     fn default() -> Recorder {
-        Recorder { buckets: std::array::from_fn(|_| AtomicU64::new(0)) }
+        Recorder { stripes: Box::new(std::array::from_fn(|_| Padded(std::array::from_fn(|_| AtomicU64::new(0))))) }
     }
 }
 
@@ -56,12 +60,13 @@ impl Recorder {
         if let Some(t) = started {
             let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let i = (63 - ns.max(1).leading_zeros()) as usize;
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            self.stripes[stripe::mine()][i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn snapshot(&self) -> Histogram {
-        Histogram { buckets: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect() }
+        let sum = |i: usize| self.stripes.iter().map(|s| s[i].load(Ordering::Relaxed)).sum();
+        Histogram { buckets: (0..BUCKETS).map(sum).collect() }
     }
 }
 
@@ -139,7 +144,7 @@ mod tests {
         let r = Recorder::default();
         for ns in [0u64, 1, 2, 3, 1000, 1023, 1024] {
             let i = (63 - ns.max(1).leading_zeros()) as usize;
-            r.buckets[i].fetch_add(1, Ordering::Relaxed);
+            r.stripes[(i + ns as usize) % STRIPES][i].fetch_add(1, Ordering::Relaxed);
         }
         let h = r.snapshot();
         assert_eq!(h.buckets(), vec![(2, 2), (4, 2), (1024, 2), (2048, 1)]);

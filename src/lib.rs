@@ -86,6 +86,7 @@ mod recovery;
 pub mod server;
 mod stats;
 mod storage;
+mod stripe;
 mod value;
 
 pub use cache::{Cache, Namespace};

@@ -24,19 +24,18 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
-use crate::format::hint;
 use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::{DecodeError, SEGMENT_VERSION};
 use crate::hash::KeyHasher;
-use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS};
+use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS, SHARD_BITS};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::hints;
 use crate::log::scan::{Item, Step, Walk};
 use crate::log::{hint_path, parse_name, segment_path, Segment};
 use crate::stats::{add, bump, Counters};
-use crate::storage::Storage;
+use crate::storage::{Storage, FSYNC_FAILED_FILE};
 
 /// Marks a tombstone's slot in the index while recovery runs.
 const TOMBSTONE_MARK: u32 = u32::MAX;
@@ -91,9 +90,10 @@ struct Rec {
 }
 
 enum Source {
-    /// A hint file's bytes (for the records up to its `data_len`), and the
-    /// records a scan found after that (appended since the hint was written).
-    Hint(Vec<u8>, Vec<Rec>),
+    /// A hint file (for the records up to its `data_len`, read again on each
+    /// pass), and the records a scan found after that (appended since the
+    /// hint was written).
+    Hint(hints::Listing, Vec<Rec>),
     Scan(Vec<Rec>),
 }
 
@@ -102,15 +102,17 @@ impl Source {
     fn len(&self) -> usize {
         match self {
             Source::Scan(recs) => recs.len(),
-            Source::Hint(bytes, tail) => bytes.len().saturating_sub(hint::HEADER_LEN) / hint::ENTRY_LEN + tail.len(),
+            Source::Hint(listing, tail) => listing.header().count as usize + tail.len(),
         }
     }
 
-    fn for_each(&self, mut f: impl FnMut(Rec)) {
+    /// Calls `f` with each record, in log order (`buf` is room to read a
+    /// hint file into); fails if a hint file can no longer be read as it was.
+    fn for_each(&self, buf: &mut Vec<u8>, mut f: impl FnMut(Rec)) -> Result<()> {
         match self {
             Source::Scan(recs) => recs.iter().copied().for_each(f),
-            Source::Hint(bytes, tail) => {
-                for (off, e) in hint::listing(bytes) {
+            Source::Hint(listing, tail) => {
+                listing.walk(buf, |off, e| {
                     f(Rec {
                         off: off as u32,
                         hash: e.key_hash,
@@ -119,11 +121,19 @@ impl Source {
                         len: e.len,
                         tombstone: e.tombstone,
                         dead: e.dead,
-                    });
-                }
+                    })
+                })?;
                 tail.iter().copied().for_each(f);
             }
         }
+        Ok(())
+    }
+}
+
+/// Records per index shard (not dead; void ones included), one count per shard.
+fn count_shards(counts: &mut [u32], recs: &[Rec]) {
+    for r in recs.iter().filter(|r| !r.dead) {
+        counts[Index::shard_of(r.hash)] += 1;
     }
 }
 
@@ -159,6 +169,8 @@ pub(crate) fn recover(
 
     // Step 3: headers, hints, scans, torn tails.
     let mut loaded: Vec<(Arc<Segment>, Source)> = Vec::with_capacity(seg_ids.len());
+    // Per loaded segment, its records per index shard (to size the staging).
+    let mut shard_counts: Vec<Box<[u32]>> = Vec::with_capacity(seg_ids.len());
     let mut need_hint = Vec::new();
     // Segments whose bytes may not be durable yet (scanned, or cut here).
     let mut unsynced = Vec::new();
@@ -201,25 +213,37 @@ pub(crate) fn recover(
             older_format.push(id);
         }
         let seg = Arc::new(Segment::from_existing(file, header, file_len, file_len)?);
+        let mut counts = vec![0u32; SHARDS].into_boxed_slice();
         let hint = hint_ids
             .contains(&id)
-            .then(|| hints::load(storage, &hint_path(dir, id), id, hasher.id(), file_len))
+            .then(|| {
+                counts.fill(0);
+                hints::Listing::open(storage, &hint_path(dir, id), id, hasher.id(), file_len, |_, e| {
+                    if !e.dead {
+                        counts[Index::shard_of(e.key_hash)] += 1;
+                    }
+                })
+            })
             .flatten();
+        if hint.is_none() {
+            counts.fill(0);
+        }
         let (source, valid_len) = match hint {
-            Some(bytes) => {
-                let (h, _) = hint::decode(&bytes).expect("checked when loaded");
+            Some(listing) => {
+                let h = *listing.header();
                 hint_durable_seq = hint_durable_seq.max(h.durable_seq);
-                seg.set_hint_len(bytes.len() as u64, h.data_len);
+                seg.set_hint_len(listing.file_len(), h.data_len);
                 // Records appended after the hint was written (a session
                 // that went on appending to this segment, then crashed):
                 // scanned, and the segment needs a new hint.
-                let (tail, valid_len) = scan(Walk::after_hint(seg.bytes(), &bytes), hasher, &mut marks);
+                let (tail, valid_len) = scan(Walk::after_listing(seg.bytes(), h.data_len), hasher, &mut marks);
+                count_shards(&mut counts, &tail);
                 if h.data_len < file_len {
                     bump(&counters.recovery_scanned_segments);
                     need_hint.push(seg.clone());
                     unsynced.push(seg.id);
                 }
-                (Source::Hint(bytes, tail), valid_len)
+                (Source::Hint(listing, tail), valid_len)
             }
             None => {
                 bump(&counters.recovery_scanned_segments);
@@ -227,6 +251,7 @@ pub(crate) fn recover(
                     storage.remove(&hint_path(dir, id))?;
                 }
                 let (recs, valid_len) = scan(Walk::new(seg.bytes(), None), hasher, &mut marks);
+                count_shards(&mut counts, &recs);
                 need_hint.push(seg.clone());
                 // No hint: the previous session may not have fsynced it.
                 unsynced.push(seg.id);
@@ -247,6 +272,7 @@ pub(crate) fn recover(
         seg.set_visible(valid_len);
         seg.set_synced(valid_len);
         loaded.push((seg, source));
+        shard_counts.push(counts);
     }
 
     let resumed = match resume_capacity {
@@ -257,8 +283,9 @@ pub(crate) fn recover(
     // Step 4: the prefix of history.
     let had_checkpoint = checkpoint.is_some();
     let mut checkpoint = checkpoint.unwrap_or(Checkpoint { durable_seq: hint_durable_seq, ..Checkpoint::default() });
-    let (max_seq, min_seq) = seq_bounds(&loaded);
-    let voided = find_hole(&loaded, &checkpoint);
+    let mut buf = Vec::new();
+    let (max_seq, min_seq, above) = survey(&loaded, &checkpoint, &mut buf)?;
+    let voided = find_hole(above, &checkpoint);
     if let Some(first) = voided {
         add_void_range(&mut checkpoint, first, max_seq);
     }
@@ -273,8 +300,8 @@ pub(crate) fn recover(
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply, shard by shard (see `build_index`).
-    let (index, split) = build_index(&loaded, &checkpoint, counters);
-    let split_keys = unhidden_in_main(&loaded, &checkpoint, &split);
+    let (index, split) = build_index(&loaded, &shard_counts, &checkpoint, counters)?;
+    let split_keys = unhidden_in_main(&loaded, &checkpoint, &split, &mut buf)?;
     // (A void invalidation never happened: the crash lost it, with every later write.)
     marks.invalidations.retain(|i| !checkpoint.is_void(i.2));
     marks.tagged.retain(|t| !checkpoint.is_void(t.2));
@@ -303,8 +330,16 @@ pub(crate) fn recover(
         // So make them durable now: the segments that may hold unsynced bytes
         // (no hint file, or cut here; every segment when the checkpoint
         // changes), then the directory.
+        //
+        // After a failed fsync (its marker is here), the bytes read from
+        // those segments may be pages the kernel gave up writing: an fsync
+        // would not write them, so they are written again first.
         let rewrite = voided.is_some() || !had_checkpoint || pruned || settle;
+        let fsync_failed = names.iter().any(|n| n == FSYNC_FAILED_FILE);
         for (seg, _) in loaded.iter().filter(|(s, _)| rewrite || unsynced.contains(&s.id)) {
+            if fsync_failed && unsynced.contains(&seg.id) {
+                rewrite_in_place(seg)?;
+            }
             seg.file().sync_data()?;
         }
         crate::killpoint!("recovery.after_sync");
@@ -313,6 +348,10 @@ pub(crate) fn recover(
             write_checkpoint(storage, dir, &checkpoint)?;
         } else {
             storage.sync_dir(dir)?;
+        }
+        if fsync_failed {
+            // (Not made durable: only an open in this boot could need it.)
+            storage.remove(&dir.join(FSYNC_FAILED_FILE))?;
         }
     }
     Ok(Recovered {
@@ -327,6 +366,21 @@ pub(crate) fn recover(
         clock_floor_ms,
         marks,
     })
+}
+
+/// Writes the readable bytes of `seg` again, where they are, so that the
+/// next fsync writes them to the disk whatever the page cache thought of
+/// them (see [`FSYNC_FAILED_FILE`]).
+fn rewrite_in_place(seg: &Segment) -> Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let bytes = seg.bytes();
+    let mut buf = Vec::with_capacity(CHUNK.min(bytes.len()));
+    for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+        buf.clear();
+        buf.extend_from_slice(chunk);
+        seg.file().write_at(&buf, (i * CHUNK) as u64)?;
+    }
+    Ok(())
 }
 
 /// Step 3b: picks the newest segment of each log to go on appending to, so
@@ -387,14 +441,17 @@ fn matches_its_bytes(seg: &Segment, source: &Source, hasher: &KeyHasher) -> bool
             }
             let mut i = 0;
             let mut same = true;
-            source.for_each(|h| {
-                let r = &recs[i];
+            let read = source.for_each(&mut Vec::new(), |h| {
+                let Some(r) = recs.get(i) else {
+                    same = false;
+                    return;
+                };
                 i += 1;
                 same &= !r.dead
                     && (h.off, h.hash, h.seq, h.expires_s, h.len, h.tombstone)
                         == (r.off, r.hash, r.seq, r.expires_s, r.len, r.tombstone);
             });
-            same
+            same && read.is_ok()
         }
     }
 }
@@ -439,31 +496,44 @@ fn scan(mut walk: Walk<'_>, hasher: &KeyHasher, marks: &mut Marks) -> (Vec<Rec>,
     (recs, walk.valid_len())
 }
 
-fn seq_bounds(loaded: &[(Arc<Segment>, Source)]) -> (u64, u64) {
+/// One pass over every record: notes each in its segment's bounds, and
+/// returns the highest and lowest sequence numbers and, sorted, the numbers
+/// above the checkpoint's `durable_seq` outside its void ranges (the ones
+/// [`find_hole`] looks among; none after a clean close).
+fn survey(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint, buf: &mut Vec<u8>) -> Result<(u64, u64, Vec<u64>)> {
     let (mut max, mut min) = (0, u64::MAX);
-    for (_, source) in loaded {
-        source.for_each(|r| {
-            max = max.max(r.seq);
+    let mut above = Vec::new();
+    for (seg, source) in loaded {
+        // (Summed here and noted once: an atomic operation per record costs.)
+        let (mut seg_max, mut min_value, mut min_tomb, mut tomb_bytes) = (0, u64::MAX, u64::MAX, 0);
+        source.for_each(buf, |r| {
+            match (r.tombstone, r.dead) {
+                (false, _) => min_value = min_value.min(r.seq),
+                (true, false) => {
+                    min_tomb = min_tomb.min(r.seq);
+                    tomb_bytes += r.len as u64;
+                }
+                (true, true) => {}
+            }
+            seg_max = seg_max.max(r.seq);
             min = min.min(r.seq);
-        });
+            if r.seq > c.durable_seq && !c.is_void(r.seq) {
+                above.push(r.seq);
+            }
+        })?;
+        seg.note_many(source.len() as u64, min_value, min_tomb, tomb_bytes, seg_max);
+        max = max.max(seg_max);
     }
-    (max, min)
+    above.sort_unstable();
+    above.dedup();
+    Ok((max, min, above))
 }
 
 /// The first sequence number above the checkpoint's `durable_seq`, outside
-/// its void ranges, that no record holds, if some record above it exists.
-fn find_hole(loaded: &[(Arc<Segment>, Source)], c: &Checkpoint) -> Option<u64> {
+/// its void ranges, that no record holds, if some record above it exists;
+/// `seqs` are the records' numbers above it outside void ranges, sorted.
+fn find_hole(seqs: Vec<u64>, c: &Checkpoint) -> Option<u64> {
     let base = c.durable_seq;
-    let mut seqs = Vec::new();
-    for (_, source) in loaded {
-        source.for_each(|r| {
-            if r.seq > base && !c.is_void(r.seq) {
-                seqs.push(r.seq);
-            }
-        });
-    }
-    seqs.sort_unstable();
-    seqs.dedup();
     // Walk the numbers above `base` that are not void, in step with the records':
     // the first one the records skip is the hole. (Void ranges are stepped over
     // as a whole, so they may be as long as they like.)
@@ -501,50 +571,16 @@ fn add_void_range(c: &mut Checkpoint, first: u64, last: u64) {
     }
 }
 
-/// The sequence numbers recovery took each record of a segment to have, by
-/// offset: from its hint (whose checksum covers them) or from a verified scan.
-/// A record's own header is not used: in a hinted segment it is read
-/// unverified, and damage there must not reorder history.
-enum SeqIndex<'a> {
-    /// A scanned segment's records, in offset order.
-    Scan(&'a [Rec]),
-    /// A hinted segment: each record's offset, the hint to read the numbers
-    /// of its entries from, and the scanned records after them.
-    Hint { offsets: Vec<u32>, hint: &'a [u8], tail: &'a [Rec] },
-}
-
-impl SeqIndex<'_> {
-    fn new(source: &Source) -> SeqIndex<'_> {
-        match source {
-            Source::Scan(recs) => SeqIndex::Scan(recs),
-            Source::Hint(bytes, tail) => {
-                let mut offsets = Vec::new();
-                source.for_each(|r| offsets.push(r.off));
-                SeqIndex::Hint { offsets, hint: bytes, tail }
-            }
-        }
-    }
-
-    fn seq_at(&self, off: u32) -> Option<u64> {
-        match self {
-            SeqIndex::Scan(recs) => recs.binary_search_by_key(&off, |r| r.off).ok().map(|i| recs[i].seq),
-            SeqIndex::Hint { offsets, hint, tail } => {
-                let i = offsets.binary_search(&off).ok()?;
-                let entries = offsets.len() - tail.len();
-                if i >= entries {
-                    return Some(tail[i - entries].seq);
-                }
-                let at = hint::HEADER_LEN + i * hint::ENTRY_LEN + 8;
-                Some(u64::from_le_bytes(hint[at..at + 8].try_into().expect("8 bytes")))
-            }
-        }
-    }
-}
-
 /// A record waiting to be applied, grouped with the others of its shard.
 #[derive(Clone, Copy, Default)]
+#[repr(C)]
 struct Staged {
     hash: u64,
+    /// The sequence number recovery took the record to have: from its hint
+    /// (whose checksum covers it) or from a verified scan. A record's own
+    /// header is not used: in a hinted segment it is read unverified, and
+    /// damage there must not reorder history.
+    seq: u64,
     /// The record's segment: its position in the list of loaded segments.
     seg: u32,
     off: u32,
@@ -573,52 +609,76 @@ const MAX_BUILD_THREADS: usize = 8;
 /// 1024 growing tables instead costs a cache miss and several rehashes per record.
 fn build_index(
     loaded: &[(Arc<Segment>, Source)],
+    shard_counts: &[Box<[u32]>],
     checkpoint: &Checkpoint,
     counters: &Counters,
-) -> (Index, Vec<(Loc, u64)>) {
+) -> Result<(Index, Vec<(Loc, u64)>)> {
     let records: Vec<usize> = loaded.iter().map(|(_, source)| source.len()).collect();
-    let threads = if records.iter().sum::<usize>() < PARALLEL_MIN_RECORDS {
+    let total: usize = records.iter().sum();
+    let threads = if total < PARALLEL_MIN_RECORDS {
         1
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_BUILD_THREADS)
     };
-    // Stage: each thread groups the records of a run of consecutive segments
-    // by shard. Shard s's records are then, in log order, part 0's records of
-    // s, then part 1's, and so on.
     let runs = split_by_records(&records, threads);
-    let parts: Vec<Staging> = on_threads(runs.len(), |i| {
-        let (first, end) = runs[i];
-        stage(&loaded[first..end], first, checkpoint, counters)
-    });
-
-    let segs: Vec<(&Arc<Segment>, SeqIndex<'_>)> = loaded.iter().map(|(s, src)| (s, SeqIndex::new(src))).collect();
+    let groups = shard_groups(shard_counts, if total < PARALLEL_MIN_RECORDS { 1 } else { STAGE_GROUPS });
+    let segs: Vec<&Arc<Segment>> = loaded.iter().map(|(s, _)| s).collect();
     let pos_of: HashMap<u32, usize> = loaded.iter().enumerate().map(|(i, (s, _))| (s.id, i)).collect();
     let ctx = ApplyCtx { segs: &segs, pos_of: &pos_of };
     let index = Index::new();
-    // Each thread sums live bytes per segment and adds them up at the end
-    // (atomics shared by every thread, per record, would bounce between cores).
-    let build = |first: usize| {
-        let mut tally = Tally { live: vec![(0i64, 0i64); loaded.len()], split: Vec::new() };
-        for shard in (first..SHARDS).step_by(threads) {
-            let n: usize = parts.iter().map(|p| p.of(shard).len()).sum();
-            if n == 0 {
-                continue;
+    let mut live = vec![(0i64, 0i64); loaded.len()];
+    let mut split = Vec::new();
+    for &(lo, hi) in &groups {
+        // Stage: each thread groups the records of a run of consecutive
+        // segments by shard. Shard s's records are then, in log order, part
+        // 0's records of s, then part 1's, and so on.
+        let parts = on_threads(runs.len(), |i| {
+            let (first, end) = runs[i];
+            stage(&loaded[first..end], &shard_counts[first..end], first, (lo, hi), checkpoint, counters)
+        });
+        let parts = parts.into_iter().collect::<Result<Vec<Staging>>>()?;
+        // Each thread sums live bytes per segment and adds them up at the end
+        // (atomics shared by every thread, per record, would bounce between cores).
+        let build = |t: usize| {
+            let mut tally = Tally { live: vec![(0i64, 0i64); loaded.len()], split: Vec::new() };
+            let mut scratch = ShardScratch::default();
+            for shard in (lo..hi).filter(|s| s % threads == t) {
+                scratch.recs.clear();
+                for p in &parts {
+                    scratch.recs.extend_from_slice(p.of(shard));
+                }
+                if !scratch.recs.is_empty() {
+                    index.install(build_shard(&ctx, shard, &mut scratch, &mut tally));
+                }
             }
-            let mut table = ShardBuilder::new(shard, n);
-            for r in parts.iter().flat_map(|p| p.of(shard)) {
-                ctx.apply(&mut table, &mut tally, r);
+            tally
+        };
+        for tally in on_threads(threads, build) {
+            for (sum, add) in live.iter_mut().zip(&tally.live) {
+                sum.0 += add.0;
+                sum.1 += add.1;
             }
-            table.retain(|e| e.expires_s != TOMBSTONE_MARK);
-            index.install(table);
+            split.extend(tally.split);
         }
-        tally
-    };
-    let tallies = on_threads(threads, build);
-    for (pos, (seg, _)) in loaded.iter().enumerate() {
-        let (bytes, count) = tallies.iter().fold((0i64, 0i64), |acc, t| (acc.0 + t.live[pos].0, acc.1 + t.live[pos].1));
+    }
+    for ((seg, _), &(bytes, count)) in loaded.iter().zip(&live) {
         seg.add_live_many(bytes.max(0) as u64, count.max(0) as u64);
     }
-    (index, tallies.into_iter().flat_map(|t| t.split).collect())
+    Ok((index, split))
+}
+
+/// How many groups of shards open stages and builds one after the other (a
+/// cache of at least [`PARALLEL_MIN_RECORDS`] records): the staged records
+/// of one group, 32 bytes each, are then about a quarter of the records'
+/// (8 bytes per record, beside the index's 23), not all of them at once.
+const STAGE_GROUPS: usize = 4;
+
+/// Splits the shards into at most `groups` ranges of consecutive shards
+/// holding about as many records each; returns each range's `(lo, hi)`.
+fn shard_groups(shard_counts: &[Box<[u32]>], groups: usize) -> Vec<(usize, usize)> {
+    let per_shard: Vec<usize> =
+        (0..SHARDS).map(|s| shard_counts.iter().map(|c| c.get(s).map_or(0, |&n| n as usize)).sum()).collect();
+    split_by_records(&per_shard, groups)
 }
 
 /// The keys of the main-log value records at `split` (location and key
@@ -632,9 +692,14 @@ fn build_index(
 /// the probation value before the tombstone. Without one, only damage, or a
 /// segment whose removal a crash undid after eviction had dropped the value,
 /// leaves a main value below a probation record.
-fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, split: &[(Loc, u64)]) -> Vec<Vec<u8>> {
+fn unhidden_in_main(
+    loaded: &[(Arc<Segment>, Source)],
+    checkpoint: &Checkpoint,
+    split: &[(Loc, u64)],
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Vec<u8>>> {
     if split.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let by_id: HashMap<u32, &Segment> = loaded.iter().map(|(s, _)| (s.id, &**s)).collect();
     // (key, sequence number, hash) of each split value. Only an intact value
@@ -651,13 +716,13 @@ fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, 
     // Every applied main-log tombstone with one of those hashes, by hash.
     let mut tombs: HashMap<u64, Vec<(u64, &Segment, u32)>> = values.iter().map(|v| (v.2, Vec::new())).collect();
     for (seg, source) in loaded.iter().filter(|(s, _)| s.log == LogKind::Main) {
-        source.for_each(|r| {
+        source.for_each(buf, |r| {
             if r.tombstone && !r.dead && !checkpoint.is_void(r.seq) {
                 if let Some(list) = tombs.get_mut(&r.hash) {
                     list.push((r.seq, seg, r.off));
                 }
             }
-        });
+        })?;
     }
     let mut keys: Vec<Vec<u8>> = values
         .into_iter()
@@ -668,7 +733,133 @@ fn unhidden_in_main(loaded: &[(Arc<Segment>, Source)], checkpoint: &Checkpoint, 
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    keys
+    Ok(keys)
+}
+
+/// Buffers one thread of [`build_index`] reuses from shard to shard.
+#[derive(Default)]
+struct ShardScratch {
+    /// The shard's records, in log order; then in hash order.
+    recs: Vec<Staged>,
+    /// Room for sorting.
+    sorted: Vec<Staged>,
+    counts: Vec<u32>,
+    /// Runs of records sharing a hash: (first, end) in `recs`.
+    runs: Vec<(usize, usize)>,
+    /// Locations and sequence numbers of one run's records, by location.
+    seqs: Vec<(Loc, u64)>,
+}
+
+/// Builds one shard's table from its records (`scratch.recs`, in log order).
+///
+/// A record whose hash no other record of the shard has is the only record
+/// of its key: a value is its entry, a tombstone leaves nothing. Those are
+/// most records, and go in sorted by hash, straight to their slots
+/// ([`ShardBuilder::place_sorted`]). The records of each hash that several
+/// records share are then applied one by one, in log order
+/// ([`ApplyCtx::apply`]): they meet only entries of their own hash, so
+/// applying them after the others gives the table a plain pass in log order
+/// would.
+fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tally: &mut Tally) -> ShardBuilder {
+    sort_by_hash(&mut scratch.recs, &mut scratch.sorted, &mut scratch.counts);
+    let recs = &scratch.recs;
+    scratch.runs.clear();
+    let mut room = 0;
+    let mut first = 0;
+    while first < recs.len() {
+        let mut end = first + 1;
+        while end < recs.len() && recs[end].hash == recs[first].hash {
+            end += 1;
+        }
+        if end - first > 1 {
+            scratch.runs.push((first, end));
+            room += end - first;
+        } else if recs[first].len_tomb & TOMB_BIT == 0 {
+            room += 1;
+        }
+        first = end;
+    }
+    let mut table = ShardBuilder::new(shard, room);
+    // The records alone with their hash: values only, skipping the runs.
+    let runs_list = &scratch.runs;
+    let (mut i, mut next_run) = (0, 0);
+    let live = &mut tally.live;
+    table.place_sorted(std::iter::from_fn(|| loop {
+        if i >= recs.len() {
+            return None;
+        }
+        if next_run < runs_list.len() && runs_list[next_run].0 == i {
+            i = runs_list[next_run].1;
+            next_run += 1;
+            continue;
+        }
+        let r = &recs[i];
+        i += 1;
+        if r.len_tomb & TOMB_BIT != 0 {
+            continue;
+        }
+        live[r.seg as usize].0 += (r.len_tomb & !TOMB_BIT) as i64;
+        live[r.seg as usize].1 += 1;
+        let loc = Loc { seg: ctx.segs[r.seg as usize].id, off: r.off };
+        return Some(Entry { hash: r.hash, loc, expires_s: r.expires_s, counter: 0 });
+    }));
+    let mut marked = false;
+    for &(first, end) in runs_list {
+        let run = &recs[first..end];
+        scratch.seqs.clear();
+        scratch.seqs.extend(run.iter().map(|r| (Loc { seg: ctx.segs[r.seg as usize].id, off: r.off }, r.seq)));
+        scratch.seqs.sort_unstable();
+        let seqs = &scratch.seqs;
+        let seq_of = |loc: Loc| seqs.binary_search_by_key(&loc, |p| p.0).ok().map(|i| seqs[i].1);
+        for r in run {
+            marked |= r.len_tomb & TOMB_BIT != 0;
+            ctx.apply(&mut table, tally, r, &seq_of);
+        }
+    }
+    if marked {
+        table.retain(|e| e.expires_s != TOMBSTONE_MARK);
+    }
+    table
+}
+
+/// Sorts `recs` by hash, keeping the log order of records with the same
+/// hash: a counting sort on the hash's top bits below the shard's (about
+/// one bucket per record), then a stable sort of each bucket that holds more
+/// than one record (almost always none; a hasher that puts many keys in one
+/// bucket costs a merge sort there, not a quadratic one).
+fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>) {
+    let n = recs.len();
+    if n <= 16 {
+        recs.sort_by_key(|r| r.hash);
+        return;
+    }
+    let bits = usize::BITS - n.leading_zeros();
+    let bucket = |h: u64| ((h << SHARD_BITS) >> (64 - bits)) as usize;
+    counts.clear();
+    counts.resize((1 << bits) + 1, 0);
+    for r in recs.iter() {
+        counts[bucket(r.hash) + 1] += 1;
+    }
+    for b in 1..counts.len() {
+        counts[b] += counts[b - 1];
+    }
+    sorted.clear();
+    sorted.resize(n, Staged::default());
+    for r in recs.iter() {
+        let at = &mut counts[bucket(r.hash)];
+        sorted[*at as usize] = *r;
+        *at += 1;
+    }
+    std::mem::swap(recs, sorted);
+    // Now `counts[b]` is where bucket b ends.
+    let mut start = 0;
+    for &end in &counts[..counts.len() - 1] {
+        let end = end as usize;
+        if end > start + 1 {
+            recs[start..end].sort_by_key(|r| r.hash);
+        }
+        start = end;
+    }
 }
 
 /// What one thread of [`build_index`] counts besides the index itself.
@@ -695,16 +886,63 @@ fn on_threads<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// One run of segments' records to apply, grouped by shard.
+/// One run of segments' records to apply, of the shards `lo..hi`, grouped by shard.
 struct Staging {
-    /// `starts[s]` is where shard s's records begin in `staged`; `starts[SHARDS]` is the end.
+    lo: usize,
+    /// Shard `lo + i`'s records are `staged[starts[i]..ends[i]]`.
     starts: Vec<usize>,
-    staged: Vec<Staged>,
+    ends: Vec<usize>,
+    staged: StagedBuf,
+}
+
+/// Room for staged records, zeroed (all-zero bytes are a valid [`Staged`]):
+/// an anonymous memory map when large, so that it goes back to the system
+/// as soon as its group is built instead of staying in the allocator's heap
+/// beside the index (see `crate::mem`).
+enum StagedBuf {
+    Heap(Vec<Staged>),
+    Map(memmap2::MmapMut, usize),
+}
+
+impl StagedBuf {
+    fn zeroed(n: usize) -> StagedBuf {
+        let bytes = n * std::mem::size_of::<Staged>();
+        if bytes >= crate::mem::MAP_MIN_BYTES {
+            if let Ok(map) = memmap2::MmapMut::map_anon(bytes) {
+                return StagedBuf::Map(map, n);
+            }
+        }
+        StagedBuf::Heap(vec![Staged::default(); n])
+    }
+}
+
+impl std::ops::Deref for StagedBuf {
+    type Target = [Staged];
+
+    fn deref(&self) -> &[Staged] {
+        match self {
+            StagedBuf::Heap(v) => v,
+            // SAFETY: the map is page-aligned (more than `Staged` needs), `n`
+            // records long, and any bytes are a valid `Staged` (integers only).
+            StagedBuf::Map(m, n) => unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<Staged>(), *n) },
+        }
+    }
+}
+
+impl std::ops::DerefMut for StagedBuf {
+    fn deref_mut(&mut self) -> &mut [Staged] {
+        match self {
+            StagedBuf::Heap(v) => v,
+            // SAFETY: as in `deref`, and the map is uniquely borrowed.
+            StagedBuf::Map(m, n) => unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<Staged>(), *n) },
+        }
+    }
 }
 
 impl Staging {
     fn of(&self, shard: usize) -> &[Staged] {
-        &self.staged[self.starts[shard]..self.starts[shard + 1]]
+        let i = shard - self.lo;
+        &self.staged[self.starts[i]..self.ends[i]]
     }
 }
 
@@ -729,36 +967,52 @@ fn split_by_records(records: &[usize], parts: usize) -> Vec<(usize, usize)> {
     runs
 }
 
-/// Notes each record of `segs` (which begin at position `first` of the loaded
-/// segments) in its segment's bounds, and groups the ones to apply by shard
-/// (a counting sort that keeps the log order within each shard).
-fn stage(segs: &[(Arc<Segment>, Source)], first: usize, checkpoint: &Checkpoint, counters: &Counters) -> Staging {
-    let mut starts = vec![0usize; SHARDS + 1];
-    for (seg, source) in segs {
-        source.for_each(|rec| {
-            match (rec.tombstone, rec.dead) {
-                (false, _) => seg.note_value(rec.seq),
-                (true, false) => seg.note_tombstone(rec.seq, rec.len as u64),
-                (true, true) => seg.note_other(rec.seq),
+/// Groups the records of `segs` (which begin at position `first` of the
+/// loaded segments) that belong to shards `lo..hi` by shard (a counting sort
+/// that keeps the log order within each shard), leaving out dead and void
+/// ones; `counts` are each segment's records per shard (void ones included,
+/// so each shard's room may end with some unused).
+fn stage(
+    segs: &[(Arc<Segment>, Source)],
+    counts: &[Box<[u32]>],
+    first: usize,
+    (lo, hi): (usize, usize),
+    checkpoint: &Checkpoint,
+    counters: &Counters,
+) -> Result<Staging> {
+    let mut starts = vec![0usize; hi - lo + 1];
+    for c in counts {
+        for s in lo..hi {
+            starts[s - lo + 1] += c.get(s).map_or(0, |&n| n as usize);
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut staged = StagedBuf::zeroed(starts[hi - lo]);
+    let mut ends = starts.clone();
+    let mut buf = Vec::new();
+    for (i, (_, source)) in segs.iter().enumerate() {
+        source.for_each(&mut buf, |rec| {
+            let shard = Index::shard_of(rec.hash);
+            if shard < lo || shard >= hi {
+                return;
             }
+            // (Counted in the one group that holds the record's shard.)
             if checkpoint.is_void(rec.seq) {
                 bump(&counters.recovery_void_records);
-            } else if !rec.dead {
-                starts[Index::shard_of(rec.hash) + 1] += 1;
+                return;
             }
-        });
-    }
-    for s in 1..=SHARDS {
-        starts[s] += starts[s - 1];
-    }
-    let mut staged = vec![Staged::default(); starts[SHARDS]];
-    let mut next = starts.clone();
-    for (i, (_, source)) in segs.iter().enumerate() {
-        source.for_each(|rec| {
-            if !rec.dead && !checkpoint.is_void(rec.seq) {
-                let at = &mut next[Index::shard_of(rec.hash)];
+            if rec.dead {
+                return;
+            }
+            let at = &mut ends[shard - lo];
+            // (Always room: the counts came from these very bytes, which a
+            // hint file's checksum vouches for again at the end of the pass.)
+            if *at < starts[shard - lo + 1] {
                 staged[*at] = Staged {
                     hash: rec.hash,
+                    seq: rec.seq,
                     seg: (first + i) as u32,
                     off: rec.off,
                     expires_s: rec.expires_s,
@@ -766,30 +1020,35 @@ fn stage(segs: &[(Arc<Segment>, Source)], first: usize, checkpoint: &Checkpoint,
                 };
                 *at += 1;
             }
-        });
+        })?;
     }
-    Staging { starts, staged }
+    ends.pop();
+    Ok(Staging { lo, starts, ends, staged })
 }
 
 /// What applying a record needs to know of the other segments.
-struct ApplyCtx<'a, 'b> {
-    /// Each loaded segment with the sequence numbers of its records.
-    segs: &'a [(&'a Arc<Segment>, SeqIndex<'b>)],
+struct ApplyCtx<'a> {
+    /// Each loaded segment.
+    segs: &'a [&'a Arc<Segment>],
     /// A segment's position in `segs`, by id.
     pos_of: &'a HashMap<u32, usize>,
 }
 
-impl ApplyCtx<'_, '_> {
-    fn seg_at(&self, loc: Loc) -> (usize, &Arc<Segment>, &SeqIndex<'_>) {
+impl ApplyCtx<'_> {
+    fn seg_at(&self, loc: Loc) -> (usize, &Arc<Segment>) {
         let pos = *self.pos_of.get(&loc.seg).expect("index points only at loaded segments");
-        (pos, self.segs[pos].0, &self.segs[pos].1)
+        (pos, self.segs[pos])
     }
 
     /// Applies one record to its shard's table: the highest sequence number
     /// wins per key. `live` gathers each segment's live bytes and count.
-    fn apply(&self, table: &mut ShardBuilder, tally: &mut Tally, r: &Staged) {
+    ///
+    /// `seq_of` gives the sequence number of the record at an entry's
+    /// location: every entry of this hash comes from a record of the run
+    /// being applied.
+    fn apply(&self, table: &mut ShardBuilder, tally: &mut Tally, r: &Staged, seq_of: &impl Fn(Loc) -> Option<u64>) {
         let live = &mut tally.live;
-        let seg = self.segs[r.seg as usize].0;
+        let seg = self.segs[r.seg as usize];
         let tombstone = r.len_tomb & TOMB_BIT != 0;
         let len = (r.len_tomb & !TOMB_BIT) as i64;
         // The record's segment gains a live value of `len` bytes.
@@ -825,7 +1084,7 @@ impl ApplyCtx<'_, '_> {
         let intact = |seg: &Segment, off: u32| seg.read(off).is_ok();
         for cand in table.lookup(r.hash).iter() {
             let rec_key = *rec_key.get_or_insert_with(|| seg.peek(r.off).map(|(_, k)| k));
-            let (_, cand_seg, _) = self.seg_at(cand.loc);
+            let (_, cand_seg) = self.seg_at(cand.loc);
             match (rec_key, cand_seg.peek(cand.loc.off)) {
                 (Some(a), Some((_, b))) if a == b => {
                     matched = Some(*cand);
@@ -844,11 +1103,9 @@ impl ApplyCtx<'_, '_> {
             }
             return;
         };
-        let (cand_pos, cand_seg, cand_seqs) = self.seg_at(cand.loc);
-        let cand_seq = cand_seqs.seq_at(cand.loc.off).unwrap_or(0);
-        // (The record's own number is looked up only now: most records meet no
-        // other entry of their hash, and staging numbers for all would cost memory.)
-        let seq = self.segs[r.seg as usize].1.seq_at(r.off).expect("a staged record is in its segment's list");
+        let (cand_pos, cand_seg) = self.seg_at(cand.loc);
+        let cand_seq = seq_of(cand.loc).unwrap_or(0);
+        let seq = r.seq;
         // On a tie (two records numbered alike: only damage or a hand-made
         // file does that) a tombstone beats a value, whichever is read first:
         // reclaim copies tombstones to a log's head, which changes the order.
@@ -896,6 +1153,27 @@ impl ApplyCtx<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_sort_by_hash_keeping_log_order_within_a_hash() {
+        let mut x: u64 = 3;
+        for (n, spread) in [(5usize, u64::MAX), (40, 7), (3000, u64::MAX), (3000, 0xff), (2000, 0)] {
+            let recs: Vec<Staged> = (0..n)
+                .map(|i| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    // One shard (the top bits equal); few distinct hashes when `spread` is small.
+                    let hash = (7u64 << (64 - SHARD_BITS)) | ((x >> 20) & spread);
+                    Staged { hash, seq: i as u64, ..Staged::default() }
+                })
+                .collect();
+            let mut got = recs.clone();
+            sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new());
+            let mut want = recs;
+            want.sort_by_key(|r| r.hash);
+            let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq)).collect::<Vec<_>>();
+            assert_eq!(key(&got), key(&want), "n {n}, spread {spread:x}");
+        }
+    }
 
     #[test]
     fn runs_cover_every_segment_once_in_order() {

@@ -224,8 +224,9 @@ impl Stats {
 /// Lock-free counters, bumped on the hot paths.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
+    /// Striped: every `get` bumps one of these two (see [`crate::stripe`]).
+    pub(crate) hits: crate::stripe::Counter,
+    pub(crate) misses: crate::stripe::Counter,
     pub(crate) sets: AtomicU64,
     pub(crate) deletes: AtomicU64,
     pub(crate) expired_reads: AtomicU64,
@@ -275,8 +276,8 @@ impl Counters {
     /// Copies the counters into `s`.
     pub(crate) fn fill(&self, s: &mut Stats) {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        s.hits = g(&self.hits);
-        s.misses = g(&self.misses);
+        s.hits = self.hits.load();
+        s.misses = self.misses.load();
         s.sets = g(&self.sets);
         s.deletes = g(&self.deletes);
         s.expired_reads = g(&self.expired_reads);

@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::log::Segment;
+use crate::log::SegmentRef;
 
 /// A cached value, borrowed straight from the segment's memory map.
 ///
@@ -29,7 +29,7 @@ pub struct Value {
 #[derive(Clone)]
 enum Repr {
     Mapped {
-        seg: Arc<Segment>,
+        seg: SegmentRef,
         start: usize,
         len: usize,
     },
@@ -39,7 +39,7 @@ enum Repr {
 }
 
 impl Value {
-    pub(crate) fn mapped(seg: Arc<Segment>, start: usize, len: usize) -> Value {
+    pub(crate) fn mapped(seg: SegmentRef, start: usize, len: usize) -> Value {
         Value { repr: Repr::Mapped { seg, start, len } }
     }
 

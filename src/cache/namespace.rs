@@ -170,7 +170,7 @@ impl Namespace<'_> {
         let hash = inner.hasher.hash(&key);
         let now = inner.now_ms();
         let item = inner.read_item(&key, hash, now, true, true);
-        bump(if item.is_some() { &inner.counters.hits } else { &inner.counters.misses });
+        if item.is_some() { &inner.counters.hits } else { &inner.counters.misses }.add(1);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
     }
 

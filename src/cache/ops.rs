@@ -32,7 +32,7 @@ impl Cache {
         let now = inner.now_ms();
         let started = crate::latency::start(crate::latency::Op::Get);
         let item = inner.read_item(key, hash, now, true, false);
-        bump(if item.is_some() { &inner.counters.hits } else { &inner.counters.misses });
+        if item.is_some() { &inner.counters.hits } else { &inner.counters.misses }.add(1);
         inner.counters.get_latency.finish(started);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
     }

@@ -24,7 +24,7 @@
 //! | 5 | `Engine::removed_unsynced` | segments removed but not yet durably | a few instructions |
 //! | 6 | `Engine::ghost` | the ghost set of recently evicted keys | a few instructions |
 //! | 7 | `Engine::tags` | the invalidations in force (per tag and per namespace) and the keys of each tag | a few lookups; an `invalidate_tag` holds it only to take its tag's keys and to note the invalidation |
-//! | 8 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s) | one lookup or change |
+//! | 8 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s; a change takes the map's lock, then each stripe's copy in turn) | one lookup or change |
 //!
 //! The group-commit leader takes the writer lock (rank 2) only after it has
 //! released the group lock (rank 3): it plans the fsync under the writer
@@ -124,6 +124,13 @@ pub(crate) fn expired(expires_ms: u64, now_ms: u64) -> bool {
 pub(crate) struct MaintState {
     /// Cache time (ms) from which background compaction counts expired bytes again.
     pub(crate) next_expiry_scan_ms: u64,
+    /// Live bytes of each sealed segment when compaction last looked at it
+    /// (by segment id): whether it is still being overwritten (see
+    /// `maintain::compact_some`).
+    pub(crate) live_at_last_look: std::collections::HashMap<u32, u64>,
+    /// Segments the previous background round left because they were still
+    /// being overwritten: the next round compacts them regardless.
+    pub(crate) waited: std::collections::HashSet<u32>,
 }
 
 impl Engine {

@@ -1,13 +1,11 @@
 //! The read path: index lookup, then the record, then its checksum, then a [`Value`].
 
-use std::sync::Arc;
-
 use super::{expired, Engine};
 use crate::format::record::{Header, Kind, Record};
 use crate::index::Entry;
 use crate::log::segment::ReadError;
 use crate::log::writer::Writer;
-use crate::log::Segment;
+use crate::log::SegmentRef;
 use crate::stats::bump;
 use crate::value::Value;
 
@@ -29,7 +27,7 @@ impl Item {
 }
 
 pub(crate) struct Located {
-    pub(super) seg: Arc<Segment>,
+    pub(super) seg: SegmentRef,
     pub(super) entry: Entry,
     pub(super) header: Header,
 }
@@ -50,7 +48,7 @@ impl Engine {
         'retry: for _ in 0..8 {
             let mut unreadable = false;
             for entry in self.index.lookup(hash, count_hit).iter() {
-                let Some(seg) = self.segments.get(entry.loc.seg) else {
+                let Some(seg) = self.segments.get_ref(entry.loc.seg) else {
                     // Maintenance moved the entry and removed the segment meanwhile: look again.
                     continue 'retry;
                 };

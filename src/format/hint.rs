@@ -282,6 +282,45 @@ pub(crate) fn finish(out: &mut [u8], header: &HintHeader, count: usize) -> usize
 /// assert!(matches!(hint::decode(&[0u8; 10]), Err(DecodeError::Truncated { .. })));
 /// ```
 pub fn decode(b: &[u8]) -> Result<(HintHeader, impl Iterator<Item = HintEntry> + '_), DecodeError> {
+    let header = decode_header(b)?;
+    let body = &b[HEADER_LEN..];
+    let needed = header.count as u64 * ENTRY_LEN as u64;
+    if body.len() as u64 != needed {
+        return Err(DecodeError::Truncated { needed: HEADER_LEN as u64 + needed, available: b.len() as u64 });
+    }
+    let stored = u32_at(b, 28);
+    let computed = crc(body);
+    if stored != computed {
+        return Err(DecodeError::ChecksumMismatch { stored, computed });
+    }
+    let entries = body.chunks_exact(ENTRY_LEN).map(decode_entry);
+    let mut total = super::segment::HEADER_LEN as u64;
+    for e in entries.clone() {
+        if !possible(&e) {
+            return Err(DecodeError::Invalid("hint entry with an impossible length or flags"));
+        }
+        total += e.len as u64;
+    }
+    if total != header.data_len {
+        return Err(DecodeError::Invalid("hint entry lengths do not add up to data_len"));
+    }
+    Ok((header, entries))
+}
+
+/// Whether an entry's length and flags are possible (a record is at least a
+/// header and a one-byte key; a tombstone is never marked dead).
+pub(crate) fn possible(e: &HintEntry) -> bool {
+    (e.len as usize) > super::record::HEADER_LEN && !(e.tombstone && e.dead)
+}
+
+/// The CRC-32 of the entry array a hint header vouches for.
+pub(crate) fn entries_crc(b: &[u8]) -> u32 {
+    b.get(28..32).map_or(0, |_| u32_at(b, 28))
+}
+
+/// Decodes and verifies the 48 bytes of a hint header (magic, checksum,
+/// version); the entries are [`decode`]'s, or the caller's, to check.
+pub(crate) fn decode_header(b: &[u8]) -> Result<HintHeader, DecodeError> {
     if b.len() < HEADER_LEN {
         return Err(DecodeError::Truncated { needed: HEADER_LEN as u64, available: b.len() as u64 });
     }
@@ -297,41 +336,28 @@ pub fn decode(b: &[u8]) -> Result<(HintHeader, impl Iterator<Item = HintEntry> +
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    let header = HintHeader {
-        hasher: b[10],
-        segment_id: u32_at(b, 12),
-        data_len: u64_at(b, 16),
-        count: u32_at(b, 24),
-        durable_seq: u64_at(b, 32),
-    };
-    let body = &b[HEADER_LEN..];
-    let needed = header.count as u64 * ENTRY_LEN as u64;
-    if body.len() as u64 != needed {
-        return Err(DecodeError::Truncated { needed: HEADER_LEN as u64 + needed, available: b.len() as u64 });
-    }
-    let stored = u32_at(b, 28);
-    let computed = crc(body);
-    if stored != computed {
-        return Err(DecodeError::ChecksumMismatch { stored, computed });
-    }
-    let entries = body.chunks_exact(ENTRY_LEN).map(decode_entry);
-    let mut total = super::segment::HEADER_LEN as u64;
-    for e in entries.clone() {
-        if (e.len as usize) < super::record::HEADER_LEN + 1 || (e.tombstone && e.dead) {
-            return Err(DecodeError::Invalid("hint entry with an impossible length or flags"));
-        }
-        total += e.len as u64;
-    }
-    if total != header.data_len {
-        return Err(DecodeError::Invalid("hint entry lengths do not add up to data_len"));
-    }
-    Ok((header, entries))
+    Ok(header_of_decoded(b))
 }
 
 /// The entries of a hint file that [`decode`] has accepted, read again
 /// without checking anything (open reads each hint several times).
 pub(crate) fn entries_of_decoded(b: &[u8]) -> impl Iterator<Item = HintEntry> + '_ {
     b.get(HEADER_LEN..).unwrap_or_default().chunks_exact(ENTRY_LEN).map(decode_entry)
+}
+
+/// The header of a hint file that [`decode`] has accepted, read without
+/// checking anything again (a default header if `b` is too short for one).
+pub(crate) fn header_of_decoded(b: &[u8]) -> HintHeader {
+    if b.len() < HEADER_LEN {
+        return HintHeader { hasher: 0, segment_id: 0, data_len: 0, count: 0, durable_seq: 0 };
+    }
+    HintHeader {
+        hasher: b[10],
+        segment_id: u32_at(b, 12),
+        data_len: u64_at(b, 16),
+        count: u32_at(b, 24),
+        durable_seq: u64_at(b, 32),
+    }
 }
 
 /// The `data_len` of a hint file that [`decode`] has accepted (where the
@@ -352,7 +378,8 @@ pub(crate) fn listing(b: &[u8]) -> impl Iterator<Item = (u64, HintEntry)> + '_ {
     })
 }
 
-fn decode_entry(c: &[u8]) -> HintEntry {
+/// Decodes one entry's 24 bytes (no check: see [`possible`]).
+pub(crate) fn decode_entry(c: &[u8]) -> HintEntry {
     let flags = u32_at(c, 20);
     HintEntry {
         key_hash: u64_at(c, 0),

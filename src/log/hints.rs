@@ -138,3 +138,167 @@ pub(crate) fn load(storage: &Storage, path: &Path, id: u32, hasher_id: u8, segme
     };
     usable.then_some(bytes)
 }
+
+/// Entries read from a hint file per `read_at` while open streams it.
+const LISTING_CHUNK_ENTRIES: usize = 8192;
+
+/// A hint file that open checked once and reads again, in chunks, each time
+/// it walks the records (a few passes): open never holds a whole listing in
+/// memory, so that rebuilding the index does not need room for every hint
+/// file beside it (24 bytes per record, as much as the index itself).
+///
+/// The file stays open: keg replaces a hint only by renaming a new file over
+/// it, which leaves this one as it was. Every pass checks the entries'
+/// checksum again and fails (an I/O error) if the bytes changed meanwhile.
+pub(crate) struct Listing {
+    file: crate::storage::FileRef,
+    header: HintHeader,
+    crc: u32,
+}
+
+impl Listing {
+    /// Opens and checks segment `id`'s hint file as [`load`] does, calling
+    /// `f` with each entry and its record's offset; `None` when it is
+    /// missing, damaged, or does not match the segment (then the caller
+    /// scans the segment, and must forget what `f` saw).
+    pub(crate) fn open(
+        storage: &Storage,
+        path: &Path,
+        id: u32,
+        hasher_id: u8,
+        segment_len: u64,
+        mut f: impl FnMut(u64, &HintEntry),
+    ) -> Option<Listing> {
+        let file = storage.open(path, false).ok()?;
+        let mut head = [0u8; hint::HEADER_LEN];
+        file.read_at(&mut head, 0).ok()?;
+        let header = hint::decode_header(&head).ok()?;
+        let file_len = file.len().ok()?;
+        let fits = file_len == hint::HEADER_LEN as u64 + u64::from(header.count) * hint::ENTRY_LEN as u64;
+        // Sequence numbers past MAX_SEQ are damage (see recovery): scan instead.
+        let usable = fits
+            && header.durable_seq <= MAX_SEQ
+            && header.segment_id == id
+            && header.hasher == hasher_id
+            && header.data_len <= segment_len;
+        if !usable {
+            return None;
+        }
+        let listing = Listing { file, header, crc: hint::entries_crc(&head) };
+        let mut bad = false;
+        let mut total = segment::HEADER_LEN as u64;
+        listing
+            .walk(&mut Vec::new(), |off, e| {
+                bad |= !hint::possible(e) || e.seq > MAX_SEQ;
+                total = off + u64::from(e.len);
+                f(off, e);
+            })
+            .ok()?;
+        (!bad && total == header.data_len).then_some(listing)
+    }
+
+    /// Calls `f` with each entry and its record's offset, reading the file
+    /// again (`buf` is room to read into); an error if it fails or its bytes
+    /// no longer match their checksum (then what `f` saw must not be used).
+    pub(crate) fn walk(&self, buf: &mut Vec<u8>, mut f: impl FnMut(u64, &HintEntry)) -> Result<()> {
+        buf.resize(LISTING_CHUNK_ENTRIES * hint::ENTRY_LEN, 0);
+        let mut crc = crc32fast::Hasher::new();
+        let mut off = segment::HEADER_LEN as u64;
+        let mut done = 0usize;
+        let count = self.header.count as usize;
+        while done < count {
+            let n = (count - done).min(LISTING_CHUNK_ENTRIES);
+            let chunk = &mut buf[..n * hint::ENTRY_LEN];
+            self.file.read_at(chunk, (hint::HEADER_LEN + done * hint::ENTRY_LEN) as u64)?;
+            crc.update(chunk);
+            for c in chunk.chunks_exact(hint::ENTRY_LEN) {
+                let e = hint::decode_entry(c);
+                f(off, &e);
+                off = off.saturating_add(u64::from(e.len));
+            }
+            done += n;
+        }
+        if crc.finalize() != self.crc {
+            let changed = std::io::Error::new(std::io::ErrorKind::InvalidData, "hint file changed while open read it");
+            return Err(crate::error::Error::io("read", self.file.path(), changed));
+        }
+        Ok(())
+    }
+
+    /// Its header.
+    pub(crate) fn header(&self) -> &HintHeader {
+        &self.header
+    }
+
+    /// The file's length in bytes.
+    pub(crate) fn file_len(&self) -> u64 {
+        hint::HEADER_LEN as u64 + u64::from(self.header.count) * hint::ENTRY_LEN as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileExt;
+
+    fn entry(seq: u64, len: u32) -> HintEntry {
+        HintEntry { key_hash: seq * 7, seq, expires_s: 0, len, tombstone: false, dead: false }
+    }
+
+    /// A hint file of `n` entries of 40 bytes for segment 3.
+    fn hint_file(dir: &Path, n: u64) -> (std::path::PathBuf, u64) {
+        let entries: Vec<HintEntry> = (1..=n).map(|s| entry(s, 40)).collect();
+        let data_len = segment::HEADER_LEN as u64 + 40 * n;
+        let header = HintHeader { hasher: 1, segment_id: 3, data_len, count: n as u32, durable_seq: 0 };
+        let path = dir.join("00000003.hint");
+        std::fs::write(&path, hint::encode(&header, &entries)).unwrap();
+        (path, data_len)
+    }
+
+    #[test]
+    fn a_listing_streams_every_entry_in_chunks_each_time_it_is_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = LISTING_CHUNK_ENTRIES as u64 * 2 + 5;
+        let (path, data_len) = hint_file(dir.path(), n);
+        let mut seen = Vec::new();
+        let listing =
+            Listing::open(&Storage::default(), &path, 3, 1, data_len, |off, e| seen.push((off, e.seq))).unwrap();
+        let want: Vec<(u64, u64)> = (1..=n).map(|s| (segment::HEADER_LEN as u64 + 40 * (s - 1), s)).collect();
+        assert_eq!(seen, want);
+        for _ in 0..2 {
+            let mut again = Vec::new();
+            listing.walk(&mut Vec::new(), |off, e| again.push((off, e.seq))).unwrap();
+            assert_eq!(again, want);
+        }
+        // A segment shorter than what the hint covers, another segment, or a damaged byte: no listing.
+        assert!(Listing::open(&Storage::default(), &path, 3, 1, data_len - 1, |_, _| {}).is_none());
+        assert!(Listing::open(&Storage::default(), &path, 4, 1, data_len, |_, _| {}).is_none());
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[hint::HEADER_LEN + 30] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Listing::open(&Storage::default(), &path, 3, 1, data_len, |_, _| {}).is_none());
+    }
+
+    #[test]
+    fn a_listing_whose_bytes_change_after_the_check_fails_its_next_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, data_len) = hint_file(dir.path(), 100);
+        let listing = Listing::open(&Storage::default(), &path, 3, 1, data_len, |_, _| {}).unwrap();
+        // Changed in place (keg never does this: it renames a new hint over an old one).
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[hint::HEADER_LEN + 8] ^= 0x40;
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().write_all_at(&bytes, 0).unwrap();
+        assert!(listing.walk(&mut Vec::new(), |_, _| {}).is_err());
+        // Renamed over: the open listing still reads the file it checked.
+        let listing = {
+            let (path, data_len) = hint_file(dir.path(), 100);
+            Listing::open(&Storage::default(), &path, 3, 1, data_len, |_, _| {}).unwrap()
+        };
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"something else").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let mut count = 0;
+        listing.walk(&mut Vec::new(), |_, _| count += 1).unwrap();
+        assert_eq!(count, 100);
+    }
+}

@@ -14,6 +14,34 @@ use std::sync::{Arc, RwLock};
 
 pub(crate) use segment::Segment;
 
+use crate::stripe::{self, Padded, STRIPES};
+
+/// One thread stripe's copy of the segment table.
+type StripeTable = RwLock<BTreeMap<u32, SegmentRef>>;
+
+/// A handle that keeps a segment (and its mapping) alive, as a `get`'s
+/// [`crate::Value`] holds it. Handles come from one thread stripe's own
+/// allocation (see [`Segments::get_ref`]), whose reference count is on cache
+/// lines of its own, so that cloning and dropping them on two cores at once
+/// does not pass one line between the cores.
+#[derive(Clone)]
+pub(crate) struct SegmentRef(Arc<Padded<Arc<Segment>>>);
+
+impl SegmentRef {
+    fn new(seg: Arc<Segment>) -> SegmentRef {
+        SegmentRef(Arc::new(Padded(seg)))
+    }
+}
+
+impl std::ops::Deref for SegmentRef {
+    type Target = Segment;
+
+    #[inline]
+    fn deref(&self) -> &Segment {
+        &self.0 .0
+    }
+}
+
 /// File name of segment `id`.
 pub(crate) fn segment_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(format!("{id:08x}.seg"))
@@ -36,12 +64,22 @@ pub(crate) fn parse_name(name: &str, ext: &str) -> Option<u32> {
 /// Every live segment by id. Readers clone an `Arc` out and read without a lock;
 /// a segment removed from the table stays readable through the handles that hold it.
 ///
+/// The read path ([`Segments::get_ref`]) looks in a copy of the table kept
+/// per thread stripe (see [`crate::stripe`]), whose handles are that
+/// stripe's own ([`SegmentRef`]): a `get` then writes no cache line that a
+/// `get` on another core writes too (the table's lock word and the
+/// segment's reference count were two such lines, written twice a call).
+/// The copies change only when a segment is added or removed, under the
+/// table's write lock, and a change is in every copy before it returns.
+///
 /// It also keeps the running total of bytes the segment and hint files take,
 /// and the bytes the hint files not yet written will take: the size cap is
 /// enforced against both (see [`Segments::committed_bytes`]).
 #[derive(Default)]
 pub(crate) struct Segments {
     map: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    /// The same table per thread stripe, with that stripe's handles.
+    stripes: Box<[Padded<StripeTable>; STRIPES]>,
     disk_bytes: AtomicU64,
     /// Sum of the segments' `hint_debt`.
     hint_debt: AtomicU64,
@@ -53,16 +91,33 @@ impl Segments {
         self.map.read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
+    /// A handle to segment `id` from the calling thread's stripe: what the
+    /// read path uses (see the type's docs).
+    #[inline]
+    pub(crate) fn get_ref(&self, id: u32) -> Option<SegmentRef> {
+        self.stripes[stripe::mine()].read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+
     pub(crate) fn insert(&self, seg: Arc<Segment>) {
         self.grow(seg.len() + seg.hint_len());
         let owed = seg.hint_bytes_owed();
         seg.hint_debt.store(owed, Ordering::Relaxed);
         self.hint_debt.fetch_add(owed, Ordering::Relaxed);
-        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, seg);
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        for s in self.stripes.iter() {
+            s.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, SegmentRef::new(seg.clone()));
+        }
+        map.insert(seg.id, seg);
     }
 
     pub(crate) fn remove(&self, id: u32) -> Option<Arc<Segment>> {
-        let seg = self.map.write().unwrap_or_else(|e| e.into_inner()).remove(&id)?;
+        let seg = {
+            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            for s in self.stripes.iter() {
+                s.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            }
+            map.remove(&id)?
+        };
         self.disk_bytes.fetch_sub(seg.len() + seg.hint_len(), Ordering::Relaxed);
         self.settle_hint(&seg);
         Some(seg)

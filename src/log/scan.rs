@@ -186,8 +186,16 @@ impl<'a> Walk<'a> {
     /// The same walk with the hint's listing skipped: only the records
     /// scanned after what `hint` covers (recovery keeps the listing as the
     /// hint's bytes, which it reads several times).
+    #[cfg(test)]
     pub(crate) fn after_hint(bytes: &'a [u8], hint: &'a [u8]) -> Walk<'a> {
-        Walk { listing: None, scanner: Scanner::starting_at(bytes, hint_data_len(hint)), cut: None }
+        Walk::after_listing(bytes, hint_data_len(hint))
+    }
+
+    /// The walk of the records after the first `data_len` bytes of the
+    /// segment, which a hint file lists (recovery streams the hint itself).
+    pub(crate) fn after_listing(bytes: &'a [u8], data_len: u64) -> Walk<'a> {
+        let from = data_len.max(segment::HEADER_LEN as u64);
+        Walk { listing: None, scanner: Scanner::starting_at(bytes, from), cut: None }
     }
 
     /// Where the walk stopped, once it has: the end of the last record taken

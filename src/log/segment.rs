@@ -212,10 +212,23 @@ impl Segment {
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
     }
 
-    /// Notes a record that is neither (not understood by this version).
-    pub(crate) fn note_other(&self, seq: u64) {
-        self.records.fetch_add(1, Ordering::Relaxed);
-        self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    /// Notes many records at once, as the calls above would one by one:
+    /// `records` records, the smallest numbers of a value and of a tombstone
+    /// among them (`u64::MAX` for none), the tombstones' bytes, and the
+    /// highest number (0 for none).
+    pub(crate) fn note_many(
+        &self,
+        records: u64,
+        min_value_seq: u64,
+        min_tombstone_seq: u64,
+        tombstone_bytes: u64,
+        max_seq: u64,
+    ) {
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.min_value_seq.fetch_min(min_value_seq, Ordering::Relaxed);
+        self.min_tombstone_seq.fetch_min(min_tombstone_seq, Ordering::Relaxed);
+        self.tombstone_bytes.fetch_add(tombstone_bytes, Ordering::Relaxed);
+        self.max_seq.fetch_max(max_seq, Ordering::Relaxed);
     }
 
     /// The most a hint file listing its records can add to the directory

@@ -10,6 +10,7 @@ use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RE
 use super::stats::{add, bump, unix_now, write_settings, Counters};
 use super::store::{CasResult, Store, StoreError, StoreResult, Ttl};
 use super::{Config, Log, MEMCACHED_VERSION};
+use crate::stripe::Counter;
 
 /// Expiration times above this many seconds are Unix times (memcached's 30 days).
 pub const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
@@ -338,8 +339,8 @@ impl<S: Store> Shared<S> {
     fn found_or_not(
         &self,
         found: StoreResult<bool>,
-        (hits, yes): (&AtomicU64, &str),
-        misses: &AtomicU64,
+        (hits, yes): (&Counter, &str),
+        misses: &Counter,
         out: &mut Vec<u8>,
     ) {
         match found {

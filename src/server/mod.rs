@@ -98,7 +98,6 @@ pub use exec::RELATIVE_EXPTIME_MAX;
 pub use listen::ListenAddr;
 pub use memory::MemoryStore;
 pub use protocol::Limits;
-pub use stats::Counters;
 pub use store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
 
 /// The memcached version the server reports first in `version` and `stats`

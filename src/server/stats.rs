@@ -5,80 +5,90 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::reply;
 use super::Config;
+use crate::stripe::Counter;
 
 /// Counters of what the server did since it started (memcached's names).
-#[derive(Debug, Default)]
-pub struct Counters {
+/// Each counter is striped per thread ([`Counter`]): the pool's threads
+/// count every request without passing a cache line between cores; the two
+/// gauges are plain atomics.
+#[derive(Default)]
+pub(crate) struct Counters {
     /// Connections open now.
-    pub curr_connections: AtomicU64,
+    pub(crate) curr_connections: AtomicU64,
     /// Connections accepted since start.
-    pub total_connections: AtomicU64,
+    pub(crate) total_connections: Counter,
     /// Threads serving connections now: those kept ready, those waiting
     /// inside a store call, and spares (at most `max_threads`).
-    pub threads: AtomicU64,
+    pub(crate) threads: AtomicU64,
     /// Connections refused over `max_connections`.
-    pub rejected_connections: AtomicU64,
+    pub(crate) rejected_connections: Counter,
     /// Connections closed by the idle timeout.
-    pub idle_kicks: AtomicU64,
+    pub(crate) idle_kicks: Counter,
     /// Times a connection stopped reading because its client did not read replies.
-    pub conn_throttled: AtomicU64,
+    pub(crate) conn_throttled: Counter,
     /// Keys asked for by retrieval commands.
-    pub cmd_get: AtomicU64,
+    pub(crate) cmd_get: Counter,
     /// Storage commands.
-    pub cmd_set: AtomicU64,
+    pub(crate) cmd_set: Counter,
     /// `flush_all` commands.
-    pub cmd_flush: AtomicU64,
+    pub(crate) cmd_flush: Counter,
     /// `touch`, `gat` and `gats` keys.
-    pub cmd_touch: AtomicU64,
+    pub(crate) cmd_touch: Counter,
     /// Retrieval keys found.
-    pub get_hits: AtomicU64,
+    pub(crate) get_hits: Counter,
     /// Retrieval keys not found.
-    pub get_misses: AtomicU64,
+    pub(crate) get_misses: Counter,
     /// `delete` that removed an item.
-    pub delete_hits: AtomicU64,
+    pub(crate) delete_hits: Counter,
     /// `delete` of a missing key.
-    pub delete_misses: AtomicU64,
+    pub(crate) delete_misses: Counter,
     /// `incr` that changed an item.
-    pub incr_hits: AtomicU64,
+    pub(crate) incr_hits: Counter,
     /// `incr` of a missing key.
-    pub incr_misses: AtomicU64,
+    pub(crate) incr_misses: Counter,
     /// `decr` that changed an item.
-    pub decr_hits: AtomicU64,
+    pub(crate) decr_hits: Counter,
     /// `decr` of a missing key.
-    pub decr_misses: AtomicU64,
+    pub(crate) decr_misses: Counter,
     /// `cas` that stored.
-    pub cas_hits: AtomicU64,
+    pub(crate) cas_hits: Counter,
     /// `cas` of a missing key.
-    pub cas_misses: AtomicU64,
+    pub(crate) cas_misses: Counter,
     /// `cas` whose version did not match.
-    pub cas_badval: AtomicU64,
+    pub(crate) cas_badval: Counter,
     /// `touch`/`gat`/`gats` that found the key.
-    pub touch_hits: AtomicU64,
+    pub(crate) touch_hits: Counter,
     /// `touch`/`gat`/`gats` of a missing key.
-    pub touch_misses: AtomicU64,
+    pub(crate) touch_misses: Counter,
     /// Items stored since start.
-    pub total_items: AtomicU64,
+    pub(crate) total_items: Counter,
     /// Bytes read from clients.
-    pub bytes_read: AtomicU64,
+    pub(crate) bytes_read: Counter,
     /// Bytes written to clients.
-    pub bytes_written: AtomicU64,
+    pub(crate) bytes_written: Counter,
     /// Replies `CLIENT_ERROR` or `ERROR` (malformed requests).
-    pub keg_client_errors: AtomicU64,
+    pub(crate) keg_client_errors: Counter,
     /// Replies `SERVER_ERROR`.
-    pub keg_server_errors: AtomicU64,
+    pub(crate) keg_server_errors: Counter,
 }
 
 /// Adds one to a counter.
-pub(crate) fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+#[inline]
+pub(crate) fn bump(c: &Counter) {
+    c.add(1);
 }
 
 /// Adds `n` to a counter.
-pub(crate) fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
+#[inline]
+pub(crate) fn add(c: &Counter, n: u64) {
+    c.add(n);
 }
 
-fn get(c: &AtomicU64) -> u64 {
+fn get(c: &Counter) -> u64 {
+    c.load()
+}
+
+fn gauge(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
@@ -118,7 +128,7 @@ impl Counters {
             &self.keg_client_errors,
             &self.keg_server_errors,
         ] {
-            c.store(0, Ordering::Relaxed);
+            c.reset();
         }
     }
 
@@ -132,7 +142,7 @@ impl Counters {
         reply::stat(out, "keg_version", env!("CARGO_PKG_VERSION"));
         s(out, "pointer_size", usize::BITS.into());
         s(out, "max_connections", config.max_connections as u64);
-        s(out, "curr_connections", get(&self.curr_connections));
+        s(out, "curr_connections", gauge(&self.curr_connections));
         s(out, "total_connections", get(&self.total_connections));
         s(out, "rejected_connections", get(&self.rejected_connections));
         s(out, "idle_kicks", get(&self.idle_kicks));
@@ -158,7 +168,7 @@ impl Counters {
         s(out, "bytes_written", get(&self.bytes_written));
         s(out, "limit_maxbytes", store.max_bytes);
         // Threads serving connections now (memcached counts its workers).
-        s(out, "threads", get(&self.threads));
+        s(out, "threads", gauge(&self.threads));
         s(out, "curr_items", store.entries);
         s(out, "total_items", get(&self.total_items));
         s(out, "bytes", store.live_bytes);

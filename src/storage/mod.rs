@@ -366,16 +366,58 @@ impl FileRef {
     }
 
     /// Makes the file's data durable (fdatasync).
+    ///
+    /// When it fails, the kernel may have given up on the dirty pages and
+    /// marked them clean while they still read back ("fsyncgate"): no later
+    /// fsync writes them, and a process opening the files in the same boot
+    /// would take them for durable. So a failure first leaves the
+    /// [`FSYNC_FAILED_FILE`] marker beside the file, which tells the next
+    /// open to write the bytes it reads again before trusting them (see
+    /// `recovery`).
     pub(crate) fn sync_data(&self) -> Result<()> {
         let err = |e| Error::io("fsync", &self.path, e);
-        self.storage.check(Op::Sync, &self.path).map_err(err)?;
-        match &self.handle {
-            Handle::Os(file) => file.sync_data().map_err(err)?,
-            #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => return mem.mem_sync(*id).map_err(err),
+        let synced = match self.storage.check(Op::Sync, &self.path) {
+            Ok(()) => match &self.handle {
+                Handle::Os(file) => file.sync_data(),
+                #[cfg(feature = "fault-injection")]
+                Handle::Mem(mem, id) => mem.mem_sync(*id),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            self.mark_fsync_failed();
+            return Err(err(e));
+        }
+        #[cfg(feature = "fault-injection")]
+        if let Handle::Mem(..) = &self.handle {
+            return Ok(());
         }
         self.storage.note(|| Event::Sync(self.path.clone()));
         Ok(())
+    }
+
+    /// Leaves the [`FSYNC_FAILED_FILE`] marker in the file's directory.
+    ///
+    /// Only an open in the same boot needs it (a reboot empties the page cache,
+    /// and an open then reads what the disk holds), so it is created and never
+    /// fsynced: creating a name touches no data block, and so works on a disk
+    /// whose writeback just failed. It bypasses the storage simulator's fault
+    /// injection and power cuts for the same reason (it is not data whose
+    /// durability the simulator tracks; in memory it is put as if durable). A
+    /// failure to create it is ignored: the fsync's own error is what the
+    /// caller reports; the next open then trusts the page cache, as keg did
+    /// before the marker existed.
+    fn mark_fsync_failed(&self) {
+        let Some(dir) = self.path.parent() else { return };
+        match &self.handle {
+            Handle::Os(_) => {
+                let _ = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join(FSYNC_FAILED_FILE));
+            }
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, _) => {
+                let _ = mem.put_file(dir, FSYNC_FAILED_FILE, b"");
+            }
+        }
     }
 
     /// Cuts or extends the file to `len` bytes.
@@ -468,6 +510,12 @@ impl std::ops::Deref for Mapping {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
+
+/// The empty file a failed fsync leaves in the cache directory: until an
+/// open has written every segment byte that no hint vouches for again and
+/// fsynced it, those bytes may read back from the page cache without being
+/// on the disk, or ever going to be (FORMAT.md, section 1).
+pub(crate) const FSYNC_FAILED_FILE: &str = "fsync-failed";
 
 /// The temporary name used while a file is being written.
 pub(crate) fn tmp_path(path: &Path) -> PathBuf {

@@ -116,3 +116,90 @@ fn readers_do_not_wait_for_a_writer_holding_the_disk() {
         assert!(reads > 200, "only {reads} reads completed during 200 synced writes");
     });
 }
+
+#[test]
+fn gets_from_more_threads_than_stripes_are_all_counted() {
+    // hits, misses and the get latency histogram are kept per thread stripe
+    // (so that readers on different cores write different cache lines);
+    // `stats()` must still count every get of every thread, with more
+    // threads than stripes sharing some.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(dir.path()).unwrap();
+    cache.set(b"present", b"v", None).unwrap();
+    let (threads, gets) = (40u64, 160u64);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for i in 0..gets {
+                    let key: &[u8] = if i % 4 == 0 { b"absent" } else { b"present" };
+                    assert_eq!(cache.get(key).unwrap().is_some(), i % 4 != 0);
+                }
+            });
+        }
+    });
+    let s = cache.stats();
+    assert_eq!((s.hits, s.misses), (threads * gets * 3 / 4, threads * gets / 4));
+    // One get in 16 per thread is timed.
+    assert_eq!(s.get_latency.count(), threads * gets / 16);
+}
+
+/// Deleted files under `dir` that this process still has open or mapped.
+fn deleted_files_held(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap();
+    let mut held: Vec<String> = std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('/').map(|(_, p)| format!("/{p}")))
+        .collect();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            held.push(target.to_string_lossy().into_owned());
+        }
+    }
+    held.retain(|p| p.starts_with(dir.to_str().unwrap()) && p.ends_with("(deleted)"));
+    held
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn values_read_on_many_threads_keep_their_segment_until_the_last_is_dropped() {
+    // A `Value` keeps its segment mapped after compaction removes the file;
+    // each thread's values hold the segment through that thread's own handle.
+    // Once every value is dropped, on whichever thread, nothing of the removed
+    // segment may stay open or mapped: its disk space must be given back.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder().max_bytes(64 << 20).segment_bytes(256 << 10).open(dir.path()).unwrap();
+    for i in 0..100u32 {
+        cache.set(format!("k{i}").as_bytes(), format!("old{i}").repeat(200).as_bytes(), None).unwrap();
+    }
+    let held: Vec<Vec<keg::Value>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| (0..100u32).map(|i| cache.get(format!("k{i}").as_bytes()).unwrap().unwrap()).collect()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Every key moves to a newer segment; the old ones become dead and go.
+    for i in 0..100u32 {
+        cache.set(format!("k{i}").as_bytes(), b"new", None).unwrap();
+    }
+    cache.compact().unwrap();
+    assert!(!deleted_files_held(dir.path()).is_empty(), "compaction removed no segment the values were in");
+    // The values are intact, read on other threads than the ones that got them.
+    std::thread::scope(|s| {
+        for (t, values) in held.iter().enumerate() {
+            s.spawn(move || {
+                for (i, v) in values.iter().enumerate() {
+                    assert_eq!(&v[..], format!("old{i}").repeat(200).as_bytes(), "thread {t} key {i}");
+                }
+            });
+        }
+    });
+    // Dropped on threads of their own: the removed segments are let go.
+    std::thread::scope(|s| {
+        for values in held {
+            s.spawn(move || drop(values));
+        }
+    });
+    assert_eq!(deleted_files_held(dir.path()), Vec::<String>::new());
+    assert_eq!(cache.get(b"k7").unwrap().unwrap(), b"new");
+}

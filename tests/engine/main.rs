@@ -34,4 +34,5 @@ mod reopen_resumes_segments;
 mod reopen_with_smaller_segments;
 mod settings_validated;
 mod size_cap;
+mod space_bound;
 mod tags;

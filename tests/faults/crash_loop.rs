@@ -71,6 +71,7 @@ const POINTS: &[(&str, u32)] = &[
     ("reclaim.after_remove", 20),
     ("clear.before_remove", 1),
     ("clear.mid_remove", 2),
+    ("close.compacted", 1),
     ("close.before_checkpoint", 1),
     ("recovery.listed", 1),
     ("recovery.drop_segment", 1),

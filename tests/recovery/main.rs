@@ -26,6 +26,7 @@ mod recovery_equal_sequence_numbers;
 mod recovery_hint_disagrees_with_segment;
 mod recovery_impossible_sequence_numbers;
 mod recovery_key_in_both_logs;
+mod recovery_large_open;
 mod recovery_main_value_under_probation;
 mod recovery_no_resurrection;
 mod recovery_restart;

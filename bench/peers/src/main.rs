@@ -621,6 +621,7 @@ fn print_tables(o: &Opts, res: &Results) {
         &format!("Disk bytes per live byte, {} keys each written 3 times (100 B values)", sz.n_space),
         &[
             col("space_open", "open, after flush", true),
+            col("space_open_idle", "open, 2 s idle after flush", true),
             col("space_closed", "after clean close", true),
             col("space_closed_apparent", "after close, apparent size", true),
         ],

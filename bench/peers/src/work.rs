@@ -539,7 +539,9 @@ pub fn reopen_open(kind: &str, dir: &Path, n: u64) -> Res<()> {
 }
 
 /// Every key of `n` written 3 times (100 B values); disk bytes per live byte
-/// while open after a flush, and after a clean close; then every key checked.
+/// while open right after a flush, again after 2 s with no writes (stores
+/// that compact or flush in the background have had their chance), and
+/// after a clean close; then every key checked.
 pub fn space(kind: &str, dir: &Path, n: u64) -> Res<()> {
     let live = n * (KEY_LEN + 100) as u64;
     let s = stores::open(kind, dir, Mode::Normal, live, n)?;
@@ -548,6 +550,8 @@ pub fn space(kind: &str, dir: &Path, n: u64) -> Res<()> {
     }
     s.flush()?;
     emit("space_open", disk_usage(dir).0 as f64 / live as f64);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    emit("space_open_idle", disk_usage(dir).0 as f64 / live as f64);
     s.close()?;
     let (alloc, apparent) = disk_usage(dir);
     emit("space_closed", alloc as f64 / live as f64);
