@@ -16,8 +16,7 @@
 //! the first entry (by name) that is not keg's, before anything is written:
 //! not even the `LOCK` file is created.
 
-use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -25,7 +24,7 @@ use crate::format::{checkpoint, hint, marker, segment, DecodeError};
 use crate::lock::LOCK_FILE;
 use crate::log::checkpoint::CHECKPOINT_FILE;
 use crate::log::parse_name;
-use crate::storage::{Storage, FSYNC_FAILED_FILE};
+use crate::storage::{Stat, Storage, FSYNC_FAILED_FILE};
 
 /// What an open found at the cache's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,12 +40,12 @@ pub(crate) enum Found {
 }
 
 /// What the directory at `dir` is, or why keg must not open it. Reads only.
-pub(crate) fn recognise(dir: &Path) -> Result<Found> {
+pub(crate) fn recognise(storage: &Storage, dir: &Path) -> Result<Found> {
     let not_a_cache = |reason: String| Error::NotACache { path: dir.to_owned(), reason };
-    match fs::metadata(dir) {
+    match storage.stat(dir, true) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Missing),
         Err(e) => return Err(Error::io("stat", dir, e)),
-        Ok(m) if !m.is_dir() => {
+        Ok(m) if m != Stat::Dir => {
             return Err(not_a_cache(
                 "not a directory; a cache needs a directory of its own (a new or empty one)".into(),
             ))
@@ -54,7 +53,7 @@ pub(crate) fn recognise(dir: &Path) -> Result<Found> {
         Ok(_) => {}
     }
     let marker_path = dir.join(marker::FILE_NAME);
-    match read_head(&marker_path, marker::MAX_LEN + 1) {
+    match storage.read_head(&marker_path, marker::MAX_LEN + 1) {
         Ok(bytes) => {
             return match marker::decode(&bytes) {
                 Ok(_) => Ok(Found::Marked),
@@ -81,10 +80,7 @@ pub(crate) fn recognise(dir: &Path) -> Result<Found> {
             )))
         }
     }
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io("list directory", dir, e))? {
-        entries.push(entry.map_err(|e| Error::io("list directory", dir, e))?.file_name());
-    }
+    let mut entries = storage.entries(dir).map_err(|e| Error::io("list directory", dir, e))?;
     if entries.is_empty() {
         return Ok(Found::Empty);
     }
@@ -93,7 +89,7 @@ pub(crate) fn recognise(dir: &Path) -> Result<Found> {
     for name in &entries {
         let why = match name.to_str() {
             None => Some("its name is not UTF-8".to_owned()),
-            Some(name) => keg_file(&dir.join(name), name).err(),
+            Some(name) => keg_file(storage, &dir.join(name), name).err(),
         };
         if let Some(why) = why {
             foreign.push((name.to_string_lossy().into_owned(), why));
@@ -117,7 +113,7 @@ pub(crate) fn recognise(dir: &Path) -> Result<Found> {
 /// keg uses and it starts as keg starts that file (its kind's magic bytes, or
 /// a prefix of them if it is shorter: a file a crash cut short just after
 /// its creation). `LOCK` must be empty. Otherwise, why not.
-fn keg_file(path: &Path, name: &str) -> Result<(), String> {
+fn keg_file(storage: &Storage, path: &Path, name: &str) -> Result<(), String> {
     let hint_tmp = name.strip_suffix(".tmp").and_then(|n| parse_name(n, "hint"));
     let (magic, what): (&[u8], &str) = if name == LOCK_FILE {
         (&[], "an empty lock file")
@@ -134,8 +130,8 @@ fn keg_file(path: &Path, name: &str) -> Result<(), String> {
     } else {
         return Err("not a name keg uses".into());
     };
-    let len = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_file() => m.len(),
+    let len = match storage.stat(path, false) {
+        Ok(Stat::File(len)) => len,
         Ok(_) => return Err(format!("named like {what}, but not a regular file")),
         Err(e) => return Err(format!("cannot be read: {e}")),
     };
@@ -144,19 +140,12 @@ fn keg_file(path: &Path, name: &str) -> Result<(), String> {
         // would release the POSIX lock this process may hold on it.
         return if len == 0 { Ok(()) } else { Err(format!("named like {what}, but not empty")) };
     }
-    let head = read_head(path, magic.len()).map_err(|e| format!("cannot be read: {e}"))?;
+    let head = storage.read_head(path, magic.len()).map_err(|e| format!("cannot be read: {e}"))?;
     let starts_right = if head.len() < magic.len() { magic.starts_with(&head) } else { head.starts_with(magic) };
     if !starts_right {
         return Err(format!("named like {what}, but does not start as keg starts one"));
     }
     Ok(())
-}
-
-/// Reads at most `max` bytes from the start of the file at `path`.
-fn read_head(path: &Path, max: usize) -> io::Result<Vec<u8>> {
-    let mut head = Vec::with_capacity(max);
-    fs::File::open(path)?.take(max as u64).read_to_end(&mut head)?;
-    Ok(head)
 }
 
 /// Whether `name` is a temporary file keg writes (`checkpoint.tmp`,

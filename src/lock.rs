@@ -12,7 +12,8 @@
 //! - a registry of the directories this process holds keeps a second `Cache`
 //!   in the same process out (POSIX locks do not conflict within a process).
 //!
-//! Read-only opens take neither.
+//! Read-only opens take neither. On the simulator's in-memory files (tests
+//! only) the lock is a set of locked paths inside the simulator.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
+use crate::storage::Storage;
 
 /// Name of the lock file in a cache directory.
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -33,20 +35,35 @@ fn held() -> &'static Mutex<HashSet<PathBuf>> {
 /// The lock on a cache directory; released when dropped.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    /// Keeps the POSIX lock: closing the file releases it.
-    _file: File,
-    key: PathBuf,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
+    /// The file keeps the POSIX lock (closing it releases it); `key` is the
+    /// directory's entry in the registry.
+    Os { _file: File, key: PathBuf },
+    #[cfg(feature = "fault-injection")]
+    Mem(crate::sim::FaultFs, PathBuf),
 }
 
 impl DirLock {
     /// Takes the directory's lock, or fails at once with [`Error::Locked`].
-    pub(crate) fn acquire(dir: &Path) -> Result<DirLock> {
+    pub(crate) fn acquire(_storage: &Storage, dir: &Path) -> Result<DirLock> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = _storage.memory() {
+            return match mem.mem_lock(dir) {
+                Ok(true) => Ok(DirLock { held: Held::Mem(mem.clone(), dir.to_owned()) }),
+                Ok(false) => Err(Error::Locked { path: dir.to_owned() }),
+                Err(e) => Err(Error::io("lock", dir, e)),
+            };
+        }
         let key = dir.canonicalize().map_err(|e| Error::io("resolve", dir, e))?;
         if !held().lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
             return Err(Error::Locked { path: dir.to_owned() });
         }
         match lock_file(dir) {
-            Ok(file) => Ok(DirLock { _file: file, key }),
+            Ok(file) => Ok(DirLock { held: Held::Os { _file: file, key } }),
             Err(e) => {
                 held().lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
                 Err(e)
@@ -57,7 +74,13 @@ impl DirLock {
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        held().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+        match &self.held {
+            Held::Os { key, .. } => {
+                held().lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+            }
+            #[cfg(feature = "fault-injection")]
+            Held::Mem(mem, dir) => mem.mem_unlock(dir),
+        }
     }
 }
 
@@ -93,10 +116,10 @@ mod tests {
     #[test]
     fn second_lock_in_process_fails_and_release_allows_another() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DirLock::acquire(dir.path()).unwrap();
-        assert!(matches!(DirLock::acquire(dir.path()), Err(Error::Locked { .. })));
+        let first = DirLock::acquire(&Storage::default(), dir.path()).unwrap();
+        assert!(matches!(DirLock::acquire(&Storage::default(), dir.path()), Err(Error::Locked { .. })));
         drop(first);
-        DirLock::acquire(dir.path()).unwrap();
+        DirLock::acquire(&Storage::default(), dir.path()).unwrap();
     }
 
     #[test]
@@ -115,7 +138,7 @@ mod tests {
             let mut reopens = 0;
             let mut failures = 0;
             while reopens < 300 || spawned.load(Ordering::Relaxed) < 100 {
-                failures += DirLock::acquire(dir.path()).is_err() as u32;
+                failures += DirLock::acquire(&Storage::default(), dir.path()).is_err() as u32;
                 reopens += 1;
             }
             done.store(true, Ordering::Relaxed);

@@ -83,7 +83,7 @@ macro_rules! trace {
 }
 
 /// A fresh directory for one run: on tmpfs when there is one (fsync is cheap
-/// there, which keeps the directory targets fast), else in the system temp dir.
+/// there), else in the system temp dir.
 pub fn scratch_dir() -> tempfile::TempDir {
     let builder = tempfile::Builder::new().prefix("keg-fuzz-").to_owned();
     let shm = std::path::Path::new("/dev/shm");
@@ -93,6 +93,66 @@ pub fn scratch_dir() -> tempfile::TempDir {
         }
     }
     builder.tempdir().expect("create a scratch directory")
+}
+
+/// Where a directory target keeps its cache's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// In the simulator's memory (`keg::sim::FaultFs::in_memory`): what the
+    /// fuzz targets run on, tens of microseconds an open.
+    Memory,
+    /// Real files in a scratch directory, through the simulator
+    /// (`FaultFs::new`): the corpus replay runs every input on both.
+    Files,
+}
+
+/// The storage and directory of one run.
+pub struct Disk {
+    fs: keg::sim::FaultFs,
+    dir: std::path::PathBuf,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl Disk {
+    /// An empty directory on `backend`.
+    pub fn new(backend: Backend) -> Disk {
+        match backend {
+            Backend::Memory => Disk {
+                fs: keg::sim::FaultFs::in_memory(),
+                dir: std::path::PathBuf::from("/keg-fuzz/cache"),
+                _scratch: None,
+            },
+            Backend::Files => {
+                let scratch = scratch_dir();
+                Disk { fs: keg::sim::FaultFs::new(), dir: scratch.path().to_owned(), _scratch: Some(scratch) }
+            }
+        }
+    }
+
+    /// The cache's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The storage (pass it to `Builder::storage`).
+    pub fn fs(&self) -> &keg::sim::FaultFs {
+        &self.fs
+    }
+
+    /// Puts a file holding `bytes` in the directory.
+    pub fn put_file(&self, name: &str, bytes: &[u8]) {
+        self.fs.put_file(&self.dir, name, bytes).expect("write an input file");
+    }
+
+    /// Puts an empty directory named `name` in the directory.
+    pub fn put_dir(&self, name: &str) {
+        self.fs.put_dir(&self.dir, name).expect("create an input directory");
+    }
+
+    /// Every entry of the directory with its bytes (`None` for a directory).
+    pub fn files(&self) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+        self.fs.files(&self.dir)
+    }
 }
 
 #[cfg(test)]

@@ -26,8 +26,13 @@
 //!   this run stays deleted (no resurrection), through compaction,
 //!   maintenance, clean reopens and crash reopens;
 //! - after opening once, a clean close and a crash both reopen without error;
-//! - `keg::inspect::list` reads the directory, and `inspect::check_hint` never
-//!   accepts a hint that contradicts an intact record.
+//! - `keg::inspect` reads the files (`list` on real files, the records of
+//!   each segment in memory), and `inspect::check_hint` never accepts a hint
+//!   that contradicts an intact record.
+//!
+//! The directory lives in the simulator's memory ([`Backend::Memory`]);
+//! `tests/format/fuzz_corpus.rs` also replays every stored input on real
+//! files ([`run_on`] with [`Backend::Files`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,7 +43,7 @@ use keg::format::record::{self, Kind};
 use keg::format::segment::{LogKind, SegmentHeader};
 use keg::{Builder, Cache, Error, ManualClock};
 
-use crate::input::{scratch_dir, Input};
+use crate::input::{Backend, Disk, Input};
 
 /// The manual clock's time for every run.
 pub const NOW_MS: u64 = 1_700_000_000_000;
@@ -90,8 +95,13 @@ pub fn encode_raw(mode: u8, files: &[(u8, u8, &[u8])], ops: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Runs one input.
+/// Runs one input, in memory.
 pub fn run(data: &[u8]) {
+    run_on(data, Backend::Memory);
+}
+
+/// Runs one input on `backend`.
+pub fn run_on(data: &[u8], backend: Backend) {
     let mut input = Input::new(data);
     let mode = input.u8();
     let custom = mode & COLLIDE != 0;
@@ -99,9 +109,9 @@ pub fn run(data: &[u8]) {
     if crate::input::tracing() {
         describe(&image, custom);
     }
-    let dir = scratch_dir();
+    let disk = Disk::new(backend);
     let mut world = World {
-        dir: dir.path(),
+        disk: &disk,
         custom,
         clock: ManualClock::new(NOW_MS),
         segments: image
@@ -114,9 +124,20 @@ pub fn run(data: &[u8]) {
             .collect(),
         expect: vec![Expect::Input; KEYS.len()],
     };
-    write_image(dir.path(), &image);
+    write_image(&disk, &image);
     // The tools read whatever is there without panicking, and never vouch for a lying hint.
-    let _ = keg::inspect::list(dir.path());
+    match backend {
+        Backend::Files => drop(keg::inspect::list(disk.dir())),
+        Backend::Memory => {
+            for (name, node) in &image {
+                if let (true, Node::File(bytes)) = (name.ends_with(".seg"), node) {
+                    let seg = keg::inspect::SegmentData::from_bytes(disk.dir().join(name), bytes.clone());
+                    let _ = seg.header();
+                    seg.records().for_each(drop);
+                }
+            }
+        }
+    }
     check_hints_with_inspect(&image);
     world.exercise(&mut input);
 }
@@ -131,7 +152,7 @@ enum Expect {
 }
 
 struct World<'a> {
-    dir: &'a Path,
+    disk: &'a Disk,
     custom: bool,
     clock: ManualClock,
     /// The segment files as the input made them, for the oracle.
@@ -146,7 +167,8 @@ impl World<'_> {
             .segment_bytes(4096)
             .max_value_len(2048)
             .background_maintenance(false)
-            .clock(self.clock.clone());
+            .clock(self.clock.clone())
+            .storage(self.disk.fs().clone());
         if self.custom {
             b.key_hasher(collide)
         } else {
@@ -155,9 +177,10 @@ impl World<'_> {
     }
 
     fn exercise(&mut self, input: &mut Input<'_>) {
-        keep_copy(self.dir, "image");
-        let before = snapshot(self.dir);
-        let ro_view = match self.builder().open_read_only(self.dir) {
+        let dir = self.disk.dir();
+        keep_copy(self.disk, "image");
+        let before = self.disk.files();
+        let ro_view = match self.builder().open_read_only(dir) {
             Ok(ro) => {
                 let view: Vec<_> = (0..KEYS.len()).map(|k| self.check_key(&ro, k, "read-only open")).collect();
                 assert!(matches!(ro.set(b"a", b"v", None), Err(Error::ReadOnly { .. })));
@@ -170,8 +193,8 @@ impl World<'_> {
                 None
             }
         };
-        assert!(snapshot(self.dir) == before, "a read-only open changed the directory");
-        let cache = match self.builder().open(self.dir) {
+        assert!(self.disk.files() == before, "a read-only open changed the directory");
+        let cache = match self.builder().open(dir) {
             Ok(c) => c,
             Err(e) => {
                 assert!(!e.to_string().is_empty());
@@ -241,15 +264,15 @@ impl World<'_> {
             }
         }
         cache.take().expect("open").close().unwrap_or_else(|e| panic!("final close failed: {e}"));
-        let ro = self.builder().open_read_only(self.dir).unwrap_or_else(|e| panic!("read-only reopen failed: {e}"));
+        let ro = self.builder().open_read_only(dir).unwrap_or_else(|e| panic!("read-only reopen failed: {e}"));
         for k in 0..KEYS.len() {
             self.check_key(&ro, k, "final read-only open");
         }
     }
 
     fn reopen(&self, after: &str) -> Cache {
-        keep_copy(self.dir, after);
-        let c = self.builder().open(self.dir).unwrap_or_else(|e| panic!("reopen after {after} failed: {e}"));
+        keep_copy(self.disk, after);
+        let c = self.builder().open(self.disk.dir()).unwrap_or_else(|e| panic!("reopen after {after} failed: {e}"));
         for k in 0..KEYS.len() {
             self.check_key(&c, k, after);
         }
@@ -340,42 +363,30 @@ fn hint_agrees(hint_bytes: &[u8], seg: &[u8]) -> bool {
     })
 }
 
-fn write_image(dir: &Path, image: &BTreeMap<String, Node>) {
+fn write_image(disk: &Disk, image: &BTreeMap<String, Node>) {
     // Every image is a directory keg created, so it holds the marker: keg
     // refuses a directory without one that holds files it does not write,
     // and the fuzzer's stray and damaged files would make most images that.
-    std::fs::write(dir.join(keg::format::marker::FILE_NAME), keg::format::marker::encode()).expect("write the marker");
+    disk.put_file(keg::format::marker::FILE_NAME, &keg::format::marker::encode());
     for (name, node) in image {
-        let path = dir.join(name);
         match node {
-            Node::File(bytes) => std::fs::write(&path, bytes).expect("write an input file"),
-            Node::Dir => std::fs::create_dir(&path).expect("create an input directory"),
+            Node::File(bytes) => disk.put_file(name, bytes),
+            Node::Dir => disk.put_dir(name),
         }
     }
 }
 
-/// Every entry of `dir` with its bytes (`None` for a directory).
-fn snapshot(dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    std::fs::read_dir(dir)
-        .expect("list the directory")
-        .map(|e| {
-            let e = e.expect("list the directory");
-            let bytes = if e.path().is_dir() { None } else { Some(std::fs::read(e.path()).expect("read a file")) };
-            (e.file_name().to_string_lossy().into_owned(), bytes)
-        })
-        .collect()
-}
-
 /// With `KEG_FUZZ_KEEP=<dir>` (to read a failing input), copies the cache
-/// directory to `<dir>/<n> <label>` as the input left it, then before each
-/// reopen; `keg dump` and `keg verify` can read the copies.
-fn keep_copy(dir: &Path, label: &str) {
+/// directory to `<dir>/<n> <label>` (real files, also from memory) as the
+/// input left it, then before each reopen; `keg dump` and `keg verify` can
+/// read the copies.
+fn keep_copy(disk: &Disk, label: &str) {
     let Some(to) = std::env::var_os("KEG_FUZZ_KEEP") else { return };
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let to = Path::new(&to).join(format!("{n:02} {label}"));
     std::fs::create_dir_all(&to).expect("create a copy directory");
-    for (name, bytes) in snapshot(dir) {
+    for (name, bytes) in disk.files() {
         if let Some(bytes) = bytes {
             std::fs::write(to.join(name), bytes).expect("write a copy");
         }

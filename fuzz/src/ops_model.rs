@@ -68,14 +68,36 @@
 //! model expires them by the cache's time. A read-only open beside a live
 //! writer also starts at the mark (as the next open would), so it may run up
 //! to a lease ahead of the writer.
+//!
+//! Crashes inside an operation (mode bit `CUTS`, bit 6: the `OTHER` opcode's
+//! byte is then taken modulo 8, and 4-7 are [`Step::CrashIn`]): the step
+//! arms a power cut or a kill at the n-th storage operation from now, runs
+//! one action (a set, a delete, a batch, a clear, compaction, maintenance,
+//! a flush, a sync or a clean close, so the cut can fall inside a
+//! promotion, a compaction, an eviction or a hint rewrite), then crashes:
+//! a power cut drops or tears what was not fsynced
+//! (`keg::sim::FaultFs::crash`), a kill keeps everything the process had
+//! written (`FaultFs::revive`). With 6-7, a second crash falls at the m-th
+//! storage operation of the reopen (inside recovery). The reopened cache
+//! must then hold a prefix of its history: the model's state after some
+//! step at or after the last one it must keep (the last acknowledged write
+//! in synced mode and after a kill in flushed mode; the last flush after a
+//! kill in buffered mode; the last sync, clean close or reopen after a power
+//! cut), where after a power cut in the flushed and buffered modes a key
+//! written since that point may also be missing, and under `SMALL` any key
+//! may be missing (evicted). Every key reads exactly as in that state
+//! (value, flags, expiry) otherwise. The model then continues from what the
+//! reopen found.
+//!
+//! Storage: the cache's files live in the simulator's memory
+//! (`FaultFs::in_memory`); [`run_on`] runs an input on real files too.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::time::Duration;
 
 use keg::{Cache, CasOutcome, Clock, Durability, Error, ManualClock, SetOptions};
 
-use crate::input::{scratch_dir, Input};
+use crate::input::{Backend, Disk, Input};
 
 /// How far the cache's time may run ahead of its clock (keg's clock lease).
 const CLOCK_LEASE_MS: u64 = 20_000;
@@ -103,6 +125,8 @@ pub const ATOMIC: u8 = 1 << 4;
 /// Mode bit (with [`ATOMIC`]): opcodes are six bits wide, 32-39 (and their
 /// repeats up to 63) the tag and namespace operations.
 pub const TAGS: u8 = 1 << 5;
+/// Mode bit: the `OTHER` opcode's byte also picks [`Step::CrashIn`].
+pub const CUTS: u8 = 1 << 6;
 /// Number of distinct plain keys.
 pub const KEYS: usize = 12;
 /// Number of namespaces (`ns-0`, `ns-1`).
@@ -134,7 +158,14 @@ pub mod op {
     pub const REOPEN: u8 = 13;
     /// `abandon` and reopen.
     pub const CRASH: u8 = 14;
-    /// One more byte: 0 clear, 1 sync, 2 flush, 3 read-only open and check.
+    /// One more byte: 0 clear, 1 sync, 2 flush, 3 read-only open and check;
+    /// with [`super::CUTS`], modulo 8, and 4-7 [`super::Step::CrashIn`]:
+    /// 4 a power cut, 5 a kill, 6 and 7 the same and a power cut inside
+    /// the reopen. Then: the action (byte % 9: set, delete, set_many,
+    /// clear, compact, maintenance, flush, sync, close), the key (set,
+    /// delete) or keys (set_many) and length/4 (set, set_many), the
+    /// operations before the crash (byte), with 6-7 the operations of the
+    /// reopen before its crash (byte), and the crash's seed (byte).
     pub const OTHER: u8 = 15;
     /// `set_with`: key, value selector, flags selector, TTL selector.
     pub const SET_WITH: u8 = 16;
@@ -191,13 +222,20 @@ pub mod op {
     pub const PUT_2: u8 = 39;
 }
 
+/// Every plain key's bytes, made once (the checks read every key after
+/// every step).
+fn key_table() -> &'static [Vec<u8>] {
+    static TABLE: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..KEYS).map(|k| format!("key-{k}-{}", "x".repeat(k % 5)).into_bytes()).collect())
+}
+
 /// Key `k`'s bytes.
-pub fn key(k: usize) -> Vec<u8> {
-    format!("key-{k}-{}", "x".repeat(k % 5)).into_bytes()
+pub fn key(k: usize) -> &'static [u8] {
+    &key_table()[k]
 }
 
 /// Any key `k` below [`ALL_KEYS`]: its namespace (if any) and its bytes there.
-pub fn any_key(k: usize) -> (Option<usize>, Vec<u8>) {
+pub fn any_key(k: usize) -> (Option<usize>, &'static [u8]) {
     if k < KEYS {
         (None, key(k))
     } else {
@@ -413,6 +451,42 @@ pub enum Step {
         tags: u8,
         ttl: Ttl,
     },
+    /// Runs `action` with a crash armed at its `after`-th storage operation
+    /// from now (or right after it): a kill if `kill`, else a power cut
+    /// whose losses `seed` picks; with `recovery`, another power cut at that
+    /// storage operation of the reopen.
+    CrashIn {
+        action: Action,
+        after: u64,
+        kill: bool,
+        recovery: Option<u64>,
+        seed: u64,
+    },
+}
+
+/// What [`Step::CrashIn`] crashes inside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `set` of a [`Val::Bytes`] value of this extra length.
+    Set {
+        key: usize,
+        len: usize,
+    },
+    Delete {
+        key: usize,
+    },
+    /// `set_many` of [`Val::Bytes`] values of this extra length (plus the item's position).
+    SetMany {
+        keys: Vec<usize>,
+        len: usize,
+    },
+    Clear,
+    Compact,
+    Maintain,
+    Flush,
+    Sync,
+    /// A clean close.
+    Close,
 }
 
 impl Step {
@@ -482,11 +556,27 @@ pub fn decode(code: u8, mode: u8, input: &mut Input<'_>) -> Step {
         12 => Step::Maintain,
         13 => Step::Reopen,
         14 => Step::Crash,
-        15 => match input.u8() % 4 {
+        15 => match input.u8() % if mode & CUTS != 0 { 8 } else { 4 } {
             0 => Step::Clear,
             1 => Step::Sync,
             2 => Step::Flush,
-            _ => Step::ReadOnly,
+            3 => Step::ReadOnly,
+            c => {
+                let action = match input.u8() % 9 {
+                    0 => Action::Set { key: input.below(KEYS), len: input.u8() as usize * 4 },
+                    1 => Action::Delete { key: input.below(KEYS) },
+                    2 => Action::SetMany { keys: keys_from(input), len: input.u8() as usize * 4 },
+                    3 => Action::Clear,
+                    4 => Action::Compact,
+                    5 => Action::Maintain,
+                    6 => Action::Flush,
+                    7 => Action::Sync,
+                    _ => Action::Close,
+                };
+                let after = input.u8() as u64;
+                let recovery = (c >= 6).then(|| input.u8() as u64);
+                Step::CrashIn { action, after, kill: c % 2 == 1, recovery, seed: input.u8() as u64 }
+            }
         },
         op::SET_WITH..=op::REPLACE => {
             let (key, val, flags) = (input.below(KEYS), val_from(input.u8()), flags_from(input.u8()));
@@ -694,25 +784,27 @@ impl Settings {
     }
 }
 
-/// The cache under test (dropped before its directory), its directory and
-/// clock, and the model.
+/// The cache under test (dropped before its storage), its storage and
+/// clock, the model, and the model's recent states.
 pub struct Run {
     cache: Option<Cache>,
-    dir: tempfile::TempDir,
+    disk: Disk,
     clock: ManualClock,
     settings: Settings,
     model: Model,
+    history: History,
     steps: usize,
 }
 
-fn builder(settings: &Settings, clock: &ManualClock) -> keg::Builder {
+fn builder(settings: &Settings, clock: &ManualClock, disk: &Disk) -> keg::Builder {
     let b = Cache::builder()
         .max_bytes(settings.max_bytes)
         .segment_bytes(settings.segment_bytes)
         .max_value_len(settings.max_value_len)
         .durability(settings.durability)
         .background_maintenance(false)
-        .clock(clock.clone());
+        .clock(clock.clone())
+        .storage(disk.fs().clone());
     if settings.collide {
         b.key_hasher(collide)
     } else {
@@ -720,8 +812,65 @@ fn builder(settings: &Settings, clock: &ManualClock) -> keg::Builder {
     }
 }
 
-fn open(dir: &Path, settings: &Settings, clock: &ManualClock, after: &str) -> Cache {
-    builder(settings, clock).open(dir).unwrap_or_else(|e| panic!("open after {after} failed: {e}"))
+fn open(disk: &Disk, settings: &Settings, clock: &ManualClock, after: &str) -> Cache {
+    builder(settings, clock, disk).open(disk.dir()).unwrap_or_else(|e| panic!("open after {after} failed: {e}"))
+}
+
+/// The model's state at one point of the history.
+#[derive(Clone)]
+struct State {
+    map: HashMap<usize, Item>,
+    hidden: HashSet<usize>,
+}
+
+impl State {
+    fn of(model: &Model) -> State {
+        State { map: model.map.clone(), hidden: model.hidden.clone() }
+    }
+
+    /// What key `k` reads as at `now`: value, flags, expiry.
+    fn read(&self, k: usize, now: u64) -> Option<(&[u8], u32, u64)> {
+        let i = self.map.get(&k).filter(|i| i.expires == 0 || i.expires > now)?;
+        Some((&i.value, i.flags, i.expires))
+    }
+}
+
+/// The model's states since the last one a crash must keep, for the prefix
+/// rule: `states[0]` is durable; one more per step that may have changed
+/// the model.
+struct History {
+    states: Vec<State>,
+    /// The last state handed to the operating system (a kill keeps it).
+    flushed: usize,
+    /// The last state made durable (a power cut keeps it).
+    synced: usize,
+}
+
+impl History {
+    fn new(model: &Model) -> History {
+        History { states: vec![State::of(model)], flushed: 0, synced: 0 }
+    }
+
+    /// A step that may have changed the model was acknowledged.
+    fn record(&mut self, model: &Model, durability: Durability) {
+        self.states.push(State::of(model));
+        let last = self.states.len() - 1;
+        match durability {
+            Durability::Synced => (self.flushed, self.synced) = (last, last),
+            Durability::Flushed => self.flushed = last,
+            _ => {}
+        }
+    }
+
+    /// Everything acknowledged has reached the operating system.
+    fn flushed_all(&mut self) {
+        self.flushed = self.states.len() - 1;
+    }
+
+    /// Everything acknowledged is durable: the model's state is the new start.
+    fn synced_all(&mut self, model: &Model) {
+        *self = History::new(model);
+    }
 }
 
 /// The bytes of value `val` written for key `k` by step `step`.
@@ -735,37 +884,55 @@ fn bytes(k: usize, val: Val, step: usize) -> Vec<u8> {
 /// `get_entry` of any key, through its namespace's handle if it has one.
 fn entry_of(c: &Cache, k: usize) -> keg::Result<Option<keg::Entry>> {
     match any_key(k) {
-        (None, key) => c.get_entry(&key),
-        (Some(ns), key) => c.namespace(ns_name(ns))?.get_entry(&key),
+        (None, key) => c.get_entry(key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.get_entry(key),
     }
 }
 
 /// `contains` of any key, as [`entry_of`].
 fn contains_of(c: &Cache, k: usize) -> keg::Result<bool> {
     match any_key(k) {
-        (None, key) => c.contains(&key),
-        (Some(ns), key) => c.namespace(ns_name(ns))?.contains(&key),
+        (None, key) => c.contains(key),
+        (Some(ns), key) => c.namespace(ns_name(ns))?.contains(key),
     }
 }
 
 impl Run {
-    /// A fresh cache in a scratch directory.
+    /// A fresh cache in memory.
     pub fn new(settings: Settings) -> Run {
-        let (dir, clock) = (scratch_dir(), ManualClock::new(START_MS));
-        let cache = Some(open(dir.path(), &settings, &clock, "nothing"));
-        Run { cache, dir, clock, settings, model: Model::default(), steps: 0 }
+        Run::new_on(settings, Backend::Memory)
+    }
+
+    /// A fresh cache on `backend`.
+    pub fn new_on(settings: Settings, backend: Backend) -> Run {
+        let (disk, clock) = (Disk::new(backend), ManualClock::new(START_MS));
+        let cache = Some(open(&disk, &settings, &clock, "nothing"));
+        let model = Model::default();
+        let history = History::new(&model);
+        Run { cache, disk, clock, settings, model, history, steps: 0 }
     }
 
     /// Runs `step` and checks it, then checks every key.
     pub fn step(&mut self, step: &Step) {
-        let Run { cache, dir, clock, settings, model, steps } = self;
-        let (dir, small, n) = (dir.path(), settings.small, *steps);
+        if let Step::CrashIn { action, after, kill, recovery, seed } = step {
+            if self.settings.small {
+                self.model.map.values_mut().for_each(|i| i.moved = true);
+            }
+            self.crash_in(action, *after, *kill, *recovery, *seed);
+            self.steps += 1;
+            self.check_all(step);
+            return;
+        }
+        // (A batch records the state after each of its items: a crash may
+        // leave any prefix of it.)
+        let Run { cache, disk, clock, settings, model, steps, history, .. } = self;
+        let (small, n) = (settings.small, *steps);
         if matches!(step, Step::Compact | Step::Maintain) || (small && step.writes()) {
             model.map.values_mut().for_each(|i| i.moved = true);
         }
         let c = cache.as_ref().expect("open");
         let now = cache_time(c, clock);
-        let keys: Vec<Vec<u8>> = (0..KEYS).map(key).collect();
+        let keys = key_table();
         match *step {
             Step::Set { key: k, len, ttl } => {
                 let v = value(k, n, len);
@@ -796,7 +963,7 @@ impl Run {
             Step::Maintain => c.run_maintenance().unwrap_or_else(|e| panic!("maintenance failed: {e}")),
             Step::Reopen => {
                 drop(cache.take());
-                *cache = Some(open(dir, settings, clock, "a clean close"));
+                *cache = Some(open(disk, settings, clock, "a clean close"));
             }
             Step::Crash => {
                 let c = cache.take().expect("open");
@@ -804,7 +971,7 @@ impl Run {
                     c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
                 }
                 c.abandon();
-                *cache = Some(open(dir, settings, clock, "a crash"));
+                *cache = Some(open(disk, settings, clock, "a crash"));
             }
             Step::Clear => {
                 c.clear().unwrap_or_else(|e| panic!("clear failed: {e}"));
@@ -815,7 +982,9 @@ impl Run {
             Step::Flush => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
             Step::ReadOnly => {
                 c.flush().unwrap_or_else(|e| panic!("flush failed: {e}"));
-                let ro = builder(settings, clock).open_read_only(dir).unwrap_or_else(|e| panic!("read-only open: {e}"));
+                let ro = builder(settings, clock, disk)
+                    .open_read_only(disk.dir())
+                    .unwrap_or_else(|e| panic!("read-only open: {e}"));
                 let ro_now = cache_time(&ro, clock);
                 for k in 0..ALL_KEYS {
                     let got = entry_of(&ro, k).unwrap_or_else(|e| panic!("read-only get of key {k} failed: {e}"));
@@ -982,6 +1151,7 @@ impl Run {
                     Ok(()) => {
                         for (&k, (_, v)) in ks.iter().zip(values) {
                             model.put(k, v, flags, ttl, now);
+                            history.record(model, settings.durability);
                         }
                     }
                     Err(Error::NoSpace { .. }) if small => {}
@@ -1003,6 +1173,7 @@ impl Run {
                 );
                 for k in ks {
                     model.map.remove(k);
+                    history.record(model, settings.durability);
                 }
             }
             Step::GetMany { keys: ref ks } => {
@@ -1039,8 +1210,8 @@ impl Run {
                 let v = bytes(k, val, n);
                 let opts = SetOptions::new().ttl(ttl.duration()).flags(flags).tags(tag_names(tags));
                 let result = match any_key(k) {
-                    (None, key) => c.set_with(&key, &v, &opts),
-                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.set_with(&key, &v, &opts)),
+                    (None, key) => c.set_with(key, &v, &opts),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.set_with(key, &v, &opts)),
                 };
                 match result {
                     Ok(version) => {
@@ -1062,8 +1233,8 @@ impl Run {
             }
             Step::Remove { key: k } => {
                 let removed = match any_key(k) {
-                    (None, key) => c.delete(&key),
-                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.delete(&key)),
+                    (None, key) => c.delete(key),
+                    (Some(ns), key) => c.namespace(ns_name(ns)).and_then(|h| h.delete(key)),
                 }
                 .unwrap_or_else(|e| panic!("delete of key {k} failed: {e}"));
                 let was_live = model.live(k, now).is_some();
@@ -1101,15 +1272,239 @@ impl Run {
                     Ok(()) => {
                         for (&k, (_, v)) in ks.iter().zip(values) {
                             model.put_tagged(k, v, flags, tags, ttl, now);
+                            history.record(model, settings.durability);
                         }
                     }
                     Err(Error::NoSpace { .. }) if small => {}
                     Err(e) => panic!("set_many (tags {tags:#b}) of keys {ks:?} failed: {e}"),
                 }
             }
+            Step::CrashIn { .. } => unreachable!("handled above"),
+        }
+        if step.writes() {
+            self.history.record(&self.model, self.settings.durability);
+        }
+        match step {
+            // A clean close, or an open after a crash, leaves every write durable.
+            Step::Sync | Step::Reopen | Step::Crash => self.history.synced_all(&self.model),
+            Step::Flush | Step::Compact | Step::Maintain | Step::ReadOnly => self.history.flushed_all(),
+            Step::Clear => self.history.flushed_all(),
+            _ => {}
         }
         self.steps += 1;
         self.check_all(step);
+    }
+
+    /// [`Step::CrashIn`]: runs `action` until the crash, crashes, reopens
+    /// (crashing inside recovery too with `recovery`), and checks that the
+    /// cache holds a prefix of its history.
+    fn crash_in(&mut self, action: &Action, after: u64, kill: bool, recovery: Option<u64>, seed: u64) {
+        let fs = self.disk.fs().clone();
+        let (small, durability, n) = (self.settings.small, self.settings.durability, self.steps);
+        let c = self.cache.take().expect("open");
+        let now = cache_time(&c, &self.clock);
+        fs.cut_power_after(after + 1);
+        let model = &mut self.model;
+        let out = |e: &Error| fs.power_is_out() || matches!(e, Error::NoSpace { .. } if small);
+        // The states the action may have left if it was cut short.
+        let mut in_flight: Vec<State> = Vec::new();
+        let mut acked = true;
+        match *action {
+            Action::Set { key: k, len } => {
+                let v = value(k, n, len);
+                match c.set(key(k), &v, None) {
+                    Ok(()) => drop(model.put(k, v, 0, Ttl::Never, now)),
+                    Err(e) if out(&e) => {
+                        let mut m = State::of(model);
+                        m.map.insert(k, Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 });
+                        m.hidden.remove(&k);
+                        in_flight.push(m);
+                        acked = false;
+                    }
+                    Err(e) => panic!("set of key {k} failed: {e}"),
+                }
+            }
+            Action::Delete { key: k } => match c.delete(key(k)) {
+                Ok(removed) => {
+                    let was_live = model.live(k, now).is_some();
+                    assert!(removed == was_live || (small && was_live), "delete of key {k} returned {removed}");
+                    model.map.remove(&k);
+                }
+                Err(e) if out(&e) => {
+                    let mut m = State::of(model);
+                    m.map.remove(&k);
+                    in_flight.push(m);
+                    acked = false;
+                }
+                Err(e) => panic!("delete of key {k} failed: {e}"),
+            },
+            Action::SetMany { ref keys, len } => {
+                let values: Vec<(Vec<u8>, Vec<u8>)> =
+                    keys.iter().enumerate().map(|(i, &k)| (key(k).to_vec(), value(k, i, len + i))).collect();
+                match c.set_many(&values, &SetOptions::new()) {
+                    Ok(()) => {
+                        for (&k, (_, v)) in keys.iter().zip(values) {
+                            model.put(k, v, 0, Ttl::Never, now);
+                            self.history.record(model, durability);
+                        }
+                    }
+                    Err(e) if out(&e) => {
+                        // A crash leaves a prefix of the batch, in order.
+                        let mut m = State::of(model);
+                        for (&k, (_, v)) in keys.iter().zip(values) {
+                            let item = Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 };
+                            m.map.insert(k, item);
+                            m.hidden.remove(&k);
+                            in_flight.push(m.clone());
+                        }
+                        acked = false;
+                    }
+                    Err(e) => panic!("set_many of keys {keys:?} failed: {e}"),
+                }
+            }
+            Action::Clear => match c.clear() {
+                Ok(()) => {
+                    model.map.clear();
+                    model.hidden.clear();
+                }
+                Err(e) if out(&e) => {
+                    in_flight.push(State { map: HashMap::new(), hidden: HashSet::new() });
+                    acked = false;
+                }
+                Err(e) => panic!("clear failed: {e}"),
+            },
+            Action::Compact | Action::Maintain | Action::Flush | Action::Sync => {
+                let r = match action {
+                    Action::Compact => c.compact(),
+                    Action::Maintain => c.run_maintenance(),
+                    Action::Flush => c.flush(),
+                    _ => c.sync(),
+                };
+                match r {
+                    Ok(()) if *action == Action::Sync => self.history.synced_all(model),
+                    Ok(()) => self.history.flushed_all(),
+                    Err(e) if out(&e) => {}
+                    Err(e) => panic!("{action:?} failed: {e}"),
+                }
+            }
+            Action::Close => {}
+        }
+        let c = match action {
+            Action::Close => match c.close() {
+                Ok(()) => {
+                    self.history.synced_all(model);
+                    None
+                }
+                Err(e) if fs.power_is_out() => {
+                    crate::trace!("  close failed: {e}");
+                    None
+                }
+                Err(e) => panic!("close failed: {e}"),
+            },
+            _ => Some(c),
+        };
+        if acked && !matches!(action, Action::Compact | Action::Maintain | Action::Flush | Action::Sync | Action::Close)
+        {
+            self.history.record(model, durability);
+        }
+        self.history.states.extend(in_flight);
+        // The crash: the process stops here (if the cut has not come yet).
+        fs.cut_power_now();
+        if let Some(c) = c {
+            c.abandon();
+        }
+        let restart = |kill: bool, seed: u64| {
+            if kill {
+                fs.revive();
+            } else {
+                fs.crash(seed).expect("crash");
+            }
+        };
+        restart(kill, seed);
+        crate::trace!("  crashed ({}) at op {after} of {action:?}", if kill { "kill" } else { "power cut" });
+        if let Some(m) = recovery {
+            fs.cut_power_after(m + 1);
+            match builder(&self.settings, &self.clock, &self.disk).open(self.disk.dir()) {
+                Ok(c) => {
+                    fs.cut_power_now();
+                    c.abandon();
+                }
+                Err(e) => crate::trace!("  the open cut at op {m} failed: {e}"),
+            }
+            fs.cut_power_now();
+            restart(false, seed.wrapping_add(1));
+            crate::trace!("  crashed (power cut) at op {m} of the reopen");
+        }
+        let power_cut = !kill || recovery.is_some();
+        let c = open(&self.disk, &self.settings, &self.clock, "a crash inside an operation");
+        let now = cache_time(&c, &self.clock);
+        let got: Vec<Option<keg::Entry>> = (0..ALL_KEYS)
+            .map(|k| entry_of(&c, k).unwrap_or_else(|e| panic!("get of key {k} after the crash failed: {e}")))
+            .collect();
+        let h = &self.history;
+        let lo = if power_cut { h.synced } else { h.flushed };
+        let loose = power_cut && durability != Durability::Synced;
+        let fits = |p: usize, k: usize| -> bool {
+            let want = h.states[p].read(k, now);
+            match (&got[k], want) {
+                (None, None) => true,
+                (Some(e), Some(w)) => (&e.value[..], e.flags, e.expires_at_ms) == w,
+                (Some(_), None) => false,
+                // Lost: only a write since the last sync may be (or an eviction).
+                (None, Some(w)) => small || (loose && h.states[lo..=p].iter().any(|s| s.read(k, now) != Some(w))),
+            }
+        };
+        let Some(p) = (lo..h.states.len()).rev().find(|&p| (0..ALL_KEYS).all(|k| fits(p, k))) else {
+            let shown: Vec<String> = (0..ALL_KEYS)
+                .map(|k| {
+                    let got = got[k]
+                        .as_ref()
+                        .map(|e| (String::from_utf8_lossy(&e.value).into_owned(), e.flags, e.expires_at_ms));
+                    let want: Vec<_> = h.states[lo..]
+                        .iter()
+                        .map(|s| s.read(k, now).map(|(v, f, e)| (String::from_utf8_lossy(v).into_owned(), f, e)))
+                        .collect();
+                    format!("key {k}: reads {got:?}, states from {lo}: {want:?}")
+                })
+                .collect();
+            panic!(
+                "after a crash ({}) inside {action:?} at op {after} (recovery cut {recovery:?}), {durability:?}: \
+                 the cache matches no state of its history from {lo} of {}:\n{}",
+                if kill { "kill" } else { "power cut" },
+                h.states.len(),
+                shown.join("\n")
+            );
+        };
+        crate::trace!("  the reopen holds state {p} of {} (from {lo})", h.states.len());
+        // What the reopen found is the state from now on.
+        let state = h.states[p].clone();
+        let h = &self.history;
+        let model = &mut self.model;
+        model.map = state.map;
+        model.hidden = state.hidden;
+        for (k, got) in got.iter().enumerate() {
+            match got {
+                None if model.live(k, now).is_some() => {
+                    model.map.remove(&k);
+                    model.hidden.insert(k);
+                }
+                // An expired entry a lost delete brought back counts in
+                // `len` until reclaimed.
+                None if h.states.iter().any(|s| s.map.contains_key(&k)) => drop(model.hidden.insert(k)),
+                None => {}
+                Some(e) => {
+                    let seen = model.versions.entry(k).or_default();
+                    if !seen.contains(&e.version) {
+                        seen.push(e.version);
+                    }
+                    if let Some(i) = model.map.get_mut(&k) {
+                        (i.version, i.moved) = (Some(e.version), false);
+                    }
+                }
+            }
+        }
+        self.history = History::new(model);
+        self.cache = Some(c);
     }
 
     /// After every step the cache agrees with the model on every key.
@@ -1149,11 +1544,16 @@ impl Run {
     }
 }
 
-/// Runs one input.
+/// Runs one input, in memory.
 pub fn run(data: &[u8]) {
+    run_on(data, Backend::Memory);
+}
+
+/// Runs one input on `backend`.
+pub fn run_on(data: &[u8], backend: Backend) {
     let mut input = Input::new(data);
     let mode = input.u8();
-    let mut run = Run::new(Settings::from_mode(mode));
+    let mut run = Run::new_on(Settings::from_mode(mode), backend);
     for _ in 0..MAX_OPS {
         if input.is_empty() {
             break;

@@ -169,6 +169,42 @@ pub fn all() -> Vec<Seed> {
     add("ops_model", "tags", tags.clone());
     tags[0] = ops_model::ATOMIC | ops_model::TAGS | ops_model::SMALL | ops_model::COLLIDE | ops_model::SYNCED;
     add("ops_model", "tags-small-collide-synced", tags);
+    // Crashes inside operations (mode bit CUTS): a power cut or a kill at the
+    // n-th storage operation of a set, a delete, a batch, a clear, a
+    // compaction, maintenance, a flush, a sync and a close, some with a
+    // second cut inside the reopen (`OTHER`, 4-7, then the action, its
+    // arguments, the operation, [the reopen's operation], the seed).
+    let crash_in = |kind: u8, action: &[u8], after: u8, seed: u8| {
+        let mut step = vec![op::OTHER, kind];
+        step.extend_from_slice(action);
+        step.push(after);
+        if kind >= 6 {
+            step.push(after / 2);
+        }
+        step.push(seed);
+        step
+    };
+    let mut cuts = vec![ops_model::CUTS | ops_model::SMALL | ops_model::BUFFERED];
+    for round in 0..4u8 {
+        for i in 0..10u8 {
+            cuts.extend(set((i + round) % ops_model::KEYS as u8, 200, 0));
+        }
+        cuts.extend(crash_in(4 + round, &[4], 3 + 7 * round, round)); // compact
+        cuts.extend(crash_in(4 + (round + 1) % 4, &[5], 5 + 9 * round, round)); // maintain
+        cuts.extend(crash_in(4 + (round + 2) % 4, &[0, round, 100], 1, round)); // set
+        cuts.extend(crash_in(4 + (round + 3) % 4, &[2, 3, 1, 2, 3, 50], 2 + round, round)); // set_many
+        cuts.extend([op::GET, round, op::DELETE, round + 1]);
+    }
+    cuts.extend(crash_in(5, &[1, 2], 0, 9)); // delete
+    cuts.extend(crash_in(4, &[6], 1, 10)); // flush
+    cuts.extend(crash_in(6, &[7], 1, 11)); // sync
+    cuts.extend(crash_in(7, &[8], 4, 12)); // close
+    cuts.extend(crash_in(4, &[3], 2, 13)); // clear
+    add("ops_model", "cuts-small-buffered", cuts.clone());
+    cuts[0] = ops_model::CUTS | ops_model::SMALL | ops_model::COLLIDE;
+    add("ops_model", "cuts-small-collide-flushed", cuts.clone());
+    cuts[0] = ops_model::CUTS | ops_model::SYNCED;
+    add("ops_model", "cuts-synced", cuts);
     seeds
 }
 

@@ -147,7 +147,7 @@ impl Engine {
     ) -> Result<Arc<Engine>> {
         // Refuses a directory that holds files keg did not write, before
         // writing anything (the lock file included): see `crate::dir`.
-        let found = crate::dir::recognise(dir)?;
+        let found = crate::dir::recognise(&storage, dir)?;
         let lock = if read_only {
             if found == Found::Missing {
                 return Err(Error::NotACache { path: dir.to_owned(), reason: "no such cache directory".into() });
@@ -155,7 +155,7 @@ impl Engine {
             None
         } else {
             storage.create_dir_all(dir)?;
-            Some(DirLock::acquire(dir)?)
+            Some(DirLock::acquire(&storage, dir)?)
         };
         #[cfg(feature = "fault-injection")]
         if let Some(sim) = &storage.sim {
@@ -163,7 +163,7 @@ impl Engine {
         }
         // Under the lock, look again (another process may have created the
         // cache meanwhile, or put files here), and mark a new or adopted cache.
-        if !read_only && found != Found::Marked && crate::dir::recognise(dir)? != Found::Marked {
+        if !read_only && found != Found::Marked && crate::dir::recognise(&storage, dir)? != Found::Marked {
             crate::dir::write_marker(&storage, dir)?;
         }
         let counters = Counters::default();

@@ -13,7 +13,7 @@ pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
 /// Reads the checkpoint; `None` when missing or damaged (recovery then assumes less).
 pub(crate) fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Checkpoint>> {
     let path = dir.join(CHECKPOINT_FILE);
-    if !path.exists() {
+    if storage.stat(&path, true).is_err() {
         return Ok(None);
     }
     match Checkpoint::decode(&storage.read_file(&path)?) {

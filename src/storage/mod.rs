@@ -2,11 +2,15 @@
 //! goes through [`Storage`] and [`FileRef`], and every failure comes back as an
 //! [`Error::Io`] naming the operation and the path.
 //!
-//! In production `Storage` is the operating system and the seam costs one
-//! branch on a field that is always empty. With the `fault-injection` feature,
-//! a [`crate::sim::FaultFs`] can be plugged in: it fails chosen operations and
-//! simulates power cuts (see `src/storage/sim.rs`).
+//! In production `Storage` is the operating system and the seam costs
+//! nothing: without the `fault-injection` feature the fields and branches
+//! below that name the simulator do not exist. With the feature, a
+//! [`crate::sim::FaultFs`] can be plugged in: it fails chosen operations and
+//! simulates power cuts (see `src/storage/sim.rs`), on real files or on
+//! files it keeps in memory (`src/storage/mem.rs`).
 
+#[cfg(feature = "fault-injection")]
+mod mem;
 #[cfg(feature = "fault-injection")]
 pub(crate) mod sim;
 
@@ -14,6 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -73,28 +78,49 @@ impl Storage {
         }
     }
 
+    /// The simulator, when it keeps the files in memory.
+    #[cfg(feature = "fault-injection")]
+    #[inline]
+    pub(crate) fn memory(&self) -> Option<&sim::FaultFs> {
+        self.sim.as_ref().filter(|s| s.is_in_memory())
+    }
+
     /// Creates a new file; fails if it exists.
     pub(crate) fn create_new(&self, path: &Path) -> Result<FileRef> {
         let err = |e| Error::io("create", path, e);
         self.check(Op::Create, path).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            let id = mem.mem_create(path).map_err(err)?;
+            return Ok(FileRef { handle: Handle::Mem(mem.clone(), id), path: path.to_owned(), storage: self.clone() });
+        }
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(err)?;
         self.note(|| Event::Create(path.to_owned()));
-        Ok(FileRef { file, path: path.to_owned(), storage: self.clone() })
+        Ok(FileRef { handle: Handle::Os(file), path: path.to_owned(), storage: self.clone() })
     }
 
     /// Opens an existing file, for reading only or for reading and writing.
     pub(crate) fn open(&self, path: &Path, writable: bool) -> Result<FileRef> {
         let err = |e| Error::io("open", path, e);
         self.check(Op::Open, path).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            let id = mem.mem_open(path).map_err(err)?;
+            return Ok(FileRef { handle: Handle::Mem(mem.clone(), id), path: path.to_owned(), storage: self.clone() });
+        }
         let file = OpenOptions::new().read(true).write(writable).open(path).map_err(err)?;
         self.note(|| Event::Open(path.to_owned()));
-        Ok(FileRef { file, path: path.to_owned(), storage: self.clone() })
+        Ok(FileRef { handle: Handle::Os(file), path: path.to_owned(), storage: self.clone() })
     }
 
     /// Reads a whole small file (hint, checkpoint).
     pub(crate) fn read_file(&self, path: &Path) -> Result<Vec<u8>> {
         let err = |e| Error::io("read", path, e);
         self.check(Op::Read, path).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_read_file(path).map_err(err);
+        }
         let mut out = Vec::new();
         File::open(path).and_then(|mut f| f.read_to_end(&mut out)).map_err(err)?;
         Ok(out)
@@ -122,6 +148,10 @@ impl Storage {
     pub(crate) fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let err = |e| Error::io("rename", from, e);
         self.check(Op::Rename, from).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_rename(from, to).map_err(err);
+        }
         fs::rename(from, to).map_err(err)?;
         self.note(|| Event::Rename(from.to_owned(), to.to_owned()));
         Ok(())
@@ -131,6 +161,13 @@ impl Storage {
     pub(crate) fn remove(&self, path: &Path) -> Result<()> {
         let err = |e| Error::io("remove", path, e);
         self.check(Op::Remove, path).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return match mem.mem_remove(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(err(e)),
+                _ => Ok(()),
+            };
+        }
         match fs::remove_file(path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(err(e)),
             _ => {
@@ -144,19 +181,75 @@ impl Storage {
     pub(crate) fn sync_dir(&self, dir: &Path) -> Result<()> {
         let err = |e| Error::io("fsync directory", dir, e);
         self.check(Op::SyncDir, dir).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_sync_dir(dir).map_err(err);
+        }
         File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
         self.note(|| Event::SyncDir);
         Ok(())
     }
 
     pub(crate) fn create_dir_all(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+        let err = |e| Error::io("create directory", dir, e);
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_create_dir_all(dir).map_err(err);
+        }
+        fs::create_dir_all(dir).map_err(err)
+    }
+
+    /// What is at `path`: a directory, a regular file (with its length), or
+    /// something else; `follow` follows a symbolic link. Not counted as an
+    /// operation (it changes nothing and is not fault-injected).
+    pub(crate) fn stat(&self, path: &Path, follow: bool) -> io::Result<Stat> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return Ok(match mem.mem_stat(path)? {
+                Ok(len) => Stat::File(len),
+                Err(()) => Stat::Dir,
+            });
+        }
+        let m = if follow { fs::metadata(path)? } else { fs::symlink_metadata(path)? };
+        Ok(if m.is_dir() {
+            Stat::Dir
+        } else if m.is_file() {
+            Stat::File(m.len())
+        } else {
+            Stat::Other
+        })
+    }
+
+    /// Reads at most `max` bytes from the start of the file at `path`. Not
+    /// counted as an operation (see [`Storage::stat`]).
+    pub(crate) fn read_head(&self, path: &Path, max: usize) -> io::Result<Vec<u8>> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_read_head(path, max);
+        }
+        let mut head = Vec::with_capacity(max);
+        File::open(path)?.take(max as u64).read_to_end(&mut head)?;
+        Ok(head)
+    }
+
+    /// The names of a directory's entries, as the OS gives them. Not counted
+    /// as an operation (see [`Storage::stat`]).
+    pub(crate) fn entries(&self, dir: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return Ok(mem.mem_list(dir)?.into_iter().map(Into::into).collect());
+        }
+        fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name())).collect()
     }
 
     /// The names of the files in a directory.
     pub(crate) fn list_dir(&self, dir: &Path) -> Result<Vec<String>> {
         let err = |e| Error::io("list directory", dir, e);
         self.check(Op::List, dir).map_err(err)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(mem) = self.memory() {
+            return mem.mem_list(dir).map_err(err);
+        }
         let mut names = Vec::new();
         for entry in fs::read_dir(dir).map_err(err)? {
             if let Some(name) = entry.map_err(err)?.file_name().to_str() {
@@ -165,6 +258,16 @@ impl Storage {
         }
         Ok(names)
     }
+}
+
+/// What [`Storage::stat`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stat {
+    Dir,
+    /// A regular file of this many bytes.
+    File(u64),
+    /// A symbolic link (not followed), a device, a socket...
+    Other,
 }
 
 /// What happened to a file, for the power-cut simulation.
@@ -182,9 +285,17 @@ pub(crate) enum Event {
 
 /// An open file and its path, for error messages.
 pub(crate) struct FileRef {
-    file: File,
+    handle: Handle,
     path: PathBuf,
     storage: Storage,
+}
+
+/// The file itself: an OS file, or (tests only) a simulator's in-memory
+/// file, named by its node as an OS file is by its descriptor.
+enum Handle {
+    Os(File),
+    #[cfg(feature = "fault-injection")]
+    Mem(sim::FaultFs, u64),
 }
 
 impl FileRef {
@@ -193,7 +304,12 @@ impl FileRef {
     }
 
     pub(crate) fn len(&self) -> Result<u64> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| Error::io("stat", &self.path, e))
+        let len = match &self.handle {
+            Handle::Os(file) => file.metadata().map(|m| m.len()),
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, id) => mem.mem_len(*id),
+        };
+        len.map_err(|e| Error::io("stat", &self.path, e))
     }
 
     /// Writes all of `buf` at `offset`.
@@ -205,13 +321,24 @@ impl FileRef {
                 // A short write: part of the bytes land before the error.
                 if sim.short_writes() && buf.len() > 1 {
                     let half = &buf[..buf.len() / 2];
-                    let _ = self.file.write_all_at(half, offset);
-                    sim.note(Event::Write(self.path.clone(), offset, half.to_vec()));
+                    match &self.handle {
+                        Handle::Os(file) => {
+                            let _ = file.write_all_at(half, offset);
+                            sim.note(Event::Write(self.path.clone(), offset, half.to_vec()));
+                        }
+                        Handle::Mem(mem, id) => {
+                            let _ = mem.mem_write(*id, half, offset);
+                        }
+                    }
                 }
                 return Err(err(e));
             }
         }
-        self.file.write_all_at(buf, offset).map_err(err)?;
+        match &self.handle {
+            Handle::Os(file) => file.write_all_at(buf, offset).map_err(err)?,
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, id) => return mem.mem_write(*id, buf, offset).map_err(err),
+        }
         self.storage.note(|| Event::Write(self.path.clone(), offset, buf.to_vec()));
         Ok(())
     }
@@ -219,7 +346,11 @@ impl FileRef {
     /// Writes the first half of `buf` at `offset`, then kills the process (kill points only).
     #[cfg(feature = "fault-injection")]
     pub(crate) fn write_torn_and_die(&self, buf: &[u8], offset: u64) -> ! {
-        let _ = self.file.write_all_at(&buf[..buf.len() / 2], offset);
+        let half = &buf[..buf.len() / 2];
+        match &self.handle {
+            Handle::Os(file) => drop(file.write_all_at(half, offset)),
+            Handle::Mem(mem, id) => drop(mem.mem_write(*id, half, offset)),
+        }
         std::process::abort()
     }
 
@@ -227,7 +358,11 @@ impl FileRef {
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let err = |e| Error::io("read", &self.path, e);
         self.storage.check(Op::Read, &self.path).map_err(err)?;
-        self.file.read_exact_at(buf, offset).map_err(err)
+        match &self.handle {
+            Handle::Os(file) => file.read_exact_at(buf, offset).map_err(err),
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, id) => mem.mem_read(*id, buf, offset).map_err(err),
+        }
     }
 
     /// Makes the file's data durable (fdatasync).
@@ -242,22 +377,58 @@ impl FileRef {
     pub(crate) fn sync_data(&self) -> Result<()> {
         let err = |e| Error::io("fsync", &self.path, e);
         let synced = match self.storage.check(Op::Sync, &self.path) {
-            Ok(()) => self.file.sync_data(),
+            Ok(()) => match &self.handle {
+                Handle::Os(file) => file.sync_data(),
+                #[cfg(feature = "fault-injection")]
+                Handle::Mem(mem, id) => mem.mem_sync(*id),
+            },
             Err(e) => Err(e),
         };
         if let Err(e) = synced {
-            mark_fsync_failed(&self.path);
+            self.mark_fsync_failed();
             return Err(err(e));
+        }
+        #[cfg(feature = "fault-injection")]
+        if let Handle::Mem(..) = &self.handle {
+            return Ok(());
         }
         self.storage.note(|| Event::Sync(self.path.clone()));
         Ok(())
+    }
+
+    /// Leaves the [`FSYNC_FAILED_FILE`] marker in the file's directory.
+    ///
+    /// Only an open in the same boot needs it (a reboot empties the page cache,
+    /// and an open then reads what the disk holds), so it is created and never
+    /// fsynced: creating a name touches no data block, and so works on a disk
+    /// whose writeback just failed. It bypasses the storage simulator's fault
+    /// injection and power cuts for the same reason (it is not data whose
+    /// durability the simulator tracks; in memory it is put as if durable). A
+    /// failure to create it is ignored: the fsync's own error is what the
+    /// caller reports; the next open then trusts the page cache, as keg did
+    /// before the marker existed.
+    fn mark_fsync_failed(&self) {
+        let Some(dir) = self.path.parent() else { return };
+        match &self.handle {
+            Handle::Os(_) => {
+                let _ = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join(FSYNC_FAILED_FILE));
+            }
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, _) => {
+                let _ = mem.put_file(dir, FSYNC_FAILED_FILE, b"");
+            }
+        }
     }
 
     /// Cuts or extends the file to `len` bytes.
     pub(crate) fn set_len(&self, len: u64) -> Result<()> {
         let err = |e| Error::io("truncate", &self.path, e);
         self.storage.check(Op::SetLen, &self.path).map_err(err)?;
-        self.file.set_len(len).map_err(err)?;
+        match &self.handle {
+            Handle::Os(file) => file.set_len(len).map_err(err)?,
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, id) => return mem.mem_set_len(*id, len).map_err(err),
+        }
         self.storage.note(|| Event::SetLen(self.path.clone(), len));
         Ok(())
     }
@@ -267,14 +438,25 @@ impl FileRef {
     /// caller must never touch bytes past the end of the file.
     pub(crate) fn map(&self, len: usize) -> Result<Mapping> {
         if len == 0 {
-            return Ok(Mapping(None));
+            return Ok(Mapping::empty());
         }
         let err = |e| Error::io("mmap", &self.path, e);
         self.storage.check(Op::Map, &self.path).map_err(err)?;
-        // SAFETY: keg never truncates a mapped file below what readers may
-        // touch, and reads only ranges it has written (see log::segment).
-        let map = unsafe { MmapOptions::new().len(len).map(&self.file) }.map_err(err)?;
-        Ok(Mapping(Some(map)))
+        match &self.handle {
+            Handle::Os(file) => {
+                // SAFETY: keg never truncates a mapped file below what readers may
+                // touch, and reads only ranges it has written (see log::segment).
+                let map = unsafe { MmapOptions::new().len(len).map(file) }.map_err(err)?;
+                let ptr = NonNull::new(map.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
+                Ok(Mapping { ptr, len: map.len(), _owner: Owner::Os(map) })
+            }
+            #[cfg(feature = "fault-injection")]
+            Handle::Mem(mem, id) => {
+                let map = mem.mem_map(*id, len).map_err(err)?;
+                let ptr = NonNull::new(map.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
+                Ok(Mapping { ptr, len: map.len(), _owner: Owner::Mem(map) })
+            }
+        }
     }
 }
 
@@ -284,16 +466,48 @@ impl std::fmt::Debug for FileRef {
     }
 }
 
-/// A read-only memory mapping (empty for a zero-length map).
-#[derive(Debug)]
-pub(crate) struct Mapping(Option<Mmap>);
+/// A read-only memory mapping (empty for a zero-length map): the address and
+/// length of the mapped bytes, and what keeps them mapped.
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+    _owner: Owner,
+}
+
+/// What owns a [`Mapping`]'s bytes.
+enum Owner {
+    Empty,
+    Os(#[allow(dead_code)] Mmap),
+    #[cfg(feature = "fault-injection")]
+    Mem(#[allow(dead_code)] std::sync::Arc<mem::MapBuf>),
+}
+
+// SAFETY: a `Mapping` is a read-only view of bytes its owner keeps alive (an
+// `Mmap`, which is `Send` and `Sync`, or an in-memory buffer that is too).
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn empty() -> Mapping {
+        Mapping { ptr: NonNull::dangling(), len: 0, _owner: Owner::Empty }
+    }
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("len", &self.len).finish()
+    }
+}
 
 impl std::ops::Deref for Mapping {
     type Target = [u8];
 
     #[inline]
     fn deref(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or(&[])
+        // SAFETY: `ptr` is valid for `len` bytes while `_owner` lives (an
+        // empty mapping's dangling pointer is valid for 0 bytes).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
@@ -302,22 +516,6 @@ impl std::ops::Deref for Mapping {
 /// fsynced it, those bytes may read back from the page cache without being
 /// on the disk, or ever going to be (FORMAT.md, section 1).
 pub(crate) const FSYNC_FAILED_FILE: &str = "fsync-failed";
-
-/// Leaves the [`FSYNC_FAILED_FILE`] marker in the directory of `path`.
-///
-/// Only an open in the same boot needs it (a reboot empties the page cache,
-/// and an open then reads what the disk holds), so it is created and never
-/// fsynced: creating a name touches no data block, and so works on a disk
-/// whose writeback just failed. It bypasses the storage simulator for the
-/// same reason (it is not data whose durability the simulator tracks). A
-/// failure to create it is ignored: the fsync's own error is what the
-/// caller reports; the next open then trusts the page cache, as keg did
-/// before the marker existed.
-fn mark_fsync_failed(path: &Path) {
-    if let Some(dir) = path.parent() {
-        let _ = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join(FSYNC_FAILED_FILE));
-    }
-}
 
 /// The temporary name used while a file is being written.
 pub(crate) fn tmp_path(path: &Path) -> PathBuf {

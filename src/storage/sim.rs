@@ -13,12 +13,19 @@
 //!   dropped, or torn; each file created, renamed or removed since the last
 //!   directory fsync either changed or not — in the manner of LevelDB's and
 //!   redb's test file systems.
+//!
+//! [`FaultFs::in_memory`] makes a simulator whose files live in memory only
+//! (`src/storage/mem.rs`): the same bookkeeping, with each file's current
+//! bytes beside its durable ones, directories as a set of paths, and the
+//! directory lock as a set of locked paths. The fuzz targets and the model
+//! tests run on it, a hundred times faster than on real files.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::mem::{MapBuf, MemFile};
 use super::{Event, Op};
 
 /// The error an injected fault returns.
@@ -59,6 +66,8 @@ struct Node {
     /// Writes whose fsync failed in fsyncgate mode: the kernel may have thrown
     /// them away, and no later fsync makes them durable (only rewriting does).
     doomed: Vec<(u64, Vec<u8>)>,
+    /// Memory mode: the bytes reads see (durable, pending and doomed writes).
+    mem: MemFile,
 }
 
 impl Node {
@@ -115,7 +124,37 @@ struct State {
     names: BTreeMap<PathBuf, u64>,
     durable_names: BTreeMap<PathBuf, u64>,
     nodes: HashMap<u64, Node>,
+    /// Memory mode: the directories (always durable).
+    dirs: BTreeSet<PathBuf>,
+    /// Memory mode: the directories whose lock is held.
+    locks: BTreeSet<PathBuf>,
 }
+
+impl State {
+    fn new_node(&mut self, node: Node) -> u64 {
+        let id = self.next_node;
+        self.next_node += 1;
+        self.nodes.insert(id, node);
+        id
+    }
+
+    fn node(&mut self, id: u64) -> io::Result<&mut Node> {
+        self.nodes.get_mut(&id).ok_or_else(|| io::Error::from_raw_os_error(EBADF))
+    }
+
+    /// Memory mode: the node named `path`, or why not.
+    fn named(&self, path: &Path) -> io::Result<u64> {
+        match self.names.get(path) {
+            Some(&id) => Ok(id),
+            None if self.dirs.contains(path) => Err(io::Error::from_raw_os_error(EISDIR)),
+            None => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+}
+
+const EBADF: i32 = 9;
+const EEXIST: i32 = 17;
+const EISDIR: i32 = 21;
 
 /// A file system for tests that fails on request and survives simulated power cuts.
 ///
@@ -134,6 +173,7 @@ struct State {
 #[derive(Clone, Default)]
 pub struct FaultFs {
     state: Arc<Mutex<State>>,
+    memory: bool,
 }
 
 impl FaultFs {
@@ -145,6 +185,113 @@ impl FaultFs {
     /// ```
     pub fn new() -> FaultFs {
         FaultFs::default()
+    }
+
+    /// A simulator whose files live in memory only: nothing touches the
+    /// disk, and a path names a file of this simulator (and its clones)
+    /// alone. Faults and power cuts work as with [`FaultFs::new`]; the
+    /// directory lock is a lock within this simulator.
+    ///
+    /// ```
+    /// let fs = keg::sim::FaultFs::in_memory();
+    /// let dir = std::path::Path::new("/keg-in-memory/cache");
+    /// let cache = keg::Cache::builder().storage(fs.clone()).open(dir).unwrap();
+    /// cache.set(b"k", b"v", None).unwrap();
+    /// cache.close().unwrap();
+    /// assert!(!dir.exists());
+    /// assert!(fs.files(dir).contains_key("KEG"));
+    /// let cache = keg::Cache::builder().storage(fs).open(dir).unwrap();
+    /// assert_eq!(cache.get(b"k").unwrap().unwrap(), b"v");
+    /// ```
+    pub fn in_memory() -> FaultFs {
+        FaultFs { memory: true, ..FaultFs::default() }
+    }
+
+    /// Whether the files live in memory ([`FaultFs::in_memory`]).
+    ///
+    /// ```
+    /// assert!(keg::sim::FaultFs::in_memory().is_in_memory());
+    /// assert!(!keg::sim::FaultFs::new().is_in_memory());
+    /// ```
+    pub fn is_in_memory(&self) -> bool {
+        self.memory
+    }
+
+    /// Memory mode: creates the directory `dir` (and its parents) and puts a
+    /// file named `name` in it holding `bytes`, durably (as if written and
+    /// fsynced before the test began). With real files, writes the file.
+    ///
+    /// ```
+    /// let fs = keg::sim::FaultFs::in_memory();
+    /// let dir = std::path::Path::new("/d");
+    /// fs.put_file(dir, "notes.txt", b"hello").unwrap();
+    /// assert_eq!(fs.files(dir)["notes.txt"].as_deref(), Some(&b"hello"[..]));
+    /// ```
+    pub fn put_file(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        if !self.memory {
+            std::fs::create_dir_all(dir)?;
+            return std::fs::write(dir.join(name), bytes);
+        }
+        let mut st = self.lock();
+        st.mkdirs(dir);
+        let path = dir.join(name);
+        if st.dirs.contains(&path) {
+            return Err(io::Error::from_raw_os_error(EISDIR));
+        }
+        let id = st.new_node(Node { durable: bytes.to_vec(), mem: MemFile::with(bytes.to_vec()), ..Node::default() });
+        st.names.insert(path.clone(), id);
+        st.durable_names.insert(path, id);
+        Ok(())
+    }
+
+    /// Memory mode: creates the directory `name` in `dir` (and `dir` and its
+    /// parents). With real files, creates it on disk.
+    ///
+    /// ```
+    /// let fs = keg::sim::FaultFs::in_memory();
+    /// fs.put_dir(std::path::Path::new("/d"), "sub").unwrap();
+    /// assert_eq!(fs.files(std::path::Path::new("/d"))["sub"], None);
+    /// ```
+    pub fn put_dir(&self, dir: &Path, name: &str) -> io::Result<()> {
+        if !self.memory {
+            return std::fs::create_dir_all(dir.join(name));
+        }
+        let mut st = self.lock();
+        let path = dir.join(name);
+        if st.names.contains_key(&path) {
+            return Err(io::Error::from_raw_os_error(EEXIST));
+        }
+        st.mkdirs(&path);
+        Ok(())
+    }
+
+    /// The entries of directory `dir` by name, with each file's current
+    /// bytes (`None` for a directory). With real files, reads the disk.
+    ///
+    /// ```
+    /// let fs = keg::sim::FaultFs::in_memory();
+    /// assert!(fs.files(std::path::Path::new("/nowhere")).is_empty());
+    /// ```
+    pub fn files(&self, dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+        if !self.memory {
+            let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+            return entries
+                .flatten()
+                .map(|e| {
+                    let p = e.path();
+                    let bytes = if p.is_dir() { None } else { Some(std::fs::read(&p).unwrap_or_default()) };
+                    (e.file_name().to_string_lossy().into_owned(), bytes)
+                })
+                .collect();
+        }
+        let st = self.lock();
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let files = st.names.iter().filter(|(p, _)| p.parent() == Some(dir)).filter_map(|(p, id)| {
+            let bytes = st.nodes.get(id).map(|n| n.mem.bytes().to_vec());
+            Some((name(p)?, bytes))
+        });
+        let dirs = st.dirs.iter().filter(|p| p.parent() == Some(dir)).filter_map(|p| Some((name(p)?, None)));
+        files.chain(dirs).collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -311,6 +458,7 @@ impl FaultFs {
                 }
             };
             match chosen {
+                None if self.memory => {}
                 None => match std::fs::remove_file(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                     _ => {}
@@ -337,7 +485,9 @@ impl FaultFs {
                             }
                         }
                     }
-                    std::fs::write(&path, &content)?;
+                    if !self.memory {
+                        std::fs::write(&path, &content)?;
+                    }
                     survivors.insert(path, content);
                 }
             }
@@ -347,19 +497,52 @@ impl FaultFs {
         st.durable_names.clear();
         st.nodes.clear();
         for (path, content) in survivors {
-            let id = st.next_node;
-            st.next_node += 1;
-            st.nodes.insert(id, Node { durable: content, ..Node::default() });
+            let mem = if self.memory { MemFile::with(content.clone()) } else { MemFile::default() };
+            let id = st.new_node(Node { durable: content, mem, ..Node::default() });
             st.names.insert(path.clone(), id);
             st.durable_names.insert(path, id);
         }
         st.power_out = false;
         st.power_cut_at = None;
+        st.locks.clear();
         Ok(lost)
+    }
+
+    /// Restores power as if only the process had died (a `kill -9`, the
+    /// operating system still up): every write and directory change made so
+    /// far stays, fsynced or not. Close (or abandon) every cache using these
+    /// files first. A write whose fsync failed in fsyncgate mode stays as
+    /// uncertain as it was.
+    ///
+    /// ```
+    /// use keg::sim::FaultFs;
+    /// let fs = FaultFs::in_memory();
+    /// let dir = std::path::Path::new("/cache");
+    /// let cache = keg::Cache::builder().storage(fs.clone()).open(dir).unwrap();
+    /// fs.cut_power_after(1);
+    /// assert!(cache.set(b"k", b"v", None).is_err());
+    /// cache.abandon();
+    /// fs.revive();
+    /// let cache = keg::Cache::builder().storage(fs).open(dir).unwrap();
+    /// ```
+    pub fn revive(&self) {
+        let mut st = self.lock();
+        for node in st.nodes.values_mut() {
+            for pending in std::mem::take(&mut node.pending) {
+                node.make_durable(pending);
+            }
+        }
+        st.durable_names = st.names.clone();
+        st.power_out = false;
+        st.power_cut_at = None;
+        st.locks.clear();
     }
 
     /// Starts tracking the files already in `dir` as durable.
     pub(crate) fn adopt_dir(&self, dir: &Path) {
+        if self.memory {
+            return;
+        }
         let mut st = self.lock();
         let Ok(entries) = std::fs::read_dir(dir) else { return };
         for entry in entries.flatten() {
@@ -467,6 +650,156 @@ impl FaultFs {
                 st.names.remove(&p);
             }
             Event::SyncDir => st.durable_names = st.names.clone(),
+        }
+    }
+}
+
+/// Memory mode: the operations of [`super::Storage`] and [`super::FileRef`]
+/// on in-memory files. The caller has counted each with [`FaultFs::check`].
+impl FaultFs {
+    pub(crate) fn mem_create(&self, path: &Path) -> io::Result<u64> {
+        let mut st = self.lock();
+        if st.names.contains_key(path) || st.dirs.contains(path) {
+            return Err(io::Error::from_raw_os_error(EEXIST));
+        }
+        if !path.parent().is_some_and(|d| st.dirs.contains(d)) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let id = st.new_node(Node::default());
+        st.names.insert(path.to_owned(), id);
+        Ok(id)
+    }
+
+    pub(crate) fn mem_open(&self, path: &Path) -> io::Result<u64> {
+        self.lock().named(path)
+    }
+
+    pub(crate) fn mem_read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut st = self.lock();
+        let id = st.named(path)?;
+        Ok(st.node(id)?.mem.bytes().to_vec())
+    }
+
+    /// The first `max` bytes of the file at `path`.
+    pub(crate) fn mem_read_head(&self, path: &Path, max: usize) -> io::Result<Vec<u8>> {
+        let mut st = self.lock();
+        let id = st.named(path)?;
+        let bytes = st.node(id)?.mem.bytes();
+        Ok(bytes[..bytes.len().min(max)].to_vec())
+    }
+
+    pub(crate) fn mem_len(&self, id: u64) -> io::Result<u64> {
+        Ok(self.lock().node(id)?.mem.len())
+    }
+
+    pub(crate) fn mem_write(&self, id: u64, buf: &[u8], off: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        let node = st.node(id)?;
+        node.mem.write_at(buf, off)?;
+        node.pending.push(Pending::Write(off, buf.to_vec()));
+        Ok(())
+    }
+
+    pub(crate) fn mem_read(&self, id: u64, buf: &mut [u8], off: u64) -> io::Result<()> {
+        self.lock().node(id)?.mem.read_at(buf, off)
+    }
+
+    pub(crate) fn mem_sync(&self, id: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        let node = st.node(id)?;
+        for pending in std::mem::take(&mut node.pending) {
+            node.make_durable(pending);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mem_set_len(&self, id: u64, len: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        let node = st.node(id)?;
+        node.mem.set_len(len)?;
+        node.pending.push(Pending::SetLen(len));
+        Ok(())
+    }
+
+    pub(crate) fn mem_map(&self, id: u64, len: usize) -> io::Result<Arc<MapBuf>> {
+        Ok(self.lock().node(id)?.mem.map(len))
+    }
+
+    pub(crate) fn mem_rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        let id = st.named(from)?;
+        if st.dirs.contains(to) {
+            return Err(io::Error::from_raw_os_error(EISDIR));
+        }
+        st.names.remove(from);
+        st.names.insert(to.to_owned(), id);
+        Ok(())
+    }
+
+    pub(crate) fn mem_remove(&self, path: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        st.named(path)?;
+        st.names.remove(path);
+        Ok(())
+    }
+
+    pub(crate) fn mem_sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        if !st.dirs.contains(dir) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        st.durable_names = st.names.clone();
+        Ok(())
+    }
+
+    pub(crate) fn mem_create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        if dir.ancestors().any(|d| st.names.contains_key(d)) {
+            return Err(io::Error::from_raw_os_error(EEXIST));
+        }
+        st.mkdirs(dir);
+        Ok(())
+    }
+
+    /// The names of the entries of `dir`, files and directories.
+    pub(crate) fn mem_list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let st = self.lock();
+        if !st.dirs.contains(dir) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        let in_dir = |p: &&PathBuf| p.parent() == Some(dir);
+        let names = st.names.keys().filter(in_dir).chain(st.dirs.iter().filter(in_dir));
+        Ok(names.filter_map(|p| Some(p.file_name()?.to_str()?.to_owned())).collect())
+    }
+
+    /// Whether `path` is a directory, or else a file's length.
+    pub(crate) fn mem_stat(&self, path: &Path) -> io::Result<Result<u64, ()>> {
+        let mut st = self.lock();
+        if st.dirs.contains(path) {
+            return Ok(Err(()));
+        }
+        let id = st.named(path)?;
+        Ok(Ok(st.node(id)?.mem.len()))
+    }
+
+    /// Takes the lock of `dir`; false if it is held.
+    pub(crate) fn mem_lock(&self, dir: &Path) -> io::Result<bool> {
+        let mut st = self.lock();
+        if !st.dirs.contains(dir) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        Ok(st.locks.insert(dir.to_owned()))
+    }
+
+    pub(crate) fn mem_unlock(&self, dir: &Path) {
+        self.lock().locks.remove(dir);
+    }
+}
+
+impl State {
+    fn mkdirs(&mut self, dir: &Path) {
+        for d in dir.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+            self.dirs.insert(d.to_owned());
         }
     }
 }

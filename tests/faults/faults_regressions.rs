@@ -530,3 +530,39 @@ fn a_synced_value_whose_unsynced_overwrite_let_a_reclaim_drop_it_survives_a_powe
         }
     }
 }
+
+/// Known issue (found by `ops_model`'s crashes inside operations,
+/// `fuzz/known-issues/ops_model/`): a version is the record's sequence
+/// number, "valid across restarts", but after a power cut loses the tail of
+/// the log in flushed (or buffered) mode, recovery starts numbering again
+/// after the last surviving record, so a write after the reopen gets the
+/// version an acknowledged, lost write returned. A client holding that
+/// version then wins a `set_if_version` against a value it never saw.
+/// Ignored until fixed: `cargo test --release --test faults -- --ignored`.
+#[test]
+#[ignore = "known issue: versions are reissued after a power cut loses the writes that returned them"]
+fn a_version_is_never_given_twice_across_a_power_cut() {
+    let dir = Path::new("/keg-known-issue/cache");
+    let opts = keg::SetOptions::new();
+    for seed in 0..64 {
+        let fs = FaultFs::in_memory();
+        let cache = open(&fs, dir, Durability::Flushed);
+        cache.set_with(b"k", b"first", &opts).unwrap();
+        cache.sync().unwrap();
+        let lost = cache.set_with(b"k", b"second, not fsynced", &opts).unwrap();
+        cache.abandon();
+        fs.crash(seed).unwrap();
+        let cache = open(&fs, dir, Durability::Flushed);
+        if cache.get(b"k").unwrap().as_deref() != Some(&b"first"[..]) {
+            continue; // The power cut kept the second write.
+        }
+        let next = cache.set_with(b"other", b"v", &opts).unwrap();
+        let again = cache.set_with(b"k", b"third", &opts).unwrap();
+        assert!(
+            next != lost && again != lost,
+            "version {lost} of a write the power cut lost was given again ({next}, {again})"
+        );
+        return;
+    }
+    panic!("no seed lost the unsynced write");
+}

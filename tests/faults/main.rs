@@ -18,6 +18,7 @@ mod crash_loop_short_runs;
 mod crash_ttl;
 mod faults_fsyncgate;
 mod faults_full_disk;
+mod faults_memory_backend;
 mod faults_power_cut;
 mod faults_power_cut_sessions;
 mod faults_regressions;

@@ -6,10 +6,15 @@
 //! `fuzz/corpus/<target>/` (the seeds) and `fuzz/regressions/<target>/`
 //! (inputs that once found a bug). Set `KEG_FUZZ_CORPUS=<dir>` to also replay
 //! `<dir>/<target>/*`, e.g. a corpus a long fuzzing run grew.
+//!
+//! The directory targets run on the simulator's in-memory files, as the
+//! fuzzers do, and again on real files (`*_on_files`), so that both storage
+//! paths take every stored input.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+use crate::input::Backend;
 #[cfg(feature = "server")]
 use crate::protocol_parse;
 use crate::{checkpoint_decode, hint_decode, open_dir, ops_model, record_decode, seeds};
@@ -68,8 +73,18 @@ fn open_dir_corpus() {
 }
 
 #[test]
+fn open_dir_corpus_on_files() {
+    replay("open_dir", |data| open_dir::run_on(data, Backend::Files));
+}
+
+#[test]
 fn ops_model_corpus() {
     replay("ops_model", ops_model::run);
+}
+
+#[test]
+fn ops_model_corpus_on_files() {
+    replay("ops_model", |data| ops_model::run_on(data, Backend::Files));
 }
 
 #[cfg(feature = "server")]

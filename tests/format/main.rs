@@ -15,6 +15,8 @@ mod hint_decode;
 mod input;
 #[path = "../../fuzz/src/open_dir.rs"]
 mod open_dir;
+// (`Run::new`, for the model tests, is not used here.)
+#[allow(dead_code)]
 #[path = "../../fuzz/src/ops_model.rs"]
 mod ops_model;
 // protocol_parse: the parser of `keg serve` (feature "server").
