@@ -20,7 +20,7 @@ RUNS=${RUNS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONNECTIONS=${CONNECTIONS:-16}
 KEYS=${KEYS:-100000}
-# memcached's worker threads, and keg serve's --threads (its pollers kept ready).
+# memcached's worker threads (keg serve has a thread per connection).
 THREADS=${THREADS:-$(nproc)}
 SIZES=${SIZES:-"100 4096"}
 # 0: one blocking load thread per connection (like one web worker process
@@ -85,9 +85,11 @@ for run in $(seq 1 "$RUNS"); do
         for build in keg ${KEG_BASELINE:+baseline}; do
             bin=$KEG
             extra=()
-            [ "$build" = baseline ] && bin=$KEG_BASELINE
-            # A build that takes --threads gets memcached's count.
-            "$bin" serve --help | grep -q -- --threads && extra=(--threads "$THREADS")
+            if [ "$build" = baseline ]; then
+                bin=$KEG_BASELINE
+                # An older build may take --threads; give it memcached's count.
+                "$bin" serve --help | grep -q -- --threads && extra=(--threads "$THREADS")
+            fi
             for durability in flushed synced; do
                 dir="$WORK/keg-$run-$size-$durability"
                 "$bin" serve "$dir" --listen "127.0.0.1:$KEG_PORT" --max-bytes 4GiB \

@@ -5,7 +5,7 @@
 //! version, valid across restarts.
 
 use super::store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
-use crate::{Cache, CasOutcome, Durability, Entry, Error, SetOptions, Value};
+use crate::{Cache, CasOutcome, Entry, Error, SetOptions, Value};
 
 fn store_error(e: Error) -> StoreError {
     match e {
@@ -85,9 +85,5 @@ impl Store for Cache {
 
     fn stats(&self) -> crate::Stats {
         Cache::stats(self)
-    }
-
-    fn writes_wait(&self) -> bool {
-        self.durability() == Durability::Synced
     }
 }

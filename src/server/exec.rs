@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::blocking;
 use super::protocol::{check_key, ProtocolError, Request, RetrieveKind, StoreKind};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
 use super::stats::{add, bump, unix_now, write_settings, Counters};
@@ -27,8 +26,6 @@ pub(crate) struct Shared<S> {
     flush_at: AtomicU64,
     /// Unix time (s) of the last store failure logged, to log at most one a second.
     last_failure_log: AtomicU64,
-    /// The store's writes wait for the disk ([`Store::writes_wait`]).
-    writes_wait: bool,
 }
 
 /// What became of a request.
@@ -67,7 +64,6 @@ impl<S: Store> Shared<S> {
             verbosity: AtomicU32::new(0),
             flush_at: AtomicU64::new(0),
             last_failure_log: AtomicU64::new(0),
-            writes_wait: store.writes_wait(),
             store,
         }
     }
@@ -82,23 +78,6 @@ impl<S: Store> Shared<S> {
     /// `noreply`). `resume`: keys of a retrieval already answered;
     /// `out_limit`: the output size past which a retrieval pauses.
     pub(crate) fn execute(&self, request: Request<'_>, out: &mut Vec<u8>, resume: usize, out_limit: usize) -> Outcome {
-        let writes = match &request {
-            Request::Retrieve { kind, .. } => kind.touches(),
-            Request::Version
-            | Request::Verbosity { .. }
-            | Request::Quit
-            | Request::Stats { .. }
-            | Request::MetaNoop => false,
-            _ => true,
-        };
-        if writes && self.writes_wait {
-            blocking::section(|| self.execute_now(request, out, resume, out_limit))
-        } else {
-            self.execute_now(request, out, resume, out_limit)
-        }
-    }
-
-    fn execute_now(&self, request: Request<'_>, out: &mut Vec<u8>, resume: usize, out_limit: usize) -> Outcome {
         self.run_due_flush();
         let mark = out.len();
         let (outcome, noreply) = match request {

@@ -20,11 +20,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::exec::Shared;
-use super::pool::Pool;
 use super::reply::TOO_MANY_CONNECTIONS;
-use super::socket::Socket;
 use super::stats::bump;
 use super::store::Store;
+use super::threads::{self, Socket, StopSignal};
 
 /// Where the server listens: `HOST:PORT` (TCP) or `unix:PATH`.
 ///
@@ -162,7 +161,7 @@ enum Listener {
 }
 
 impl Listener {
-    /// The next connection, detached from the runtime (the pool's threads serve it).
+    /// The next connection, detached from the runtime (its own thread serves it).
     async fn accept(&self) -> io::Result<Socket> {
         match self {
             Listener::Tcp(l) => {
@@ -176,12 +175,12 @@ impl Listener {
     }
 }
 
-/// Accepts connections on `bound` until `stop` says stop, and hands each to
-/// the pool (counted in `curr_connections` while it is open).
+/// Accepts connections on `bound` until `stop` says stop; each is served by
+/// its own thread (counted in `curr_connections` while it runs).
 pub(crate) async fn accept_loop<S: Store>(
     bound: Bound,
     shared: Arc<Shared<S>>,
-    pool: Pool<S>,
+    stop_signal: Arc<StopSignal>,
     mut stop: watch::Receiver<bool>,
 ) {
     let (listener, _socket_file) = match bound {
@@ -221,12 +220,12 @@ pub(crate) async fn accept_loop<S: Store>(
         }
         bump(&c.total_connections);
         c.curr_connections.fetch_add(1, Ordering::Relaxed);
-        pool.add(stream);
+        threads::spawn(stream, shared.clone(), stop_signal.clone());
     }
 }
 
 /// Tells a connection over the limit why it is closed, then closes it. A
 /// new socket's send buffer is empty, so the line goes out without waiting.
-fn refuse(stream: Socket) {
+fn refuse(mut stream: Socket) {
     let _ = stream.write(format!("{TOO_MANY_CONNECTIONS}\r\n").as_bytes());
 }

@@ -30,25 +30,19 @@
 //! | a stalled request ([`Config::stall_timeout`]): part of a request received, or replies unsent, and no byte moving | 60 s | the connection is closed |
 //! | an idle connection ([`Config::idle_timeout`]) | none (as memcached: clients such as pymemcache keep connections open between requests and take a closed one as an error) | the connection is closed |
 //! | shutdown ([`Config::shutdown_grace`]) | 5 s to answer the requests already read | then connections are closed |
-//! | threads ([`Config::threads`], [`Config::max_threads`]) | one per CPU kept ready; at most 256 in all, counting threads waiting inside a store call and the spares polling in their place; plus a monitor and one thread that accepts connections and handles signals; each has a 512 KiB stack reservation, of which it touches a few KiB | when all 256 wait inside store calls, other requests wait for one to return |
+//! | threads | one per open connection (so at most `max_connections`), plus one that accepts connections and handles signals; each has a 512 KiB stack reservation, of which an idle connection touches a few KiB | a connection the system cannot start a thread for gets `SERVER_ERROR out of resources: ...` and is closed |
 //!
 //! So the memory a server's connections can hold is at most
-//! `max_connections × (input bound + max_output_bytes + one item)` plus
-//! `max_threads` stacks.
+//! `max_connections × (input bound + max_output_bytes + one item + one
+//! thread's stack)`.
 //!
 //! # Threads
 //!
-//! A small pool of threads serves every connection (see `pool.rs`): a
-//! thread takes the next connection with something to do, carries out every
-//! whole request it sent, answers, and takes the next; under load it finds
-//! the next without sleeping. One thread per CPU is kept ready. A thread
-//! waiting inside a store call (a write in synced durability waits for its
-//! fsync, announced by [`Store::writes_wait`]; any call found still running
-//! after 2 ms, such as a read of a page not in memory) does not count: a
-//! spare takes its place, so a store call that waits holds up only its own
-//! connection. The monitor closes connections past their timeouts (checked
-//! every 100 ms). BENCHMARKS.md §8 has the measurements that chose this over
-//! a thread per connection and over an async runtime.
+//! Each connection is served by a thread of its own that sleeps in poll(2)
+//! until its client sends: a store call that waits (an fsync in synced
+//! durability) holds up only its own connection, and the kernel shares the
+//! CPUs between connections. BENCHMARKS.md §8 has the measurements that
+//! chose this over an async runtime with a worker per CPU.
 //!
 //! # Example
 //!
@@ -73,18 +67,16 @@
 //! assert!(matches!(running.join().unwrap(), keg::server::Stopped::Graceful { .. }));
 //! ```
 
-mod blocking;
 mod cache_store;
 mod conn;
 mod exec;
 mod listen;
 mod memory;
-mod pool;
 pub mod protocol;
 pub mod reply;
-mod socket;
 mod stats;
 mod store;
+mod threads;
 
 use std::fmt;
 use std::io;
@@ -111,10 +103,6 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 20;
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default [`Config::shutdown_grace`].
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// Default [`Config::max_threads`].
-pub const DEFAULT_MAX_THREADS: usize = 256;
-/// Largest [`Config::max_threads`] accepted.
-pub const MAX_THREADS_LIMIT: usize = 4096;
 /// Default [`Config::unix_mode`]: owner only, as memcached's.
 pub const DEFAULT_UNIX_MODE: u32 = 0o700;
 /// The default listen address, memcached's port on the loopback interface.
@@ -195,13 +183,6 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Permission mode of unix sockets (e.g. `0o770` for a group).
     pub unix_mode: u32,
-    /// Threads kept ready to serve connections (0: one per CPU). See the
-    /// module documentation's "Threads".
-    pub threads: usize,
-    /// Most threads serving connections at once, counting those waiting
-    /// inside a store call (an fsync in synced durability) and the spares
-    /// started to poll in their place.
-    pub max_threads: usize,
     /// Whether SIGINT and SIGTERM stop the server (the first gracefully, a
     /// second at once). Off by default, for embedding; `keg serve` turns it on.
     pub handle_signals: bool,
@@ -220,8 +201,6 @@ impl Default for Config {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             unix_mode: DEFAULT_UNIX_MODE,
-            threads: 0,
-            max_threads: DEFAULT_MAX_THREADS,
             handle_signals: false,
             log: LogLevel::Off,
         }
@@ -239,12 +218,6 @@ impl Config {
         }
         if self.max_connections == 0 || self.max_output_bytes == 0 {
             return Err("max_connections and max_output_bytes must be at least 1".into());
-        }
-        if self.max_threads == 0 || self.max_threads > MAX_THREADS_LIMIT || self.threads > self.max_threads {
-            return Err(format!(
-                "max_threads must be 1 to {MAX_THREADS_LIMIT} and at least threads ({} threads, {} max_threads)",
-                self.threads, self.max_threads
-            ));
         }
         if self.unix_mode > 0o777 {
             return Err(format!("unix_mode {:o} is not a permission mode (at most 777)", self.unix_mode));
@@ -338,8 +311,8 @@ impl Server {
             bound.push(b);
         }
         // The accept loops, signals and the shutdown sequence run on this
-        // runtime, in the thread that calls `run`; connections are served by
-        // the pool's threads (see `pool`).
+        // runtime, in the thread that calls `run`; each connection runs on a
+        // thread of its own (see `threads`).
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
         let signals = if config.handle_signals {
             use tokio::signal::unix::{signal, SignalKind};
@@ -369,10 +342,10 @@ impl Server {
         let grace = config.shutdown_grace;
         let shared = Arc::new(exec::Shared::new(store, config, log));
         let (stop_tx, stop_rx) = watch::channel(false);
-        let pool = match pool::Pool::start(shared.clone(), shared.config.threads, shared.config.max_threads) {
-            Ok(p) => p,
+        let stop_signal = match threads::StopSignal::new() {
+            Ok(s) => Arc::new(s),
             Err(e) => {
-                log.error(format_args!("cannot start the threads that serve connections: {e}"));
+                log.error(format_args!("cannot make the stop signal: {e}"));
                 return Stopped::Graceful { unfinished: 0 };
             }
         };
@@ -382,14 +355,14 @@ impl Server {
                 watch_signals(signals, shutdown.clone(), log);
             }
             for b in bound {
-                tokio::spawn(listen::accept_loop(b, shared.clone(), pool.clone(), stop_rx.clone()));
+                tokio::spawn(listen::accept_loop(b, shared.clone(), stop_signal.clone(), stop_rx.clone()));
             }
             let _ = state.wait_for(|&s| s != RUNNING).await;
             let _ = stop_tx.send(true);
+            stop_signal.raise();
             if *state.borrow() == NOW {
                 return Stopped::Forced;
             }
-            pool.stop();
             let open = || shared.counters.curr_connections.load(Ordering::Relaxed);
             if open() > 0 {
                 log.info(format_args!("stopping: answering what {} open connections sent", open()));
@@ -406,15 +379,8 @@ impl Server {
             Stopped::Graceful { unfinished: open() }
         });
         match stopped {
-            Stopped::Forced => {
-                pool.exit(Duration::ZERO);
-                runtime.shutdown_background();
-            }
-            Stopped::Graceful { .. } => {
-                // A thread still inside a store call keeps the store until the call returns.
-                pool.exit(Duration::from_millis(500));
-                runtime.shutdown_timeout(Duration::from_millis(500));
-            }
+            Stopped::Forced => runtime.shutdown_background(),
+            Stopped::Graceful { .. } => runtime.shutdown_timeout(Duration::from_millis(500)),
         }
         stopped
     }

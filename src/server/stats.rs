@@ -17,9 +17,6 @@ pub(crate) struct Counters {
     pub(crate) curr_connections: AtomicU64,
     /// Connections accepted since start.
     pub(crate) total_connections: Counter,
-    /// Threads serving connections now: those kept ready, those waiting
-    /// inside a store call, and spares (at most `max_threads`).
-    pub(crate) threads: AtomicU64,
     /// Connections refused over `max_connections`.
     pub(crate) rejected_connections: Counter,
     /// Connections closed by the idle timeout.
@@ -167,8 +164,8 @@ impl Counters {
         s(out, "bytes_read", get(&self.bytes_read));
         s(out, "bytes_written", get(&self.bytes_written));
         s(out, "limit_maxbytes", store.max_bytes);
-        // Threads serving connections now (memcached counts its workers).
-        s(out, "threads", gauge(&self.threads));
+        // A thread per connection (memcached counts its worker threads here).
+        s(out, "threads", gauge(&self.curr_connections));
         s(out, "curr_items", store.entries);
         s(out, "total_items", get(&self.total_items));
         s(out, "bytes", store.live_bytes);
@@ -228,8 +225,7 @@ pub(crate) fn write_settings(out: &mut Vec<u8>, config: &Config, store: &crate::
     reply::stat(out, "verbosity", verbosity);
     reply::stat(out, "evictions", "on");
     reply::stat(out, "cas_enabled", "yes");
-    reply::stat(out, "num_threads", config.threads);
-    reply::stat(out, "keg_max_threads", config.max_threads);
+    reply::stat(out, "num_threads", "one per connection");
     reply::stat(out, "item_size_max", config.limits.max_item_size);
     reply::stat(out, "idle_time", config.idle_timeout.map_or(0, |d| d.as_secs()));
     reply::stat(out, "umask", format!("{:o}", 0o777 & !config.unix_mode));

@@ -68,12 +68,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What the server asks of the storage behind it.
 ///
-/// Every method is called from the server's threads and must be safe to
-/// call concurrently; each must be atomic with respect to the others on the
-/// same key (an `add` racing an `add` stores once). Methods may block (disk
-/// I/O): a call still running after a couple of milliseconds, or any write
-/// of a store whose [`Store::writes_wait`] is true, has another thread
-/// serve the other connections meanwhile.
+/// Every method is called from the server's connection threads and must be safe
+/// to call concurrently; each must be atomic with respect to the others on
+/// the same key (an `add` racing an `add` stores once). Methods may block
+/// (disk I/O); the server accounts for that.
 ///
 /// ```
 /// use keg::server::{MemoryStore, Store};
@@ -119,10 +117,4 @@ pub trait Store: Send + Sync + 'static {
     fn clear(&self) -> StoreResult<()>;
     /// The store's counters and sizes (a store without some reports 0).
     fn stats(&self) -> crate::Stats;
-    /// Whether a write waits for the disk before it returns (an fsync in
-    /// keg's synced durability). The server then lets another thread serve
-    /// the other connections while it waits. Default: false.
-    fn writes_wait(&self) -> bool {
-        false
-    }
 }

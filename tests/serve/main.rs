@@ -18,8 +18,8 @@ mod abuse;
 mod atomic;
 mod connections;
 mod lifecycle;
-mod pool;
 mod protocol;
+mod waiting;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -51,14 +51,6 @@ pub struct Args {
     /// this long, e.g. 10m; 0s: never [default: never, as memcached].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     idle_timeout: Option<Duration>,
-    /// Threads kept ready to serve connections [default: one per CPU].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-    /// Most threads serving at once, counting those waiting for the disk
-    /// inside a request (an fsync in synced durability, a read of a page not
-    /// in memory) and the spares that serve the other connections meanwhile.
-    #[arg(long, value_name = "N", default_value_t = keg::server::DEFAULT_MAX_THREADS)]
-    max_threads: usize,
     /// Permission mode of unix sockets, in octal (770: the owner's group too).
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode, default_value = "700")]
     unix_mode: u32,
@@ -91,17 +83,11 @@ pub fn run(args: Args) -> CmdResult {
     };
     let log = keg::server::Log::new(log_level);
     let max_item = usize::try_from(args.max_item_size).unwrap_or(usize::MAX);
-    let threads = match args.threads {
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
-    };
     let mut config = Config {
         listen: args.listen.clone(),
         max_connections: args.max_connections,
         idle_timeout: args.idle_timeout.filter(|d| !d.is_zero()),
         unix_mode: args.unix_mode,
-        threads,
-        max_threads: args.max_threads,
         handle_signals: true,
         log: log_level,
         ..Config::default()
@@ -123,7 +109,7 @@ pub fn run(args: Args) -> CmdResult {
     let stats = cache.stats();
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     log.info(format_args!(
-        "listening on {}; cache {}: {} entries, {} on disk, opened in {} ms; max-bytes {}, durability {}; {} threads ready, at most {}; at most {} connections",
+        "listening on {}; cache {}: {} entries, {} on disk, opened in {} ms; max-bytes {}, durability {}; a thread per connection, at most {}",
         addrs.join(", "),
         args.dir.display(),
         stats.entries,
@@ -131,8 +117,6 @@ pub fn run(args: Args) -> CmdResult {
         opened.as_millis(),
         human_bytes(args.max_bytes),
         durability_name(args.durability),
-        threads,
-        args.max_threads,
         args.max_connections,
     ));
     let cache = Arc::new(cache);

@@ -1,6 +1,6 @@
-//! The pool of threads behind the server, in process, with a store whose
-//! calls wait until the test lets them go: a call that waits holds up only
-//! its own connection, and the pool never runs more than `max_threads`.
+//! The server in process, with a store whose calls wait until the test lets
+//! them go: a store call that waits (a read, or a write as an fsync makes it
+//! wait) holds up only its own connection.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -19,19 +19,15 @@ struct GatedStore {
     open: Mutex<bool>,
     cv: Condvar,
     waiting: AtomicUsize,
-    most_waiting: AtomicUsize,
-    writes_wait: bool,
 }
 
 impl GatedStore {
-    fn new(writes_wait: bool) -> GatedStore {
+    fn new() -> GatedStore {
         GatedStore {
             inner: MemoryStore::new(1 << 20),
             open: Mutex::new(false),
             cv: Condvar::new(),
             waiting: AtomicUsize::new(0),
-            most_waiting: AtomicUsize::new(0),
-            writes_wait,
         }
     }
 
@@ -39,8 +35,7 @@ impl GatedStore {
         if !key.starts_with(prefix) {
             return;
         }
-        let now = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_waiting.fetch_max(now, Ordering::SeqCst);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.cv.wait(open).unwrap();
@@ -112,9 +107,6 @@ impl Store for GatedStore {
     fn stats(&self) -> keg::Stats {
         self.inner.stats()
     }
-    fn writes_wait(&self) -> bool {
-        self.writes_wait
-    }
 }
 
 struct Running {
@@ -123,8 +115,8 @@ struct Running {
     thread: std::thread::JoinHandle<Stopped>,
 }
 
-fn start(store: Arc<GatedStore>, threads: usize, max_threads: usize) -> Running {
-    let config = Config { listen: vec!["127.0.0.1:0".parse().unwrap()], threads, max_threads, ..Config::default() };
+fn start(store: Arc<GatedStore>) -> Running {
+    let config = Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() };
     let server = Server::bind(config).unwrap();
     let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
     let shutdown = server.shutdown_handle();
@@ -168,10 +160,8 @@ fn stop(running: Running) {
 
 #[test]
 fn a_read_that_waits_holds_up_only_its_own_connection() {
-    let store = Arc::new(GatedStore::new(false));
-    // One thread kept ready: only the pool's replacement of a stuck thread
-    // lets the other connections through.
-    let running = start(store.clone(), 1, 8);
+    let store = Arc::new(GatedStore::new());
+    let running = start(store.clone());
     let (mut slow, mut slow_r) = connect(running.addr);
     write!(slow, "get slow1\r\n").unwrap();
     store.await_waiting(1);
@@ -183,8 +173,8 @@ fn a_read_that_waits_holds_up_only_its_own_connection() {
 
 #[test]
 fn writes_that_wait_for_the_disk_let_the_other_connections_through() {
-    let store = Arc::new(GatedStore::new(true));
-    let running = start(store.clone(), 1, 8);
+    let store = Arc::new(GatedStore::new());
+    let running = start(store.clone());
     let mut slow = Vec::new();
     for i in 0..3 {
         let (mut s, r) = connect(running.addr);
@@ -196,27 +186,6 @@ fn writes_that_wait_for_the_disk_let_the_other_connections_through() {
     store.release();
     for (_, r) in &mut slow {
         assert_eq!(line(r), "STORED\r\n");
-    }
-    stop(running);
-}
-
-#[test]
-fn no_more_than_max_threads_serve_at_once() {
-    let store = Arc::new(GatedStore::new(false));
-    let running = start(store.clone(), 1, 4);
-    let mut slow = Vec::new();
-    for i in 0..8 {
-        let (mut s, r) = connect(running.addr);
-        write!(s, "get slow{i}\r\n").unwrap();
-        slow.push((s, r));
-    }
-    store.await_waiting(4);
-    // Time for a fifth call to arrive at the gate if the pool let one through.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(store.most_waiting.load(Ordering::SeqCst), 4);
-    store.release();
-    for (_, r) in &mut slow {
-        assert_eq!(line(r), "END\r\n");
     }
     stop(running);
 }
