@@ -14,7 +14,9 @@
 //! the key stored in the record, so two keys with the same hash both live
 //! in the index and are told apart on read.
 //!
-//! Layout: 256 shards, each an open-addressing table with linear probing and
+//! Layout: up to 256 shards (a [`ShardLayout`] chosen from the cache's
+//! `max_bytes`: one per 4 MiB, a power of two, so a tiny cache has one and
+//! the default 1 GiB has 256), each an open-addressing table with linear probing and
 //! Robin Hood displacement, behind its own `RwLock`. Slots are placed by
 //! "fast range" (multiply-shift) on the hash, which lets a table have any
 //! capacity: a shard grows by about 1.18x when it passes 15/16 full, so
@@ -33,17 +35,63 @@
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::RwLock;
 
-/// 256 shards: enough that readers and the writer seldom meet on one, and
-/// few enough that a table of a million-entry cache spans 19 pages, so that
-/// rounding tables to whole pages (see `Slots::empty`) costs little.
-pub(crate) const SHARD_BITS: u32 = 8;
-pub(crate) const SHARDS: usize = 1 << SHARD_BITS;
+/// At most 256 shards: enough that readers and the writer seldom meet on
+/// one, and few enough that a table of a million-entry cache spans 19 pages,
+/// so that rounding tables to whole pages (see `Slots::empty`) costs little.
+pub(crate) const MAX_SHARD_BITS: u32 = 8;
+/// One shard per this many bytes of `max_bytes` (see [`ShardLayout::for_max_bytes`]).
+const BYTES_PER_SHARD: u64 = 4 << 20;
+
+/// How many shards an index has (a power of two, 1 to 256) and which one
+/// holds a hash: its top bits. Fixed for an index's life.
+///
+/// Every open builds the index and every close drops it, shard by shard, and
+/// recovery counts and stages records per shard: 256 of everything costs a
+/// tiny cache more than its records do (the fuzz targets open caches of a
+/// few dozen keys thousands of times a second). So the count follows the
+/// capacity: one shard per 4 MiB of `max_bytes` (a cache that size holds
+/// at most some tens of thousands of entries; a shard of them is one
+/// table's worth of lock traffic), 256 from 1 GiB (the default) up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ShardLayout {
+    bits: u32,
+}
+
+impl ShardLayout {
+    /// The most shards: what caches of at least 1 GiB get.
+    #[cfg(test)]
+    pub(crate) const MAX: ShardLayout = ShardLayout { bits: MAX_SHARD_BITS };
+
+    /// The layout of a cache of `max_bytes`: the largest power of two of
+    /// shards at most `max_bytes / 4 MiB`, between 1 and 256.
+    pub(crate) fn for_max_bytes(max_bytes: u64) -> ShardLayout {
+        let shards = (max_bytes / BYTES_PER_SHARD).max(1);
+        ShardLayout { bits: shards.ilog2().min(MAX_SHARD_BITS) }
+    }
+
+    /// Number of shards.
+    pub(crate) fn count(self) -> usize {
+        1 << self.bits
+    }
+
+    /// Number of top hash bits that pick the shard.
+    pub(crate) fn bits(self) -> u32 {
+        self.bits
+    }
+
+    /// Which shard holds `hash`: its top `bits` bits.
+    #[inline]
+    pub(crate) fn of(self, hash: u64) -> usize {
+        // (Two shifts, so that 0 bits shifts by 64 without overflow.)
+        ((hash >> 1) >> (63 - self.bits)) as usize
+    }
+}
 const MIN_CAPACITY: usize = 16;
 /// A table grows when an insert would take it past 15/16 full.
 const GROW_NUM: usize = 15;
 const GROW_DEN: usize = 16;
 /// Each growth multiplies a table's capacity by about this much (to 79%
-/// full). Shard `i` takes the capacities `MIN_CAPACITY * GROWTH^(k + i/SHARDS)`,
+/// full). Shard `i` of `n` takes the capacities `MIN_CAPACITY * GROWTH^(k + i/n)`,
 /// so that the shards, which hold nearly the same number of entries, do not
 /// all grow at once: at any entry count their loads are spread over the
 /// whole range, and so is the index's memory per entry (about 23.3 bytes of
@@ -199,20 +247,22 @@ impl std::ops::DerefMut for Slots {
     }
 }
 
-#[derive(Default)]
 struct Table {
     slots: Slots,
     len: usize,
     /// Where this table's capacities fall between the powers of `GROWTH`
-    /// (its shard over `SHARDS`; see `GROWTH`).
+    /// (its shard over the number of shards; see `GROWTH`).
     phase: f64,
+    /// The index's shard bits: the hash bits below them place entries.
+    shard_bits: u32,
 }
 
 impl Table {
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        // Fast range over the bits below the shard bits.
-        ((hash.rotate_left(SHARD_BITS) as u128 * self.slots.len() as u128) >> 64) as usize
+        // Fast range over the bits below the shard bits (so that, within a
+        // shard, ascending hashes have ascending homes).
+        (((hash << self.shard_bits) as u128 * self.slots.len() as u128) >> 64) as usize
     }
 
     #[inline]
@@ -345,8 +395,14 @@ impl Table {
     }
 
     /// An empty table with room for `n` entries at 7/8 full.
-    fn with_room(n: usize) -> Table {
-        Table { slots: Slots::empty(fit(n)), len: 0, phase: 0.0 }
+    fn with_room(n: usize, layout: ShardLayout, shard: usize) -> Table {
+        Table { slots: Slots::empty(fit(n)), len: 0, ..Table::empty(layout, shard) }
+    }
+
+    /// Shard `shard`'s empty table (no slots: nothing allocated).
+    fn empty(layout: ShardLayout, shard: usize) -> Table {
+        let phase = shard as f64 / layout.count() as f64;
+        Table { slots: Slots::default(), len: 0, phase, shard_bits: layout.bits }
     }
 
     /// Every entry with this hash; bumps their hit counters when `bump` is set.
@@ -400,18 +456,20 @@ fn fit(n: usize) -> usize {
 /// The sharded hash index.
 pub(crate) struct Index {
     shards: Box<[RwLock<Table>]>,
+    layout: ShardLayout,
     len: AtomicUsize,
 }
 
 impl Index {
-    pub(crate) fn new() -> Index {
-        let table = |shard: usize| Table { phase: shard as f64 / SHARDS as f64, ..Table::default() };
-        Index { shards: (0..SHARDS).map(|i| RwLock::new(table(i))).collect(), len: AtomicUsize::new(0) }
+    /// An empty index of `layout.count()` shards.
+    pub(crate) fn new(layout: ShardLayout) -> Index {
+        let shards = (0..layout.count()).map(|i| RwLock::new(Table::empty(layout, i))).collect();
+        Index { shards, layout, len: AtomicUsize::new(0) }
     }
 
     #[inline]
     fn shard(&self, hash: u64) -> &RwLock<Table> {
-        &self.shards[Index::shard_of(hash)]
+        &self.shards[self.layout.of(hash)]
     }
 
     /// Number of entries.
@@ -480,15 +538,11 @@ impl Index {
             .sum()
     }
 
-    /// Which shard holds `hash`.
-    pub(crate) fn shard_of(hash: u64) -> usize {
-        (hash >> (64 - SHARD_BITS)) as usize
-    }
-
     /// Puts a shard built by [`ShardBuilder`] in place of what the shard
     /// held, trimming its table to 7/8 full if it was built much larger.
     pub(crate) fn install(&self, built: ShardBuilder) {
-        let ShardBuilder { shard, mut table } = built;
+        let ShardBuilder { shard, mut table, layout } = built;
+        debug_assert_eq!(layout, self.layout);
         if table.slots.len() > fit(table.len) + fit(table.len) / 8 {
             table.resize(fit(table.len));
         }
@@ -506,14 +560,13 @@ impl Index {
 pub(crate) struct ShardBuilder {
     shard: usize,
     table: Table,
+    layout: ShardLayout,
 }
 
 impl ShardBuilder {
-    /// A builder for shard `shard` with room for `expected` entries.
-    pub(crate) fn new(shard: usize, expected: usize) -> ShardBuilder {
-        let mut table = Table::with_room(expected);
-        table.phase = shard as f64 / SHARDS as f64;
-        ShardBuilder { shard, table }
+    /// A builder for shard `shard` of `layout` with room for `expected` entries.
+    pub(crate) fn new(layout: ShardLayout, shard: usize, expected: usize) -> ShardBuilder {
+        ShardBuilder { shard, table: Table::with_room(expected, layout, shard), layout }
     }
 
     /// Fills the empty table with `entries`, which must belong to this shard,
@@ -531,7 +584,7 @@ impl ShardBuilder {
         let mut spill = Vec::new();
         let mut last = None;
         for e in entries {
-            debug_assert_eq!(Index::shard_of(e.hash), self.shard);
+            debug_assert_eq!(self.layout.of(e.hash), self.shard);
             debug_assert!(last < Some(e.hash), "ascending, distinct hashes");
             last = Some(e.hash);
             let pos = self.table.home(e.hash).max(next);
@@ -551,14 +604,14 @@ impl ShardBuilder {
     /// Every entry with this hash (which must belong to this shard).
     #[inline]
     pub(crate) fn lookup(&self, hash: u64) -> Candidates {
-        debug_assert_eq!(Index::shard_of(hash), self.shard);
+        debug_assert_eq!(self.layout.of(hash), self.shard);
         self.table.candidates(hash, false)
     }
 
     /// Adds an entry (another entry with the same hash may exist: a different key).
     #[inline]
     pub(crate) fn insert(&mut self, e: Entry) {
-        debug_assert_eq!(Index::shard_of(e.hash), self.shard);
+        debug_assert_eq!(self.layout.of(e.hash), self.shard);
         self.table.insert(&e);
     }
 
@@ -566,7 +619,7 @@ impl ShardBuilder {
     /// nothing and returns false (the caller then looks at the candidates).
     #[inline]
     pub(crate) fn insert_if_new_hash(&mut self, e: Entry) -> bool {
-        debug_assert_eq!(Index::shard_of(e.hash), self.shard);
+        debug_assert_eq!(self.layout.of(e.hash), self.shard);
         self.table.insert_unless_hash(&e, true)
     }
 
@@ -620,7 +673,7 @@ mod tests {
         // and more), the slots take at most 24 bytes per entry at every entry
         // count, not only at the bottom of a saw-tooth. (Growing in step by
         // 10/7 past 7/8 full, the figure went from 22.9 up to 28.6 bytes.)
-        let index = Index::new();
+        let index = Index::new(ShardLayout::MAX);
         let mut x: u64 = 7;
         let mut worst = (0.0f64, 0usize);
         for n in 1..=1_500_000usize {
@@ -637,21 +690,51 @@ mod tests {
     }
 
     #[test]
+    fn shard_count_follows_max_bytes() {
+        let count = |mb: u64| ShardLayout::for_max_bytes(mb << 20).count();
+        assert_eq!((count(0), count(1), count(7), count(8), count(64), count(1023)), (1, 1, 1, 2, 16, 128));
+        assert_eq!((count(1024), count(1 << 40)), (256, 256));
+        for layout in LAYOUTS {
+            // Every hash has a shard, and the top bits pick it.
+            for hash in [0, 1, u64::MAX, 1 << 63, u64::MAX >> 1, 0x9e37_79b9_7f4a_7c15] {
+                assert_eq!(layout.of(hash), ((hash as u128) << layout.bits() >> 64) as usize);
+            }
+        }
+    }
+
+    #[test]
     fn slot_is_twenty_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 20);
     }
 
     #[test]
     fn shard_builder_inserts_only_new_hashes_and_installs_exactly() {
-        let index = Index::new();
-        let shard = 5;
-        let mut b = ShardBuilder::new(shard, 100);
+        for layout in LAYOUTS {
+            shard_builder_installs_exactly(layout);
+        }
+    }
+
+    /// Layouts the tests run on: one shard, a few, the most.
+    const LAYOUTS: [ShardLayout; 3] = [ShardLayout { bits: 0 }, ShardLayout { bits: 3 }, ShardLayout::MAX];
+
+    /// A hash in shard `shard` of `layout` with `low` below the shard bits.
+    fn in_shard(layout: ShardLayout, shard: usize, low: u64) -> u64 {
+        let bits = layout.bits();
+        let hash = ((shard as u64) << 1 << (63 - bits)) | (low & (u64::MAX >> bits));
+        assert_eq!(layout.of(hash), shard);
+        hash
+    }
+
+    fn shard_builder_installs_exactly(layout: ShardLayout) {
+        let index = Index::new(layout);
+        let shard = 5 % layout.count();
+        let mut b = ShardBuilder::new(layout, shard, 100);
         let mut seen = std::collections::HashSet::new();
         let mut x: u64 = 99;
         for i in 0..3000u32 {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             // Few distinct low bits, so that many hashes repeat; all in `shard`.
-            let hash = ((shard as u64) << (64 - SHARD_BITS)) | ((x >> 40) % 700);
+            let hash = in_shard(layout, shard, (x >> 40) % 700);
             let fresh = seen.insert(hash);
             assert_eq!(b.insert_if_new_hash(e(hash, 1, i)), fresh, "insert {i}");
             if !fresh && i % 3 == 0 {
@@ -668,26 +751,32 @@ mod tests {
 
     #[test]
     fn placed_tables_answer_like_inserted_ones() {
+        for layout in LAYOUTS {
+            placed_tables_answer_like_inserted_ones_in(layout);
+        }
+    }
+
+    fn placed_tables_answer_like_inserted_ones_in(layout: ShardLayout) {
         // Hashes bunched in a few home slots (long runs, wrap-around at the
         // end) and spread out; tables filled to 7/8 and far below.
         for (spread, n, room) in [(u64::MAX, 1000, 1000), (255, 900, 1000), (3, 50, 60), (u64::MAX, 7, 1000)] {
-            let shard = 9;
+            let shard = 9 % layout.count();
             let mut x: u64 = 7 + n as u64;
             let mut hashes: Vec<u64> = (0..n)
                 .map(|_| {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     // A third at the top of the shard's range, so that runs
                     // reach past the table's end and wrap around.
-                    let top = u64::MAX >> SHARD_BITS;
+                    let top = u64::MAX >> layout.bits();
                     let low = if x % 3 == 0 { top - ((x >> 11) & 255) } else { (x >> 11) & spread };
-                    ((shard as u64) << (64 - SHARD_BITS)) | (low & (u64::MAX >> SHARD_BITS))
+                    in_shard(layout, shard, low)
                 })
                 .collect();
             hashes.sort_unstable();
             hashes.dedup();
-            let mut placed = ShardBuilder::new(shard, room);
+            let mut placed = ShardBuilder::new(layout, shard, room);
             placed.place_sorted(hashes.iter().enumerate().map(|(i, &h)| e(h, 1, i as u32)));
-            let mut inserted = ShardBuilder::new(shard, room);
+            let mut inserted = ShardBuilder::new(layout, shard, room);
             for (i, &h) in hashes.iter().enumerate() {
                 assert!(inserted.insert_if_new_hash(e(h, 1, i as u32)));
             }
@@ -698,7 +787,7 @@ mod tests {
                 // Still a valid Robin Hood table: inserting, updating and removing work.
                 assert!(!placed.insert_if_new_hash(e(h, 2, 0)));
             }
-            let index = Index::new();
+            let index = Index::new(layout);
             index.install(placed);
             for (i, &h) in hashes.iter().enumerate().step_by(3) {
                 assert!(index.remove(h, Loc { seg: 1, off: i as u32 }).is_some());
@@ -711,7 +800,13 @@ mod tests {
 
     #[test]
     fn agrees_with_a_hashmap_under_random_operations() {
-        let index = Index::new();
+        for layout in LAYOUTS {
+            agrees_with_a_hashmap_in(layout);
+        }
+    }
+
+    fn agrees_with_a_hashmap_in(layout: ShardLayout) {
+        let index = Index::new(layout);
         let mut model: HashMap<(u64, Loc), ()> = HashMap::new();
         let mut x: u64 = 12345;
         let mut rnd = || {
@@ -754,7 +849,7 @@ mod tests {
 
     #[test]
     fn same_hash_entries_all_come_back_and_counters_saturate() {
-        let index = Index::new();
+        let index = Index::new(ShardLayout::MAX);
         for off in 0..10 {
             index.insert(e(42, 1, off));
         }

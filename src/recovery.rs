@@ -29,7 +29,7 @@ use crate::format::record::{self, Kind};
 use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::{DecodeError, SEGMENT_VERSION};
 use crate::hash::KeyHasher;
-use crate::index::{Entry, Index, Loc, ShardBuilder, MAX_OFFSET, SHARDS, SHARD_BITS};
+use crate::index::{Entry, Index, Loc, ShardBuilder, ShardLayout, MAX_OFFSET};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::hints;
 use crate::log::scan::{Item, Step, Walk};
@@ -131,9 +131,9 @@ impl Source {
 }
 
 /// Records per index shard (not dead; void ones included), one count per shard.
-fn count_shards(counts: &mut [u32], recs: &[Rec]) {
+fn count_shards(layout: ShardLayout, counts: &mut [u32], recs: &[Rec]) {
     for r in recs.iter().filter(|r| !r.dead) {
-        counts[Index::shard_of(r.hash)] += 1;
+        counts[layout.of(r.hash)] += 1;
     }
 }
 
@@ -143,6 +143,7 @@ pub(crate) fn recover(
     hasher: &KeyHasher,
     read_only: bool,
     resume_capacity: Option<u64>,
+    layout: ShardLayout,
     counters: &Counters,
 ) -> Result<Recovered> {
     debug_assert!(!(read_only && resume_capacity.is_some()));
@@ -213,14 +214,14 @@ pub(crate) fn recover(
             older_format.push(id);
         }
         let seg = Arc::new(Segment::from_existing(file, header, file_len, file_len)?);
-        let mut counts = vec![0u32; SHARDS].into_boxed_slice();
+        let mut counts = vec![0u32; layout.count()].into_boxed_slice();
         let hint = hint_ids
             .contains(&id)
             .then(|| {
                 counts.fill(0);
                 hints::Listing::open(storage, &hint_path(dir, id), id, hasher.id(), file_len, |_, e| {
                     if !e.dead {
-                        counts[Index::shard_of(e.key_hash)] += 1;
+                        counts[layout.of(e.key_hash)] += 1;
                     }
                 })
             })
@@ -237,7 +238,7 @@ pub(crate) fn recover(
                 // that went on appending to this segment, then crashed):
                 // scanned, and the segment needs a new hint.
                 let (tail, valid_len) = scan(Walk::after_listing(seg.bytes(), h.data_len), hasher, &mut marks);
-                count_shards(&mut counts, &tail);
+                count_shards(layout, &mut counts, &tail);
                 if h.data_len < file_len {
                     bump(&counters.recovery_scanned_segments);
                     need_hint.push(seg.clone());
@@ -251,7 +252,7 @@ pub(crate) fn recover(
                     storage.remove(&hint_path(dir, id))?;
                 }
                 let (recs, valid_len) = scan(Walk::new(seg.bytes(), None), hasher, &mut marks);
-                count_shards(&mut counts, &recs);
+                count_shards(layout, &mut counts, &recs);
                 need_hint.push(seg.clone());
                 // No hint: the previous session may not have fsynced it.
                 unsynced.push(seg.id);
@@ -300,7 +301,7 @@ pub(crate) fn recover(
     checkpoint.clock_ms = checkpoint.clock_ms.max(clock_floor_ms);
 
     // Step 5: apply, shard by shard (see `build_index`).
-    let (index, split) = build_index(&loaded, &shard_counts, &checkpoint, counters)?;
+    let (index, split) = build_index(&loaded, &shard_counts, layout, &checkpoint, counters)?;
     let split_keys = unhidden_in_main(&loaded, &checkpoint, &split, &mut buf)?;
     // (A void invalidation never happened: the crash lost it, with every later write.)
     marks.invalidations.retain(|i| !checkpoint.is_void(i.2));
@@ -606,10 +607,11 @@ const MAX_BUILD_THREADS: usize = 8;
 /// consecutive segments); then each shard's table is built
 /// on its own, at its final size and while it is in cache, on up to
 /// [`MAX_BUILD_THREADS`] threads. Inserting 10 million records at random into
-/// 1024 growing tables instead costs a cache miss and several rehashes per record.
+/// up to 256 growing tables instead costs a cache miss and several rehashes per record.
 fn build_index(
     loaded: &[(Arc<Segment>, Source)],
     shard_counts: &[Box<[u32]>],
+    layout: ShardLayout,
     checkpoint: &Checkpoint,
     counters: &Counters,
 ) -> Result<(Index, Vec<(Loc, u64)>)> {
@@ -621,11 +623,11 @@ fn build_index(
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_BUILD_THREADS)
     };
     let runs = split_by_records(&records, threads);
-    let groups = shard_groups(shard_counts, if total < PARALLEL_MIN_RECORDS { 1 } else { STAGE_GROUPS });
+    let groups = shard_groups(shard_counts, layout, if total < PARALLEL_MIN_RECORDS { 1 } else { STAGE_GROUPS });
     let segs: Vec<&Arc<Segment>> = loaded.iter().map(|(s, _)| s).collect();
     let pos_of: HashMap<u32, usize> = loaded.iter().enumerate().map(|(i, (s, _))| (s.id, i)).collect();
-    let ctx = ApplyCtx { segs: &segs, pos_of: &pos_of };
-    let index = Index::new();
+    let ctx = ApplyCtx { segs: &segs, pos_of: &pos_of, layout };
+    let index = Index::new(layout);
     let mut live = vec![(0i64, 0i64); loaded.len()];
     let mut split = Vec::new();
     for &(lo, hi) in &groups {
@@ -634,7 +636,7 @@ fn build_index(
         // 0's records of s, then part 1's, and so on.
         let parts = on_threads(runs.len(), |i| {
             let (first, end) = runs[i];
-            stage(&loaded[first..end], &shard_counts[first..end], first, (lo, hi), checkpoint, counters)
+            stage(&loaded[first..end], &shard_counts[first..end], first, layout, (lo, hi), checkpoint, counters)
         });
         let parts = parts.into_iter().collect::<Result<Vec<Staging>>>()?;
         // Each thread sums live bytes per segment and adds them up at the end
@@ -675,9 +677,9 @@ const STAGE_GROUPS: usize = 4;
 
 /// Splits the shards into at most `groups` ranges of consecutive shards
 /// holding about as many records each; returns each range's `(lo, hi)`.
-fn shard_groups(shard_counts: &[Box<[u32]>], groups: usize) -> Vec<(usize, usize)> {
+fn shard_groups(shard_counts: &[Box<[u32]>], layout: ShardLayout, groups: usize) -> Vec<(usize, usize)> {
     let per_shard: Vec<usize> =
-        (0..SHARDS).map(|s| shard_counts.iter().map(|c| c.get(s).map_or(0, |&n| n as usize)).sum()).collect();
+        (0..layout.count()).map(|s| shard_counts.iter().map(|c| c.get(s).map_or(0, |&n| n as usize)).sum()).collect();
     split_by_records(&per_shard, groups)
 }
 
@@ -761,7 +763,7 @@ struct ShardScratch {
 /// applying them after the others gives the table a plain pass in log order
 /// would.
 fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tally: &mut Tally) -> ShardBuilder {
-    sort_by_hash(&mut scratch.recs, &mut scratch.sorted, &mut scratch.counts);
+    sort_by_hash(&mut scratch.recs, &mut scratch.sorted, &mut scratch.counts, ctx.layout);
     let recs = &scratch.recs;
     scratch.runs.clear();
     let mut room = 0;
@@ -779,7 +781,7 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
         }
         first = end;
     }
-    let mut table = ShardBuilder::new(shard, room);
+    let mut table = ShardBuilder::new(ctx.layout, shard, room);
     // The records alone with their hash: values only, skipping the runs.
     let runs_list = &scratch.runs;
     let (mut i, mut next_run) = (0, 0);
@@ -827,14 +829,14 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
 /// one bucket per record), then a stable sort of each bucket that holds more
 /// than one record (almost always none; a hasher that puts many keys in one
 /// bucket costs a merge sort there, not a quadratic one).
-fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>) {
+fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>, layout: ShardLayout) {
     let n = recs.len();
     if n <= 16 {
         recs.sort_by_key(|r| r.hash);
         return;
     }
     let bits = usize::BITS - n.leading_zeros();
-    let bucket = |h: u64| ((h << SHARD_BITS) >> (64 - bits)) as usize;
+    let bucket = |h: u64| ((h << layout.bits()) >> (64 - bits)) as usize;
     counts.clear();
     counts.resize((1 << bits) + 1, 0);
     for r in recs.iter() {
@@ -976,6 +978,7 @@ fn stage(
     segs: &[(Arc<Segment>, Source)],
     counts: &[Box<[u32]>],
     first: usize,
+    layout: ShardLayout,
     (lo, hi): (usize, usize),
     checkpoint: &Checkpoint,
     counters: &Counters,
@@ -994,7 +997,7 @@ fn stage(
     let mut buf = Vec::new();
     for (i, (_, source)) in segs.iter().enumerate() {
         source.for_each(&mut buf, |rec| {
-            let shard = Index::shard_of(rec.hash);
+            let shard = layout.of(rec.hash);
             if shard < lo || shard >= hi {
                 return;
             }
@@ -1032,6 +1035,8 @@ struct ApplyCtx<'a> {
     segs: &'a [&'a Arc<Segment>],
     /// A segment's position in `segs`, by id.
     pos_of: &'a HashMap<u32, usize>,
+    /// The index's shards.
+    layout: ShardLayout,
 }
 
 impl ApplyCtx<'_> {
@@ -1162,12 +1167,12 @@ mod tests {
                 .map(|i| {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     // One shard (the top bits equal); few distinct hashes when `spread` is small.
-                    let hash = (7u64 << (64 - SHARD_BITS)) | ((x >> 20) & spread);
+                    let hash = (7u64 << (64 - 8)) | ((x >> 20) & spread);
                     Staged { hash, seq: i as u64, ..Staged::default() }
                 })
                 .collect();
             let mut got = recs.clone();
-            sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new());
+            sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new(), ShardLayout::MAX);
             let mut want = recs;
             want.sort_by_key(|r| r.hash);
             let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq)).collect::<Vec<_>>();

@@ -50,7 +50,7 @@ use crate::error::{Error, Result};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::segment::LogKind;
 use crate::hash::KeyHasher;
-use crate::index::Index;
+use crate::index::{Index, ShardLayout};
 use crate::lock::DirLock;
 use crate::log::writer::Writer;
 use crate::log::Segments;
@@ -168,7 +168,8 @@ impl Engine {
         }
         let counters = Counters::default();
         let resume = (!read_only).then_some(config.segment_bytes);
-        let rec = recovery::recover(&storage, dir, &hasher, read_only, resume, &counters)?;
+        let layout = ShardLayout::for_max_bytes(config.max_bytes);
+        let rec = recovery::recover(&storage, dir, &hasher, read_only, resume, layout, &counters)?;
         let segments = Segments::default();
         for seg in &rec.segments {
             segments.insert(seg.clone());
