@@ -201,11 +201,14 @@ impl Listing {
     /// again (`buf` is room to read into); an error if it fails or its bytes
     /// no longer match their checksum (then what `f` saw must not be used).
     pub(crate) fn walk(&self, buf: &mut Vec<u8>, mut f: impl FnMut(u64, &HintEntry)) -> Result<()> {
-        buf.resize(LISTING_CHUNK_ENTRIES * hint::ENTRY_LEN, 0);
+        let count = self.header.count as usize;
+        // (Room for one chunk, or for the whole listing when it is smaller:
+        // zeroing a chunk's 192 KiB for a few entries cost an open of a
+        // small cache more than reading them.)
+        buf.resize(count.min(LISTING_CHUNK_ENTRIES) * hint::ENTRY_LEN, 0);
         let mut crc = crc32fast::Hasher::new();
         let mut off = segment::HEADER_LEN as u64;
         let mut done = 0usize;
-        let count = self.header.count as usize;
         while done < count {
             let n = (count - done).min(LISTING_CHUNK_ENTRIES);
             let chunk = &mut buf[..n * hint::ENTRY_LEN];
