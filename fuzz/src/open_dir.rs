@@ -122,6 +122,7 @@ pub fn run_on(data: &[u8], backend: Backend) {
                 Node::Dir => None,
             })
             .collect(),
+        held: vec![std::cell::OnceCell::new(); KEYS.len()],
         expect: vec![Expect::Input; KEYS.len()],
     };
     write_image(&disk, &image);
@@ -157,6 +158,9 @@ struct World<'a> {
     clock: ManualClock,
     /// The segment files as the input made them, for the oracle.
     segments: Vec<Vec<u8>>,
+    /// Per key, the values [`held_by_records`] finds in `segments` (looked
+    /// for the first time a key needs them: the files do not change).
+    held: Vec<std::cell::OnceCell<Vec<Vec<u8>>>>,
     expect: Vec<Expect>,
 }
 
@@ -294,8 +298,9 @@ impl World<'_> {
             }
             Expect::Input => {
                 if let Some(v) = &got {
+                    let held = self.held[k].get_or_init(|| held_by_records(&self.segments, key));
                     assert!(
-                        held_by_some_record(&self.segments, key, v),
+                        held.contains(v),
                         "{when}: key {k} read as {v:?}, which no record in the input holds for it"
                     );
                     assert!(has, "{when}: contains({k}) is false for a key that reads as a value");
@@ -313,16 +318,24 @@ fn written_value(i: usize, k: usize, len: u8) -> Vec<u8> {
     v
 }
 
-/// Whether some checksum-valid record at any offset of any input segment is a
-/// value record for `key` holding `value`.
-fn held_by_some_record(segments: &[Vec<u8>], key: &[u8], value: &[u8]) -> bool {
-    segments.iter().any(|seg| {
-        (0..seg.len()).any(|off| {
+/// The values of every checksum-valid value record for `key` at any offset
+/// of any input segment.
+fn held_by_records(segments: &[Vec<u8>], key: &[u8]) -> Vec<Vec<u8>> {
+    let mut held = Vec::new();
+    for seg in segments {
+        for off in 0..seg.len() {
             let at = off + record::HEADER_LEN;
-            seg.get(at..at + key.len()) == Some(key)
-                && record::decode(&seg[off..]).is_ok_and(|r| r.kind == Kind::Value && r.key == key && r.value == value)
-        })
-    })
+            // (The first byte before the slice: most offsets fail there.)
+            if seg.get(at) != key.first() || seg.get(at..at + key.len()) != Some(key) {
+                continue;
+            }
+            match record::decode(&seg[off..]) {
+                Ok(r) if r.kind == Kind::Value && r.key == key => held.push(r.value.to_vec()),
+                _ => {}
+            }
+        }
+    }
+    held
 }
 
 /// `keg::inspect::check_hint` (what `keg verify` runs) must never accept a
