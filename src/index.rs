@@ -189,6 +189,12 @@ impl Slot {
 /// table goes back at once, and with 256 shards the smallest tables (one
 /// page each) take 1 MiB in all.
 const TABLE_MAP_MIN_BYTES: usize = 1;
+/// ... except in an index of at most this many shard bits (16 shards, caches
+/// under 128 MiB), whose tables below one page stay on the heap: there the
+/// heap such tables leave behind as they grow is at most about 27 KiB a
+/// shard (432 KiB in all), and a small cache opened and closed often (the
+/// fuzz targets, a CLI command) makes no `mmap` and `munmap` per table.
+const HEAP_TABLES_MAX_SHARD_BITS: u32 = 4;
 /// The granule of anonymous maps (the smallest page size of the systems keg runs on).
 const PAGE_BYTES: usize = 4 << 10;
 
@@ -208,9 +214,9 @@ impl Default for Slots {
 impl Slots {
     /// At least `n` empty slots: a table in its own map gets as many as
     /// fill its last page (memory it holds anyway, made room for entries).
-    fn empty(n: usize) -> Slots {
+    fn empty(n: usize, heap_below_page: bool) -> Slots {
         let bytes = n * std::mem::size_of::<Slot>();
-        if bytes >= TABLE_MAP_MIN_BYTES {
+        if bytes >= TABLE_MAP_MIN_BYTES && !(heap_below_page && bytes < PAGE_BYTES) {
             let bytes = bytes.next_multiple_of(PAGE_BYTES);
             if let Ok(map) = memmap2::MmapMut::map_anon(bytes) {
                 return Slots::Map(map, bytes / std::mem::size_of::<Slot>());
@@ -255,6 +261,8 @@ struct Table {
     phase: f64,
     /// The index's shard bits: the hash bits below them place entries.
     shard_bits: u32,
+    /// Whether tables below one page go on the heap (see `HEAP_TABLES_MAX_SHARD_BITS`).
+    heap_below_page: bool,
 }
 
 impl Table {
@@ -387,7 +395,7 @@ impl Table {
     }
 
     fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.slots, Slots::empty(capacity));
+        let old = std::mem::replace(&mut self.slots, Slots::empty(capacity, self.heap_below_page));
         self.len = 0;
         for slot in old.iter().filter(|s| !s.is_empty()) {
             self.insert(&slot.entry());
@@ -396,13 +404,15 @@ impl Table {
 
     /// An empty table with room for `n` entries at 7/8 full.
     fn with_room(n: usize, layout: ShardLayout, shard: usize) -> Table {
-        Table { slots: Slots::empty(fit(n)), len: 0, ..Table::empty(layout, shard) }
+        let table = Table::empty(layout, shard);
+        Table { slots: Slots::empty(fit(n), table.heap_below_page), ..table }
     }
 
     /// Shard `shard`'s empty table (no slots: nothing allocated).
     fn empty(layout: ShardLayout, shard: usize) -> Table {
         let phase = shard as f64 / layout.count() as f64;
-        Table { slots: Slots::default(), len: 0, phase, shard_bits: layout.bits }
+        let heap_below_page = layout.bits <= HEAP_TABLES_MAX_SHARD_BITS;
+        Table { slots: Slots::default(), len: 0, phase, shard_bits: layout.bits, heap_below_page }
     }
 
     /// Every entry with this hash; bumps their hit counters when `bump` is set.
