@@ -713,6 +713,32 @@ mod tests {
     }
 
     #[test]
+    fn tables_below_a_page_stay_on_the_heap_only_in_small_indexes() {
+        // (An open of a small cache then maps no page per table; an index of
+        // more than 16 shards maps every table, for its memory per entry.)
+        let cases = [(0, 100, true), (4, 100, true), (0, 1000, false), (5, 100, false), (MAX_SHARD_BITS, 100, false)];
+        for (bits, n, heap) in cases {
+            let index = Index::new(ShardLayout { bits });
+            for i in 0..n {
+                index.insert(e((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15), 1, i));
+            }
+            for shard in index.shards.iter() {
+                let table = shard.read().unwrap();
+                if table.len > 0 {
+                    let on_heap = matches!(table.slots, Slots::Heap(_));
+                    assert_eq!(
+                        on_heap,
+                        heap,
+                        "{} shards, {n} entries: a table of {} slots",
+                        1 << bits,
+                        table.slots.len()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn slot_is_twenty_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 20);
     }
