@@ -1611,8 +1611,13 @@ impl Run {
                     model.hidden.insert(k);
                 }
                 // An expired entry a lost delete brought back counts in
-                // `len` until reclaimed.
-                None if h.states.iter().any(|s| s.map.contains_key(&k)) => drop(model.hidden.insert(k)),
+                // `len` until reclaimed; so does one that a state since
+                // the durable one counted (a hidden entry: a `clear` cut
+                // before it wrote anything reads as the state after it,
+                // whose `hidden` is empty, but left the entry in place).
+                None if h.states.iter().any(|s| s.map.contains_key(&k) || s.hidden.contains(&k)) => {
+                    drop(model.hidden.insert(k))
+                }
                 None => {}
                 Some(e) => {
                     let seen = model.versions.entry(k).or_default();
