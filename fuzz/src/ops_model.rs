@@ -1616,7 +1616,7 @@ impl Run {
                 // before it wrote anything reads as the state after it,
                 // whose `hidden` is empty, but left the entry in place).
                 None if h.states.iter().any(|s| s.map.contains_key(&k) || s.hidden.contains(&k)) => {
-                    drop(model.hidden.insert(k))
+                    model.hidden.insert(k);
                 }
                 None => {}
                 Some(e) => {
