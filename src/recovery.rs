@@ -259,7 +259,12 @@ pub(crate) fn recover(
             }
         };
         if valid_len < file_len {
-            add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            // A zero tail (a synced segment's preallocated zeros, FORMAT.md
+            // 2.8) is the log's end, not damage: cut, but not counted.
+            let zero_tail = seg.bytes().get(valid_len as usize..).is_some_and(|t| t.iter().all(|&b| b == 0));
+            if !zero_tail {
+                add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            }
             crate::killpoint!("recovery.before_truncate");
             if !read_only {
                 seg.file().set_len(valid_len)?;

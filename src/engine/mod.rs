@@ -180,6 +180,9 @@ impl Engine {
         };
         let mut writer =
             Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
+        if config.durability == Durability::Synced {
+            writer.set_prealloc(crate::log::writer::PREALLOC_BYTES);
+        }
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);

@@ -123,10 +123,12 @@ impl Segments {
         Some(seg)
     }
 
-    /// Notes a record of `len` bytes appended to `seg`, which is in the
-    /// table: its bytes, and the entry its hint file will need.
-    pub(crate) fn grow_record(&self, seg: &Segment, len: u64) {
-        self.grow(len);
+    /// Notes a record appended to `seg`, which is in the table: the bytes
+    /// the file grew by (`grew`: fewer than the record's when it landed on
+    /// preallocated zeros, which [`Segments::grow`] counted), and the entry
+    /// its hint file will need.
+    pub(crate) fn grow_record(&self, seg: &Segment, grew: u64) {
+        self.grow(grew);
         let entry = crate::format::hint::ENTRY_LEN as u64;
         seg.hint_debt.fetch_add(entry, Ordering::Relaxed);
         self.hint_debt.fetch_add(entry, Ordering::Relaxed);

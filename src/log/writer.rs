@@ -4,6 +4,19 @@
 //! itself: the caller picks the sequence number and encodes the record, the
 //! writer puts it at the end of the chosen log's active segment, rolling to a
 //! new segment when the record would not fit.
+//!
+//! **Preallocation** (synced mode): fdatasync after an append that grows the
+//! file must also write the file's new size (one more metadata write per
+//! set); after an overwrite of blocks the file already holds it need not. So
+//! when the writer is given `prealloc_bytes` (see [`PREALLOC_BYTES`]), it
+//! keeps zeros written ahead of the active segment's last record, from half
+//! that to that many bytes: an append that would leave less than half writes
+//! the next stretch of zeros first, which the same group commit's fsync
+//! makes durable. A set then overwrites zeros that an earlier fsync made
+//! durable, and only one set in about `prealloc_bytes / 2` bytes of records
+//! pays for the stretch. Sealing a segment cuts its zeros off (a sealed
+//! segment ends at its last record, as before); a crash leaves them, and the
+//! scan reads a zero tail as the end of the log (FORMAT.md 2.8).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,8 +28,17 @@ use crate::index::{Loc, MAX_OFFSET};
 use crate::log::{segment_path, Segment, Segments};
 use crate::storage::Storage;
 
+/// Zeros the writer keeps ahead of an active segment's last record in
+/// synced mode (see the module docs): 1 MiB, so at most 2 MiB of zeros on
+/// disk at once (one stretch per log), counted in the directory's bytes
+/// while the segments are active and cut off when they are sealed.
+pub(crate) const PREALLOC_BYTES: u64 = 1 << 20;
+
 struct Active {
     seg: Arc<Segment>,
+    /// The file holds zeros up to here, past its last record (at most
+    /// `seg.len()` when it has none).
+    zeroed_to: u64,
     /// Records appended but not yet written (buffered durability only).
     pending: Vec<u8>,
     /// Segment offset of `pending[0]`.
@@ -37,6 +59,8 @@ pub(crate) struct Writer {
     pub(crate) next_seq: u64,
     next_id: u32,
     segment_bytes: u64,
+    /// Zeros kept ahead of the active segments' ends (0: none; see the module docs).
+    prealloc_bytes: u64,
     /// Write-buffer size in bytes, for both logs together; 0 writes every
     /// record through at once.
     buffer_bytes: usize,
@@ -193,6 +217,7 @@ impl Writer {
             next_seq,
             next_id,
             segment_bytes,
+            prealloc_bytes: 0,
             buffer_bytes,
             buffer_age_ms,
             pending_since_ms: None,
@@ -206,6 +231,12 @@ impl Writer {
         }
     }
 
+    /// Keeps `bytes` of zeros ahead of the active segments' last records
+    /// (see the module docs; 0, the default, keeps none).
+    pub(crate) fn set_prealloc(&mut self, bytes: u64) {
+        self.prealloc_bytes = bytes;
+    }
+
     /// Makes `seg` (unsealed, from [`Segment::resume`]) the active segment of
     /// its log: the next record of that log is appended after its last one.
     pub(crate) fn resume(&mut self, seg: Arc<Segment>) {
@@ -213,7 +244,7 @@ impl Writer {
         let i = seg.log.index();
         debug_assert!(self.active[i].is_none());
         let pending_at = seg.len();
-        self.active[i] = Some(Active { seg, pending: Vec::new(), pending_at });
+        self.active[i] = Some(Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at });
     }
 
     /// Fails if writes have been disabled by an earlier fatal error.
@@ -293,6 +324,17 @@ impl Writer {
         let a = self.active[i].as_mut().expect("rolled");
         let off = a.seg.len();
         debug_assert!(off <= MAX_OFFSET as u64);
+        if self.prealloc_bytes > 0 && off + len + self.prealloc_bytes / 2 > a.zeroed_to {
+            // The next stretch of zeros, before the record (so that a
+            // failure leaves nothing visible): see the module docs.
+            let from = a.zeroed_to.max(off);
+            let to = (off + len + self.prealloc_bytes).min(a.seg.capacity()).max(from);
+            a.seg.write_zeros(from, to)?;
+            segments.grow(to - from);
+            a.zeroed_to = to;
+        }
+        // Bytes the file grows by: none while the record lands on zeros.
+        let grew = (off + len).saturating_sub(a.zeroed_to.max(off));
         if self.buffer_bytes == 0 && !self.batch {
             #[cfg(feature = "fault-injection")]
             if crate::storage::kill::armed("append.torn") {
@@ -309,7 +351,7 @@ impl Writer {
             a.seg.set_len(off + len);
             self.pending_since_ms.get_or_insert(now_ms);
         }
-        segments.grow_record(&a.seg, len);
+        segments.grow_record(&a.seg, grew);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
             self.unsynced.push(a.seg.clone());
         }
@@ -379,7 +421,7 @@ impl Writer {
 
     /// Seals the active segment of `log` and starts a new one of `capacity` bytes.
     fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64, capacity: u64) -> Result<()> {
-        self.seal(log)?;
+        self.seal(segments, log)?;
         crate::killpoint!("roll.before_create");
         let id = self.next_id;
         if id == u32::MAX {
@@ -393,14 +435,25 @@ impl Writer {
         self.dir_dirty = true;
         crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());
-        self.active[log.index()] = Some(Active { seg, pending: Vec::new(), pending_at: 0 });
+        self.active[log.index()] = Some(Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at: 0 });
         Ok(())
     }
 
     /// Seals the active segment of `log` (if any): flushes the write
-    /// buffers (both: see [`Writer::append`]) and queues it for a hint file.
-    pub(crate) fn seal(&mut self, log: LogKind) -> Result<()> {
+    /// buffers (both: see [`Writer::append`]), cuts off its zeros (a sealed
+    /// segment ends at its last record) and queues it for a hint file (and
+    /// the fsync that makes the cut durable).
+    pub(crate) fn seal(&mut self, segments: &Segments, log: LogKind) -> Result<()> {
         self.flush()?;
+        if let Some(a) = self.active[log.index()].as_mut() {
+            let len = a.seg.len();
+            if a.zeroed_to > len {
+                crate::killpoint!("seal.before_cut");
+                a.seg.file().set_len(len)?;
+                segments.shrink(a.zeroed_to - len);
+                a.zeroed_to = len;
+            }
+        }
         if let Some(a) = self.active[log.index()].take() {
             a.seg.seal();
             self.sealed.push(a.seg);
@@ -409,9 +462,9 @@ impl Writer {
     }
 
     /// Seals both active segments (before a clean close).
-    pub(crate) fn seal_all(&mut self) -> Result<()> {
+    pub(crate) fn seal_all(&mut self, segments: &Segments) -> Result<()> {
         for log in LogKind::ALL {
-            self.seal(log)?;
+            self.seal(segments, log)?;
         }
         Ok(())
     }

@@ -236,7 +236,7 @@ fn choose_victim(inner: &Engine) -> Result<Option<Arc<Segment>>> {
         if !seg.is_sealed() {
             let mut w = inner.lock_writer();
             if w.active(log).is_some_and(|a| a.id == seg.id) {
-                w.seal(log)?;
+                w.seal(&inner.segments, log)?;
             }
         }
         if seg.is_sealed() {
@@ -353,7 +353,7 @@ pub(crate) const DEAD_ENOUGH_ANYWAY: f64 = 0.9;
 pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     sync_removals(inner)?;
-    inner.lock_writer().seal_all()?;
+    inner.lock_writer().seal_all(&inner.segments)?;
     crate::killpoint!("compact.sealed");
     let expired = expired_bytes(inner, inner.now_ms());
     for seg in inner.segments.all() {
@@ -430,7 +430,7 @@ pub(crate) fn clear(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     let mut w = inner.lock_writer();
     w.check_enabled()?;
-    w.seal_all()?;
+    w.seal_all(&inner.segments)?;
     w.sealed.clear();
     let plan = w.plan_sync()?;
     if let Err(e) = plan.run(&inner.storage, &inner.dir) {
@@ -479,7 +479,7 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     {
         let mut w = inner.lock_writer();
         w.check_enabled()?;
-        w.seal_all()?;
+        w.seal_all(&inner.segments)?;
     }
     if inner.config.background {
         sync_removals(inner)?;

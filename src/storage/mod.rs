@@ -540,6 +540,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// | `flush.between_logs` | the first log's buffered records written, the second's (also pending) not yet |
 /// | `set.before_index`, `delete.before_index` | after the record, before the index update |
 /// | `roll.before_create`, `roll.after_create` | around creating a new segment |
+/// | `seal.before_cut` | sealing a synced segment: before its preallocated zeros are cut off |
 /// | `sync.before_dir` | group commit: files fsynced, directory not yet |
 /// | `hint.before_write`, `hint.torn` | a sealed segment fsynced, its hint not yet written / half written |
 /// | `checkpoint.torn` | half of `checkpoint.tmp` written |

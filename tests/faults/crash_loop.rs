@@ -55,6 +55,7 @@ const POINTS: &[(&str, u32)] = &[
     ("delete.before_index", 20),
     ("roll.before_create", 20),
     ("roll.after_create", 20),
+    ("seal.before_cut", 10),
     ("sync.before_dir", 10),
     ("hint.before_write", 6),
     ("hint.torn", 6),
