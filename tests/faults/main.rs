@@ -23,3 +23,4 @@ mod faults_power_cut;
 mod faults_power_cut_sessions;
 mod faults_regressions;
 mod faults_sweep;
+mod synced_preallocation;
