@@ -8,15 +8,22 @@
 //! **Preallocation** (synced mode): fdatasync after an append that grows the
 //! file must also write the file's new size (one more metadata write per
 //! set); after an overwrite of blocks the file already holds it need not. So
-//! when the writer is given `prealloc_bytes` (see [`PREALLOC_BYTES`]), it
-//! keeps zeros written ahead of the active segment's last record, from half
-//! that to that many bytes: an append that would leave less than half writes
-//! the next stretch of zeros first, which the same group commit's fsync
-//! makes durable. A set then overwrites zeros that an earlier fsync made
-//! durable, and only one set in about `prealloc_bytes / 2` bytes of records
-//! pays for the stretch. Sealing a segment cuts its zeros off (a sealed
-//! segment ends at its last record, as before); a crash leaves them, and the
-//! scan reads a zero tail as the end of the log (FORMAT.md 2.8).
+//! when the writer is given `prealloc_bytes` (see [`PREALLOC_BYTES`]), the
+//! active segments' files hold zeros ahead of their last records, which
+//! synced appends overwrite:
+//!
+//! - an append that leaves fewer than `prealloc_bytes / 2` of zeros after
+//!   its record asks for more ([`Segments::want_zeros`]); the background
+//!   thread then writes zeros up to `prealloc_bytes` past the last record
+//!   and fsyncs them ([`Writer::prezero`]), off every writer's path but
+//!   for the writer lock it holds while it hands the zeros to the OS;
+//! - an append whose record would not fit in the zeros (no background
+//!   thread, or one that fell behind) writes the next stretch itself first,
+//!   which its group commit's fsync then makes durable with the record.
+//!
+//! Sealing a segment cuts its zeros off (a sealed segment ends at its last
+//! record, as before); a crash leaves them, and the scan reads a zero tail
+//! as the end of the log (FORMAT.md 2.8).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +50,19 @@ struct Active {
     pending: Vec<u8>,
     /// Segment offset of `pending[0]`.
     pending_at: u64,
+}
+
+impl Active {
+    /// Writes zeros from the file's end (or its records' end, if further) up
+    /// to `to`, at most its capacity, and counts them in `segments`.
+    fn prezero(&mut self, segments: &Segments, to: u64) -> Result<()> {
+        let from = self.zeroed_to.max(self.seg.len());
+        let to = to.min(self.seg.capacity()).max(from);
+        self.seg.write_zeros(from, to)?;
+        segments.grow(to - from);
+        self.zeroed_to = to;
+        Ok(())
+    }
 }
 
 /// What a group commit must fsync to make everything up to `seq` durable.
@@ -324,14 +344,14 @@ impl Writer {
         let a = self.active[i].as_mut().expect("rolled");
         let off = a.seg.len();
         debug_assert!(off <= MAX_OFFSET as u64);
-        if self.prealloc_bytes > 0 && off + len + self.prealloc_bytes / 2 > a.zeroed_to {
-            // The next stretch of zeros, before the record (so that a
-            // failure leaves nothing visible): see the module docs.
-            let from = a.zeroed_to.max(off);
-            let to = (off + len + self.prealloc_bytes).min(a.seg.capacity()).max(from);
-            a.seg.write_zeros(from, to)?;
-            segments.grow(to - from);
-            a.zeroed_to = to;
+        if self.prealloc_bytes > 0 {
+            if off + len > a.zeroed_to {
+                // No zeros left for this record: the next stretch, written
+                // before the record (so that a failure leaves nothing visible).
+                a.prezero(segments, off + len + self.prealloc_bytes)?;
+            } else if off + len + self.prealloc_bytes / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity() {
+                segments.want_zeros();
+            }
         }
         // Bytes the file grows by: none while the record lands on zeros.
         let grew = (off + len).saturating_sub(a.zeroed_to.max(off));
@@ -437,6 +457,26 @@ impl Writer {
         segments.insert(seg.clone());
         self.active[log.index()] = Some(Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at: 0 });
         Ok(())
+    }
+
+    /// Writes zeros up to `prealloc_bytes` past the last record of each
+    /// active segment that has fewer than half that left (see the module
+    /// docs), and returns those segments: the caller fsyncs them, outside
+    /// the writer lock, and on failure disables writes ([`Writer::disable`]).
+    pub(crate) fn prezero(&mut self, segments: &Segments) -> Result<Vec<Arc<Segment>>> {
+        let mut extended = Vec::new();
+        if self.disabled.is_some() {
+            return Ok(extended);
+        }
+        let ahead = self.prealloc_bytes;
+        for a in self.active.iter_mut().flatten() {
+            let len = a.seg.len();
+            if ahead > 0 && len + ahead / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity() {
+                a.prezero(segments, len + ahead)?;
+                extended.push(a.seg.clone());
+            }
+        }
+        Ok(extended)
     }
 
     /// Seals the active segment of `log` (if any): flushes the write

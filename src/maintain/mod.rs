@@ -5,7 +5,9 @@
 //! stopped and joined on close) runs a round at once and then every tick,
 //! or when a writer nudges it; a round, in order:
 //!
-//! 1. hands buffered writes to the OS (buffered durability);
+//! 1. hands buffered writes to the OS (buffered durability), or writes and
+//!    fsyncs the zeros ahead of the active segments (synced durability,
+//!    when a writer asked for them: see `crate::log::writer`);
 //! 2. evicts while the cache is above its eviction threshold (`max_bytes`
 //!    minus one segment), by reclaiming whole segments (see `policy`);
 //! 3. compacts every sealed segment whose dead fraction passed the
@@ -139,6 +141,7 @@ pub(crate) fn run_once(inner: &Engine, patient: bool) -> Result<()> {
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
+    prezero(inner)?;
     sync_removals(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     // Compaction before hints: a segment that is already dead enough goes
@@ -164,6 +167,23 @@ pub(crate) fn run_once(inner: &Engine, patient: bool) -> Result<()> {
     let stale = inner.time.anchor_excess_ms(used.max(wall)) > ANCHOR_STALE_MS;
     if stale || (used.saturating_add(half) > limit && wall.saturating_add(half) > limit) {
         inner.renew_clock_lease(wall, wall.saturating_add(half), used, stale)?;
+    }
+    Ok(())
+}
+
+/// Writes the zeros a writer asked for ahead of the active segments and
+/// fsyncs them, so that the sets that overwrite them need not (see
+/// `crate::log::writer`).
+fn prezero(inner: &Engine) -> Result<()> {
+    if !inner.segments.take_zeros_wanted() {
+        return Ok(());
+    }
+    let extended = inner.lock_writer().prezero(&inner.segments)?;
+    for seg in extended {
+        if let Err(e) = seg.file().sync_data() {
+            // It may have dropped dirty records too ("fsyncgate").
+            return Err(inner.lock_writer().disable(e));
+        }
     }
     Ok(())
 }

@@ -169,3 +169,65 @@ fn other_modes_preallocate_nothing() {
         assert_eq!(file_len(&p), records_end(&p).0, "{mode:?}");
     }
 }
+
+#[test]
+fn the_zeros_move_ahead_as_records_fill_them_and_never_pass_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path(), Durability::Synced);
+    let big = vec![b'x'; 4000];
+    let mut lens = Vec::new();
+    for i in 0..1500u32 {
+        cache.set(format!("key{i}").as_bytes(), &big, None).unwrap();
+        if i % 100 == 99 {
+            for p in segments(dir.path()) {
+                let (end, _, damaged) = records_end(&p);
+                let len = file_len(&p);
+                assert!(
+                    !damaged && len >= end && len <= end + (1 << 20) + 4096,
+                    "{p:?}: {len} bytes, records end at {end}"
+                );
+                assert!(len <= SEG, "{p:?} grew past the segment size: {len}");
+            }
+            lens.push(segments(dir.path()).iter().map(|p| file_len(p)).sum::<u64>());
+            assert_eq!(cache.stats().disk_bytes, dir_bytes(dir.path()));
+        }
+    }
+    assert!(segments(dir.path()).len() >= 2, "the test meant to fill a segment");
+    cache.close().unwrap();
+    for p in segments(dir.path()) {
+        assert_eq!(file_len(&p), records_end(&p).0, "{p:?} keeps zeros after a clean close");
+    }
+}
+
+#[test]
+fn the_background_thread_writes_the_next_zeros_before_a_set_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .segment_bytes(SEG)
+        .max_bytes(64 << 20)
+        .durability(Durability::Synced)
+        .background_maintenance(true)
+        .open(dir.path())
+        .unwrap();
+    // 700 KiB of records: fewer than 512 KiB of the first 1 MiB of zeros
+    // left, unless the background thread wrote more.
+    let big = vec![b'x'; 7000];
+    for i in 0..100u32 {
+        cache.set(format!("key{i}").as_bytes(), &big, None).unwrap();
+    }
+    let p = segments(dir.path()).remove(0);
+    let end = records_end(&p).0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Without the thread, the file would hold the zeros the first set wrote:
+    // up to 1 MiB past the first record, less than 512 KiB past the last one.
+    while file_len(&p) < end + (512 << 10) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no zeros written ahead: {} bytes, records end at {end}",
+            file_len(&p)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(records_end(&p).0, end, "no set ran meanwhile");
+    assert_eq!(cache.stats().disk_bytes, dir_bytes(dir.path()));
+}
