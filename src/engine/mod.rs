@@ -181,7 +181,7 @@ impl Engine {
         let mut writer =
             Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
         if config.durability == Durability::Synced {
-            writer.set_prealloc(crate::log::writer::PREALLOC_BYTES);
+            writer.set_prealloc(crate::log::writer::PREALLOC_BYTES, config.max_bytes);
         }
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {

@@ -54,14 +54,20 @@ struct Active {
 
 impl Active {
     /// Writes zeros from the file's end (or its records' end, if further) up
-    /// to `to`, at most its capacity, and counts them in `segments`.
-    fn prezero(&mut self, segments: &Segments, to: u64) -> Result<()> {
+    /// to `to`: at most its capacity, and fewer (or none) if more would take
+    /// the committed bytes past `cap`. Counts them in `segments`; returns
+    /// whether it wrote any.
+    fn prezero(&mut self, segments: &Segments, to: u64, cap: u64) -> Result<bool> {
         let from = self.zeroed_to.max(self.seg.len());
-        let to = to.min(self.seg.capacity()).max(from);
+        let room = cap.saturating_sub(segments.committed_bytes());
+        let to = to.min(self.seg.capacity()).min(from.saturating_add(room));
+        if to <= from {
+            return Ok(false);
+        }
         self.seg.write_zeros(from, to)?;
         segments.grow(to - from);
         self.zeroed_to = to;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -81,6 +87,11 @@ pub(crate) struct Writer {
     segment_bytes: u64,
     /// Zeros kept ahead of the active segments' ends (0: none; see the module docs).
     prealloc_bytes: u64,
+    /// Zeros are written only while the directory's committed bytes
+    /// ([`Segments::committed_bytes`], which count them) stay at most this:
+    /// the cache's `max_bytes`, so that they never take the files past the
+    /// cap's bound.
+    prealloc_cap: u64,
     /// Write-buffer size in bytes, for both logs together; 0 writes every
     /// record through at once.
     buffer_bytes: usize,
@@ -238,6 +249,7 @@ impl Writer {
             next_id,
             segment_bytes,
             prealloc_bytes: 0,
+            prealloc_cap: 0,
             buffer_bytes,
             buffer_age_ms,
             pending_since_ms: None,
@@ -252,9 +264,11 @@ impl Writer {
     }
 
     /// Keeps `bytes` of zeros ahead of the active segments' last records
-    /// (see the module docs; 0, the default, keeps none).
-    pub(crate) fn set_prealloc(&mut self, bytes: u64) {
+    /// (see the module docs; 0, the default, keeps none), as long as the
+    /// directory's committed bytes, zeros included, stay within `cap`.
+    pub(crate) fn set_prealloc(&mut self, bytes: u64, cap: u64) {
         self.prealloc_bytes = bytes;
+        self.prealloc_cap = cap;
     }
 
     /// Makes `seg` (unsealed, from [`Segment::resume`]) the active segment of
@@ -348,7 +362,7 @@ impl Writer {
             if off + len > a.zeroed_to {
                 // No zeros left for this record: the next stretch, written
                 // before the record (so that a failure leaves nothing visible).
-                a.prezero(segments, off + len + self.prealloc_bytes)?;
+                a.prezero(segments, off + len + self.prealloc_bytes, self.prealloc_cap)?;
             } else if off + len + self.prealloc_bytes / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity() {
                 segments.want_zeros();
             }
@@ -471,8 +485,8 @@ impl Writer {
         let ahead = self.prealloc_bytes;
         for a in self.active.iter_mut().flatten() {
             let len = a.seg.len();
-            if ahead > 0 && len + ahead / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity() {
-                a.prezero(segments, len + ahead)?;
+            let low = ahead > 0 && len + ahead / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity();
+            if low && a.prezero(segments, len + ahead, self.prealloc_cap)? {
                 extended.push(a.seg.clone());
             }
         }
