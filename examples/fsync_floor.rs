@@ -41,7 +41,8 @@ fn prepare(kind: &str, path: &std::path::Path, span: u64) -> Res<File> {
     match kind {
         "fallocated" => {
             // SAFETY: a plain syscall on a descriptor this function owns.
-            if unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, span as libc::off_t) } != 0 {
+            let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, span as libc::off_t) };
+            if r != 0 {
                 return Err(std::io::Error::last_os_error().into());
             }
         }
