@@ -339,6 +339,38 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
     Ok(())
 }
 
+/// `Cache::flush`'s part in the space bound: when a sealed segment is
+/// `compaction_threshold` dead or more and rewriting it would free space
+/// (dead bytes as they stand: expired values wait for a round's count),
+/// compacts every such segment now, in the caller's thread, as a clean close
+/// does (without the background rounds' wait for segments still being
+/// overwritten). With none past the threshold, the common case, it costs a
+/// look at each segment's counters and takes no lock beyond the segment map's.
+/// Does nothing without background maintenance (whose user runs
+/// `Cache::run_maintenance` instead).
+pub(crate) fn compact_due(inner: &Engine) -> Result<()> {
+    if !inner.config.background || !any_past_threshold(inner) {
+        return Ok(());
+    }
+    let mut st = lock_state(inner);
+    sync_removals(inner)?;
+    compact_some(inner, &mut st, usize::MAX, false)
+}
+
+/// Whether a sealed segment is at least `compaction_threshold` dead (not
+/// counting expired values) and worth rewriting.
+fn any_past_threshold(inner: &Engine) -> bool {
+    let threshold = inner.config.compaction_threshold;
+    let all = inner.segments.all();
+    all.iter().any(|s| {
+        let payload = s.len().saturating_sub(HEADER_LEN as u64);
+        s.is_sealed()
+            && payload > 0
+            && s.dead_bytes() as f64 / payload as f64 >= threshold
+            && reclaim::worth_rewriting(inner, &all, s, 0)
+    })
+}
+
 /// Share of its bytes a segment past the compaction threshold must have
 /// lost since the previous round for a background round to count it as
 /// still being overwritten, and leave it for later (see [`compact_some`]).
