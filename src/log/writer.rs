@@ -21,7 +21,42 @@ struct Active {
     pending: Vec<u8>,
     /// Segment offset of `pending[0]`.
     pending_at: u64,
+    /// Bytes of the segment whose write-out to the disk has been started
+    /// (see [`WRITEBACK_CHUNK`]).
+    kicked: u64,
 }
+
+/// Every time this many more bytes of the active segment have reached the
+/// operating system, the writer asks the kernel to start writing them to
+/// the disk (`FileRef::start_writeback`), whole pages only,
+/// without waiting: the disk then works while the caller goes on appending,
+/// and a later fsync (a `sync`, a seal's) waits only for the tail. Without
+/// it a fill wrote nothing until its fsync (the kernel starts on its own
+/// only past its dirty-page threshold, gigabytes here), and the time of a
+/// fill that ends in a sync was the time to append plus the time to write
+/// everything. It makes nothing durable and changes no promise.
+pub(crate) const WRITEBACK_CHUNK: u64 = 4 << 20;
+
+impl Active {
+    fn new(seg: Arc<Segment>, at: u64) -> Active {
+        Active { seg, pending: Vec::new(), pending_at: at, kicked: at & !(PAGE - 1) }
+    }
+
+    /// Starts the write-out of the whole pages the OS holds past `kicked`,
+    /// once there are [`WRITEBACK_CHUNK`] of them. (The page the next
+    /// append continues is left: a page under write-out may make that
+    /// write wait for it.)
+    fn start_writeback(&mut self) {
+        let end = self.seg.visible() & !(PAGE - 1);
+        if end >= self.kicked + WRITEBACK_CHUNK {
+            self.seg.file().start_writeback(self.kicked, end - self.kicked);
+            self.kicked = end;
+        }
+    }
+}
+
+/// The page size write-out is started in.
+const PAGE: u64 = 4096;
 
 /// What a group commit must fsync to make everything up to `seq` durable.
 pub(crate) struct SyncPlan {
@@ -213,7 +248,7 @@ impl Writer {
         let i = seg.log.index();
         debug_assert!(self.active[i].is_none());
         let pending_at = seg.len();
-        self.active[i] = Some(Active { seg, pending: Vec::new(), pending_at });
+        self.active[i] = Some(Active::new(seg, pending_at));
     }
 
     /// Fails if writes have been disabled by an earlier fatal error.
@@ -301,6 +336,7 @@ impl Writer {
             a.seg.file().write_at(rec, off)?;
             a.seg.set_len(off + len);
             a.seg.set_visible(off + len);
+            a.start_writeback();
         } else {
             if a.pending.is_empty() {
                 a.pending_at = off;
@@ -332,6 +368,7 @@ impl Writer {
         let end = a.pending_at + a.pending.len() as u64;
         a.pending.clear();
         a.seg.set_visible(end);
+        a.start_writeback();
         Ok(())
     }
 
@@ -393,7 +430,7 @@ impl Writer {
         self.dir_dirty = true;
         crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());
-        self.active[log.index()] = Some(Active { seg, pending: Vec::new(), pending_at: 0 });
+        self.active[log.index()] = Some(Active::new(seg, 0));
         Ok(())
     }
 

@@ -354,6 +354,24 @@ impl FileRef {
         std::process::abort()
     }
 
+    /// Asks the kernel to start writing `len` bytes at `offset` to the disk
+    /// now, without waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on
+    /// Linux; nothing elsewhere, nor on the in-memory storage). Advice only:
+    /// it makes no byte durable and promises nothing, so it reports no
+    /// error (a failed write-out is reported by the fsync that follows, as
+    /// the kernel's would be without it).
+    pub(crate) fn start_writeback(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        if let Handle::Os(file) = &self.handle {
+            use std::os::unix::io::AsRawFd;
+            let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+            // SAFETY: a plain system call on a descriptor this handle owns; no memory is passed.
+            let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`.
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let err = |e| Error::io("read", &self.path, e);
