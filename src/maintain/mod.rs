@@ -347,14 +347,19 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
 /// overwritten). With none past the threshold, the common case, it costs a
 /// look at each segment's counters and takes no lock beyond the segment map's.
 /// Does nothing without background maintenance (whose user runs
-/// `Cache::run_maintenance` instead).
-pub(crate) fn compact_due(inner: &Engine) -> Result<()> {
+/// `Cache::run_maintenance` instead). A failure is counted in
+/// `maintenance_errors`, as a background round's, and not returned: the
+/// flush itself succeeded (an fsync failure has turned writes off, and the
+/// next write says so).
+pub(crate) fn compact_due(inner: &Engine) {
     if !inner.config.background || !any_past_threshold(inner) {
-        return Ok(());
+        return;
     }
     let mut st = lock_state(inner);
-    sync_removals(inner)?;
-    compact_some(inner, &mut st, usize::MAX, false)
+    let done = sync_removals(inner).and_then(|()| compact_some(inner, &mut st, usize::MAX, false));
+    if done.is_err() {
+        bump(&inner.counters.maintenance_errors);
+    }
 }
 
 /// Whether a sealed segment is at least `compaction_threshold` dead (not
