@@ -7,7 +7,7 @@
 //! | `read.rs`       | index lookup, then record, then checksum, then [`Value`] |
 //! | `write.rs`      | the write path: every set, delete and atomic operation locates the key's entry and appends its record under the writer lock |
 //! | `commit.rs`     | durability: group commit and fsync |
-//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the clock anchor, the durable mark, segment removals not yet durable |
+//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the clock anchor, the durable mark, the sequence mark, segment removals not yet durable |
 //! | `tags.rs`       | tags and namespaces: the invalidation table the read path consults, and `invalidate` |
 //!
 //! # Locks
@@ -179,7 +179,7 @@ impl Engine {
             (0, 0)
         };
         let mut writer =
-            Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
+            Writer::new(&storage, dir, rec.next_seq, rec.checkpoint.seq_mark, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);
