@@ -89,6 +89,7 @@ impl Engine {
     /// Appends `rec` through the writer `w` (whose lock the caller holds),
     /// reserving its sequence number first when it takes a new one: the
     /// path of every record numbered by this session.
+    #[inline]
     pub(crate) fn append(&self, w: &mut Writer, log: LogKind, rec: NewRecord<'_>, now: u64) -> Result<(Loc, u64)> {
         if rec.seq.is_none() && w.needs_seq_mark() {
             self.reserve_seq(w)?;
@@ -107,6 +108,8 @@ impl Engine {
     /// per reservation, under the writer lock (the writers wait for one
     /// checkpoint write); an open that finds the mark above every record
     /// reserves the next block in the checkpoint it writes anyway.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn reserve_seq(&self, w: &mut Writer) -> Result<()> {
         crate::killpoint!("seq.before_mark");
         let mark = seq_mark_for(w.next_seq);

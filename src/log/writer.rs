@@ -114,24 +114,33 @@ impl Writer {
     /// damage at the next open, and be lost), or the checkpoint's sequence
     /// mark (a power cut could lose the record, and the next open would
     /// give its number, a version some caller may hold, again).
+    #[inline]
     pub(crate) fn seq_for_next(&self) -> Result<u64> {
         if self.next_seq > self.seq_reserved {
-            if self.next_seq > crate::format::MAX_SEQ {
-                return Err(Error::SequenceExhausted { path: self.dir.clone() });
-            }
-            // Every path that numbers a record reserves first (`Engine::reserve_seq`).
-            debug_assert!(self.next_seq <= self.seq_reserved, "sequence number {} not reserved", self.next_seq);
-            return Err(Error::WritesDisabled {
-                op: "sequence reservation",
-                path: self.dir.join(crate::log::checkpoint::CHECKPOINT_FILE),
-                reason: format!("keg bug: record number {} is above the mark {}", self.next_seq, self.seq_reserved),
-            });
+            return Err(self.seq_refused());
         }
         Ok(self.next_seq)
     }
 
+    /// Why the next number cannot be given (see [`Writer::seq_for_next`]).
+    #[cold]
+    #[inline(never)]
+    fn seq_refused(&self) -> Error {
+        if self.next_seq > crate::format::MAX_SEQ {
+            return Error::SequenceExhausted { path: self.dir.clone() };
+        }
+        // Every path that numbers a record reserves first (`Engine::reserve_seq`).
+        debug_assert!(self.next_seq <= self.seq_reserved, "sequence number {} not reserved", self.next_seq);
+        Error::WritesDisabled {
+            op: "sequence reservation",
+            path: self.dir.join(crate::log::checkpoint::CHECKPOINT_FILE),
+            reason: format!("keg bug: record number {} is above the mark {}", self.next_seq, self.seq_reserved),
+        }
+    }
+
     /// Whether the next record's number is above the reserved ones (and
     /// below [`crate::format::MAX_SEQ`]): the checkpoint needs a new mark first.
+    #[inline]
     pub(crate) fn needs_seq_mark(&self) -> bool {
         self.next_seq > self.seq_reserved && self.next_seq <= crate::format::MAX_SEQ
     }
