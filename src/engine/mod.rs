@@ -179,7 +179,9 @@ impl Engine {
             (0, 0)
         };
         let mut writer =
-            Writer::new(&storage, dir, rec.next_seq, rec.checkpoint.seq_mark, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
+            Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
+        // The numbers the checkpoint on disk reserves (see `Engine::reserve_seq`).
+        writer.set_seq_reserved(rec.checkpoint.seq_mark);
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);
