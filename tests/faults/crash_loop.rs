@@ -294,6 +294,9 @@ struct Tally {
     peak_disk: u64,
     /// Batches in flight at a kill that left some of their items and not others.
     batches_cut: u64,
+    /// Checks where the longest matching prefix split a group in flight and a
+    /// shorter one (the group lost with the buffer) kept its promise.
+    prefixes_shortened: u64,
 }
 
 /// Whether `op`, the one in flight at the kill, could have evicted entries.
@@ -446,9 +449,10 @@ fn crash_loop(mode: Durability) {
         });
         let got = read_all(&cache);
         let lo = if mode == Durability::Buffered { flushed } else { inflight_at };
-        let p = match hist.matching_prefix(&got, lo, now, evictions) {
-            Some(p) => p,
-            None => {
+        let (p, cut, shortened) = match choose_prefix(&hist, &got, lo, inflight, inflight_at, now, evictions) {
+            Ok(found) => found,
+            Err(Some(why)) => panic!("{mode:?} round {round}, killed by {}: {why}", describe_kill(&kill)),
+            Err(None) => {
                 explain(&hist, &got, dir.path());
                 let why = format!(
                     "{} / {}",
@@ -462,11 +466,8 @@ fn crash_loop(mode: Durability) {
                 );
             }
         };
-        // (The history lets each write in flight happen or not on its own;
-        // these ops promise more.)
-        let cut = check_group(op(inflight), inflight, &hist, &got, p.min(inflight_at), now, evictions)
-            .unwrap_or_else(|why| panic!("{mode:?} round {round}, killed by {}: {why}", describe_kill(&kill)));
         tally.batches_cut += u64::from(cut);
+        tally.prefixes_shortened += u64::from(shortened);
         tally.absent_evicted +=
             got.iter().filter(|(k, v)| v.is_none() && !hist.allowed(**k, p, now, 0).contains(&None)).count() as u64;
         // Writes past the prefix are lost; the one in flight happened if it shows.
@@ -496,7 +497,7 @@ fn crash_loop(mode: Durability) {
     }
     let points: Vec<String> = tally.points.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; {} batches in flight left a part; peak disk {} of cap {} + segment {}",
+        "{mode:?}: {} kills survived ({} SIGKILL at random moments, {} at kill points: {}; {} kill points not reached, then SIGKILL); {} ops acknowledged; {} keys legitimately evicted at checks; {} records voided, {} torn bytes cut by recovery; {} batches in flight left a part; {} checks took a shorter prefix to keep a group whole; peak disk {} of cap {} + segment {}",
         tally.rounds,
         tally.signals,
         tally.points.values().sum::<u64>(),
@@ -507,11 +508,48 @@ fn crash_loop(mode: Durability) {
         tally.void_records,
         tally.truncated_bytes,
         tally.batches_cut,
+        tally.prefixes_shortened,
         tally.peak_disk,
         CAP,
         SEG
     );
     assert!(tally.acked > tally.rounds * 5, "the children acknowledged too few ops for a meaningful test");
+}
+
+/// The prefix of the history (at least `lo` writes) the reopened cache
+/// matches, longest first, that also keeps the promise of the group op in
+/// flight (op `i`, whose writes start at `inflight_at`; see `check_group`):
+/// `(prefix, a batch left a part, a longer prefix matched but split the
+/// group)`. The history lets each write of a group in flight happen or not on
+/// its own, so the longest matching prefix can split an invalidation that a
+/// shorter one explains whole: in buffered mode, a tagged key whose last write
+/// was lost with the buffer reads nothing, as an invalidated one would. Fails
+/// with the group's error if prefixes matched but each split the group, and
+/// with `None` if none matched.
+fn choose_prefix(
+    hist: &History,
+    got: &BTreeMap<u32, Option<Vec<u8>>>,
+    lo: usize,
+    i: u64,
+    inflight_at: usize,
+    now: u64,
+    evictions: u64,
+) -> Result<(usize, bool, bool), Option<String>> {
+    let mut group_error = None;
+    let mut longest = None;
+    for p in (lo.min(hist.writes.len())..=hist.writes.len()).rev() {
+        if !hist.matches(got, p, now, evictions) {
+            continue;
+        }
+        longest.get_or_insert(p);
+        match check_group(op(i), i, hist, got, p.min(inflight_at), now, evictions) {
+            Ok(cut) => return Ok((p, cut, longest != Some(p))),
+            Err(why) => {
+                group_error.get_or_insert(why);
+            }
+        }
+    }
+    Err(group_error)
 }
 
 /// What a batch, an invalidation or a drop in flight (op `i`) may leave,
@@ -602,4 +640,31 @@ fn crash_loop_synced() {
 #[test]
 fn crash_loop_buffered() {
     crash_loop(Durability::Buffered);
+}
+
+/// The checker itself: an invalidation in flight, in buffered mode, after a
+/// kill that lost the buffer holding the last write of one tagged key (and
+/// everything after it, the invalidation included). The longest matching
+/// prefix blames that key's absence on the invalidation and sees it split;
+/// the true prefix (before the lost write) explains the state whole.
+#[test]
+fn an_invalidation_in_flight_is_judged_by_the_prefix_that_explains_it() {
+    let i = (0..100_000u64).find(|&i| matches!(op(i), Op::InvalidateTag(_))).unwrap();
+    let keys = hidden_keys(op(i));
+    let (lost, kept) = (keys[0], keys[1]);
+    let mut hist = History::new(KEYS);
+    hist.push(kept, Some(value(kept, 1, 100)), 0, true); // flushed
+    hist.push(lost, Some(value(lost, 2, 100)), 0, true); // acknowledged, still in the buffer
+    let inflight_at = hist.writes.len();
+    push_group(&mut hist, op(i), i, false, 0);
+    let mut got: BTreeMap<u32, Option<Vec<u8>>> = (0..KEYS).map(|k| (k, None)).collect();
+    got.insert(kept, Some(value(kept, 1, 100)));
+    // The longest prefix matches but splits the invalidation...
+    assert!(hist.matches(&got, hist.writes.len(), 0, 0));
+    assert!(check_group(op(i), i, &hist, &got, inflight_at, 0, 0).is_err());
+    // ...the prefix before the lost write is the answer.
+    assert_eq!(choose_prefix(&hist, &got, 1, i, inflight_at, 0, 0), Ok((1, false, true)));
+    // A state no prefix explains whole still fails: both keys' writes flushed
+    // (`lo` past them), one reads nothing, the other its value.
+    assert!(matches!(choose_prefix(&hist, &got, inflight_at, i, inflight_at, 0, 0), Err(Some(_))));
 }
