@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use keg::format::checkpoint::{Checkpoint, SEQ_RESERVATION};
-use keg::sim::FaultFs;
+use keg::sim::{FaultFs, Op};
 use keg::{Cache, Durability, ManualClock, SetOptions};
 
 const T0: u64 = 1_700_000_000_000;
@@ -168,4 +168,38 @@ fn a_read_only_open_does_not_write_the_mark() {
     assert_eq!(checkpoint(&fs, dir), before, "a read-only open wrote the checkpoint");
     let cache = open(&fs, dir, Durability::Flushed);
     assert!(cache.set_with(b"k", b"again", &SetOptions::new()).unwrap() > mark);
+}
+
+/// The mark is written once per `SEQ_RESERVATION` records, not per write:
+/// a session that numbers a block and a bit more writes the checkpoint once
+/// for it, when its write crosses the mark, and the checkpoint then reserves
+/// the next block.
+#[test]
+fn the_mark_is_written_once_per_reservation() {
+    let dir = Path::new("/keg-sequence-mark/amortized");
+    let fs = FaultFs::in_memory();
+    let cache = Cache::builder()
+        .durability(Durability::Buffered)
+        .max_bytes(1 << 30)
+        .background_maintenance(false)
+        .clock(ManualClock::new(T0))
+        .storage(fs.clone())
+        .open(dir)
+        .unwrap();
+    let opts = SetOptions::new();
+    let mark = |fs: &FaultFs| Checkpoint::decode(&checkpoint(fs, dir).unwrap()).unwrap().seq_mark;
+    let first = cache.set_with(b"k", b"", &opts).unwrap();
+    assert!(mark(&fs) >= first, "the first write's number is not reserved");
+    let (reserved, renames) = (mark(&fs), fs.ops_of(Op::Rename));
+    let mut last = first;
+    while last < reserved {
+        last = cache.set_with(b"k", b"", &opts).unwrap();
+    }
+    assert_eq!(fs.ops_of(Op::Rename), renames, "a checkpoint was written inside the reservation");
+    for _ in 0..1000 {
+        last = cache.set_with(b"k", b"", &opts).unwrap();
+    }
+    assert_eq!(fs.ops_of(Op::Rename), renames + 1, "crossing the mark wrote the checkpoint once");
+    assert_eq!(mark(&fs), reserved + SEQ_RESERVATION, "the next block reserved");
+    assert_eq!(last, reserved + 1000);
 }
