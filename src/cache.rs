@@ -104,8 +104,7 @@ impl Cache {
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
-        let now = inner.now_ms();
-        let value = inner.read_item(key, hash, now, true, false).map(|item| item.value);
+        let value = inner.read_item(key, hash, true, false).map(|item| item.value);
         let c = &inner.counters;
         if value.is_some() { &c.hits } else { &c.misses }.add(1);
         c.get_latency.finish(started);
@@ -166,12 +165,11 @@ impl Cache {
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
-        let now = inner.now_ms();
         // The record is read and verified as `get` does: an entry may point
         // at a record of the key that is no value of it (a damaged record, or
         // a tombstone a lying hint listed as a value), and `contains` must
         // not say yes where `get` finds nothing.
-        Ok(inner.read_item(key, hash, now, false, false).is_some())
+        Ok(inner.read_item(key, hash, false, false).is_some())
     }
 
     /// Number of entries in the index, including expired entries that have not

@@ -90,8 +90,9 @@ impl Clock for SystemClock {
 }
 
 /// The wall clock in Unix milliseconds (0 before 1970). On Linux straight
-/// from `clock_gettime`: every get reads it, and `SystemTime`'s `Duration`
-/// arithmetic cost about 40 instructions more a call (callgrind).
+/// from `clock_gettime`: every write, and every get of an entry with a TTL,
+/// reads it, and `SystemTime`'s `Duration` arithmetic cost about 40
+/// instructions more a call (callgrind).
 #[cfg(target_os = "linux")]
 #[inline]
 fn system_now_ms() -> u64 {

@@ -211,8 +211,7 @@ struct Table {
 impl Table {
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        // Fast range over the bits below the shard bits.
-        ((hash.rotate_left(SHARD_BITS) as u128 * self.slots.len() as u128) >> 64) as usize
+        home_in(hash, self.slots.len())
     }
 
     #[inline]
@@ -236,21 +235,36 @@ impl Table {
     }
 
     /// Calls `f` with the position of each slot whose hash is `hash`; stops when `f` returns true.
+    ///
+    /// Every `get` runs this, so it takes the slice once (`Slots` is an
+    /// enum) and works out a slot's displacement only when its hash differs:
+    /// a slot holding `hash` has the same home, hence the displacement `dist`.
     #[inline]
     fn probe(&self, hash: u64, mut f: impl FnMut(usize) -> bool) {
         if self.len == 0 {
             return;
         }
-        let mut pos = self.home(hash);
-        for dist in 0..self.slots.len() {
-            let slot = &self.slots[pos];
-            if slot.is_empty() || self.displacement(pos) < dist {
+        let slots: &[Slot] = &self.slots;
+        let n = slots.len();
+        let mut pos = home_in(hash, n);
+        for dist in 0..n {
+            let slot = &slots[pos];
+            if slot.is_empty() {
                 return;
             }
-            if slot.hash() == hash && f(pos) {
-                return;
+            let h = slot.hash();
+            if h == hash {
+                if f(pos) {
+                    return;
+                }
+            } else {
+                let home = home_in(h, n);
+                let displacement = if pos >= home { pos - home } else { pos + n - home };
+                if displacement < dist {
+                    return;
+                }
             }
-            pos = self.next(pos);
+            pos = if pos + 1 == n { 0 } else { pos + 1 };
         }
     }
 
@@ -390,6 +404,13 @@ impl Table {
         }
         removed
     }
+}
+
+/// The home slot of `hash` in a table of `len` slots: fast range over the
+/// bits below the shard bits.
+#[inline]
+fn home_in(hash: u64, len: usize) -> usize {
+    ((hash.rotate_left(SHARD_BITS) as u128 * len as u128) >> 64) as usize
 }
 
 /// Slots for `n` entries at 7/8 full.
@@ -581,26 +602,30 @@ impl ShardBuilder {
     }
 }
 
-/// The entries a lookup found: almost always 0 or 1, so two are kept inline.
+/// The entries a lookup found: almost always 0 or 1 (two keys share a
+/// 64-bit hash about once in 2^64 pairs), so the first is kept inline and
+/// the rest, if any, on the heap.
 pub(crate) struct Candidates {
-    inline: [Option<Entry>; 2],
-    spill: Vec<Entry>,
+    first: Option<Entry>,
+    rest: Vec<Entry>,
 }
 
 impl Candidates {
     fn new() -> Self {
-        Candidates { inline: [None, None], spill: Vec::new() }
+        Candidates { first: None, rest: Vec::new() }
     }
 
+    #[inline]
     fn push(&mut self, e: Entry) {
-        match self.inline.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => *slot = Some(e),
-            None => self.spill.push(e),
+        if self.first.is_none() {
+            self.first = Some(e);
+        } else {
+            self.rest.push(e);
         }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.inline.iter().flatten().chain(self.spill.iter())
+        self.first.iter().chain(self.rest.iter())
     }
 }
 

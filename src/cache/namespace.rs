@@ -168,8 +168,7 @@ impl Namespace<'_> {
         let key = self.key(key)?;
         let inner = &*self.cache.inner;
         let hash = inner.hasher.hash(&key);
-        let now = inner.now_ms();
-        let item = inner.read_item(&key, hash, now, true, true);
+        let item = inner.read_item(&key, hash, true, true);
         if item.is_some() { &inner.counters.hits } else { &inner.counters.misses }.add(1);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))
     }
@@ -187,7 +186,7 @@ impl Namespace<'_> {
         let key = self.key(key)?;
         let inner = &*self.cache.inner;
         let hash = inner.hasher.hash(&key);
-        Ok(inner.read_item(&key, hash, inner.now_ms(), false, true).is_some())
+        Ok(inner.read_item(&key, hash, false, true).is_some())
     }
 
     /// [`Cache::set`] of the namespace's `key`.

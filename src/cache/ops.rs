@@ -29,9 +29,8 @@ impl Cache {
         let inner = &*self.inner;
         inner.check_key(key)?;
         let hash = inner.hasher.hash(key);
-        let now = inner.now_ms();
         let started = crate::latency::start(crate::latency::Op::Get);
-        let item = inner.read_item(key, hash, now, true, false);
+        let item = inner.read_item(key, hash, true, false);
         if item.is_some() { &inner.counters.hits } else { &inner.counters.misses }.add(1);
         inner.counters.get_latency.finish(started);
         Ok(item.map(|i| Entry { value: i.value, flags: i.user_flags, version: i.seq, expires_at_ms: i.expires_ms }))

@@ -114,35 +114,44 @@ impl Engine {
         }
     }
 
-    /// The live value `key` reads as, with its metadata. With `count`, the
+    /// The live value `key` reads as, with its metadata. The clock is read
+    /// only for a record with an expiry (most have none, and a clock read is
+    /// a tenth of a `get`'s instructions). With `count`, the
     /// read counts: a hit for the entry's eviction counter, and in the
     /// expired and corrupt read stats. `namespaced`: `key` is a namespace's
     /// (encoded) key, and only a namespaced record of it is its value (a
     /// plain key reads only plain records); an invalidated record is a miss.
-    pub(crate) fn read_item(&self, key: &[u8], hash: u64, now: u64, count: bool, namespaced: bool) -> Option<Item> {
+    pub(crate) fn read_item(&self, key: &[u8], hash: u64, count: bool, namespaced: bool) -> Option<Item> {
         let bump = |c: &std::sync::atomic::AtomicU64| {
             if count {
                 bump(c)
             }
         };
         let found = self.locate_flushing(key, hash, count)?;
-        if expired(found.header.expires_ms, now) {
+        if found.header.expires_ms != 0 && expired(found.header.expires_ms, self.now_ms()) {
             bump(&self.counters.expired_reads);
             return None;
         }
-        match found.seg.read(found.entry.loc.off) {
+        let Located { seg, entry, .. } = found;
+        let mapped = match seg.read(entry.loc.off) {
             Ok(rec) if rec.kind == Kind::Value && rec.key == key => {
                 if !self.visible(&rec, namespaced) {
                     return None;
                 }
-                let start = found.seg.offset_of(rec.value);
-                let len = rec.value.len();
-                Some(Item::of(&rec, Value::mapped(found.seg.clone(), start, len)))
+                let (start, len) = (seg.offset_of(rec.value), rec.value.len());
+                Ok((start, len, rec.user_flags, rec.header.seq, rec.header.expires_ms))
             }
-            Err(ReadError::NotVisible) if !found.seg.is_sealed() => {
+            other => Err(other.map(|_| ())),
+        };
+        match mapped {
+            // The handle moves into the value: no reference count taken and dropped.
+            Ok((start, len, user_flags, seq, expires_ms)) => {
+                Some(Item { value: Value::mapped(seg, start, len), user_flags, seq, expires_ms })
+            }
+            Err(Err(ReadError::NotVisible)) if !seg.is_sealed() => {
                 // Still in a write buffer that could not be written (see `locate_flushing`).
                 let w = self.lock_writer();
-                match w.read_pending(found.entry.loc) {
+                match w.read_pending(entry.loc) {
                     Some(rec) if rec.kind == Kind::Value && rec.key == key => {
                         self.visible(&rec, namespaced).then(|| Item::of(&rec, Value::owned(rec.value)))
                     }
@@ -152,7 +161,7 @@ impl Engine {
                     }
                 }
             }
-            Ok(_) | Err(ReadError::Corrupt) | Err(ReadError::NotVisible) => {
+            Err(Ok(())) | Err(Err(ReadError::Corrupt)) | Err(Err(ReadError::NotVisible)) => {
                 bump(&self.counters.corrupt_reads);
                 None
             }

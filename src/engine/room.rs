@@ -60,11 +60,16 @@ impl Engine {
     /// filled by others at the same rate; it is bounded all the same.
     pub(crate) fn writer_with_room(&self, len: u64) -> Result<Ranked<'_, Writer>> {
         let needed = room_needed(len);
-        let started = std::time::Instant::now();
-        let no_space =
-            || Error::NoSpace { needed, cap: self.config.max_bytes, waited_ms: started.elapsed().as_millis() as u64 };
+        // The wait is timed from the first time there was no room: a write
+        // that finds room at once (nearly all) reads no clock.
+        let mut started = None;
+        let no_space = |started: Option<std::time::Instant>| Error::NoSpace {
+            needed,
+            cap: self.config.max_bytes,
+            waited_ms: started.map_or(0, |t| t.elapsed().as_millis() as u64),
+        };
         if needed > self.config.max_bytes {
-            return Err(no_space());
+            return Err(no_space(None));
         }
         for _ in 0..ROOM_TRIES_MAX {
             let w = self.lock_writer();
@@ -73,12 +78,13 @@ impl Engine {
                 return Ok(w);
             }
             drop(w);
+            let started = *started.get_or_insert_with(std::time::Instant::now);
             let target = self.config.max_bytes.saturating_sub(needed);
             if !(self.evict)(self, target)? && !self.has_room(len) {
-                return Err(no_space());
+                return Err(no_space(Some(started)));
             }
         }
-        Err(no_space())
+        Err(no_space(started))
     }
 
     /// Wakes the background thread when the cache nears its cap (above

@@ -464,10 +464,6 @@ pub fn encode_full(
     if kind == Kind::Tombstone && (!value.is_empty() || flagged) {
         return Err(EncodeError("tombstone with a value"));
     }
-    let start = out.len();
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(key.len() as u16).to_le_bytes());
-    out.push(kind.code());
     let mut flags = if flagged { FLAG_USER_FLAGS } else { 0 };
     if !tags.is_empty() {
         flags |= FLAG_TAGS;
@@ -475,10 +471,18 @@ pub fn encode_full(
     if namespaced {
         flags |= FLAG_NAMESPACED;
     }
-    out.push(flags);
-    out.extend_from_slice(&(stored_len as u32).to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&expires_ms.to_le_bytes());
+    // The header is built in place and the buffer grown once (every set
+    // encodes a record: one capacity check instead of one a field).
+    let mut header = [0u8; HEADER_LEN];
+    header[4..6].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    header[6] = kind.code();
+    header[7] = flags;
+    header[8..12].copy_from_slice(&(stored_len as u32).to_le_bytes());
+    header[12..20].copy_from_slice(&seq.to_le_bytes());
+    header[20..28].copy_from_slice(&expires_ms.to_le_bytes());
+    let start = out.len();
+    out.reserve(HEADER_LEN + key.len() + stored_len);
+    out.extend_from_slice(&header);
     out.extend_from_slice(key);
     if flagged {
         out.extend_from_slice(&user_flags.to_le_bytes());

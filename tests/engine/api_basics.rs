@@ -138,3 +138,47 @@ fn opening_a_missing_directory_read_only_fails_clearly() {
     let err = Cache::builder().open_read_only(dir.path().join("nope")).unwrap_err();
     assert!(err.to_string().contains("no such cache directory"), "{err}");
 }
+
+/// A clock that counts how often the cache reads it.
+#[derive(Clone)]
+struct CountingClock {
+    inner: ManualClock,
+    reads: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl keg::Clock for CountingClock {
+    fn now_ms(&self) -> u64 {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.now_ms()
+    }
+
+    fn since_boot(&self) -> Option<keg::BootTime> {
+        self.inner.since_boot()
+    }
+}
+
+#[test]
+fn a_get_reads_the_clock_only_for_an_entry_with_a_ttl_and_still_expires_it() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = CountingClock { inner: ManualClock::new(1_700_000_000_000), reads: Default::default() };
+    let cache = Cache::builder().background_maintenance(false).clock(clock.clone()).open(dir.path()).unwrap();
+    cache.set(b"forever", b"a", None).unwrap();
+    cache.set(b"brief", b"b", Some(Duration::from_secs(10))).unwrap();
+    cache.flush().unwrap();
+    let before = clock.reads.load(SeqCst);
+    for _ in 0..100 {
+        assert_eq!(cache.get(b"forever").unwrap().unwrap(), b"a");
+        assert!(cache.contains(b"forever").unwrap());
+        assert_eq!(cache.get_entry(b"forever").unwrap().unwrap().expires_at_ms, 0);
+    }
+    assert!(cache.get(b"missing").unwrap().is_none());
+    assert_eq!(clock.reads.load(SeqCst), before, "reads of entries without a TTL need no time");
+    assert_eq!(cache.get(b"brief").unwrap().unwrap(), b"b");
+    assert!(clock.reads.load(SeqCst) > before, "an entry with a TTL is checked against the clock");
+    clock.inner.advance(Duration::from_secs(10));
+    assert!(cache.get(b"brief").unwrap().is_none());
+    assert!(!cache.contains(b"brief").unwrap());
+    assert!(cache.get_entry(b"brief").unwrap().is_none());
+    assert_eq!(cache.get(b"forever").unwrap().unwrap(), b"a");
+}
