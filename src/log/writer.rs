@@ -70,6 +70,10 @@ pub(crate) struct Writer {
     dir: PathBuf,
     /// The sequence number the next record gets.
     pub(crate) next_seq: u64,
+    /// The highest sequence number the checkpoint on disk reserves (its
+    /// sequence mark): a record numbered above it waits for a new mark
+    /// (see `Engine::reserve_seq`).
+    seq_reserved: u64,
     next_id: u32,
     segment_bytes: u64,
     /// Write-buffer size in bytes, for both logs together; 0 writes every
@@ -141,13 +145,50 @@ impl NewRecord<'_> {
 
 impl Writer {
     /// The sequence number the next record gets, unless it would pass the
-    /// highest one open accepts: a record numbered above it would read as
-    /// damage at the next open, and be lost.
+    /// highest one open accepts (a record numbered above it would read as
+    /// damage at the next open, and be lost), or the checkpoint's sequence
+    /// mark (a power cut could lose the record, and the next open would
+    /// give its number, a version some caller may hold, again).
+    #[inline]
     pub(crate) fn seq_for_next(&self) -> Result<u64> {
-        if self.next_seq > crate::format::MAX_SEQ {
-            return Err(Error::SequenceExhausted { path: self.dir.clone() });
+        if self.next_seq > self.seq_reserved {
+            return Err(self.seq_refused());
         }
         Ok(self.next_seq)
+    }
+
+    /// Why the next number cannot be given (see [`Writer::seq_for_next`]).
+    #[cold]
+    #[inline(never)]
+    fn seq_refused(&self) -> Error {
+        if self.next_seq > crate::format::MAX_SEQ {
+            return Error::SequenceExhausted { path: self.dir.clone() };
+        }
+        // Every path that numbers a record reserves first (`Engine::reserve_seq`).
+        debug_assert!(self.next_seq <= self.seq_reserved, "sequence number {} not reserved", self.next_seq);
+        Error::WritesDisabled {
+            op: "sequence reservation",
+            path: self.dir.join(crate::log::checkpoint::CHECKPOINT_FILE),
+            reason: format!("keg bug: record number {} is above the mark {}", self.next_seq, self.seq_reserved),
+        }
+    }
+
+    /// Whether the next record's number is above the reserved ones (and
+    /// below [`crate::format::MAX_SEQ`]): the checkpoint needs a new mark first.
+    #[inline]
+    pub(crate) fn needs_seq_mark(&self) -> bool {
+        self.next_seq > self.seq_reserved && self.next_seq <= crate::format::MAX_SEQ
+    }
+
+    /// Gives back the reserved numbers above `last` (a clean close): the
+    /// next record needs a new mark.
+    pub(crate) fn release_seqs(&mut self, last: u64) {
+        self.seq_reserved = self.seq_reserved.min(last);
+    }
+
+    /// The checkpoint on disk now reserves every number up to `mark`.
+    pub(crate) fn set_seq_reserved(&mut self, mark: u64) {
+        self.seq_reserved = self.seq_reserved.max(mark);
     }
 
     /// Encodes `rec` and appends it to `log`: the path every record keg
@@ -226,6 +267,7 @@ impl Writer {
             storage: storage.clone(),
             dir: dir.to_owned(),
             next_seq,
+            seq_reserved: 0,
             next_id,
             segment_bytes,
             buffer_bytes,

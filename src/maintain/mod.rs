@@ -529,8 +529,16 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     // The exact time used, not the lease ahead of it: a clean close makes
     // nothing expire early at the next open.
     let used = inner.time.used_ms();
+    // The numbers reserved but not used go back: a clean close lost no
+    // record, so the next open numbers from right after the last one (and
+    // writes no checkpoint for it). The writer gives up its reservation
+    // first: a write after this one (none should come) reserves again.
+    let mut w = inner.lock_writer();
+    let last = w.next_seq - 1;
+    w.release_seqs(last);
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
         c.clock_ms = used;
+        c.seq_mark = last;
     })
 }
