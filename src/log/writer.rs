@@ -50,9 +50,27 @@ struct Active {
     pending: Vec<u8>,
     /// Segment offset of `pending[0]`.
     pending_at: u64,
+    /// Bytes of the segment whose write-out to the disk has been started
+    /// (see [`WRITEBACK_CHUNK`]).
+    kicked: u64,
 }
 
+/// Every time this many more bytes of the active segment have reached the
+/// operating system, the writer asks the kernel to start writing them to
+/// the disk (`FileRef::start_writeback`), whole pages only,
+/// without waiting: the disk then works while the caller goes on appending,
+/// and a later fsync (a `sync`, a seal's) waits only for the tail. Without
+/// it a fill wrote nothing until its fsync (the kernel starts on its own
+/// only past its dirty-page threshold, gigabytes here), and the time of a
+/// fill that ends in a sync was the time to append plus the time to write
+/// everything. It makes nothing durable and changes no promise.
+pub(crate) const WRITEBACK_CHUNK: u64 = 4 << 20;
+
 impl Active {
+    fn new(seg: Arc<Segment>, at: u64) -> Active {
+        Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at: at, kicked: at & !(PAGE - 1) }
+    }
+
     /// Writes zeros from the file's end (or its records' end, if further) up
     /// to `to`: at most its capacity, and fewer (or none) if more would take
     /// the committed bytes past `cap`. Counts them in `segments`; returns
@@ -69,7 +87,22 @@ impl Active {
         self.zeroed_to = to;
         Ok(true)
     }
+
+    /// Starts the write-out of the whole pages the OS holds past `kicked`,
+    /// once there are [`WRITEBACK_CHUNK`] of them. (The page the next
+    /// append continues is left: a page under write-out may make that
+    /// write wait for it.)
+    fn start_writeback(&mut self) {
+        let end = self.seg.visible() & !(PAGE - 1);
+        if end >= self.kicked + WRITEBACK_CHUNK {
+            self.seg.file().start_writeback(self.kicked, end - self.kicked);
+            self.kicked = end;
+        }
+    }
 }
+
+/// The page size write-out is started in.
+const PAGE: u64 = 4096;
 
 /// What a group commit must fsync to make everything up to `seq` durable.
 pub(crate) struct SyncPlan {
@@ -83,6 +116,10 @@ pub(crate) struct Writer {
     dir: PathBuf,
     /// The sequence number the next record gets.
     pub(crate) next_seq: u64,
+    /// The highest sequence number the checkpoint on disk reserves (its
+    /// sequence mark): a record numbered above it waits for a new mark
+    /// (see `Engine::reserve_seq`).
+    seq_reserved: u64,
     next_id: u32,
     segment_bytes: u64,
     /// Zeros kept ahead of the active segments' ends (0: none; see the module docs).
@@ -161,13 +198,50 @@ impl NewRecord<'_> {
 
 impl Writer {
     /// The sequence number the next record gets, unless it would pass the
-    /// highest one open accepts: a record numbered above it would read as
-    /// damage at the next open, and be lost.
+    /// highest one open accepts (a record numbered above it would read as
+    /// damage at the next open, and be lost), or the checkpoint's sequence
+    /// mark (a power cut could lose the record, and the next open would
+    /// give its number, a version some caller may hold, again).
+    #[inline]
     pub(crate) fn seq_for_next(&self) -> Result<u64> {
-        if self.next_seq > crate::format::MAX_SEQ {
-            return Err(Error::SequenceExhausted { path: self.dir.clone() });
+        if self.next_seq > self.seq_reserved {
+            return Err(self.seq_refused());
         }
         Ok(self.next_seq)
+    }
+
+    /// Why the next number cannot be given (see [`Writer::seq_for_next`]).
+    #[cold]
+    #[inline(never)]
+    fn seq_refused(&self) -> Error {
+        if self.next_seq > crate::format::MAX_SEQ {
+            return Error::SequenceExhausted { path: self.dir.clone() };
+        }
+        // Every path that numbers a record reserves first (`Engine::reserve_seq`).
+        debug_assert!(self.next_seq <= self.seq_reserved, "sequence number {} not reserved", self.next_seq);
+        Error::WritesDisabled {
+            op: "sequence reservation",
+            path: self.dir.join(crate::log::checkpoint::CHECKPOINT_FILE),
+            reason: format!("keg bug: record number {} is above the mark {}", self.next_seq, self.seq_reserved),
+        }
+    }
+
+    /// Whether the next record's number is above the reserved ones (and
+    /// below [`crate::format::MAX_SEQ`]): the checkpoint needs a new mark first.
+    #[inline]
+    pub(crate) fn needs_seq_mark(&self) -> bool {
+        self.next_seq > self.seq_reserved && self.next_seq <= crate::format::MAX_SEQ
+    }
+
+    /// Gives back the reserved numbers above `last` (a clean close): the
+    /// next record needs a new mark.
+    pub(crate) fn release_seqs(&mut self, last: u64) {
+        self.seq_reserved = self.seq_reserved.min(last);
+    }
+
+    /// The checkpoint on disk now reserves every number up to `mark`.
+    pub(crate) fn set_seq_reserved(&mut self, mark: u64) {
+        self.seq_reserved = self.seq_reserved.max(mark);
     }
 
     /// Encodes `rec` and appends it to `log`: the path every record keg
@@ -246,6 +320,7 @@ impl Writer {
             storage: storage.clone(),
             dir: dir.to_owned(),
             next_seq,
+            seq_reserved: 0,
             next_id,
             segment_bytes,
             prealloc_bytes: 0,
@@ -278,7 +353,7 @@ impl Writer {
         let i = seg.log.index();
         debug_assert!(self.active[i].is_none());
         let pending_at = seg.len();
-        self.active[i] = Some(Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at });
+        self.active[i] = Some(Active::new(seg, pending_at));
     }
 
     /// Fails if writes have been disabled by an earlier fatal error.
@@ -377,6 +452,7 @@ impl Writer {
             a.seg.file().write_at(rec, off)?;
             a.seg.set_len(off + len);
             a.seg.set_visible(off + len);
+            a.start_writeback();
         } else {
             if a.pending.is_empty() {
                 a.pending_at = off;
@@ -408,6 +484,7 @@ impl Writer {
         let end = a.pending_at + a.pending.len() as u64;
         a.pending.clear();
         a.seg.set_visible(end);
+        a.start_writeback();
         Ok(())
     }
 
@@ -469,7 +546,7 @@ impl Writer {
         self.dir_dirty = true;
         crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());
-        self.active[log.index()] = Some(Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at: 0 });
+        self.active[log.index()] = Some(Active::new(seg, 0));
         Ok(())
     }
 

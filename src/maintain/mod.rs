@@ -359,6 +359,43 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
     Ok(())
 }
 
+/// `Cache::flush`'s part in the space bound: when a sealed segment is
+/// `compaction_threshold` dead or more and rewriting it would free space
+/// (dead bytes as they stand: expired values wait for a round's count),
+/// compacts every such segment now, in the caller's thread, as a clean close
+/// does (without the background rounds' wait for segments still being
+/// overwritten). With none past the threshold, the common case, it costs a
+/// look at each segment's counters and takes no lock beyond the segment map's.
+/// Does nothing without background maintenance (whose user runs
+/// `Cache::run_maintenance` instead). A failure is counted in
+/// `maintenance_errors`, as a background round's, and not returned: the
+/// flush itself succeeded (an fsync failure has turned writes off, and the
+/// next write says so).
+pub(crate) fn compact_due(inner: &Engine) {
+    if !inner.config.background || !any_past_threshold(inner) {
+        return;
+    }
+    let mut st = lock_state(inner);
+    let done = sync_removals(inner).and_then(|()| compact_some(inner, &mut st, usize::MAX, false));
+    if done.is_err() {
+        bump(&inner.counters.maintenance_errors);
+    }
+}
+
+/// Whether a sealed segment is at least `compaction_threshold` dead (not
+/// counting expired values) and worth rewriting.
+fn any_past_threshold(inner: &Engine) -> bool {
+    let threshold = inner.config.compaction_threshold;
+    let all = inner.segments.all();
+    all.iter().any(|s| {
+        let payload = s.len().saturating_sub(HEADER_LEN as u64);
+        s.is_sealed()
+            && payload > 0
+            && s.dead_bytes() as f64 / payload as f64 >= threshold
+            && reclaim::worth_rewriting(inner, &all, s, 0)
+    })
+}
+
 /// Share of its bytes a segment past the compaction threshold must have
 /// lost since the previous round for a background round to count it as
 /// still being overwritten, and leave it for later (see [`compact_some`]).
@@ -512,8 +549,16 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     // The exact time used, not the lease ahead of it: a clean close makes
     // nothing expire early at the next open.
     let used = inner.time.used_ms();
+    // The numbers reserved but not used go back: a clean close lost no
+    // record, so the next open numbers from right after the last one (and
+    // writes no checkpoint for it). The writer gives up its reservation
+    // first: a write after this one (none should come) reserves again.
+    let mut w = inner.lock_writer();
+    let last = w.next_seq - 1;
+    w.release_seqs(last);
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
         c.clock_ms = used;
+        c.seq_mark = last;
     })
 }
