@@ -4,7 +4,8 @@
 //! `--passes` times (24-byte keys, `--value-len` byte values), then the
 //! directory's allocated size per live byte (24 B + the value per key)
 //! right after `flush`, again once maintenance is idle (`--settle-ms` later),
-//! and after a clean close; and the bytes written per byte inserted.
+//! and after a clean close; the bytes written per byte inserted; and how
+//! long `flush` took (it compacts first when a segment is past the threshold).
 //!
 //! ```text
 //! cargo run --release --example space -- [--keys 200000] [--value-len 100] [--passes 3]
@@ -75,7 +76,7 @@ fn main() {
         cap >> 20,
         if random { "random" } else { "seq" }
     );
-    println!("run  flushed  settled  closed  (apparent)  written/inserted  compactions  bytes_rewritten");
+    println!("run  flushed  settled  closed  (apparent)  written/inserted  compactions  bytes_rewritten  flush_ms");
     for run in 0..runs {
         let path = std::env::temp_dir().join(format!("keg-space-{}-{run}", std::process::id()));
         std::fs::create_dir(&path).expect("a fresh directory");
@@ -93,7 +94,9 @@ fn main() {
                 inserted += (key.len() + v.len()) as u64;
             }
         }
+        let flush_started = std::time::Instant::now();
         cache.flush().unwrap();
+        let flush_ms = flush_started.elapsed().as_secs_f64() * 1e3;
         let flushed = disk_usage(dir.path()).0;
         std::thread::sleep(std::time::Duration::from_millis(settle_ms));
         let settled = disk_usage(dir.path()).0;
@@ -102,14 +105,15 @@ fn main() {
         let (closed, apparent) = disk_usage(dir.path());
         let r = |b: u64| b as f64 / live as f64;
         println!(
-            "{run:>3}  {:>7.2}  {:>7.2}  {:>6.2}  ({:>8.2})  {:>16.2}  {:>11}  {:>15}",
+            "{run:>3}  {:>7.2}  {:>7.2}  {:>6.2}  ({:>8.2})  {:>16.2}  {:>11}  {:>15}  {:>8.1}",
             r(flushed),
             r(settled),
             r(closed),
             r(apparent),
             s.bytes_appended as f64 / inserted as f64,
             s.compactions,
-            s.bytes_rewritten
+            s.bytes_rewritten,
+            flush_ms
         );
     }
 }

@@ -199,7 +199,18 @@ impl Cache {
     }
 
     /// Hands every buffered write to the operating system (only
-    /// [`Durability::Buffered`] buffers; in other modes this does nothing).
+    /// [`Durability::Buffered`] buffers), and brings disk use within the
+    /// space bound: if a sealed segment is `compaction_threshold` dead or
+    /// more, `flush` compacts every such segment before it returns, as a
+    /// clean close does, so that the segment files then hold at most
+    /// live / (1 − threshold) bytes plus the active segments (README, "Disk
+    /// use"). When no segment is past the threshold (the common case)
+    /// that check is all it adds; after a burst of overwrites, `flush` takes
+    /// as long as rewriting the live records of those segments (and an
+    /// fsync first). With [`background_maintenance(false)`](Builder::background_maintenance)
+    /// it compacts nothing: [`Cache::run_maintenance`] does. A compaction
+    /// that fails is counted in [`Stats::maintenance_errors`], as a
+    /// background round's, and does not fail the flush.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -211,7 +222,9 @@ impl Cache {
         if self.inner.read_only {
             return Ok(());
         }
-        self.inner.lock_writer().flush()
+        self.inner.lock_writer().flush()?;
+        maintain::compact_due(&self.inner);
+        Ok(())
     }
 
     /// The durability mode the cache was opened with.

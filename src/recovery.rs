@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::checkpoint::{Checkpoint, MAX_VOID_RANGES};
+use crate::format::checkpoint::{seq_mark_for, Checkpoint, MAX_VOID_RANGES};
 use crate::format::hint::expires_s;
 use crate::format::record::{self, Kind};
 use crate::format::segment::{self, LogKind, SegmentHeader, HEADER_LEN};
@@ -260,7 +260,12 @@ pub(crate) fn recover(
             }
         };
         if valid_len < file_len {
-            add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            // A zero tail (a synced segment's preallocated zeros, FORMAT.md
+            // 2.8) is the log's end, not damage: cut, but not counted.
+            let zero_tail = seg.bytes().get(valid_len as usize..).is_some_and(|t| t.iter().all(|&b| b == 0));
+            if !zero_tail {
+                add(&counters.recovery_truncated_bytes, file_len - valid_len);
+            }
             crate::killpoint!("recovery.before_truncate");
             if !read_only {
                 seg.file().set_len(valid_len)?;
@@ -308,7 +313,10 @@ pub(crate) fn recover(
     marks.tagged.retain(|t| !checkpoint.is_void(t.2));
 
     let void_top = checkpoint.void_ranges.iter().map(|r| r.1).max().unwrap_or(0);
-    let next_seq = max_seq.max(checkpoint.durable_seq).max(void_top) + 1;
+    // Above the sequence mark too: a record the crash lost may have had any
+    // number up to it, and a caller may hold that number as a version.
+    let records_top = max_seq.max(void_top);
+    let next_seq = records_top.max(checkpoint.durable_seq).max(checkpoint.seq_mark) + 1;
     let next_id = seg_ids.last().map_or(1, |&id| id.saturating_add(1));
     crate::killpoint!("recovery.before_checkpoint");
     // Settle history: every number below next_seq now belongs to a record taken,
@@ -319,6 +327,10 @@ pub(crate) fn recover(
     // open stepped over (void ranges, gaps below them) as a hole, and void
     // every write made since.
     let settle = !read_only && checkpoint.durable_seq < next_seq - 1;
+    // Records above the durable mark are made durable before the mark
+    // covers them; numbers above every record (up to the sequence mark) need
+    // only the checkpoint.
+    let settle_records = settle && checkpoint.durable_seq < records_top;
     if settle {
         checkpoint.durable_seq = next_seq - 1;
     }
@@ -335,7 +347,7 @@ pub(crate) fn recover(
         // After a failed fsync (its marker is here), the bytes read from
         // those segments may be pages the kernel gave up writing: an fsync
         // would not write them, so they are written again first.
-        let rewrite = voided.is_some() || !had_checkpoint || pruned || settle;
+        let rewrite = voided.is_some() || !had_checkpoint || pruned || settle_records;
         let fsync_failed = names.iter().any(|n| n == FSYNC_FAILED_FILE);
         for (seg, _) in loaded.iter().filter(|(s, _)| rewrite || unsynced.contains(&s.id)) {
             if fsync_failed && unsynced.contains(&seg.id) {
@@ -344,7 +356,9 @@ pub(crate) fn recover(
             seg.file().sync_data()?;
         }
         crate::killpoint!("recovery.after_sync");
-        if rewrite {
+        if rewrite || settle {
+            // Written anyway: it reserves this session's first numbers too.
+            checkpoint.seq_mark = checkpoint.seq_mark.max(seq_mark_for(next_seq));
             // The void ranges must be durable before any new write can be.
             write_checkpoint(storage, dir, &checkpoint)?;
         } else {

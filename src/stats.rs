@@ -39,7 +39,9 @@ pub struct Stats {
     pub live_bytes: u64,
     /// Bytes of records nothing points to (overwritten, deleted, expired, tombstones).
     pub dead_bytes: u64,
-    /// Bytes of segment and hint files on disk.
+    /// Bytes of segment and hint files on disk (in synced mode, with the
+    /// zeros written ahead of the active segments' last records: at most
+    /// 1 MiB per active segment, cut off when a segment is sealed).
     pub disk_bytes: u64,
     /// Bytes the hint files not yet written will add to `disk_bytes` (those
     /// of the active segments, and of sealed ones waiting for maintenance).
@@ -86,7 +88,8 @@ pub struct Stats {
     pub bytes_appended: u64,
     /// Recovery: segments whose records were read by scanning (no usable hint file).
     pub recovery_scanned_segments: u64,
-    /// Recovery: bytes of torn or damaged tails cut off.
+    /// Recovery: bytes of torn or damaged tails cut off (not the zeros a
+    /// synced segment keeps ahead of its last record, which end its log).
     pub recovery_truncated_bytes: u64,
     /// Recovery: segment files dropped because their header was unreadable.
     pub recovery_dropped_segments: u64,

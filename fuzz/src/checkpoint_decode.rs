@@ -4,11 +4,11 @@
 //!
 //! Invariants: nothing panics; a decoded checkpoint holds at most
 //! `MAX_VOID_RANGES` ranges and its file is exactly as long as its version
-//! and they need; encoding it reproduces a version-2 file (reserved bytes
-//! aside); an anchor has a boot id; `is_void` agrees with its ranges; each
+//! and they need; encoding it reproduces a version-3 file (reserved bytes
+//! aside), and a version-1 or 2 one decodes with no sequence mark; an anchor has a boot id; `is_void` agrees with its ranges; each
 //! error names what actually went wrong.
 
-use keg::format::checkpoint::{Checkpoint, HEADER_LEN, HEADER_LEN_V1, MAGIC, MAX_VOID_RANGES};
+use keg::format::checkpoint::{Checkpoint, HEADER_LEN, HEADER_LEN_V1, HEADER_LEN_V2, MAGIC, MAX_VOID_RANGES};
 use keg::format::DecodeError;
 
 /// Mode bit: give the file a matching checksum before decoding, so that the
@@ -34,13 +34,20 @@ fn check(data: &[u8]) {
         Ok(c) => {
             assert!(c.void_ranges.len() <= MAX_VOID_RANGES);
             let version = u16::from_le_bytes([data[8], data[9]]);
-            let head = if version == 1 { HEADER_LEN_V1 } else { HEADER_LEN };
+            let head = match version {
+                1 => HEADER_LEN_V1,
+                2 => HEADER_LEN_V2,
+                _ => HEADER_LEN,
+            };
+            if version < 3 {
+                assert_eq!(c.seq_mark, 0, "a version-{version} checkpoint has no sequence mark");
+            }
             assert_eq!(data.len(), head + 4 + 16 * c.void_ranges.len());
             assert!(c.anchor.is_none_or(|a| a.boot_id != 0), "an anchor without a boot id");
             let again = c.encode();
             assert_eq!(Checkpoint::decode(&again).as_ref(), Ok(&c));
             // Bytes 12..16 are reserved (zero when written, covered by the checksum).
-            if version == 2 && data[12..16] == [0; 4] {
+            if version == 3 && data[12..16] == [0; 4] {
                 assert_eq!(again, data, "a decoded checkpoint did not encode back to its bytes");
             }
             let probes = c.void_ranges.iter().flat_map(|&(a, b)| [a.wrapping_sub(1), a, b, b.wrapping_add(1)]);

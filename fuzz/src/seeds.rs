@@ -100,6 +100,12 @@ pub fn all() -> Vec<Seed> {
         Checkpoint { durable_seq: 40, clock_ms: NOW_MS, void_ranges: vec![(12, 15), (41, 60)], ..Default::default() };
     add("checkpoint_decode", "void-ranges", with_mode(0, &voids.encode()));
     add("checkpoint_decode", "void-ranges-fixed", with_mode(checkpoint_decode::FIX_CHECKSUMS, &voids.encode()));
+    // A version-2 checkpoint (no sequence mark: bytes 72..80 left out).
+    let v3 = Checkpoint { seq_mark: 0, ..voids }.encode();
+    let mut v2 = [&v3[..8], &2u16.to_le_bytes(), &v3[10..72], &v3[80..v3.len() - 4]].concat();
+    let sum = crc32fast::hash(&v2);
+    v2.extend_from_slice(&sum.to_le_bytes());
+    add("checkpoint_decode", "version-2", with_mode(0, &v2));
     // The hint of the segment compaction wrote (the newest one).
     let (name, hint) = compacted.iter().rfind(|(n, _)| n.ends_with(".hint")).expect("a hint file");
     add("hint_decode", &format!("compacted-{name}-fixed"), with_mode(hint_decode::FIX_CHECKSUMS, hint));

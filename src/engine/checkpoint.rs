@@ -1,12 +1,16 @@
 //! The checkpoint as the running cache keeps it: the clock mark and its
-//! lease, the clock anchor, the durable mark, and the segments whose removal is not durable yet.
+//! lease, the clock anchor, the durable mark, the sequence mark, and the
+//! segments whose removal is not durable yet.
 
 use super::rank::{self, Rank, Ranked};
 use super::{Engine, Pending};
 use crate::clock::CLOCK_LEASE_MS;
 use crate::error::Result;
-use crate::format::checkpoint::Checkpoint;
+use crate::format::checkpoint::{seq_mark_for, Checkpoint};
+use crate::format::segment::LogKind;
+use crate::index::Loc;
 use crate::log::checkpoint::write_checkpoint;
+use crate::log::writer::{NewRecord, Writer};
 
 impl Engine {
     pub(crate) fn lock_checkpoint(&self) -> Ranked<'_, Checkpoint> {
@@ -80,6 +84,38 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Appends `rec` through the writer `w` (whose lock the caller holds),
+    /// reserving its sequence number first when it takes a new one: the
+    /// path of every record numbered by this session.
+    #[inline]
+    pub(crate) fn append(&self, w: &mut Writer, log: LogKind, rec: NewRecord<'_>, now: u64) -> Result<(Loc, u64)> {
+        if rec.seq.is_none() && w.needs_seq_mark() {
+            self.reserve_seq(w)?;
+        }
+        w.append_record(&self.segments, log, rec, now)
+    }
+
+    /// Writes a checkpoint whose sequence mark reserves the writer's next
+    /// number and [`SEQ_RESERVATION`](crate::format::checkpoint::SEQ_RESERVATION)
+    /// ` - 1` more, and lets the writer use them once it is durable.
+    ///
+    /// A version is a record's number, and a caller may hold it (or have
+    /// read it with `get_entry`) before the record is durable; a power cut
+    /// can then lose the record. The next open starts numbering above the
+    /// mark, so no later record can get that number again. This runs once
+    /// per reservation, under the writer lock (the writers wait for one
+    /// checkpoint write); an open that finds the mark above every record
+    /// reserves the next block in the checkpoint it writes anyway.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn reserve_seq(&self, w: &mut Writer) -> Result<()> {
+        crate::killpoint!("seq.before_mark");
+        let mark = seq_mark_for(w.next_seq);
+        self.update_checkpoint(|c| c.seq_mark = c.seq_mark.max(mark))?;
+        w.set_seq_reserved(mark);
+        Ok(())
     }
 
     /// Changes the checkpoint and writes it; the change is kept in memory

@@ -7,7 +7,7 @@
 //! | `read.rs`       | index lookup, then record, then checksum, then [`Value`] |
 //! | `write.rs`      | the write path: every set, delete and atomic operation locates the key's entry and appends its record under the writer lock |
 //! | `commit.rs`     | durability: group commit and fsync |
-//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the clock anchor, the durable mark, segment removals not yet durable |
+//! | `checkpoint.rs` | the checkpoint: the clock mark and its lease, the clock anchor, the durable mark, the sequence mark, segment removals not yet durable |
 //! | `tags.rs`       | tags and namespaces: the invalidation table the read path consults, and `invalidate` |
 //!
 //! # Locks
@@ -181,6 +181,11 @@ impl Engine {
         };
         let mut writer =
             Writer::new(&storage, dir, rec.next_seq, rec.next_id, config.segment_bytes, buffer, buffer_age_ms);
+        if config.durability == Durability::Synced {
+            writer.set_prealloc(crate::log::writer::PREALLOC_BYTES, config.max_bytes);
+        }
+        // The numbers the checkpoint on disk reserves (see `Engine::reserve_seq`).
+        writer.set_seq_reserved(rec.checkpoint.seq_mark);
         writer.sealed = rec.need_hint;
         for seg in rec.resumed {
             writer.resume(seg);

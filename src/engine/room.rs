@@ -88,9 +88,12 @@ impl Engine {
     }
 
     /// Wakes the background thread when the cache nears its cap (above
-    /// `max_bytes` minus one segment, where background eviction starts).
+    /// `max_bytes` minus one segment, where background eviction starts), or
+    /// when an active segment runs out of preallocated zeros (synced mode).
     pub(crate) fn nudge(&self) {
-        if self.segments.committed_bytes() > self.config.max_bytes - self.config.segment_bytes {
+        if self.segments.committed_bytes() > self.config.max_bytes - self.config.segment_bytes
+            || self.segments.zeros_wanted()
+        {
             self.wake.signal(false);
         }
     }

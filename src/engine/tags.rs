@@ -164,7 +164,7 @@ impl Engine {
             value: b"",
         };
         // Main log: its reclaim counts older values of both logs.
-        let (loc, seq) = w.append_record(&self.segments, crate::format::segment::LogKind::Main, rec, now)?;
+        let (loc, seq) = self.append(&mut w, crate::format::segment::LogKind::Main, rec, now)?;
         crate::killpoint!("invalidate.before_table");
         self.note_append(&w, loc, seq, false, len);
         // Counted before the table changes (so that only entries live until

@@ -243,7 +243,7 @@ impl Engine {
         };
         let rec = NewRecord { kind: Kind::Value, seq: None, expires_ms, key, user_flags, meta, value };
         let len = rec.encoded_len() as u64;
-        let (loc, seq) = w.append_record(&self.segments, log, rec, now)?;
+        let (loc, seq) = self.append(w, log, rec, now)?;
         crate::killpoint!("set.before_index");
         self.note_append(w, loc, seq, true, len);
         self.note_tagged(w, hash, meta);
@@ -302,7 +302,7 @@ impl Engine {
             value: b"",
         };
         let len = rec.encoded_len() as u64;
-        let (loc, seq) = w.append_record(&self.segments, LogKind::Main, rec, now)?;
+        let (loc, seq) = self.append(w, LogKind::Main, rec, now)?;
         crate::killpoint!("delete.before_index");
         self.note_append(w, loc, seq, false, len);
         if let Some(old) = &old {

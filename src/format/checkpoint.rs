@@ -4,7 +4,8 @@
 //! ```text
 //! offset  width  field
 //!      0      8  magic        8B 4B 45 47 43 4B 50 0A  ("\x8bKEGCKP\n")
-//!      8      2  version      2 (1: no clock anchor, void ranges at 32)
+//!      8      2  version      3 (2: no sequence mark, void ranges at 72;
+//!                             1: no clock anchor either, void ranges at 32)
 //!     10      2  void_count   number of void ranges, 0 ..= 64
 //!     12      4  reserved     0
 //!     16      8  durable_seq  every record with seq <= this is durable on disk
@@ -14,7 +15,9 @@
 //!     40      8  wall_ms        the wall clock at the write (Unix ms)
 //!     48      8  boot_ms        time since boot at the write (ms)
 //!     56     16  boot_id        names that boot; never 0 in an anchor
-//!     72   16*n  void ranges  (first u64, last u64), inclusive sequence ranges
+//!     72      8  seq_mark     sequence mark: no sequence number the cache has used
+//!                             (or will use before it writes a higher mark) is larger
+//!     80   16*n  void ranges  (first u64, last u64), inclusive sequence ranges
 //!                             whose records must be ignored
 //!      …      4  crc32        CRC-32 of every preceding byte
 //! ```
@@ -28,19 +31,51 @@ use super::{crc, u16_at, u32_at, u64_at, DecodeError, CHECKPOINT_VERSION};
 pub const MAGIC: [u8; 8] = *b"\x8bKEGCKP\n";
 /// Most void ranges a checkpoint holds.
 pub const MAX_VOID_RANGES: usize = 64;
-/// Fixed part of a version-2 checkpoint, before the void ranges.
+/// Fixed part of a version-3 checkpoint, before the void ranges.
 ///
 /// ```
 /// use keg::format::checkpoint::{Checkpoint, HEADER_LEN};
 /// assert_eq!(Checkpoint::default().encode().len(), HEADER_LEN + 4);
 /// ```
-pub const HEADER_LEN: usize = 72;
+pub const HEADER_LEN: usize = 80;
+/// Fixed part of a version-2 checkpoint (no sequence mark), before the void ranges.
+///
+/// ```
+/// assert_eq!(keg::format::checkpoint::HEADER_LEN_V2, 72);
+/// ```
+pub const HEADER_LEN_V2: usize = 72;
 /// Fixed part of a version-1 checkpoint (no clock anchor), before the void ranges.
 ///
 /// ```
 /// assert_eq!(keg::format::checkpoint::HEADER_LEN_V1, 32);
 /// ```
 pub const HEADER_LEN_V1: usize = 32;
+
+/// How many sequence numbers one sequence mark reserves: a writable cache
+/// writes a new checkpoint (fsynced, with its directory) once per this many
+/// records, before the first record numbered above the mark on disk. An
+/// open after a crash starts above the mark, so each crash skips at most
+/// this many numbers: 2^62 / 2^20 = 2^42 crashes before the numbers run out
+/// (one a second for 139,000 years).
+///
+/// ```
+/// use keg::format::checkpoint::{seq_mark_for, SEQ_RESERVATION};
+/// assert_eq!(SEQ_RESERVATION, 1 << 20);
+/// assert_eq!(seq_mark_for(1), SEQ_RESERVATION);
+/// ```
+pub const SEQ_RESERVATION: u64 = 1 << 20;
+
+/// The sequence mark that reserves `next_seq` and the
+/// [`SEQ_RESERVATION`]` - 1` numbers after it, never above
+/// [`MAX_SEQ`](super::MAX_SEQ) (a mark above it would read as damage).
+///
+/// ```
+/// use keg::format::{checkpoint::seq_mark_for, MAX_SEQ};
+/// assert_eq!(seq_mark_for(MAX_SEQ - 3), MAX_SEQ);
+/// ```
+pub fn seq_mark_for(next_seq: u64) -> u64 {
+    next_seq.saturating_add(SEQ_RESERVATION - 1).min(super::MAX_SEQ)
+}
 
 /// How far the cache's time may run ahead of an anchor's wall clock
 /// carried forward: it absorbs the millisecond rounding of the two clocks
@@ -101,6 +136,10 @@ pub struct Checkpoint {
     /// The clock anchor (none in a version-1 file, or from a clock that
     /// does not know the time since boot).
     pub anchor: Option<ClockAnchor>,
+    /// The sequence mark: no sequence number the cache has used is larger,
+    /// so the next open numbers records from above it, whatever a power cut
+    /// lost (FORMAT.md, section 6). 0 in a version-1 or version-2 file.
+    pub seq_mark: u64,
     /// Inclusive sequence ranges whose records recovery discarded (lost history after a crash).
     pub void_ranges: Vec<(u64, u64)>,
 }
@@ -111,11 +150,11 @@ impl Checkpoint {
         self.void_ranges.iter().any(|&(a, b)| a <= seq && seq <= b)
     }
 
-    /// Encodes the checkpoint (always version 2).
+    /// Encodes the checkpoint (always version 3).
     ///
     /// ```
     /// use keg::format::checkpoint::Checkpoint;
-    /// let c = Checkpoint { durable_seq: 10, clock_ms: 5, void_ranges: vec![(3, 4)], ..Default::default() };
+    /// let c = Checkpoint { durable_seq: 10, clock_ms: 5, seq_mark: 99, void_ranges: vec![(3, 4)], ..Default::default() };
     /// assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
     /// ```
     pub fn encode(&self) -> Vec<u8> {
@@ -132,6 +171,7 @@ impl Checkpoint {
         b.extend_from_slice(&a.wall_ms.to_le_bytes());
         b.extend_from_slice(&a.boot_ms.to_le_bytes());
         b.extend_from_slice(&a.boot_id.to_le_bytes());
+        b.extend_from_slice(&self.seq_mark.to_le_bytes());
         for &(first, last) in &self.void_ranges {
             b.extend_from_slice(&first.to_le_bytes());
             b.extend_from_slice(&last.to_le_bytes());
@@ -141,7 +181,7 @@ impl Checkpoint {
         b
     }
 
-    /// Decodes and verifies a checkpoint file (version 1 or 2).
+    /// Decodes and verifies a checkpoint file (version 1, 2 or 3).
     ///
     /// ```
     /// use keg::format::{checkpoint::Checkpoint, DecodeError};
@@ -157,7 +197,8 @@ impl Checkpoint {
         let version = u16_at(b, 8);
         let head = match version {
             1 => HEADER_LEN_V1,
-            2 => HEADER_LEN,
+            2 => HEADER_LEN_V2,
+            3 => HEADER_LEN,
             _ => {
                 // Another version's layout: refuse it if its checksum holds
                 // (a whole file from another keg), else it is damage.
@@ -197,8 +238,9 @@ impl Checkpoint {
                 a => Some(a),
             }
         };
+        let seq_mark = if version == 3 { u64_at(b, 72) } else { 0 };
         let void_ranges = (0..n).map(|i| (u64_at(b, head + 16 * i), u64_at(b, head + 8 + 16 * i))).collect();
-        Ok(Checkpoint { durable_seq: u64_at(b, 16), clock_ms: u64_at(b, 24), anchor, void_ranges })
+        Ok(Checkpoint { durable_seq: u64_at(b, 16), clock_ms: u64_at(b, 24), anchor, seq_mark, void_ranges })
     }
 }
 
@@ -209,7 +251,8 @@ mod tests {
     #[test]
     fn damage_is_rejected() {
         let anchor = Some(ClockAnchor { held_ms: 5, wall_ms: 4, boot_id: 9, boot_ms: 3 });
-        let good = Checkpoint { durable_seq: 77, clock_ms: 1, anchor, void_ranges: vec![(1, 2), (9, 9)] }.encode();
+        let good = Checkpoint { durable_seq: 77, clock_ms: 1, anchor, seq_mark: 80, void_ranges: vec![(1, 2), (9, 9)] }
+            .encode();
         for bit in 0..good.len() * 8 {
             let mut bad = good.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -233,7 +276,27 @@ mod tests {
         let sum = crc(&b);
         b.extend_from_slice(&sum.to_le_bytes());
         let c = Checkpoint::decode(&b).unwrap();
-        let want = Checkpoint { durable_seq: 7, clock_ms: 1_700_000_000_000, anchor: None, void_ranges: vec![(3, 4)] };
+        let want = Checkpoint {
+            durable_seq: 7,
+            clock_ms: 1_700_000_000_000,
+            anchor: None,
+            seq_mark: 0,
+            void_ranges: vec![(3, 4)],
+        };
         assert_eq!(c, want);
+    }
+
+    #[test]
+    fn a_version_2_checkpoint_is_read_without_a_sequence_mark() {
+        let anchor = Some(ClockAnchor { held_ms: 5, wall_ms: 4, boot_id: 9, boot_ms: 3 });
+        let v3 = Checkpoint { durable_seq: 7, clock_ms: 1, anchor, seq_mark: 123, void_ranges: vec![(3, 4)] };
+        let b = v3.encode();
+        // The same file as version 2 wrote it: no mark between the anchor and the ranges.
+        let mut v2 = b[..HEADER_LEN_V2].to_vec();
+        v2[8..10].copy_from_slice(&2u16.to_le_bytes());
+        v2.extend_from_slice(&b[HEADER_LEN..b.len() - 4]);
+        let sum = crc(&v2);
+        v2.extend_from_slice(&sum.to_le_bytes());
+        assert_eq!(Checkpoint::decode(&v2).unwrap(), Checkpoint { seq_mark: 0, ..v3 });
     }
 }

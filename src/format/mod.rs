@@ -27,15 +27,17 @@ pub mod segment;
 /// ```
 pub const FORMAT_VERSION: u16 = 1;
 
-/// The checkpoint version this build writes: 2, which adds the clock anchor
-/// ([`checkpoint::ClockAnchor`]). It reads versions 1 and 2; a keg that reads
-/// only version 1 refuses a version-2 checkpoint with
-/// [`DecodeError::UnsupportedVersion`].
+/// The checkpoint version this build writes: 3, which adds the sequence
+/// mark ([`checkpoint::Checkpoint::seq_mark`]; version 2 added the clock
+/// anchor, [`checkpoint::ClockAnchor`]). It reads versions 1 to 3; a keg
+/// that reads only versions 1 and 2 refuses a version-3 checkpoint with
+/// [`DecodeError::UnsupportedVersion`] (it would number records from below
+/// the mark, and give a version again).
 ///
 /// ```
-/// assert_eq!(keg::format::CHECKPOINT_VERSION, 2);
+/// assert_eq!(keg::format::CHECKPOINT_VERSION, 3);
 /// ```
-pub const CHECKPOINT_VERSION: u16 = 2;
+pub const CHECKPOINT_VERSION: u16 = 3;
 
 /// The segment format version this build writes: 2, whose records may carry
 /// 32-bit user flags (see [`record::FLAG_USER_FLAGS`]). It reads versions 1

@@ -17,7 +17,11 @@ pub(crate) fn read_checkpoint(storage: &Storage, dir: &Path) -> Result<Option<Ch
         return Ok(None);
     }
     match Checkpoint::decode(&storage.read_file(&path)?) {
-        Ok(c) if c.durable_seq <= MAX_SEQ && c.void_ranges.iter().all(|&(a, b)| a <= MAX_SEQ && b <= MAX_SEQ) => {
+        Ok(c)
+            if c.durable_seq <= MAX_SEQ
+                && c.seq_mark <= MAX_SEQ
+                && c.void_ranges.iter().all(|&(a, b)| a <= MAX_SEQ && b <= MAX_SEQ) =>
+        {
             Ok(Some(c))
         }
         Ok(_) => Ok(None),

@@ -9,7 +9,7 @@ pub(crate) mod writer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub(crate) use segment::Segment;
@@ -83,6 +83,9 @@ pub(crate) struct Segments {
     disk_bytes: AtomicU64,
     /// Sum of the segments' `hint_debt`.
     hint_debt: AtomicU64,
+    /// An active segment is running out of preallocated zeros (see
+    /// `crate::log::writer`): the background thread should write more.
+    zeros_wanted: AtomicBool,
 }
 
 impl Segments {
@@ -123,10 +126,12 @@ impl Segments {
         Some(seg)
     }
 
-    /// Notes a record of `len` bytes appended to `seg`, which is in the
-    /// table: its bytes, and the entry its hint file will need.
-    pub(crate) fn grow_record(&self, seg: &Segment, len: u64) {
-        self.grow(len);
+    /// Notes a record appended to `seg`, which is in the table: the bytes
+    /// the file grew by (`grew`: fewer than the record's when it landed on
+    /// preallocated zeros, which [`Segments::grow`] counted), and the entry
+    /// its hint file will need.
+    pub(crate) fn grow_record(&self, seg: &Segment, grew: u64) {
+        self.grow(grew);
         let entry = crate::format::hint::ENTRY_LEN as u64;
         seg.hint_debt.fetch_add(entry, Ordering::Relaxed);
         self.hint_debt.fetch_add(entry, Ordering::Relaxed);
@@ -146,6 +151,21 @@ impl Segments {
     /// Notes bytes added to a file of a segment in the table.
     pub(crate) fn grow(&self, bytes: u64) {
         self.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Asks the background thread for more preallocated zeros.
+    pub(crate) fn want_zeros(&self) {
+        self.zeros_wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether zeros were asked for since [`Segments::take_zeros_wanted`] last ran.
+    pub(crate) fn zeros_wanted(&self) -> bool {
+        self.zeros_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Takes the request for zeros (the background thread, before it writes them).
+    pub(crate) fn take_zeros_wanted(&self) -> bool {
+        self.zeros_wanted.swap(false, Ordering::Relaxed)
     }
 
     /// Bytes of segment and hint files.

@@ -20,6 +20,7 @@
 //! | intact, but not understood (a later version's kind or flags) | `Unknown` | stepped over; holds its number | copied byte for byte to main (same number) while an older value may exist in either log | none | `Other` |
 //! | numbered above [`MAX_SEQ`] | ends a [`Walk`] | cut there | cut short there | cut there | `Record`/`Other` (shown as is) |
 //! | not intact (checksum, torn) | ends the scan | cut there | cut short there | cut there | `Damaged`, then resynchronised |
+//! | zeros to the end of the bytes (a synced segment's preallocated tail) | ends the scan, cleanly ([`End::Zeros`]) | the log ends there (cut, not counted as damage) | — (sealed segments have none) | cut there | the end |
 
 use crate::format::hint::{self, HintEntry};
 use crate::format::record::{self, Header, Invalidation, Record};
@@ -69,6 +70,13 @@ impl Item<'_> {
 pub(crate) enum End {
     /// The bytes ended exactly after the last record.
     Clean,
+    /// Every byte from `offset` to the end is zero: the preallocated tail of
+    /// a segment written in synced mode (FORMAT.md 2.8). The log ends at
+    /// `offset` as cleanly as at the end of the bytes: no record is all
+    /// zeros (its key length is at least 1), and a record torn while it was
+    /// written into zeros is not all zeros either, so it ends the scan as
+    /// [`End::Bad`].
+    Zeros { offset: u64 },
     /// Bytes after `offset` do not form a record: a torn tail or damage.
     Bad { offset: u64, error: DecodeError },
 }
@@ -120,6 +128,10 @@ impl<'a> Iterator for Scanner<'a> {
             return None;
         }
         let offset = self.pos;
+        if rest[0] == 0 && rest.iter().all(|&b| b == 0) {
+            self.end = Some(End::Zeros { offset });
+            return None;
+        }
         match record::decode(rest) {
             Ok(record) => {
                 self.pos += record.len();
@@ -205,7 +217,7 @@ impl<'a> Walk<'a> {
     }
 
     /// Whether the scan stopped before the end of the bytes (damage, a torn
-    /// tail, or a number above [`MAX_SEQ`]).
+    /// tail, or a number above [`MAX_SEQ`]). A zero tail is not cut short.
     pub(crate) fn cut_short(&self) -> bool {
         self.cut.is_some() || matches!(self.scanner.end(), Some(End::Bad { .. }))
     }
@@ -274,6 +286,55 @@ mod tests {
                 assert!(matches!(s.end(), Some(End::Bad { .. })), "cut {cut}");
             }
         }
+    }
+
+    #[test]
+    fn a_zero_tail_ends_the_scan_cleanly_and_a_record_torn_into_it_does_not() {
+        let b = segment_bytes(&[(b"a", b"1"), (b"bb", b"22")]);
+        let end = b.len() as u64;
+        let mut z = b.clone();
+        z.resize(b.len() + 4096, 0);
+        let mut s = Scanner::new(&z);
+        assert_eq!(s.by_ref().count(), 2);
+        assert_eq!((s.end(), s.position()), (Some(&End::Zeros { offset: end }), end));
+        let mut walk = Walk::new(&z, None);
+        assert_eq!(walk.by_ref().count(), 2);
+        assert_eq!((walk.valid_len(), walk.cut_short()), (end, false));
+        // A segment that is all zeros after its header holds no record.
+        let mut empty = vec![0u8; segment::HEADER_LEN + 100];
+        empty[0] = 1;
+        let mut s = Scanner::new(&empty);
+        assert_eq!(s.by_ref().count(), 0);
+        assert_eq!(s.end(), Some(&End::Zeros { offset: segment::HEADER_LEN as u64 }));
+        // A third record written into the zeros and torn anywhere: a cut
+        // that keeps any of its bytes (its prefix, or a later part with
+        // zeros before it) is damage, never a clean end and never a record.
+        let mut whole = b.clone();
+        record::encode(&mut whole, Kind::Value, 9, 0, b"ccc", b"333").unwrap();
+        let rec_len = whole.len() - b.len();
+        for keep in 1..rec_len {
+            for suffix in [false, true] {
+                let mut t = z.clone();
+                let (from, to) =
+                    if suffix { (b.len() + rec_len - keep, b.len() + rec_len) } else { (b.len(), b.len() + keep) };
+                t[from..to].copy_from_slice(&whole[from..to]);
+                if t[b.len()..].iter().all(|&x| x == 0) {
+                    continue; // the kept bytes happen to be zeros
+                }
+                let mut s = Scanner::new(&t);
+                assert_eq!(s.by_ref().count(), 2, "keep {keep} suffix {suffix}");
+                assert!(
+                    matches!(s.end(), Some(End::Bad { offset, .. }) if *offset == end),
+                    "keep {keep} suffix {suffix}"
+                );
+            }
+        }
+        // The whole third record, then zeros: three records, a clean end.
+        let mut t = z.clone();
+        t[b.len()..b.len() + rec_len].copy_from_slice(&whole[b.len()..]);
+        let mut s = Scanner::new(&t);
+        assert_eq!(s.by_ref().count(), 3);
+        assert_eq!(s.end(), Some(&End::Zeros { offset: (b.len() + rec_len) as u64 }));
     }
 
     #[test]

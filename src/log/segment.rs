@@ -10,6 +10,9 @@ use crate::format::segment::{LogKind, SegmentHeader, HEADER_LEN};
 use crate::format::DecodeError;
 use crate::storage::{FileRef, Mapping, Storage};
 
+/// Bytes of zeros [`Segment::write_zeros`] writes per call.
+const ZEROS_PIECE: usize = 64 << 10;
+
 /// Why a read at a location failed.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -94,6 +97,11 @@ impl Segment {
         let seg = Segment::new(file, map, header, len, false);
         seg.set_synced(len);
         Ok(seg)
+    }
+
+    /// Bytes its mapping covers: the most the file may hold.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.map.len() as u64
     }
 
     /// The header this segment was created with.
@@ -286,6 +294,22 @@ impl Segment {
             Err(_) => Err(ReadError::Corrupt),
             Ok(r) => Ok(r),
         }
+    }
+
+    /// Writes zeros over `[from, to)` of the file, through the storage seam
+    /// (in pieces of [`ZEROS_PIECE`] bytes): the preallocated tail of a
+    /// segment written in synced mode (see `crate::log::writer`), which the
+    /// next fsync makes durable with the records before it, so that later
+    /// synced appends overwrite blocks the file already holds.
+    pub(crate) fn write_zeros(&self, from: u64, to: u64) -> Result<()> {
+        static ZEROS: [u8; ZEROS_PIECE] = [0; ZEROS_PIECE];
+        let mut at = from;
+        while at < to {
+            let n = (to - at).min(ZEROS_PIECE as u64);
+            self.file.write_at(&ZEROS[..n as usize], at)?;
+            at += n;
+        }
+        Ok(())
     }
 
     /// Offset of `slice` (which must point into this segment's mapping).

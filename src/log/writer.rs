@@ -4,6 +4,26 @@
 //! itself: the caller picks the sequence number and encodes the record, the
 //! writer puts it at the end of the chosen log's active segment, rolling to a
 //! new segment when the record would not fit.
+//!
+//! **Preallocation** (synced mode): fdatasync after an append that grows the
+//! file must also write the file's new size (one more metadata write per
+//! set); after an overwrite of blocks the file already holds it need not. So
+//! when the writer is given `prealloc_bytes` (see [`PREALLOC_BYTES`]), the
+//! active segments' files hold zeros ahead of their last records, which
+//! synced appends overwrite:
+//!
+//! - an append that leaves fewer than `prealloc_bytes / 2` of zeros after
+//!   its record asks for more ([`Segments::want_zeros`]); the background
+//!   thread then writes zeros up to `prealloc_bytes` past the last record
+//!   and fsyncs them ([`Writer::prezero`]), off every writer's path but
+//!   for the writer lock it holds while it hands the zeros to the OS;
+//! - an append whose record would not fit in the zeros (no background
+//!   thread, or one that fell behind) writes the next stretch itself first,
+//!   which its group commit's fsync then makes durable with the record.
+//!
+//! Sealing a segment cuts its zeros off (a sealed segment ends at its last
+//! record, as before); a crash leaves them, and the scan reads a zero tail
+//! as the end of the log (FORMAT.md 2.8).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,13 +35,74 @@ use crate::index::{Loc, MAX_OFFSET};
 use crate::log::{segment_path, Segment, Segments};
 use crate::storage::Storage;
 
+/// Zeros the writer keeps ahead of an active segment's last record in
+/// synced mode (see the module docs): 1 MiB, so at most 2 MiB of zeros on
+/// disk at once (one stretch per log), counted in the directory's bytes
+/// while the segments are active and cut off when they are sealed.
+pub(crate) const PREALLOC_BYTES: u64 = 1 << 20;
+
 struct Active {
     seg: Arc<Segment>,
+    /// The file holds zeros up to here, past its last record (at most
+    /// `seg.len()` when it has none).
+    zeroed_to: u64,
     /// Records appended but not yet written (buffered durability only).
     pending: Vec<u8>,
     /// Segment offset of `pending[0]`.
     pending_at: u64,
+    /// Bytes of the segment whose write-out to the disk has been started
+    /// (see [`WRITEBACK_CHUNK`]).
+    kicked: u64,
 }
+
+/// Every time this many more bytes of the active segment have reached the
+/// operating system, the writer asks the kernel to start writing them to
+/// the disk (`FileRef::start_writeback`), whole pages only,
+/// without waiting: the disk then works while the caller goes on appending,
+/// and a later fsync (a `sync`, a seal's) waits only for the tail. Without
+/// it a fill wrote nothing until its fsync (the kernel starts on its own
+/// only past its dirty-page threshold, gigabytes here), and the time of a
+/// fill that ends in a sync was the time to append plus the time to write
+/// everything. It makes nothing durable and changes no promise.
+pub(crate) const WRITEBACK_CHUNK: u64 = 4 << 20;
+
+impl Active {
+    fn new(seg: Arc<Segment>, at: u64) -> Active {
+        Active { seg, zeroed_to: 0, pending: Vec::new(), pending_at: at, kicked: at & !(PAGE - 1) }
+    }
+
+    /// Writes zeros from the file's end (or its records' end, if further) up
+    /// to `to`: at most its capacity, and fewer (or none) if more would take
+    /// the committed bytes past `cap`. Counts them in `segments`; returns
+    /// whether it wrote any.
+    fn prezero(&mut self, segments: &Segments, to: u64, cap: u64) -> Result<bool> {
+        let from = self.zeroed_to.max(self.seg.len());
+        let room = cap.saturating_sub(segments.committed_bytes());
+        let to = to.min(self.seg.capacity()).min(from.saturating_add(room));
+        if to <= from {
+            return Ok(false);
+        }
+        self.seg.write_zeros(from, to)?;
+        segments.grow(to - from);
+        self.zeroed_to = to;
+        Ok(true)
+    }
+
+    /// Starts the write-out of the whole pages the OS holds past `kicked`,
+    /// once there are [`WRITEBACK_CHUNK`] of them. (The page the next
+    /// append continues is left: a page under write-out may make that
+    /// write wait for it.)
+    fn start_writeback(&mut self) {
+        let end = self.seg.visible() & !(PAGE - 1);
+        if end >= self.kicked + WRITEBACK_CHUNK {
+            self.seg.file().start_writeback(self.kicked, end - self.kicked);
+            self.kicked = end;
+        }
+    }
+}
+
+/// The page size write-out is started in.
+const PAGE: u64 = 4096;
 
 /// What a group commit must fsync to make everything up to `seq` durable.
 pub(crate) struct SyncPlan {
@@ -35,8 +116,19 @@ pub(crate) struct Writer {
     dir: PathBuf,
     /// The sequence number the next record gets.
     pub(crate) next_seq: u64,
+    /// The highest sequence number the checkpoint on disk reserves (its
+    /// sequence mark): a record numbered above it waits for a new mark
+    /// (see `Engine::reserve_seq`).
+    seq_reserved: u64,
     next_id: u32,
     segment_bytes: u64,
+    /// Zeros kept ahead of the active segments' ends (0: none; see the module docs).
+    prealloc_bytes: u64,
+    /// Zeros are written only while the directory's committed bytes
+    /// ([`Segments::committed_bytes`], which count them) stay at most this:
+    /// the cache's `max_bytes`, so that they never take the files past the
+    /// cap's bound.
+    prealloc_cap: u64,
     /// Write-buffer size in bytes, for both logs together; 0 writes every
     /// record through at once.
     buffer_bytes: usize,
@@ -106,13 +198,50 @@ impl NewRecord<'_> {
 
 impl Writer {
     /// The sequence number the next record gets, unless it would pass the
-    /// highest one open accepts: a record numbered above it would read as
-    /// damage at the next open, and be lost.
+    /// highest one open accepts (a record numbered above it would read as
+    /// damage at the next open, and be lost), or the checkpoint's sequence
+    /// mark (a power cut could lose the record, and the next open would
+    /// give its number, a version some caller may hold, again).
+    #[inline]
     pub(crate) fn seq_for_next(&self) -> Result<u64> {
-        if self.next_seq > crate::format::MAX_SEQ {
-            return Err(Error::SequenceExhausted { path: self.dir.clone() });
+        if self.next_seq > self.seq_reserved {
+            return Err(self.seq_refused());
         }
         Ok(self.next_seq)
+    }
+
+    /// Why the next number cannot be given (see [`Writer::seq_for_next`]).
+    #[cold]
+    #[inline(never)]
+    fn seq_refused(&self) -> Error {
+        if self.next_seq > crate::format::MAX_SEQ {
+            return Error::SequenceExhausted { path: self.dir.clone() };
+        }
+        // Every path that numbers a record reserves first (`Engine::reserve_seq`).
+        debug_assert!(self.next_seq <= self.seq_reserved, "sequence number {} not reserved", self.next_seq);
+        Error::WritesDisabled {
+            op: "sequence reservation",
+            path: self.dir.join(crate::log::checkpoint::CHECKPOINT_FILE),
+            reason: format!("keg bug: record number {} is above the mark {}", self.next_seq, self.seq_reserved),
+        }
+    }
+
+    /// Whether the next record's number is above the reserved ones (and
+    /// below [`crate::format::MAX_SEQ`]): the checkpoint needs a new mark first.
+    #[inline]
+    pub(crate) fn needs_seq_mark(&self) -> bool {
+        self.next_seq > self.seq_reserved && self.next_seq <= crate::format::MAX_SEQ
+    }
+
+    /// Gives back the reserved numbers above `last` (a clean close): the
+    /// next record needs a new mark.
+    pub(crate) fn release_seqs(&mut self, last: u64) {
+        self.seq_reserved = self.seq_reserved.min(last);
+    }
+
+    /// The checkpoint on disk now reserves every number up to `mark`.
+    pub(crate) fn set_seq_reserved(&mut self, mark: u64) {
+        self.seq_reserved = self.seq_reserved.max(mark);
     }
 
     /// Encodes `rec` and appends it to `log`: the path every record keg
@@ -191,8 +320,11 @@ impl Writer {
             storage: storage.clone(),
             dir: dir.to_owned(),
             next_seq,
+            seq_reserved: 0,
             next_id,
             segment_bytes,
+            prealloc_bytes: 0,
+            prealloc_cap: 0,
             buffer_bytes,
             buffer_age_ms,
             pending_since_ms: None,
@@ -206,6 +338,14 @@ impl Writer {
         }
     }
 
+    /// Keeps `bytes` of zeros ahead of the active segments' last records
+    /// (see the module docs; 0, the default, keeps none), as long as the
+    /// directory's committed bytes, zeros included, stay within `cap`.
+    pub(crate) fn set_prealloc(&mut self, bytes: u64, cap: u64) {
+        self.prealloc_bytes = bytes;
+        self.prealloc_cap = cap;
+    }
+
     /// Makes `seg` (unsealed, from [`Segment::resume`]) the active segment of
     /// its log: the next record of that log is appended after its last one.
     pub(crate) fn resume(&mut self, seg: Arc<Segment>) {
@@ -213,7 +353,7 @@ impl Writer {
         let i = seg.log.index();
         debug_assert!(self.active[i].is_none());
         let pending_at = seg.len();
-        self.active[i] = Some(Active { seg, pending: Vec::new(), pending_at });
+        self.active[i] = Some(Active::new(seg, pending_at));
     }
 
     /// Fails if writes have been disabled by an earlier fatal error.
@@ -293,6 +433,17 @@ impl Writer {
         let a = self.active[i].as_mut().expect("rolled");
         let off = a.seg.len();
         debug_assert!(off <= MAX_OFFSET as u64);
+        if self.prealloc_bytes > 0 {
+            if off + len > a.zeroed_to {
+                // No zeros left for this record: the next stretch, written
+                // before the record (so that a failure leaves nothing visible).
+                a.prezero(segments, off + len + self.prealloc_bytes, self.prealloc_cap)?;
+            } else if off + len + self.prealloc_bytes / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity() {
+                segments.want_zeros();
+            }
+        }
+        // Bytes the file grows by: none while the record lands on zeros.
+        let grew = (off + len).saturating_sub(a.zeroed_to.max(off));
         if self.buffer_bytes == 0 && !self.batch {
             #[cfg(feature = "fault-injection")]
             if crate::storage::kill::armed("append.torn") {
@@ -301,6 +452,7 @@ impl Writer {
             a.seg.file().write_at(rec, off)?;
             a.seg.set_len(off + len);
             a.seg.set_visible(off + len);
+            a.start_writeback();
         } else {
             if a.pending.is_empty() {
                 a.pending_at = off;
@@ -309,7 +461,7 @@ impl Writer {
             a.seg.set_len(off + len);
             self.pending_since_ms.get_or_insert(now_ms);
         }
-        segments.grow_record(&a.seg, len);
+        segments.grow_record(&a.seg, grew);
         if !self.unsynced.iter().any(|s| Arc::ptr_eq(s, &a.seg)) {
             self.unsynced.push(a.seg.clone());
         }
@@ -332,6 +484,7 @@ impl Writer {
         let end = a.pending_at + a.pending.len() as u64;
         a.pending.clear();
         a.seg.set_visible(end);
+        a.start_writeback();
         Ok(())
     }
 
@@ -379,7 +532,7 @@ impl Writer {
 
     /// Seals the active segment of `log` and starts a new one of `capacity` bytes.
     fn roll(&mut self, segments: &Segments, log: LogKind, now_ms: u64, capacity: u64) -> Result<()> {
-        self.seal(log)?;
+        self.seal(segments, log)?;
         crate::killpoint!("roll.before_create");
         let id = self.next_id;
         if id == u32::MAX {
@@ -393,14 +546,45 @@ impl Writer {
         self.dir_dirty = true;
         crate::killpoint!("roll.after_create");
         segments.insert(seg.clone());
-        self.active[log.index()] = Some(Active { seg, pending: Vec::new(), pending_at: 0 });
+        self.active[log.index()] = Some(Active::new(seg, 0));
         Ok(())
     }
 
+    /// Writes zeros up to `prealloc_bytes` past the last record of each
+    /// active segment that has fewer than half that left (see the module
+    /// docs), and returns those segments: the caller fsyncs them, outside
+    /// the writer lock, and on failure disables writes ([`Writer::disable`]).
+    pub(crate) fn prezero(&mut self, segments: &Segments) -> Result<Vec<Arc<Segment>>> {
+        let mut extended = Vec::new();
+        if self.disabled.is_some() {
+            return Ok(extended);
+        }
+        let ahead = self.prealloc_bytes;
+        for a in self.active.iter_mut().flatten() {
+            let len = a.seg.len();
+            let low = ahead > 0 && len + ahead / 2 > a.zeroed_to && a.zeroed_to < a.seg.capacity();
+            if low && a.prezero(segments, len + ahead, self.prealloc_cap)? {
+                extended.push(a.seg.clone());
+            }
+        }
+        Ok(extended)
+    }
+
     /// Seals the active segment of `log` (if any): flushes the write
-    /// buffers (both: see [`Writer::append`]) and queues it for a hint file.
-    pub(crate) fn seal(&mut self, log: LogKind) -> Result<()> {
+    /// buffers (both: see [`Writer::append`]), cuts off its zeros (a sealed
+    /// segment ends at its last record) and queues it for a hint file (and
+    /// the fsync that makes the cut durable).
+    pub(crate) fn seal(&mut self, segments: &Segments, log: LogKind) -> Result<()> {
         self.flush()?;
+        if let Some(a) = self.active[log.index()].as_mut() {
+            let len = a.seg.len();
+            if a.zeroed_to > len {
+                crate::killpoint!("seal.before_cut");
+                a.seg.file().set_len(len)?;
+                segments.shrink(a.zeroed_to - len);
+                a.zeroed_to = len;
+            }
+        }
         if let Some(a) = self.active[log.index()].take() {
             a.seg.seal();
             self.sealed.push(a.seg);
@@ -409,9 +593,9 @@ impl Writer {
     }
 
     /// Seals both active segments (before a clean close).
-    pub(crate) fn seal_all(&mut self) -> Result<()> {
+    pub(crate) fn seal_all(&mut self, segments: &Segments) -> Result<()> {
         for log in LogKind::ALL {
-            self.seal(log)?;
+            self.seal(segments, log)?;
         }
         Ok(())
     }

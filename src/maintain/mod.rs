@@ -5,7 +5,9 @@
 //! stopped and joined on close) runs a round at once and then every tick,
 //! or when a writer nudges it; a round, in order:
 //!
-//! 1. hands buffered writes to the OS (buffered durability);
+//! 1. hands buffered writes to the OS (buffered durability), or writes and
+//!    fsyncs the zeros ahead of the active segments (synced durability,
+//!    when a writer asked for them: see `crate::log::writer`);
 //! 2. evicts while the cache is above its eviction threshold (`max_bytes`
 //!    minus one segment), by reclaiming whole segments (see `policy`);
 //! 3. compacts every sealed segment whose dead fraction passed the
@@ -139,6 +141,7 @@ pub(crate) fn run_once(inner: &Engine, patient: bool) -> Result<()> {
     if inner.config.durability == Durability::Buffered {
         inner.lock_writer().flush()?;
     }
+    prezero(inner)?;
     sync_removals(inner)?;
     evict_to(inner, evict_threshold(&inner.config))?;
     // Compaction before hints: a segment that is already dead enough goes
@@ -164,6 +167,23 @@ pub(crate) fn run_once(inner: &Engine, patient: bool) -> Result<()> {
     let stale = inner.time.anchor_excess_ms(used.max(wall)) > ANCHOR_STALE_MS;
     if stale || (used.saturating_add(half) > limit && wall.saturating_add(half) > limit) {
         inner.renew_clock_lease(wall, wall.saturating_add(half), used, stale)?;
+    }
+    Ok(())
+}
+
+/// Writes the zeros a writer asked for ahead of the active segments and
+/// fsyncs them, so that the sets that overwrite them need not (see
+/// `crate::log::writer`).
+fn prezero(inner: &Engine) -> Result<()> {
+    if !inner.segments.take_zeros_wanted() {
+        return Ok(());
+    }
+    let extended = inner.lock_writer().prezero(&inner.segments)?;
+    for seg in extended {
+        if let Err(e) = seg.file().sync_data() {
+            // It may have dropped dirty records too ("fsyncgate").
+            return Err(inner.lock_writer().disable(e));
+        }
     }
     Ok(())
 }
@@ -236,7 +256,7 @@ fn choose_victim(inner: &Engine) -> Result<Option<Arc<Segment>>> {
         if !seg.is_sealed() {
             let mut w = inner.lock_writer();
             if w.active(log).is_some_and(|a| a.id == seg.id) {
-                w.seal(log)?;
+                w.seal(&inner.segments, log)?;
             }
         }
         if seg.is_sealed() {
@@ -339,6 +359,43 @@ fn compact_some(inner: &Engine, st: &mut MaintState, limit: usize, patient: bool
     Ok(())
 }
 
+/// `Cache::flush`'s part in the space bound: when a sealed segment is
+/// `compaction_threshold` dead or more and rewriting it would free space
+/// (dead bytes as they stand: expired values wait for a round's count),
+/// compacts every such segment now, in the caller's thread, as a clean close
+/// does (without the background rounds' wait for segments still being
+/// overwritten). With none past the threshold, the common case, it costs a
+/// look at each segment's counters and takes no lock beyond the segment map's.
+/// Does nothing without background maintenance (whose user runs
+/// `Cache::run_maintenance` instead). A failure is counted in
+/// `maintenance_errors`, as a background round's, and not returned: the
+/// flush itself succeeded (an fsync failure has turned writes off, and the
+/// next write says so).
+pub(crate) fn compact_due(inner: &Engine) {
+    if !inner.config.background || !any_past_threshold(inner) {
+        return;
+    }
+    let mut st = lock_state(inner);
+    let done = sync_removals(inner).and_then(|()| compact_some(inner, &mut st, usize::MAX, false));
+    if done.is_err() {
+        bump(&inner.counters.maintenance_errors);
+    }
+}
+
+/// Whether a sealed segment is at least `compaction_threshold` dead (not
+/// counting expired values) and worth rewriting.
+fn any_past_threshold(inner: &Engine) -> bool {
+    let threshold = inner.config.compaction_threshold;
+    let all = inner.segments.all();
+    all.iter().any(|s| {
+        let payload = s.len().saturating_sub(HEADER_LEN as u64);
+        s.is_sealed()
+            && payload > 0
+            && s.dead_bytes() as f64 / payload as f64 >= threshold
+            && reclaim::worth_rewriting(inner, &all, s, 0)
+    })
+}
+
 /// Share of its bytes a segment past the compaction threshold must have
 /// lost since the previous round for a background round to count it as
 /// still being overwritten, and leave it for later (see [`compact_some`]).
@@ -353,7 +410,7 @@ pub(crate) const DEAD_ENOUGH_ANYWAY: f64 = 0.9;
 pub(crate) fn compact_all(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     sync_removals(inner)?;
-    inner.lock_writer().seal_all()?;
+    inner.lock_writer().seal_all(&inner.segments)?;
     crate::killpoint!("compact.sealed");
     let expired = expired_bytes(inner, inner.now_ms());
     for seg in inner.segments.all() {
@@ -430,7 +487,7 @@ pub(crate) fn clear(inner: &Engine) -> Result<()> {
     let _st = lock_state(inner);
     let mut w = inner.lock_writer();
     w.check_enabled()?;
-    w.seal_all()?;
+    w.seal_all(&inner.segments)?;
     w.sealed.clear();
     let plan = w.plan_sync()?;
     if let Err(e) = plan.run(&inner.storage, &inner.dir) {
@@ -479,7 +536,7 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     {
         let mut w = inner.lock_writer();
         w.check_enabled()?;
-        w.seal_all()?;
+        w.seal_all(&inner.segments)?;
     }
     if inner.config.background {
         sync_removals(inner)?;
@@ -492,8 +549,16 @@ pub(crate) fn close(inner: &Engine) -> Result<()> {
     // The exact time used, not the lease ahead of it: a clean close makes
     // nothing expire early at the next open.
     let used = inner.time.used_ms();
+    // The numbers reserved but not used go back: a clean close lost no
+    // record, so the next open numbers from right after the last one (and
+    // writes no checkpoint for it). The writer gives up its reservation
+    // first: a write after this one (none should come) reserves again.
+    let mut w = inner.lock_writer();
+    let last = w.next_seq - 1;
+    w.release_seqs(last);
     inner.update_checkpoint(|c| {
         c.durable_seq = c.durable_seq.max(durable);
         c.clock_ms = used;
+        c.seq_mark = last;
     })
 }

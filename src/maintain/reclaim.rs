@@ -332,7 +332,7 @@ fn step(ctx: &mut Ctx<'_>, w: &mut Writer, off: u32, rec: &Record<'_>) -> Result
                 meta: Meta::of(rec),
                 value: rec.value,
             };
-            let (new_loc, seq) = w.append_record(&inner.segments, log, copy, ctx.now_ms)?;
+            let (new_loc, seq) = inner.append(w, log, copy, ctx.now_ms)?;
             inner.note_append(w, new_loc, seq, true, len);
             ctx.seg.sub_live(len);
             inner.index.update(hash, loc, new_loc, entry.expires_s, Some(counter));

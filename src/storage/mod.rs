@@ -92,7 +92,8 @@ impl Storage {
         #[cfg(feature = "fault-injection")]
         if let Some(mem) = self.memory() {
             let id = mem.mem_create(path).map_err(err)?;
-            return Ok(FileRef { handle: Handle::Mem(mem.clone(), id), path: path.to_owned(), storage: self.clone() });
+            let handle = Handle::Mem(mem.clone(), id, true);
+            return Ok(FileRef { handle, path: path.to_owned(), storage: self.clone() });
         }
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(err)?;
         self.note(|| Event::Create(path.to_owned()));
@@ -106,7 +107,8 @@ impl Storage {
         #[cfg(feature = "fault-injection")]
         if let Some(mem) = self.memory() {
             let id = mem.mem_open(path).map_err(err)?;
-            return Ok(FileRef { handle: Handle::Mem(mem.clone(), id), path: path.to_owned(), storage: self.clone() });
+            let handle = Handle::Mem(mem.clone(), id, writable);
+            return Ok(FileRef { handle, path: path.to_owned(), storage: self.clone() });
         }
         let file = OpenOptions::new().read(true).write(writable).open(path).map_err(err)?;
         self.note(|| Event::Open(path.to_owned()));
@@ -291,11 +293,23 @@ pub(crate) struct FileRef {
 }
 
 /// The file itself: an OS file, or (tests only) a simulator's in-memory
-/// file, named by its node as an OS file is by its descriptor.
+/// file, named by its node as an OS file is by its descriptor, and whether
+/// it was opened for writing (if not, writes fail as on a read-only descriptor).
 enum Handle {
     Os(File),
     #[cfg(feature = "fault-injection")]
-    Mem(sim::FaultFs, u64),
+    Mem(sim::FaultFs, u64, bool),
+}
+
+/// What Linux answers a write (`EBADF`) or a truncation (`EINVAL`) of a
+/// file descriptor opened read-only: the in-memory files answer the same.
+#[cfg(feature = "fault-injection")]
+fn refuse_read_only(writable: bool, errno: i32) -> io::Result<()> {
+    if writable {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(errno))
+    }
 }
 
 impl FileRef {
@@ -307,7 +321,7 @@ impl FileRef {
         let len = match &self.handle {
             Handle::Os(file) => file.metadata().map(|m| m.len()),
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => mem.mem_len(*id),
+            Handle::Mem(mem, id, _) => mem.mem_len(*id),
         };
         len.map_err(|e| Error::io("stat", &self.path, e))
     }
@@ -326,8 +340,10 @@ impl FileRef {
                             let _ = file.write_all_at(half, offset);
                             sim.note(Event::Write(self.path.clone(), offset, half.to_vec()));
                         }
-                        Handle::Mem(mem, id) => {
-                            let _ = mem.mem_write(*id, half, offset);
+                        Handle::Mem(mem, id, writable) => {
+                            if *writable {
+                                let _ = mem.mem_write(*id, half, offset);
+                            }
                         }
                     }
                 }
@@ -337,7 +353,11 @@ impl FileRef {
         match &self.handle {
             Handle::Os(file) => file.write_all_at(buf, offset).map_err(err)?,
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => return mem.mem_write(*id, buf, offset).map_err(err),
+            Handle::Mem(mem, id, writable) => {
+                return refuse_read_only(*writable, libc::EBADF)
+                    .and_then(|()| mem.mem_write(*id, buf, offset))
+                    .map_err(err)
+            }
         }
         self.storage.note(|| Event::Write(self.path.clone(), offset, buf.to_vec()));
         Ok(())
@@ -349,9 +369,31 @@ impl FileRef {
         let half = &buf[..buf.len() / 2];
         match &self.handle {
             Handle::Os(file) => drop(file.write_all_at(half, offset)),
-            Handle::Mem(mem, id) => drop(mem.mem_write(*id, half, offset)),
+            Handle::Mem(mem, id, writable) => {
+                if *writable {
+                    drop(mem.mem_write(*id, half, offset))
+                }
+            }
         }
         std::process::abort()
+    }
+
+    /// Asks the kernel to start writing `len` bytes at `offset` to the disk
+    /// now, without waiting (`sync_file_range(SYNC_FILE_RANGE_WRITE)` on
+    /// Linux; nothing elsewhere, nor on the in-memory storage). Advice only:
+    /// it makes no byte durable and promises nothing, so it reports no
+    /// error (a failed write-out is reported by the fsync that follows, as
+    /// the kernel's would be without it).
+    pub(crate) fn start_writeback(&self, offset: u64, len: u64) {
+        #[cfg(target_os = "linux")]
+        if let Handle::Os(file) = &self.handle {
+            use std::os::unix::io::AsRawFd;
+            let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else { return };
+            // SAFETY: a plain system call on a descriptor this handle owns; no memory is passed.
+            let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (offset, len);
     }
 
     /// Reads exactly `buf.len()` bytes at `offset`.
@@ -361,7 +403,7 @@ impl FileRef {
         match &self.handle {
             Handle::Os(file) => file.read_exact_at(buf, offset).map_err(err),
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => mem.mem_read(*id, buf, offset).map_err(err),
+            Handle::Mem(mem, id, _) => mem.mem_read(*id, buf, offset).map_err(err),
         }
     }
 
@@ -380,7 +422,7 @@ impl FileRef {
             Ok(()) => match &self.handle {
                 Handle::Os(file) => file.sync_data(),
                 #[cfg(feature = "fault-injection")]
-                Handle::Mem(mem, id) => mem.mem_sync(*id),
+                Handle::Mem(mem, id, _) => mem.mem_sync(*id),
             },
             Err(e) => Err(e),
         };
@@ -414,7 +456,7 @@ impl FileRef {
                 let _ = OpenOptions::new().write(true).create(true).truncate(false).open(dir.join(FSYNC_FAILED_FILE));
             }
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, _) => {
+            Handle::Mem(mem, _, _) => {
                 let _ = mem.put_file(dir, FSYNC_FAILED_FILE, b"");
             }
         }
@@ -427,7 +469,9 @@ impl FileRef {
         match &self.handle {
             Handle::Os(file) => file.set_len(len).map_err(err)?,
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => return mem.mem_set_len(*id, len).map_err(err),
+            Handle::Mem(mem, id, writable) => {
+                return refuse_read_only(*writable, libc::EINVAL).and_then(|()| mem.mem_set_len(*id, len)).map_err(err)
+            }
         }
         self.storage.note(|| Event::SetLen(self.path.clone(), len));
         Ok(())
@@ -451,7 +495,7 @@ impl FileRef {
                 Ok(Mapping { ptr, len: map.len(), _owner: Owner::Os(map) })
             }
             #[cfg(feature = "fault-injection")]
-            Handle::Mem(mem, id) => {
+            Handle::Mem(mem, id, _) => {
                 let map = mem.mem_map(*id, len).map_err(err)?;
                 let ptr = NonNull::new(map.as_ptr() as *mut u8).unwrap_or(NonNull::dangling());
                 Ok(Mapping { ptr, len: map.len(), _owner: Owner::Mem(map) })
@@ -540,6 +584,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// | `flush.between_logs` | the first log's buffered records written, the second's (also pending) not yet |
 /// | `set.before_index`, `delete.before_index` | after the record, before the index update |
 /// | `roll.before_create`, `roll.after_create` | around creating a new segment |
+/// | `seal.before_cut` | sealing a synced segment: before its preallocated zeros are cut off |
 /// | `sync.before_dir` | group commit: files fsynced, directory not yet |
 /// | `hint.before_write`, `hint.torn` | a sealed segment fsynced, its hint not yet written / half written |
 /// | `checkpoint.torn` | half of `checkpoint.tmp` written |
@@ -549,6 +594,7 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
 /// | `reclaim.start`, `reclaim.batch`, `reclaim.before_sync`, `reclaim.before_remove`, `reclaim.after_remove` | each step of reclaiming a segment |
 /// | `clear.before_remove`, `clear.mid_remove` | clear: checkpoint written / some files removed |
 /// | `close.before_checkpoint` | a clean close: hints written, checkpoint not yet |
+/// | `seq.before_mark` | a write about to reserve sequence numbers (the checkpoint's sequence mark not yet written) |
 /// | `recovery.listed`, `recovery.drop_segment`, `recovery.before_truncate`, `recovery.resume`, `recovery.after_sync`, `recovery.before_checkpoint` | each step of open |
 #[macro_export]
 #[doc(hidden)]
@@ -584,5 +630,44 @@ pub(crate) mod kill {
             Some((point, n)) if point == name => HITS.fetch_add(1, Ordering::Relaxed) + 1 == *n,
             _ => false,
         }
+    }
+}
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests {
+    use super::*;
+
+    /// The error of a write and of a truncation through a file opened
+    /// read-only (and that neither changed the file), on `storage`.
+    fn refusals(storage: &Storage, path: &Path) -> (Option<i32>, Option<i32>) {
+        let f = storage.open(path, false).unwrap();
+        let code = |e: Error| match e {
+            Error::Io { source, .. } => source.raw_os_error(),
+            e => panic!("not an I/O error: {e}"),
+        };
+        let write = code(f.write_at(b"new", 0).unwrap_err());
+        let truncate = code(f.set_len(1).unwrap_err());
+        let mut back = [0u8; 5];
+        f.read_at(&mut back, 0).unwrap();
+        assert_eq!((&back, f.len().unwrap()), (b"bytes", 5), "a refused write changed the file");
+        // Opened for writing, the same file takes both.
+        let w = storage.open(path, true).unwrap();
+        w.write_at(b"new", 0).unwrap();
+        w.set_len(4).unwrap();
+        (write, truncate)
+    }
+
+    #[test]
+    fn a_file_opened_read_only_refuses_writes_in_memory_as_on_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), b"bytes").unwrap();
+        let on_disk = refusals(&Storage::default(), &tmp.path().join("f"));
+        assert_eq!(on_disk, (Some(libc::EBADF), Some(libc::EINVAL)));
+
+        let fs = sim::FaultFs::in_memory();
+        let dir = Path::new("/keg-read-only");
+        fs.put_file(dir, "f", b"bytes").unwrap();
+        let in_memory = refusals(&Storage { sim: Some(fs) }, &dir.join("f"));
+        assert_eq!(in_memory, on_disk);
     }
 }

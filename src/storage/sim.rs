@@ -10,7 +10,9 @@
 //! - cut the power after n operations: later operations fail and do nothing;
 //! - [`FaultFs::crash`]: rewrite the directory to a state a disk could hold
 //!   after that power loss — fsynced bytes intact; each later write kept,
-//!   dropped, or torn; each file created, renamed or removed since the last
+//!   dropped, or torn (its first or its last bytes kept: over a synced
+//!   segment's preallocated zeros, either leaves zeros beside the part
+//!   that landed); each file created, renamed or removed since the last
 //!   directory fsync either changed or not — in the manner of LevelDB's and
 //!   redb's test file systems.
 //!
@@ -477,11 +479,17 @@ impl FaultFs {
                             (Pending::Write(off, data), c) => {
                                 let keep =
                                     if c == 1 { data.len() } else { (next() % data.len().max(1) as u64) as usize };
-                                let (off, end) = (*off as usize, *off as usize + keep);
+                                // A torn write keeps its first bytes or, as
+                                // a disk that writes sectors out of order
+                                // may, its last ones, with what the file
+                                // held before (zeros past its end, or
+                                // preallocated zeros) in front of them.
+                                let skip = if c == 2 && next() % 2 == 1 { data.len() - keep } else { 0 };
+                                let (from, end) = (*off as usize + skip, *off as usize + skip + keep);
                                 if content.len() < end {
                                     content.resize(end, 0);
                                 }
-                                content[off..end].copy_from_slice(&data[..keep]);
+                                content[from..end].copy_from_slice(&data[skip..skip + keep]);
                             }
                         }
                     }

@@ -182,3 +182,27 @@ fn garbage_files_are_reported_and_never_panic_any_reader() {
     let a = keg().arg("dump").arg(dir.path()).args(["--format", "jsonl", "--live"]).assert().success();
     assert_eq!(jsonl(&a.get_output().stdout).len(), 3);
 }
+
+#[test]
+fn a_synced_cache_killed_with_its_zero_tail_verifies_clean() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let cache =
+        Cache::builder().durability(keg::Durability::Synced).background_maintenance(false).open(dir.path()).unwrap();
+    for (i, v) in VALUES.iter().enumerate() {
+        cache.set(format!("key{i}").as_bytes(), v, None).unwrap();
+    }
+    cache.abandon();
+    // Killed: the segment keeps the zeros written ahead of its records (FORMAT.md 2.8).
+    let seg = seg_path(dir.path(), 1);
+    assert!(std::fs::metadata(&seg).unwrap().len() > 4096, "no zero tail to verify");
+    let a = keg().arg("verify").arg(dir.path()).assert().code(0).stdout("");
+    let err = stderr_of(&a);
+    assert!(err.contains("3 record(s)") && err.contains("no problems"), "{err}");
+    let a = keg().arg("dump").arg(dir.path()).assert().success();
+    let out = stdout_of(&a);
+    assert!(!out.contains("damaged"), "{out}");
+    for i in 0..3 {
+        assert!(out.contains(&format!("key{i}")), "key{i} not in:\n{out}");
+    }
+}

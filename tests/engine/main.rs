@@ -36,3 +36,4 @@ mod settings_validated;
 mod size_cap;
 mod space_bound;
 mod tags;
+mod writeback_during_fills;

@@ -6,7 +6,8 @@
 //! the parent with SIGKILL at a random moment (sometimes during open) or by a
 //! random kill point (`KEG_KILL_AT`, see `src/storage/mod.rs`): mid-append,
 //! between a record and its index update, in each step of compaction and
-//! eviction, mid-hint-file, mid-checkpoint, during recovery itself.
+//! eviction, mid-hint-file, mid-checkpoint, before a sequence mark, during
+//! recovery itself.
 //!
 //! After each kill the parent reopens the cache (writable or read-only, in
 //! turn) and checks it against the history the child acknowledged:
@@ -55,6 +56,7 @@ const POINTS: &[(&str, u32)] = &[
     ("delete.before_index", 20),
     ("roll.before_create", 20),
     ("roll.after_create", 20),
+    ("seal.before_cut", 10),
     ("sync.before_dir", 10),
     ("hint.before_write", 6),
     ("hint.torn", 6),
@@ -73,6 +75,7 @@ const POINTS: &[(&str, u32)] = &[
     ("clear.mid_remove", 2),
     ("close.compacted", 1),
     ("close.before_checkpoint", 1),
+    ("seq.before_mark", 2),
     ("recovery.listed", 1),
     ("recovery.drop_segment", 1),
     ("recovery.before_truncate", 1),

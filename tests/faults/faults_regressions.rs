@@ -531,16 +531,16 @@ fn a_synced_value_whose_unsynced_overwrite_let_a_reclaim_drop_it_survives_a_powe
     }
 }
 
-/// Known issue (found by `ops_model`'s crashes inside operations,
-/// `fuzz/known-issues/ops_model/`): a version is the record's sequence
-/// number, "valid across restarts", but after a power cut loses the tail of
-/// the log in flushed (or buffered) mode, recovery starts numbering again
-/// after the last surviving record, so a write after the reopen gets the
-/// version an acknowledged, lost write returned. A client holding that
-/// version then wins a `set_if_version` against a value it never saw.
-/// Ignored until fixed: `cargo test --release --test faults -- --ignored`.
+/// Found by `ops_model`'s crashes inside operations
+/// (`fuzz/regressions/ops_model/version-reissued-after-a-power-cut-lost-the-write-that-returned-it`):
+/// a version is the record's sequence number, "valid across restarts", but
+/// after a power cut lost the tail of the log in flushed (or buffered)
+/// mode, recovery started numbering again after the last surviving record,
+/// so a write after the reopen got the version an acknowledged, lost write
+/// returned, and a client holding that version won a `set_if_version`
+/// against a value it never saw. Fixed by the checkpoint's sequence mark
+/// (FORMAT.md, section 6): the reopen numbers records from above it.
 #[test]
-#[ignore = "known issue: versions are reissued after a power cut loses the writes that returned them"]
 fn a_version_is_never_given_twice_across_a_power_cut() {
     let dir = Path::new("/keg-known-issue/cache");
     let opts = keg::SetOptions::new();

@@ -22,4 +22,6 @@ mod faults_memory_backend;
 mod faults_power_cut;
 mod faults_power_cut_sessions;
 mod faults_regressions;
+mod faults_sequence_mark;
 mod faults_sweep;
+mod synced_preallocation;

@@ -77,7 +77,7 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     // Section 6: the checkpoint.
     let c = std::fs::read(dir.path().join("checkpoint")).unwrap();
     assert_eq!(&c[0..8], b"\x8bKEGCKP\n");
-    assert_eq!((le16(&c, 8), le16(&c, 10)), (2, 0));
+    assert_eq!((le16(&c, 8), le16(&c, 10)), (3, 0));
     assert_eq!(le64(&c, 16), 2, "both writes durable after a clean close");
     let t0 = 1_767_225_600_000 - 10_000;
     assert_eq!(le64(&c, 24), t0, "a clean close writes the exact time used");
@@ -85,8 +85,26 @@ fn engine_written_segment_decodes_by_the_documented_layout() {
     let boot = keg::Clock::since_boot(&clock).unwrap();
     assert_eq!((le64(&c, 32), le64(&c, 40), le64(&c, 48)), (t0, t0, 0), "held_ms, wall_ms, boot_ms");
     assert_eq!(u128::from_le_bytes(c[56..72].try_into().unwrap()), boot.boot_id);
-    assert_eq!(c.len(), 76);
-    assert_eq!(le32(&c, 72), crc32fast::hash(&c[..72]) as u64);
+    assert_eq!(le64(&c, 72), 2, "seq_mark: a clean close gives back the numbers reserved but not used");
+    assert_eq!(c.len(), 84);
+    assert_eq!(le32(&c, 80), crc32fast::hash(&c[..80]) as u64);
+
+    // Section 6, "Sequence numbers": an open after a crash numbers records
+    // from above the mark, and reserves 2^20 numbers in the checkpoint it
+    // writes; a write reserves before it takes a number above the mark.
+    let cache = Cache::builder().clock(clock.clone()).background_maintenance(false).open(dir.path()).unwrap();
+    let third = cache.set_with(b"k", b"v", &keg::SetOptions::new()).unwrap();
+    assert_eq!(third, 3, "numbered on from the clean close");
+    let c = std::fs::read(dir.path().join("checkpoint")).unwrap();
+    assert_eq!(le64(&c, 72), 3 + (1 << 20) - 1, "the write reserved 2^20 numbers from its own");
+    cache.abandon();
+    let cache = Cache::builder().clock(clock.clone()).background_maintenance(false).open(dir.path()).unwrap();
+    let c = std::fs::read(dir.path().join("checkpoint")).unwrap();
+    let mark = 3 + (1 << 20) - 1;
+    assert_eq!(le64(&c, 16), mark, "durable_seq settled over the numbers the crash may have used");
+    assert_eq!(le64(&c, 72), mark + (1 << 20), "and the next 2^20 reserved");
+    assert_eq!(cache.set_with(b"k", b"v", &keg::SetOptions::new()).unwrap(), mark + 1);
+    cache.close().unwrap();
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! The checkpoint's versions: a directory whose checkpoint an earlier keg
-//! wrote (version 1, no clock anchor) opens with every value and its clock
-//! mark, and is written as version 2 from then on; a checkpoint of a later
+//! wrote (version 1, no clock anchor; version 2, no sequence mark) opens
+//! with every value and its clock mark, numbers records on from its last
+//! one, and is written as version 3 from then on; a checkpoint of a later
 //! version is refused, naming the file.
 
 use std::path::Path;
 use std::time::Duration;
 
 use keg::format::checkpoint::Checkpoint;
-use keg::{Cache, Error, ManualClock};
+use keg::{Cache, Error, ManualClock, SetOptions};
 
 const T0: u64 = 1_700_000_000_000;
 
@@ -56,8 +57,52 @@ fn a_version_1_checkpoint_opens_with_its_values_and_clock_mark() {
     cache.set(b"later", b"v", None).unwrap();
     cache.close().unwrap();
     let b = read_checkpoint(dir.path());
-    assert_eq!(u16::from_le_bytes([b[8], b[9]]), 2, "written as version 2 from then on");
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), 3, "written as version 3 from then on");
     assert!(Checkpoint::decode(&b).unwrap().anchor.is_some());
+}
+
+/// The version-2 bytes of `c` (FORMAT.md section 6: no bytes 72..80).
+fn version_2(c: &Checkpoint) -> Vec<u8> {
+    let v3 = c.encode();
+    let mut b = v3[..72].to_vec();
+    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&v3[80..v3.len() - 4]);
+    let sum = crc32fast::hash(&b);
+    b.extend_from_slice(&sum.to_le_bytes());
+    b
+}
+
+#[test]
+fn a_version_2_checkpoint_opens_with_its_values_and_numbers_on_from_its_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let cache = Cache::builder().clock(clock.clone()).open(dir.path()).unwrap();
+    let mut last = 0;
+    for i in 0..50 {
+        last = cache.set_with(format!("k{i}").as_bytes(), b"v", &SetOptions::new()).unwrap();
+    }
+    // Killed, as an earlier keg would have left it: no mark, and the
+    // directory's own records the only guide to the next number.
+    cache.abandon();
+    let now = Checkpoint::decode(&read_checkpoint(dir.path())).unwrap();
+    std::fs::write(dir.path().join("checkpoint"), version_2(&Checkpoint { seq_mark: 0, ..now })).unwrap();
+
+    let cache = Cache::builder().clock(clock.clone()).open_read_only(dir.path()).unwrap();
+    assert_eq!(cache.get(b"k49").unwrap().as_deref(), Some(&b"v"[..]));
+    drop(cache);
+    let b = read_checkpoint(dir.path());
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), 2, "a read-only open wrote the checkpoint");
+
+    let cache = Cache::builder().clock(clock.clone()).open(dir.path()).unwrap();
+    for i in 0..50 {
+        assert!(cache.get(format!("k{i}").as_bytes()).unwrap().is_some(), "k{i} lost");
+    }
+    let next = cache.set_with(b"later", b"v", &SetOptions::new()).unwrap();
+    assert!(next > last, "version {next} after {last}");
+    let b = read_checkpoint(dir.path());
+    assert_eq!(u16::from_le_bytes([b[8], b[9]]), 3, "written as version 3 from the first write on");
+    assert!(Checkpoint::decode(&b).unwrap().seq_mark >= next, "the write's number is not reserved on disk");
+    cache.close().unwrap();
 }
 
 #[test]
@@ -65,14 +110,14 @@ fn a_checkpoint_of_a_later_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     Cache::open(dir.path()).unwrap().close().unwrap();
     let mut b = read_checkpoint(dir.path());
-    b[8] = 3;
+    b[8] = 4;
     let end = b.len() - 4;
     let sum = crc32fast::hash(&b[..end]);
     b[end..].copy_from_slice(&sum.to_le_bytes());
     std::fs::write(dir.path().join("checkpoint"), &b).unwrap();
     let err = Cache::open(dir.path()).unwrap_err();
     assert!(
-        matches!(&err, Error::UnsupportedVersion { found: 3, supported: 2, path } if path.ends_with("checkpoint")),
+        matches!(&err, Error::UnsupportedVersion { found: 4, supported: 3, path } if path.ends_with("checkpoint")),
         "{err}"
     );
 }

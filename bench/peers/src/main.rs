@@ -57,7 +57,7 @@ const USAGE: &str = "usage: keg-peers [--quick | --full] [--reopen-10m] [--runs 
   --full        1 M entries, 100 k of 4 KiB, 1 M for reopens, 3 s per timed case
   --reopen-10m  reopens with 10 M entries
   workloads: machine fill100 fill4k reads synced reopen-clean reopen-crash space
-  stores: keg sled redb fjall cacache foyer";
+  stores: keg sled redb fjall cacache foyer (and keg-set: keg loading with single sets, on request)";
 
 fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
@@ -93,7 +93,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         }
     }
     for s in &o.stores {
-        if !stores::STORES.contains(&s.as_str()) {
+        if !stores::STORES.contains(&s.as_str()) && !stores::EXTRA.contains(&s.as_str()) {
             return Err(format!("unknown store {s}\n{USAGE}"));
         }
     }
