@@ -777,8 +777,9 @@ pub struct Model {
 
 /// The payload [`run`] ends an execution with, quietly, when
 /// `KEG_FUZZ_SKIP_KNOWN=1` is set and a version is given again after a
-/// power cut: the known issue in `fuzz/known-issues/ops_model/`, which long
-/// runs would otherwise stop at every few thousand executions. Without the
+/// power cut: what issue 14's long runs stopped at every few thousand
+/// executions (fixed since by the checkpoint's sequence mark; the variable
+/// stays for a run on older code, or a regression of it). Without the
 /// variable (the tests, the corpus replay) it fails as any other check.
 struct KnownIssue;
 
