@@ -13,15 +13,9 @@ fn key(i: u64) -> [u8; 24] {
     k[16..24].copy_from_slice(&(i.wrapping_mul(0x9e3779b97f4a7c15)).to_le_bytes());
     k
 }
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "../examples/common/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 fn main() {
     let n = 200_000u64;
     let ops = 3_000_000u64;

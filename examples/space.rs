@@ -21,15 +21,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "common/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 
 /// A directory removed when dropped.
 struct Dir(std::path::PathBuf);

@@ -11,15 +11,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "common/xorshift.rs"]
+mod xorshift;
+use xorshift::Rng;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
