@@ -677,6 +677,23 @@ mod tests {
         (write, truncate)
     }
 
+    /// A write longer than `WRITE_PIECE` goes out in pieces: every byte
+    /// lands where it belongs, across the pieces' edges, at an offset that
+    /// is not a piece's multiple.
+    #[test]
+    fn a_write_longer_than_a_piece_lands_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = Storage::default().create_new(&tmp.path().join("f")).unwrap();
+        let buf: Vec<u8> = (0..WRITE_PIECE * 5 / 2 + 7).map(|i| (i % 251) as u8).collect();
+        f.write_at(b"head", 0).unwrap();
+        f.write_at(&buf, 4).unwrap();
+        let mut back = vec![0u8; buf.len() + 4];
+        f.read_at(&mut back, 0).unwrap();
+        assert_eq!(&back[..4], b"head");
+        assert!(back[4..] == buf[..], "a long write came back different");
+        assert_eq!(f.len().unwrap(), buf.len() as u64 + 4);
+    }
+
     #[test]
     fn a_file_opened_read_only_refuses_writes_in_memory_as_on_disk() {
         let tmp = tempfile::tempdir().unwrap();
