@@ -1739,3 +1739,39 @@ pub fn run_on(data: &[u8], backend: Backend) {
     }
     run.finish();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    /// The narrowed per-step check ([`Run::keys_to_check`]) still catches
+    /// damage to keys no step names: one key lost and another gained
+    /// behind the model's back, then only reads of a third, is found within
+    /// [`FULL_CHECK_EVERY`] steps (by the periodic full check), not first
+    /// at the end of the input.
+    #[test]
+    fn damage_to_a_key_no_step_names_is_caught_within_a_full_check_period() {
+        let mut run = Run::new(Settings::from_mode(0));
+        run.step(&Step::Set { key: 0, len: 3, ttl: Ttl::Never });
+        run.step(&Step::Get { key: 1 });
+        // Damage: the cache loses key 0, which the model still holds, and
+        // gains key 2, which the model does not (so `len`, checked after
+        // every step, still agrees).
+        let c = run.cache.as_ref().unwrap();
+        assert!(c.delete(key(0)).unwrap());
+        c.set(key(2), b"stray", None).unwrap();
+        let reads = catch_unwind(AssertUnwindSafe(|| {
+            for _ in 0..FULL_CHECK_EVERY {
+                run.step(&Step::Get { key: 1 });
+            }
+        }));
+        let payload = reads.expect_err("a lost key went unnoticed for a whole full-check period");
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(message.contains("key 0"), "caught, but not as key 0's loss: {message}");
+    }
+}
