@@ -13,7 +13,7 @@ const SEG: u64 = 64 << 10;
 const KEYS: u64 = 8_000;
 const VALUE: usize = 1000;
 
-use crate::size_cap::Rng;
+use crate::fault_model::Rng;
 
 #[test]
 fn a_uniform_working_set_twice_the_cap_costs_at_most_the_reinsertion_budget() {

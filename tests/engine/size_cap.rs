@@ -5,22 +5,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::fault_model::dir_bytes;
+use crate::fault_model::{dir_bytes, Rng};
 use keg::{Cache, ManualClock};
 
 const CAP: u64 = 4 << 20;
 const SEG: u64 = 64 << 10;
-
-/// xorshift64: a small, deterministic generator (also used by `reinsertion_budget`).
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn long_mixed_workload(background: bool) {
     let dir = tempfile::tempdir().unwrap();

@@ -330,17 +330,13 @@ pub fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// xorshift64
-pub struct Rng(pub u64);
+/// The measuring programs' xorshift64 (`examples/common/xorshift.rs`), with
+/// a bounded draw for the tests.
+#[path = "../../examples/common/xorshift.rs"]
+mod xorshift;
+pub use xorshift::Rng;
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
