@@ -663,6 +663,13 @@ impl ShardBuilder {
     pub(crate) fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
         self.table.retain(keep);
     }
+
+    /// Removes the entry at `loc` (of hash `hash`), if there is one.
+    pub(crate) fn remove(&mut self, hash: u64, loc: Loc) {
+        if let Some(pos) = self.table.find(hash, loc) {
+            self.table.remove_at(pos, false);
+        }
+    }
 }
 
 /// The entries a lookup found: almost always 0 or 1 (two keys share a

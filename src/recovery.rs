@@ -838,15 +838,20 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
     table
 }
 
-/// Sorts `recs` by hash, keeping the log order of records with the same
-/// hash: a counting sort on the hash's top bits below the shard's (about
+/// Sorts `recs` by hash, and the records of one hash by sequence number (a
+/// value before a tombstone of the same number): a counting sort on the hash's top bits below the shard's (about
 /// one bucket per record), then a stable sort of each bucket that holds more
 /// than one record (almost always none; a hasher that puts many keys in one
 /// bucket costs a merge sort there, not a quadratic one).
 fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>, layout: ShardLayout) {
     let n = recs.len();
+    // Within a hash, number order, not log order: the log order of one
+    // hash's records across segments and logs is not their age (reclaim
+    // copies records to a log's head; probation and main interleave), and
+    // an entry's fate must not depend on which record is applied first.
+    let order = |r: &Staged| (r.hash, r.seq, r.len_tomb & TOMB_BIT != 0);
     if n <= 16 {
-        recs.sort_by_key(|r| r.hash);
+        recs.sort_unstable_by_key(order);
         return;
     }
     let bits = usize::BITS - n.leading_zeros();
@@ -872,7 +877,7 @@ fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut V
     for &end in &counts[..counts.len() - 1] {
         let end = end as usize;
         if end > start + 1 {
-            recs[start..end].sort_by_key(|r| r.hash);
+            recs[start..end].sort_unstable_by_key(order);
         }
         start = end;
     }
@@ -1115,6 +1120,34 @@ impl ApplyCtx<'_> {
                 }
             }
         }
+        // A record whose own key cannot be read may be the newest record of
+        // any key of this hash: it beats every older entry of the hash, not
+        // only the first one met (which one that is depends on the order the
+        // entries went in, so the choice would change from one open to the
+        // next as other keys of the hash come and go, and a key one open
+        // showed deleted could be back in the next).
+        if rec_key.flatten().is_none() {
+            let older: Vec<Entry> =
+                table.lookup(r.hash).iter().filter(|c| seq_of(c.loc).unwrap_or(0) < r.seq).copied().collect();
+            // (With nothing older, a tie is decided below, as for any record.)
+            for c in &older {
+                let (c_pos, c_seg) = self.seg_at(c.loc);
+                if c.expires_s != TOMBSTONE_MARK {
+                    if let Some((h, _)) = c_seg.peek(c.loc.off) {
+                        live[c_pos].0 -= h.record_len() as i64;
+                        live[c_pos].1 -= 1;
+                    }
+                }
+                table.remove(r.hash, c.loc);
+            }
+            if !older.is_empty() {
+                table.insert(entry);
+                if !tombstone {
+                    count_live(live);
+                }
+                return;
+            }
+        }
         let Some(cand) = matched.or(unreadable) else {
             table.insert(entry);
             if !tombstone {
@@ -1174,23 +1207,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_sort_by_hash_keeping_log_order_within_a_hash() {
+    fn records_sort_by_hash_then_by_number_within_a_hash() {
         let mut x: u64 = 3;
         for (n, spread) in [(5usize, u64::MAX), (40, 7), (3000, u64::MAX), (3000, 0xff), (2000, 0)] {
             let recs: Vec<Staged> = (0..n)
-                .map(|i| {
+                .map(|_| {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     // One shard (the top bits equal); few distinct hashes when `spread` is small.
                     let hash = (7u64 << (64 - 8)) | ((x >> 20) & spread);
-                    Staged { hash, seq: i as u64, ..Staged::default() }
+                    // Numbers out of log order, some equal, half of them tombstones.
+                    let len_tomb = if x >> 63 == 1 { TOMB_BIT | 40 } else { 40 };
+                    Staged { hash, seq: (x >> 8) % 64, len_tomb, ..Staged::default() }
                 })
                 .collect();
             let mut got = recs.clone();
             sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new(), ShardLayout::MAX);
-            let mut want = recs;
-            want.sort_by_key(|r| r.hash);
-            let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq)).collect::<Vec<_>>();
-            assert_eq!(key(&got), key(&want), "n {n}, spread {spread:x}");
+            let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq, r.len_tomb & TOMB_BIT != 0)).collect::<Vec<_>>();
+            let mut want = key(&recs);
+            want.sort();
+            assert_eq!(key(&got), want, "n {n}, spread {spread:x}");
         }
     }
 

@@ -26,7 +26,10 @@
 //! expiry), `delete` reports whether a live value was there, `len` lies
 //! between the number of live entries and the number the model holds. Under
 //! `SMALL`, eviction may drop an entry: the model then forgets it, and it
-//! must stay gone (an evicted value never comes back).
+//! must stay gone, except that a power cut may undo an eviction whose
+//! segment removal was not durable yet and bring the item back exactly as it
+//! was (its value was written for the key and never deleted); a later
+//! write, delete, `clear` or invalidation of the key rules that out.
 //!
 //! Tags and namespaces: the model keeps each item's tags; `invalidate_tag`
 //! must report exactly the live items carrying the tag (at most that under
@@ -85,7 +88,8 @@
 //! kill in buffered mode; the last sync, clean close or reopen after a power
 //! cut), where after a power cut in the flushed and buffered modes a key
 //! written since that point may also be missing, and under `SMALL` any key
-//! may be missing (evicted). Every key reads exactly as in that state
+//! may be missing (evicted), and after a power cut a key the state holds
+//! as evicted may be back as it was. Every key reads exactly as in that state
 //! (value, flags, expiry) otherwise. The model then continues from what the
 //! reopen found.
 //!
@@ -771,6 +775,11 @@ pub struct Model {
     /// Keys whose entry an invalidation hid: `len` may count them until
     /// reclaimed or written again.
     hidden: HashSet<usize>,
+    /// Keys eviction dropped, with the item each held: a power cut may undo
+    /// the eviction (the removal of its segment was not durable yet) and
+    /// bring that item back, as it was. A later write, delete, `clear`, or
+    /// invalidation of the key rules that out.
+    evicted: HashMap<usize, Item>,
     /// Whether a power cut has happened in this run (see [`KnownIssue`]).
     power_cut: bool,
 }
@@ -847,6 +856,7 @@ impl Model {
     /// [`Model::put`] of an item carrying the tags of bitmask `tags`.
     fn put_tagged(&mut self, k: usize, value: Vec<u8>, flags: u32, tags: u8, ttl: Ttl, now: u64) -> bool {
         self.hidden.remove(&k);
+        self.evicted.remove(&k);
         match ttl.expires(now) {
             None => {
                 self.map.remove(&k);
@@ -867,13 +877,36 @@ impl Model {
             self.map.remove(&k);
             self.hidden.insert(k);
         }
+        self.evicted.retain(|&k, i| !gone(k, i));
+    }
+
+    /// `k` was deleted: it reads as nothing from now on, even after a power
+    /// cut that undoes an eviction of it.
+    fn delete(&mut self, k: usize) {
+        self.map.remove(&k);
+        self.evicted.remove(&k);
+    }
+
+    /// Everything was cleared.
+    fn clear(&mut self) {
+        self.map.clear();
+        self.hidden.clear();
+        self.evicted.clear();
     }
 
     /// The model says `k` is live but the cache found nothing: only eviction
-    /// (under `SMALL`) may do that; from now on it stays gone.
+    /// (under `SMALL`) may do that; from now on it stays gone, unless a power
+    /// cut undoes the eviction.
     fn evicted(&mut self, k: usize, small: bool, what: &str) {
         assert!(small, "{what}: key {k} is live in the model but the cache has no value");
-        self.map.remove(&k);
+        self.evict(k);
+    }
+
+    /// Eviction dropped `k`.
+    fn evict(&mut self, k: usize) {
+        if let Some(i) = self.map.remove(&k) {
+            self.evicted.insert(k, i);
+        }
     }
 
     /// Checks an entry the cache returned for live key `k`.
@@ -951,16 +984,28 @@ fn open(disk: &Disk, settings: &Settings, clock: &ManualClock, after: &str) -> C
 struct State {
     map: HashMap<usize, Item>,
     hidden: HashSet<usize>,
+    evicted: HashMap<usize, Item>,
 }
 
 impl State {
     fn of(model: &Model) -> State {
-        State { map: model.map.clone(), hidden: model.hidden.clone() }
+        State { map: model.map.clone(), hidden: model.hidden.clone(), evicted: model.evicted.clone() }
+    }
+
+    /// The state after a `clear`.
+    fn cleared() -> State {
+        State { map: HashMap::default(), hidden: HashSet::default(), evicted: HashMap::default() }
     }
 
     /// What key `k` reads as at `now`: value, flags, expiry.
     fn read(&self, k: usize, now: u64) -> Option<(&[u8], u32, u64)> {
         let i = self.map.get(&k).filter(|i| i.expires == 0 || i.expires > now)?;
+        Some((&i.value, i.flags, i.expires))
+    }
+
+    /// What key `k` reads as at `now` if a power cut undid its eviction.
+    fn read_evicted(&self, k: usize, now: u64) -> Option<(&[u8], u32, u64)> {
+        let i = self.evicted.get(&k).filter(|i| i.expires == 0 || i.expires > now)?;
         Some((&i.value, i.flags, i.expires))
     }
 }
@@ -1086,7 +1131,7 @@ impl Run {
                 if removed != was_live && !(small && was_live) {
                     panic!("delete of key {k} returned {removed}, but the model says live = {was_live}");
                 }
-                model.map.remove(&k);
+                model.delete(k);
             }
             Step::Advance { ms } => clock.advance(Duration::from_millis(ms)),
             Step::Compact => c.compact().unwrap_or_else(|e| panic!("compact failed: {e}")),
@@ -1105,8 +1150,7 @@ impl Run {
             }
             Step::Clear => {
                 c.clear().unwrap_or_else(|e| panic!("clear failed: {e}"));
-                model.map.clear();
-                model.hidden.clear();
+                model.clear();
             }
             Step::Sync => c.sync().unwrap_or_else(|e| panic!("sync failed: {e}")),
             Step::Flush => c.flush().unwrap_or_else(|e| panic!("flush failed: {e}")),
@@ -1302,7 +1346,7 @@ impl Run {
                     live.len()
                 );
                 for k in ks {
-                    model.map.remove(k);
+                    model.delete(*k);
                     history.record(model, settings.durability);
                 }
             }
@@ -1371,7 +1415,7 @@ impl Run {
                 if removed != was_live && !(small && was_live) {
                     panic!("delete of key {k} returned {removed}, but the model says live = {was_live}");
                 }
-                model.map.remove(&k);
+                model.delete(k);
             }
             Step::InvalidateTag { tag: t } => {
                 let carries = |i: &Item| i.tags & 1 << t != 0;
@@ -1448,6 +1492,7 @@ impl Run {
                         let mut m = State::of(model);
                         m.map.insert(k, Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 });
                         m.hidden.remove(&k);
+                        m.evicted.remove(&k);
                         in_flight.push(m);
                         acked = false;
                     }
@@ -1458,11 +1503,12 @@ impl Run {
                 Ok(removed) => {
                     let was_live = model.live(k, now).is_some();
                     assert!(removed == was_live || (small && was_live), "delete of key {k} returned {removed}");
-                    model.map.remove(&k);
+                    model.delete(k);
                 }
                 Err(e) if out(&e) => {
                     let mut m = State::of(model);
                     m.map.remove(&k);
+                    m.evicted.remove(&k);
                     in_flight.push(m);
                     acked = false;
                 }
@@ -1485,6 +1531,7 @@ impl Run {
                             let item = Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 };
                             m.map.insert(k, item);
                             m.hidden.remove(&k);
+                            m.evicted.remove(&k);
                             in_flight.push(m.clone());
                         }
                         acked = false;
@@ -1493,12 +1540,9 @@ impl Run {
                 }
             }
             Action::Clear => match c.clear() {
-                Ok(()) => {
-                    model.map.clear();
-                    model.hidden.clear();
-                }
+                Ok(()) => model.clear(),
                 Err(e) if out(&e) => {
-                    in_flight.push(State { map: HashMap::default(), hidden: HashSet::default() });
+                    in_flight.push(State::cleared());
                     acked = false;
                 }
                 Err(e) => panic!("clear failed: {e}"),
@@ -1580,7 +1624,10 @@ impl Run {
             match (&got[k], want) {
                 (None, None) => true,
                 (Some(e), Some(w)) => (&e.value[..], e.flags, e.expires_at_ms) == w,
-                (Some(_), None) => false,
+                // Back from an eviction that the power cut undid, as it was.
+                (Some(e), None) => {
+                    power_cut && h.states[p].read_evicted(k, now) == Some((&e.value[..], e.flags, e.expires_at_ms))
+                }
                 // Lost: only a write since the last sync may be (or an eviction).
                 (None, Some(w)) => small || (loose && h.states[lo..=p].iter().any(|s| s.read(k, now) != Some(w))),
             }
@@ -1613,6 +1660,7 @@ impl Run {
         let model = &mut self.model;
         model.map = state.map;
         model.hidden = state.hidden;
+        model.evicted = state.evicted;
         for (k, got) in got.iter().enumerate() {
             match got {
                 None if model.live(k, now).is_some() => {
@@ -1629,6 +1677,11 @@ impl Run {
                 }
                 None => {}
                 Some(e) => {
+                    if !model.map.contains_key(&k) {
+                        // Back from an undone eviction: live again.
+                        let i = model.evicted.remove(&k).expect("only an evicted item comes back");
+                        model.map.insert(k, i);
+                    }
                     let seen = model.versions.entry(k).or_default();
                     if !seen.contains(&e.version) {
                         seen.push(e.version);
@@ -1690,8 +1743,8 @@ impl Run {
                     "after step {} ({step:?}): contains key {k} = {has}, model live = {live}",
                     self.steps
                 );
-                // Evicted: from now on it must stay gone.
-                model.map.remove(&k);
+                // Evicted: from now on it stays gone (unless a power cut undoes it).
+                model.evict(k);
             }
         }
         let live = (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some()).count();

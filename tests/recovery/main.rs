@@ -33,4 +33,5 @@ mod recovery_restart;
 mod recovery_split_key_with_empty_key;
 mod recovery_unreadable_entries;
 mod recovery_unreadable_entry_stays;
+mod recovery_unreadable_tombstone_order;
 mod tags_invalidation;
