@@ -839,7 +839,7 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
 }
 
 /// Sorts `recs` by hash, and the records of one hash by sequence number (a
-/// value before a tombstone of the same number): a counting sort on the hash's top bits below the shard's (about
+/// value before a tombstone of the same number, else in log order): a counting sort on the hash's top bits below the shard's (about
 /// one bucket per record), then a stable sort of each bucket that holds more
 /// than one record (almost always none; a hasher that puts many keys in one
 /// bucket costs a merge sort there, not a quadratic one).
@@ -850,8 +850,11 @@ fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut V
     // copies records to a log's head; probation and main interleave), and
     // an entry's fate must not depend on which record is applied first.
     let order = |r: &Staged| (r.hash, r.seq, r.len_tomb & TOMB_BIT != 0);
+    // (Stable: records equal in all three stay in log order, so a tie
+    // between equal numbers, which only damage or a hand-made file makes,
+    // is decided the same way whatever other records are there.)
     if n <= 16 {
-        recs.sort_unstable_by_key(order);
+        recs.sort_by_key(order);
         return;
     }
     let bits = usize::BITS - n.leading_zeros();
@@ -877,7 +880,7 @@ fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut V
     for &end in &counts[..counts.len() - 1] {
         let end = end as usize;
         if end > start + 1 {
-            recs[start..end].sort_unstable_by_key(order);
+            recs[start..end].sort_by_key(order);
         }
         start = end;
     }
@@ -1207,22 +1210,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_sort_by_hash_then_by_number_within_a_hash() {
+    fn records_sort_by_hash_then_by_number_then_in_log_order() {
         let mut x: u64 = 3;
         for (n, spread) in [(5usize, u64::MAX), (40, 7), (3000, u64::MAX), (3000, 0xff), (2000, 0)] {
             let recs: Vec<Staged> = (0..n)
-                .map(|_| {
+                .map(|i| {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                     // One shard (the top bits equal); few distinct hashes when `spread` is small.
                     let hash = (7u64 << (64 - 8)) | ((x >> 20) & spread);
                     // Numbers out of log order, some equal, half of them tombstones.
                     let len_tomb = if x >> 63 == 1 { TOMB_BIT | 40 } else { 40 };
-                    Staged { hash, seq: (x >> 8) % 64, len_tomb, ..Staged::default() }
+                    // (`off` is the log position: ties keep log order.)
+                    Staged { hash, seq: (x >> 8) % 64, len_tomb, off: i as u32, ..Staged::default() }
                 })
                 .collect();
             let mut got = recs.clone();
             sort_by_hash(&mut got, &mut Vec::new(), &mut Vec::new(), ShardLayout::MAX);
-            let key = |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq, r.len_tomb & TOMB_BIT != 0)).collect::<Vec<_>>();
+            let key =
+                |v: &[Staged]| v.iter().map(|r| (r.hash, r.seq, r.len_tomb & TOMB_BIT != 0, r.off)).collect::<Vec<_>>();
             let mut want = key(&recs);
             want.sort();
             assert_eq!(key(&got), want, "n {n}, spread {spread:x}");

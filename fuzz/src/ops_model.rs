@@ -1798,6 +1798,33 @@ mod tests {
     use super::*;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
+    /// After a power cut the model accepts an evicted item back, exactly as
+    /// it was, only until its key is written, deleted, cleared or
+    /// invalidated (any of which keg must make stick).
+    #[test]
+    fn an_evicted_item_may_come_back_only_until_its_key_is_touched_again() {
+        let item = |v: &[u8]| Item { value: v.to_vec(), flags: 3, expires: 0, version: None, moved: false, tags: 1 };
+        let back = |m: &Model| State::of(m).read_evicted(1, 0).map(|(v, f, e)| (v.to_vec(), f, e));
+        type Touch = fn(&mut Model);
+        let touches: [(&str, Touch); 4] = [
+            ("a write", |m| {
+                m.put(1, b"new".to_vec(), 0, Ttl::Never, 0);
+            }),
+            ("a delete", |m| m.delete(1)),
+            ("a clear", |m| m.clear()),
+            ("an invalidation of its tag", |m| m.hide(|_, i| i.tags & 1 != 0)),
+        ];
+        for (what, touch) in touches {
+            let mut m = Model::default();
+            m.map.insert(1, item(b"old"));
+            m.evict(1);
+            assert!(m.live(1, 0).is_none());
+            assert_eq!(back(&m), Some((b"old".to_vec(), 3, 0)), "evicted, it may come back as it was");
+            touch(&mut m);
+            assert_eq!(back(&m), None, "after {what} the evicted item must stay gone");
+        }
+    }
+
     /// The narrowed per-step check ([`Run::keys_to_check`]) still catches
     /// damage to keys no step names: one key lost and another gained
     /// behind the model's back, then only reads of a third, is found within

@@ -85,6 +85,11 @@ pub(crate) struct Engine {
     /// Whether `tags` holds any invalidation: the read path's one check for
     /// a tagged or namespaced record while there is none.
     pub(crate) any_invalidated: std::sync::atomic::AtomicBool,
+    /// A key whose main-log value a probation record hides could not be
+    /// settled at open (`Engine::settle_split_key`: no sequence number
+    /// left to write with). Until the next open, probation tombstones then
+    /// count main-log values too, so that reclaim keeps the one hiding it.
+    pub(crate) unsettled_split: std::sync::atomic::AtomicBool,
     pub(crate) wake: Wake,
     /// Maintenance's inline eviction (see `room`).
     evict: Evict,
@@ -198,6 +203,7 @@ impl Engine {
             maint: Mutex::new(MaintState::default()),
             ghost: Mutex::new(Ghost::new(config.max_bytes)),
             any_invalidated: (!tag_state.is_empty()).into(),
+            unsettled_split: false.into(),
             tags: Mutex::new(tag_state),
             removed_unsynced: Mutex::new(Vec::new()),
             clock_retry_ms: Default::default(),

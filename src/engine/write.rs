@@ -358,9 +358,15 @@ impl Engine {
             }
         })();
         match result {
+            Ok(()) => Ok(()),
             // Out of numbers (an image holding numbers near the limit):
-            // nothing can be written, and nothing can be reclaimed either.
-            Ok(()) | Err(Error::SequenceExhausted { .. }) => Ok(()),
+            // nothing can be written. Reclaim still can (it copies records
+            // with their own numbers), so it must keep the probation record
+            // that hides the main-log value.
+            Err(Error::SequenceExhausted { .. }) => {
+                self.unsettled_split.store(true, std::sync::atomic::Ordering::Release);
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

@@ -250,7 +250,10 @@ pub(crate) fn reclaim(inner: &Engine, seg: &Arc<Segment>, mode: Mode) -> Result<
 /// promoting an entry and removing its probation segment leaves an older
 /// copy of the value in probation.
 pub(crate) fn older_values_from(inner: &Engine, all: &[Arc<Segment>], seg: &Segment) -> u64 {
-    older_values_in(inner, all, seg, |log| seg.log == LogKind::Main || log == seg.log)
+    // (Both logs for a probation tombstone too while a key whose main-log
+    // value a probation record hides is unsettled: see `Engine::unsettled_split`.)
+    let both = seg.log == LogKind::Main || inner.unsettled_split.load(Ordering::Acquire);
+    older_values_in(inner, all, seg, |log| both || log == seg.log)
 }
 
 /// The smallest sequence number of a value record in a segment other than
@@ -374,7 +377,8 @@ fn reinsertion_budget_left(inner: &Engine, len: u64, counter: u8) -> bool {
 /// segment order, so that a newer segment of the same log holds an older
 /// value. (A probation value hiding a main value is not covered here, as
 /// probation tombstones count probation values only: an open moves such a
-/// key's newest record to main; see `recovery::Recovered::split_keys`.)
+/// key's newest record to main; see `recovery::Recovered::split_keys`, and
+/// `Engine::unsettled_split` for when it cannot.)
 fn leave_tombstone_if_hiding(ctx: &mut Ctx<'_>, w: &mut Writer, rec: &Record<'_>) -> Result<()> {
     if ctx.older_values_from <= rec.header.seq {
         append_tombstone(ctx, w, ctx.seg.log, rec.key, rec.header.seq)?;

@@ -30,6 +30,7 @@ mod recovery_large_open;
 mod recovery_main_value_under_probation;
 mod recovery_no_resurrection;
 mod recovery_restart;
+mod recovery_split_key_out_of_numbers;
 mod recovery_split_key_with_empty_key;
 mod recovery_unreadable_entries;
 mod recovery_unreadable_entry_stays;
