@@ -91,7 +91,12 @@
 //! may be missing (evicted), and after a power cut a key the state holds
 //! as evicted may be back as it was. Every key reads exactly as in that state
 //! (value, flags, expiry) otherwise. The model then continues from what the
-//! reopen found.
+//! reopen found. Reads do not show tags, so a key whose value, flags and
+//! expiry are the same in several states of that range may hold any of
+//! their records: the model keeps the tags all of them carry, and notes the
+//! others as ones it may carry; an `invalidate_tag` of such a tag must
+//! count exactly the items carrying it for certain plus those of the
+//! uncertain ones it removed.
 //!
 //! Storage: the cache's files live in the simulator's memory
 //! (`FaultFs::in_memory`); [`run_on`] runs an input on real files too.
@@ -765,6 +770,10 @@ struct Item {
     moved: bool,
     /// Its tags, a bitmask.
     tags: u8,
+    /// Tags it may carry besides `tags`: after a crash, reads cannot tell a
+    /// record from an older one of the same value, flags and expiry but
+    /// other tags, which a lost write may have left as the key's newest.
+    maybe_tags: u8,
 }
 
 /// The model: every key's item, and every version each key ever had.
@@ -863,7 +872,7 @@ impl Model {
                 false
             }
             Some(expires) => {
-                self.map.insert(k, Item { value, flags, expires, version: None, moved: false, tags });
+                self.map.insert(k, Item { value, flags, expires, version: None, moved: false, tags, maybe_tags: 0 });
                 true
             }
         }
@@ -1419,13 +1428,35 @@ impl Run {
             }
             Step::InvalidateTag { tag: t } => {
                 let carries = |i: &Item| i.tags & 1 << t != 0;
+                let may_carry = |i: &Item| i.maybe_tags & 1 << t != 0 && !carries(i);
                 let want = (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some_and(carries)).count();
+                let maybe: Vec<usize> = (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some_and(may_carry)).collect();
+                if crate::input::tracing() {
+                    let tagged: Vec<usize> =
+                        (0..ALL_KEYS).filter(|&k| model.live(k, now).is_some_and(carries)).collect();
+                    let live: Vec<usize> = (0..ALL_KEYS).filter(|&k| contains_of(c, k).unwrap_or(false)).collect();
+                    eprintln!("  model: keys {tagged:?} carry tag {t}; the cache has keys {live:?}");
+                }
                 match c.invalidate_tag(tag_name(t)) {
                     // Under SMALL, the record's own room-making may evict some first.
                     Ok(got) => {
+                        // Whether the items that may carry the tag did: the
+                        // cache tells (each is gone now, or untouched).
+                        let mut did = 0;
+                        for &k in &maybe {
+                            let i = model.map.get_mut(&k).expect("live");
+                            i.maybe_tags &= !(1 << t);
+                            if !contains_of(c, k).unwrap_or_else(|e| panic!("contains of key {k} failed: {e}")) {
+                                model.map.remove(&k);
+                                model.hidden.insert(k);
+                                did += 1;
+                            }
+                        }
                         assert!(
-                            got == want || (small && got < want),
-                            "invalidate_tag of tag {t} counted {got}; the model has {want} live entries carrying it"
+                            got == want + did || (small && got < want + maybe.len()),
+                            "invalidate_tag of tag {t} counted {got}; the model has {want} live entries carrying it \
+                             and {} that may ({did} of them gone)",
+                            maybe.len()
                         );
                         model.hide(|_, i| carries(i));
                     }
@@ -1490,7 +1521,18 @@ impl Run {
                     Ok(()) => drop(model.put(k, v, 0, Ttl::Never, now)),
                     Err(e) if out(&e) => {
                         let mut m = State::of(model);
-                        m.map.insert(k, Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 });
+                        m.map.insert(
+                            k,
+                            Item {
+                                value: v,
+                                flags: 0,
+                                expires: 0,
+                                version: None,
+                                moved: false,
+                                tags: 0,
+                                maybe_tags: 0,
+                            },
+                        );
                         m.hidden.remove(&k);
                         m.evicted.remove(&k);
                         in_flight.push(m);
@@ -1528,7 +1570,15 @@ impl Run {
                         // A crash leaves a prefix of the batch, in order.
                         let mut m = State::of(model);
                         for (&k, (_, v)) in keys.iter().zip(values) {
-                            let item = Item { value: v, flags: 0, expires: 0, version: None, moved: false, tags: 0 };
+                            let item = Item {
+                                value: v,
+                                flags: 0,
+                                expires: 0,
+                                version: None,
+                                moved: false,
+                                tags: 0,
+                                maybe_tags: 0,
+                            };
                             m.map.insert(k, item);
                             m.hidden.remove(&k);
                             m.evicted.remove(&k);
@@ -1688,6 +1738,24 @@ impl Run {
                     }
                     if let Some(i) = model.map.get_mut(&k) {
                         (i.version, i.moved) = (Some(e.version), false);
+                        // The record read may be that of any state since
+                        // `lo` that reads the same, each with its own tags.
+                        let read = Some((&e.value[..], e.flags, e.expires_at_ms));
+                        let (mut all, mut any) = (u8::MAX, 0u8);
+                        for s in &h.states[lo..=p] {
+                            let same = match s.map.get(&k) {
+                                Some(i) => (s.read(k, now) == read).then_some(i),
+                                None => s.evicted.get(&k).filter(|_| s.read_evicted(k, now) == read),
+                            };
+                            if let Some(i) = same {
+                                all &= i.tags;
+                                any |= i.tags | i.maybe_tags;
+                            }
+                        }
+                        if any != 0 || all != u8::MAX {
+                            i.tags &= all;
+                            i.maybe_tags = (any | i.maybe_tags) & !i.tags;
+                        }
                     }
                 }
             }
@@ -1803,7 +1871,15 @@ mod tests {
     /// invalidated (any of which keg must make stick).
     #[test]
     fn an_evicted_item_may_come_back_only_until_its_key_is_touched_again() {
-        let item = |v: &[u8]| Item { value: v.to_vec(), flags: 3, expires: 0, version: None, moved: false, tags: 1 };
+        let item = |v: &[u8]| Item {
+            value: v.to_vec(),
+            flags: 3,
+            expires: 0,
+            version: None,
+            moved: false,
+            tags: 1,
+            maybe_tags: 0,
+        };
         let back = |m: &Model| State::of(m).read_evicted(1, 0).map(|(v, f, e)| (v.to_vec(), f, e));
         type Touch = fn(&mut Model);
         let touches: [(&str, Touch); 4] = [
