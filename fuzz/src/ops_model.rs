@@ -1001,6 +1001,14 @@ impl State {
         State { map: model.map.clone(), hidden: model.hidden.clone(), evicted: model.evicted.clone() }
     }
 
+    /// `k` set to `value`, with no flags, expiry or tags.
+    fn set_plain(&mut self, k: usize, value: Vec<u8>) {
+        let item = Item { value, flags: 0, expires: 0, version: None, moved: false, tags: 0, maybe_tags: 0 };
+        self.map.insert(k, item);
+        self.hidden.remove(&k);
+        self.evicted.remove(&k);
+    }
+
     /// The state after a `clear`.
     fn cleared() -> State {
         State { map: HashMap::default(), hidden: HashSet::default(), evicted: HashMap::default() }
@@ -1521,20 +1529,7 @@ impl Run {
                     Ok(()) => drop(model.put(k, v, 0, Ttl::Never, now)),
                     Err(e) if out(&e) => {
                         let mut m = State::of(model);
-                        m.map.insert(
-                            k,
-                            Item {
-                                value: v,
-                                flags: 0,
-                                expires: 0,
-                                version: None,
-                                moved: false,
-                                tags: 0,
-                                maybe_tags: 0,
-                            },
-                        );
-                        m.hidden.remove(&k);
-                        m.evicted.remove(&k);
+                        m.set_plain(k, v);
                         in_flight.push(m);
                         acked = false;
                     }
@@ -1570,18 +1565,7 @@ impl Run {
                         // A crash leaves a prefix of the batch, in order.
                         let mut m = State::of(model);
                         for (&k, (_, v)) in keys.iter().zip(values) {
-                            let item = Item {
-                                value: v,
-                                flags: 0,
-                                expires: 0,
-                                version: None,
-                                moved: false,
-                                tags: 0,
-                                maybe_tags: 0,
-                            };
-                            m.map.insert(k, item);
-                            m.hidden.remove(&k);
-                            m.evicted.remove(&k);
+                            m.set_plain(k, v);
                             in_flight.push(m.clone());
                         }
                         acked = false;

@@ -63,3 +63,25 @@ pub fn check_after_restart_and_crash(open: impl Fn() -> Cache, check: impl Fn(&C
     check(&cache, "a crash");
     cache.close().unwrap();
 }
+
+/// A key hasher under which "k1" and "k5" share a hash (7), other keys get
+/// xxh3's: for directories whose records of two keys compete at open.
+pub fn k1_k5_collide(key: &[u8]) -> u64 {
+    match key {
+        b"k1" | b"k5" => 7,
+        _ => xxhash_rust::xxh3::xxh3_64(key),
+    }
+}
+
+/// The hint header's hasher id for a custom key hasher.
+pub const CUSTOM_HASHER: u8 = 255;
+
+/// Opens `dir` as [`open`] does (segments of 4 KiB) with [`k1_k5_collide`].
+pub fn open_k1_k5_collide(dir: &Path) -> Cache {
+    builder(4096).key_hasher(k1_k5_collide).open(dir).unwrap()
+}
+
+/// A hint entry of a live record (not dead, no expiry).
+pub fn hint_entry(key_hash: u64, seq: u64, len: usize, tombstone: bool) -> HintEntry {
+    HintEntry { key_hash, seq, expires_s: 0, len: len as u32, tombstone, dead: false }
+}

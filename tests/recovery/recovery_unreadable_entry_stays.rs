@@ -15,40 +15,11 @@
 //! header and key). A delete of "k5" meets the unreadable entry and leaves
 //! a tombstone.
 
-use std::path::Path;
-
-use crate::handmade::{self, NOW_MS};
+use crate::handmade::{self, hint_entry, k1_k5_collide as hash, open_k1_k5_collide as open, CUSTOM_HASHER, NOW_MS};
 use keg::format::checkpoint::Checkpoint;
-use keg::format::hint::{self, HintEntry, HintHeader};
+use keg::format::hint::{self, HintHeader};
 use keg::format::record::{self, Kind};
 use keg::format::segment::{LogKind, SegmentHeader};
-use keg::{Cache, ManualClock};
-
-/// "k1" and "k5" share a hash; other keys get their own.
-fn hash(key: &[u8]) -> u64 {
-    match key {
-        b"k1" | b"k5" => 7,
-        _ => xxhash_rust::xxh3::xxh3_64(key),
-    }
-}
-
-/// The hint header's id for a custom key hasher.
-const CUSTOM_HASHER: u8 = 255;
-
-fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(4096)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .key_hasher(hash)
-        .open(dir)
-        .unwrap()
-}
-
-fn entry(key_hash: u64, seq: u64, len: usize) -> HintEntry {
-    HintEntry { key_hash, seq, expires_s: 0, len: len as u32, tombstone: false, dead: false }
-}
 
 /// Segment 5 (main): "k5" = "old" (sequence 1), then "k0" (sequence 2),
 /// whose value holds `inner` (bytes that may look like a record). Its hint
@@ -67,9 +38,9 @@ fn lying_hint_dir(inner: &[u8]) -> tempfile::TempDir {
     // The second piece starts where `inner` does.
     let first_piece = record::HEADER_LEN + 2 + 20;
     let entries = [
-        entry(hash(b"k5"), 1, k5_len),
-        entry(hash(b"k0"), 2, first_piece),
-        entry(hash(b"k5"), 7, k0_len - first_piece),
+        hint_entry(hash(b"k5"), 1, k5_len, false),
+        hint_entry(hash(b"k0"), 2, first_piece, false),
+        hint_entry(hash(b"k5"), 7, k0_len - first_piece, false),
     ];
     let header =
         HintHeader { hasher: CUSTOM_HASHER, segment_id: 5, data_len: seg5.len() as u64, count: 3, durable_seq: 11 };

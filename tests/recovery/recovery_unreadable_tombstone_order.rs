@@ -13,40 +13,11 @@
 //! Now one hash's records are applied in number order, and a record whose
 //! key cannot be read beats every older entry of its hash.
 
-use std::path::Path;
-
-use crate::handmade::{self, NOW_MS};
+use crate::handmade::{self, hint_entry, k1_k5_collide as hash, open_k1_k5_collide as open, CUSTOM_HASHER, NOW_MS};
 use keg::format::checkpoint::Checkpoint;
-use keg::format::hint::{self, HintEntry, HintHeader};
+use keg::format::hint::{self, HintHeader};
 use keg::format::record::{self, Kind};
 use keg::format::segment::{LogKind, SegmentHeader};
-use keg::{Cache, ManualClock};
-
-/// "k1" and "k5" share a hash; other keys get their own.
-fn hash(key: &[u8]) -> u64 {
-    match key {
-        b"k1" | b"k5" => 7,
-        _ => xxhash_rust::xxh3::xxh3_64(key),
-    }
-}
-
-/// The hint header's id for a custom key hasher.
-const CUSTOM_HASHER: u8 = 255;
-
-fn open(dir: &Path) -> Cache {
-    Cache::builder()
-        .max_bytes(64 << 20)
-        .segment_bytes(4096)
-        .background_maintenance(false)
-        .clock(ManualClock::new(NOW_MS))
-        .key_hasher(hash)
-        .open(dir)
-        .unwrap()
-}
-
-fn entry(key_hash: u64, seq: u64, len: usize, tombstone: bool) -> HintEntry {
-    HintEntry { key_hash, seq, expires_s: 0, len: len as u32, tombstone, dead: false }
-}
 
 /// Segment 5 (main): "k5" = "old" (1), "k0" = a long value (2), a tombstone
 /// of "k5" (3). Its hint lies about the lengths of the last two, so that the
@@ -64,9 +35,9 @@ fn lying_hint_dir(k1: bool) -> tempfile::TempDir {
     let tomb_len = seg5.len() - 32 - k5_len - k0_len;
     // "k0"'s entry claims only its first 30 bytes; the tombstone's starts there.
     let entries = [
-        entry(hash(b"k5"), 1, k5_len, false),
-        entry(hash(b"k0"), 2, 30, false),
-        entry(hash(b"k5"), 3, k0_len - 30 + tomb_len, true),
+        hint_entry(hash(b"k5"), 1, k5_len, false),
+        hint_entry(hash(b"k0"), 2, 30, false),
+        hint_entry(hash(b"k5"), 3, k0_len - 30 + tomb_len, true),
     ];
     let header =
         HintHeader { hasher: CUSTOM_HASHER, segment_id: 5, data_len: seg5.len() as u64, count: 3, durable_seq: 11 };
