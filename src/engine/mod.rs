@@ -24,7 +24,7 @@
 //! | 5 | `Engine::removed_unsynced` | segments removed but not yet durably | a few instructions |
 //! | 6 | `Engine::ghost` | the ghost set of recently evicted keys | a few instructions |
 //! | 7 | `Engine::tags` | the invalidations in force (per tag and per namespace) and the keys of each tag | a few lookups; an `invalidate_tag` holds it only to take its tag's keys and to note the invalidation |
-//! | 8 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s; a change takes the map's lock, then each stripe's copy in turn) | one lookup or change |
+//! | 8 | index shards, `Segments` map | the hash index, the segment map (`RwLock`s; a removal takes the map's lock, then each stripe's copy in turn; a read that adds a segment to its stripe's copy holds the map's read lock while it does) | one lookup or change |
 //!
 //! The group-commit leader takes the writer lock (rank 2) only after it has
 //! released the group lock (rank 3): it plans the fsync under the writer

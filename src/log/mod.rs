@@ -69,8 +69,9 @@ pub(crate) fn parse_name(name: &str, ext: &str) -> Option<u32> {
 /// stripe's own ([`SegmentRef`]): a `get` then writes no cache line that a
 /// `get` on another core writes too (the table's lock word and the
 /// segment's reference count were two such lines, written twice a call).
-/// The copies change only when a segment is added or removed, under the
-/// table's write lock, and a change is in every copy before it returns.
+/// A copy gets a segment at its first read from that stripe (under the
+/// table's read lock); a removal takes it out of every copy, under the
+/// table's write lock, before it returns. Lock order: the table, then a copy.
 ///
 /// It also keeps the running total of bytes the segment and hint files take,
 /// and the bytes the hint files not yet written will take: the size cap is
@@ -98,7 +99,25 @@ impl Segments {
     /// read path uses (see the type's docs).
     #[inline]
     pub(crate) fn get_ref(&self, id: u32) -> Option<SegmentRef> {
-        self.stripes[stripe::mine()].read().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+        let stripe = &self.stripes[stripe::mine()];
+        if let Some(r) = stripe.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Some(r.clone());
+        }
+        self.add_to_stripe(stripe, id)
+    }
+
+    /// A stripe's copy gets a segment at its first read from that stripe:
+    /// a table change then touches only the stripes that hold the segment
+    /// (an open of many segments made a handle for each in all
+    /// [`STRIPES`] copies, most never read). Under the table's read lock, so
+    /// that a removal (which takes the write lock first) cannot run in
+    /// between and leave the copy a handle to a removed segment.
+    #[cold]
+    fn add_to_stripe(&self, stripe: &StripeTable, id: u32) -> Option<SegmentRef> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let seg = map.get(&id)?;
+        let mut copy = stripe.write().unwrap_or_else(|e| e.into_inner());
+        Some(copy.entry(id).or_insert_with(|| SegmentRef::new(seg.clone())).clone())
     }
 
     pub(crate) fn insert(&self, seg: Arc<Segment>) {
@@ -106,11 +125,8 @@ impl Segments {
         let owed = seg.hint_bytes_owed();
         seg.hint_debt.store(owed, Ordering::Relaxed);
         self.hint_debt.fetch_add(owed, Ordering::Relaxed);
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        for s in self.stripes.iter() {
-            s.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, SegmentRef::new(seg.clone()));
-        }
-        map.insert(seg.id, seg);
+        // (The stripes' copies get it at their first read: `get_ref`.)
+        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(seg.id, seg);
     }
 
     pub(crate) fn remove(&self, id: u32) -> Option<Arc<Segment>> {
@@ -193,6 +209,45 @@ impl Segments {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::segment::LogKind;
+
+    /// A stripe's copy gets a segment at its first read there, and a
+    /// removal leaves no copy holding it, even with readers on many stripes
+    /// racing it: the segment's last handle goes with the last reader's.
+    #[test]
+    fn a_removed_segment_stays_in_no_stripe_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::default();
+        let segments = Arc::new(Segments::default());
+        for id in 1..=40u32 {
+            let path = segment_path(dir.path(), id);
+            let seg = Arc::new(Segment::create(&storage, &path, id, LogKind::Main, 0, 4096).unwrap());
+            segments.insert(seg.clone());
+            let removed = Arc::new(AtomicBool::new(false));
+            let readers: Vec<_> = (0..STRIPES + 2)
+                .map(|_| {
+                    let (segments, removed) = (segments.clone(), removed.clone());
+                    std::thread::spawn(move || {
+                        // Reads race the removal (each adds the segment to
+                        // this thread's stripe if it finds it); once it is
+                        // done, none finds it.
+                        while !removed.load(Ordering::Acquire) {
+                            drop(segments.get_ref(id));
+                        }
+                        segments.get_ref(id).is_none()
+                    })
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            assert!(segments.remove(id).is_some());
+            removed.store(true, Ordering::Release);
+            for r in readers {
+                assert!(r.join().unwrap(), "segment {id}: a read found it after its removal");
+            }
+            assert!(segments.get_ref(id).is_none());
+            assert_eq!(Arc::strong_count(&seg), 1, "segment {id}: a stripe copy still holds a removed segment");
+        }
+    }
 
     #[test]
     fn names_round_trip_and_reject_strangers() {
