@@ -839,9 +839,10 @@ fn build_shard(ctx: &ApplyCtx<'_>, shard: usize, scratch: &mut ShardScratch, tal
 }
 
 /// Sorts `recs` by hash, and the records of one hash by sequence number (a
-/// value before a tombstone of the same number, else in log order): a counting sort on the hash's top bits below the shard's (about
-/// one bucket per record), then a stable sort of each bucket that holds more
-/// than one record (almost always none; a hasher that puts many keys in one
+/// value before a tombstone of the same number, else in log order): a
+/// counting sort on the hash's top bits below the shard's (about one bucket
+/// per record), then a stable sort of each bucket that holds more than one
+/// record (almost always none; a hasher that puts many keys in one
 /// bucket costs a merge sort there, not a quadratic one).
 fn sort_by_hash(recs: &mut Vec<Staged>, sorted: &mut Vec<Staged>, counts: &mut Vec<u32>, layout: ShardLayout) {
     let n = recs.len();
@@ -1067,6 +1068,18 @@ impl ApplyCtx<'_> {
         (pos, self.segs[pos])
     }
 
+    /// Takes entry `e`'s value (if it is one, and readable) out of its
+    /// segment's live bytes and count: a newer record replaced it.
+    fn uncount_live(&self, live: &mut [(i64, i64)], e: &Entry) {
+        let (pos, seg) = self.seg_at(e.loc);
+        if e.expires_s != TOMBSTONE_MARK {
+            if let Some((h, _)) = seg.peek(e.loc.off) {
+                live[pos].0 -= h.record_len() as i64;
+                live[pos].1 -= 1;
+            }
+        }
+    }
+
     /// Applies one record to its shard's table: the highest sequence number
     /// wins per key. `live` gathers each segment's live bytes and count.
     ///
@@ -1134,13 +1147,7 @@ impl ApplyCtx<'_> {
                 table.lookup(r.hash).iter().filter(|c| seq_of(c.loc).unwrap_or(0) < r.seq).copied().collect();
             // (With nothing older, a tie is decided below, as for any record.)
             for c in &older {
-                let (c_pos, c_seg) = self.seg_at(c.loc);
-                if c.expires_s != TOMBSTONE_MARK {
-                    if let Some((h, _)) = c_seg.peek(c.loc.off) {
-                        live[c_pos].0 -= h.record_len() as i64;
-                        live[c_pos].1 -= 1;
-                    }
-                }
+                self.uncount_live(live, c);
                 table.remove(r.hash, c.loc);
             }
             if !older.is_empty() {
@@ -1158,7 +1165,7 @@ impl ApplyCtx<'_> {
             }
             return;
         };
-        let (cand_pos, cand_seg) = self.seg_at(cand.loc);
+        let (_, cand_seg) = self.seg_at(cand.loc);
         let cand_seq = seq_of(cand.loc).unwrap_or(0);
         let seq = r.seq;
         // On a tie (two records numbered alike: only damage or a hand-made
@@ -1191,12 +1198,7 @@ impl ApplyCtx<'_> {
             return;
         }
         if wins {
-            if cand.expires_s != TOMBSTONE_MARK {
-                if let Some((h, _)) = cand_seg.peek(cand.loc.off) {
-                    live[cand_pos].0 -= h.record_len() as i64;
-                    live[cand_pos].1 -= 1;
-                }
-            }
+            self.uncount_live(live, &cand);
             table.update(r.hash, cand.loc, loc, new_expiry, Some(0));
             if !tombstone {
                 count_live(live);
