@@ -5,6 +5,8 @@ mod namespace;
 mod ops;
 
 pub use namespace::Namespace;
+#[cfg(feature = "server")]
+pub(crate) use ops::Rewrite;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -14,7 +14,10 @@
 //!   incomplete (a request split across packets is never misread);
 //! - a storage request's key passes `check_key` and its data fits the item
 //!   limit; an oversized one skips more than the limit; retrieval keys are
-//!   never empty and hold no space;
+//!   never empty and hold no space; a meta request's key is a valid key (or
+//!   base64 text no longer than one), its return flags come once each, its
+//!   opaque token is 1 to 32 bytes, and an oversized `ms` skips more than
+//!   the limit;
 //! - a storage request written out again as text parses to the same request;
 //! - walking the whole input as a connection does (skipping dropped data
 //!   blocks and the rest of overlong lines) always moves forward and ends.
@@ -108,7 +111,7 @@ fn check_one(input: &[u8], limits: &Limits) -> Step {
             same_alone(input, len, limits, &parsed);
             check_request(&request, limits);
             let skip = match request {
-                Request::TooLarge { skip, .. } => skip,
+                Request::TooLarge { skip, .. } | Request::MetaTooLarge { skip, .. } => skip,
                 _ => 0,
             };
             Step::Took(len, skip)
@@ -182,6 +185,16 @@ fn check_request(request: &Request<'_>, limits: &Limits) {
         }
         Request::Delete { key, .. } | Request::Arith { key, .. } | Request::Touch { key, .. } => {
             assert!(check_key(key));
+        }
+        Request::Meta { key, flags, data, .. } => {
+            assert!(if flags.base64 { !key.is_empty() && key.len() <= 250 } else { check_key(key) });
+            assert!(data.len() <= limits.max_item_size);
+            assert!(flags.returns().len() <= 6, "a return flag twice: {flags:?}");
+            assert!(flags.opaque.is_none_or(|o| !o.is_empty() && o.len() <= 32));
+        }
+        Request::MetaTooLarge { key, skip, .. } => {
+            assert!(!key.is_empty() && key.len() <= 250);
+            assert!(skip > limits.max_item_size as u64 + 2);
         }
         _ => {}
     }

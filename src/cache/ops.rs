@@ -418,6 +418,43 @@ impl Cache {
         Ok(written.seq)
     }
 
+    /// One atomic read-decide-write of `key`, for `keg::server`'s meta
+    /// commands: `decide` gets the key's live item (value, flags, version,
+    /// expiry in Unix ms, 0 never), the time (Unix ms) and the largest value
+    /// the cache takes, and says what to write. Returns the written record's
+    /// sequence number (the item's new version, for a put).
+    #[cfg(feature = "server")]
+    pub(crate) fn rewrite<'v>(
+        &self,
+        key: &[u8],
+        mut decide: impl FnMut(Option<(&[u8], u32, u64, u64)>, u64, usize) -> Rewrite<'v>,
+    ) -> Result<Option<u64>> {
+        let max = self.inner.config.max_value_len;
+        let mut wrote = None;
+        let seq = self.write(key, |current, now| {
+            let found = current.map(|c| (c.value, c.user_flags, c.seq, c.expires_ms));
+            let rewrite = decide(found, now, max);
+            wrote = Some(matches!(rewrite, Rewrite::Put { .. }));
+            Ok(match rewrite {
+                Rewrite::Put { value, flags, expires_ms, keep_tags } => {
+                    let tags = match current {
+                        Some(c) if keep_tags => Cow::Owned(c.meta.tags.to_vec()),
+                        _ => Cow::Borrowed(&[][..]),
+                    };
+                    Action::Put { value, user_flags: flags, tags, expires_ms }
+                }
+                Rewrite::Delete => Action::Delete,
+                Rewrite::Nothing => Action::Nothing,
+            })
+        })?;
+        match wrote {
+            Some(true) => bump(&self.inner.counters.sets),
+            Some(false) if seq.is_some() => bump(&self.inner.counters.deletes),
+            _ => {}
+        }
+        Ok(seq)
+    }
+
     pub(crate) fn check_value(&self, value: &[u8]) -> Result<()> {
         let max = self.inner.config.max_value_len;
         if value.len() > max {
@@ -474,6 +511,18 @@ impl Cache {
         bump(counter);
         Ok(result)
     }
+}
+
+/// What `Cache::rewrite` writes.
+#[cfg(feature = "server")]
+pub(crate) enum Rewrite<'v> {
+    /// Store the value with these flags and expiry (Unix ms, 0 never);
+    /// `keep_tags`: with the tags the item had, else with none.
+    Put { value: Cow<'v, [u8]>, flags: u32, expires_ms: u64, keep_tags: bool },
+    /// Delete the key.
+    Delete,
+    /// Leave it as it is.
+    Nothing,
 }
 
 /// The write of `value` with `opts` (whose encoded tag list is `tags`) at

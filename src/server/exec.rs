@@ -1,13 +1,14 @@
 //! Carrying out one parsed request against the store, and its reply.
 
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::protocol::{check_key, ProtocolError, Request, RetrieveKind, StoreKind};
+use super::protocol::{check_key, MetaCommand, MetaFlags, MetaMode, ProtocolError, Request, RetrieveKind, StoreKind};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
-use super::stats::{add, bump, unix_now, write_settings, Counters};
-use super::store::{CasResult, Store, StoreError, StoreResult, Ttl};
+use super::stats::{add, bump, unix_now, unix_now_ms, write_settings, Counters};
+use super::store::{Applied, CasResult, Change, Store, StoreError, StoreResult, Ttl};
 use super::{Config, Log, MEMCACHED_VERSION};
 use crate::stripe::Counter;
 
@@ -140,11 +141,137 @@ impl<S: Store> Shared<S> {
                 reply::line(out, MN);
                 (Outcome::Done, false)
             }
+            Request::Meta { command, key, flags, data } => {
+                self.meta(command, key, &flags, data, out);
+                (Outcome::Done, false)
+            }
+            Request::MetaTooLarge { key, flags, skip } => {
+                bump(&self.counters.cmd_set);
+                let mut buf = [0; MAX_KEY_BUF];
+                if let Some(raw) = meta_key(key, &flags, &mut buf) {
+                    // As `set`: a failed store must not leave the old value readable.
+                    if flags.mode == MetaMode::Set {
+                        if let Err(e) = self.store.delete(raw) {
+                            self.failed(&e);
+                        }
+                    }
+                }
+                bump(&self.counters.keg_server_errors);
+                reply::line(out, TOO_LARGE);
+                (Outcome::Skip(skip), false)
+            }
         };
         if noreply {
             out.truncate(mark);
         }
         outcome
+    }
+
+    /// `mg`, `ms`, `md`, `ma`. Errors are always answered; `q` drops only
+    /// the common outcome's line (`EN` of `mg`, `HD` of the others).
+    fn meta(&self, command: MetaCommand, sent_key: &[u8], flags: &MetaFlags<'_>, data: &[u8], out: &mut Vec<u8>) {
+        let mut buf = [0; MAX_KEY_BUF];
+        let Some(key) = meta_key(sent_key, flags, &mut buf) else {
+            self.refuse(ProtocolError::MetaBadKey, out);
+            return;
+        };
+        let c = &self.counters;
+        let now = unix_now();
+        if command == MetaCommand::Get {
+            bump(&c.cmd_get);
+            let found = match flags.ttl {
+                Some(exptime) => {
+                    bump(&c.cmd_touch);
+                    self.store.get_and_touch(key, ttl_of(exptime, now))
+                }
+                None => self.store.get(key),
+            };
+            match found {
+                Ok(Some(item)) => {
+                    bump(&c.get_hits);
+                    if flags.ttl.is_some() {
+                        bump(&c.touch_hits);
+                    }
+                    let value = item.value.as_ref();
+                    let info =
+                        Info { cas: item.cas, flags: item.flags, size: value.len(), expires_at_ms: item.expires_at_ms };
+                    meta_reply(out, flags.value.then_some(value), sent_key, flags, Some(&info));
+                }
+                Ok(None) => {
+                    bump(&c.get_misses);
+                    if flags.ttl.is_some() {
+                        bump(&c.touch_misses);
+                    }
+                    if !flags.quiet {
+                        // With the key and the opaque, so pipelined replies can be matched.
+                        meta_code(out, "EN", sent_key, flags);
+                    }
+                }
+                Err(e) => self.error_reply(&e, out),
+            }
+            return;
+        }
+        let change = match command {
+            MetaCommand::Set => {
+                bump(&c.cmd_set);
+                let ttl = ttl_of(flags.ttl.unwrap_or(0), now);
+                Change::Store { mode: flags.mode, data, flags: flags.client_flags.unwrap_or(0), ttl }
+            }
+            MetaCommand::Delete => Change::Delete,
+            _ => Change::Arith {
+                decrement: flags.decrement,
+                delta: flags.delta,
+                ttl: flags.ttl.map(|t| ttl_of(t, now)),
+                vivify: flags.vivify.map(|t| (flags.initial, ttl_of(t, now))),
+            },
+        };
+        let applied = match self.store.apply(key, &change, flags.compare) {
+            Ok(applied) => applied,
+            Err(e) => return self.error_reply(&e, out),
+        };
+        self.count_meta(command, flags, applied);
+        match applied {
+            Applied::Done { version, number, expires_at_ms } => {
+                let info = Info { cas: version, flags: 0, size: 0, expires_at_ms };
+                match number {
+                    Some(n) if flags.value => {
+                        let text = n.to_string();
+                        meta_reply(out, Some(text.as_bytes()), sent_key, flags, Some(&info));
+                    }
+                    _ if flags.quiet => {}
+                    _ => meta_reply(out, None, sent_key, flags, Some(&info)),
+                }
+            }
+            Applied::NotStored => meta_code(out, "NS", sent_key, flags),
+            Applied::Exists => meta_code(out, "EX", sent_key, flags),
+            Applied::NotFound => meta_code(out, "NF", sent_key, flags),
+        }
+    }
+
+    /// The `stats` counters of a meta write, as its classic command counts them.
+    fn count_meta(&self, command: MetaCommand, flags: &MetaFlags<'_>, applied: Applied) {
+        let c = &self.counters;
+        let done = matches!(applied, Applied::Done { .. });
+        // (An add ignores C, as memcached's.)
+        if flags.compare.is_some() && !(command == MetaCommand::Set && flags.mode == MetaMode::Add) {
+            bump(match applied {
+                Applied::Done { .. } => &c.cas_hits,
+                Applied::Exists => &c.cas_badval,
+                _ => &c.cas_misses,
+            });
+        }
+        match command {
+            MetaCommand::Set if done => bump(&c.total_items),
+            MetaCommand::Delete if done => bump(&c.delete_hits),
+            MetaCommand::Delete if applied == Applied::NotFound => bump(&c.delete_misses),
+            MetaCommand::Arith if done || applied == Applied::NotFound => match (flags.decrement, done) {
+                (false, true) => bump(&c.incr_hits),
+                (false, false) => bump(&c.incr_misses),
+                (true, true) => bump(&c.decr_hits),
+                (true, false) => bump(&c.decr_misses),
+            },
+            _ => {}
+        }
     }
 
     fn retrieve<'a>(
@@ -372,6 +499,93 @@ impl<S: Store> Shared<S> {
             add(&self.counters.bytes_written, written as u64);
         }
     }
+}
+
+/// Room for a decoded base64 key: a key token is at most 250 bytes, which
+/// decode to at most 187.
+const MAX_KEY_BUF: usize = 192;
+
+/// The key a meta request names: as sent, or decoded from base64 (`b`)
+/// into `buf`; `None` if it does not decode to a non-empty key.
+fn meta_key<'k>(sent: &'k [u8], flags: &MetaFlags<'_>, buf: &'k mut [u8; MAX_KEY_BUF]) -> Option<&'k [u8]> {
+    if !flags.base64 {
+        return Some(sent);
+    }
+    use base64::Engine as _;
+    let len = base64::engine::general_purpose::STANDARD.decode_slice(sent, buf).ok()?;
+    (len > 0).then(|| &buf[..len])
+}
+
+/// What the return flags of a meta reply report about an item.
+struct Info {
+    cas: u64,
+    flags: u32,
+    size: usize,
+    expires_at_ms: u64,
+}
+
+/// A meta reply for an item: `VA <size> <flags>*` and the data when `value`
+/// is given, else `HD <flags>*`; the return flags in the request's order.
+fn meta_reply(out: &mut Vec<u8>, value: Option<&[u8]>, sent_key: &[u8], flags: &MetaFlags<'_>, info: Option<&Info>) {
+    match value {
+        Some(v) => {
+            let _ = write!(out, "VA {}", v.len());
+        }
+        None => out.extend_from_slice(b"HD"),
+    }
+    meta_return_flags(out, sent_key, flags, info);
+    out.extend_from_slice(b"\r\n");
+    if let Some(v) = value {
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// A meta reply without an item (`EN`, `NS`, `EX`, `NF`): only the key and the opaque.
+fn meta_code(out: &mut Vec<u8>, code: &str, sent_key: &[u8], flags: &MetaFlags<'_>) {
+    out.extend_from_slice(code.as_bytes());
+    meta_return_flags(out, sent_key, flags, None);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn meta_return_flags(out: &mut Vec<u8>, sent_key: &[u8], flags: &MetaFlags<'_>, info: Option<&Info>) {
+    for &flag in flags.returns() {
+        match (flag, info) {
+            (b'k', _) => {
+                out.extend_from_slice(b" k");
+                out.extend_from_slice(sent_key);
+                if flags.base64 {
+                    out.extend_from_slice(b" b");
+                }
+            }
+            (b'O', _) => {
+                out.extend_from_slice(b" O");
+                out.extend_from_slice(flags.opaque.unwrap_or_default());
+            }
+            (b'c', Some(i)) => {
+                let _ = write!(out, " c{}", i.cas);
+            }
+            (b'f', Some(i)) => {
+                let _ = write!(out, " f{}", i.flags);
+            }
+            (b's', Some(i)) => {
+                let _ = write!(out, " s{}", i.size);
+            }
+            (b't', Some(i)) => {
+                let _ = write!(out, " t{}", ttl_left(i.expires_at_ms, unix_now_ms()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Seconds an item has left, as `mg`'s `t` reports them: -1 for never,
+/// else rounded up (an item set with `T30` reports 30).
+fn ttl_left(expires_at_ms: u64, now_ms: u64) -> i64 {
+    if expires_at_ms == 0 {
+        return -1;
+    }
+    i64::try_from(expires_at_ms.saturating_sub(now_ms).div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
-use super::store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
+use super::stats::unix_now_ms as now_ms;
+use super::store::{
+    decide, parse_number, Applied, CasResult, Change, Decision, Item, Store, StoreError, StoreResult, Ttl,
+};
+use crate::item::expiry_after;
 
 /// A [`Store`] in memory: nothing survives the process, nothing is evicted.
 ///
@@ -40,19 +43,20 @@ struct Stored {
     value: Arc<[u8]>,
     flags: u32,
     version: u64,
-    expires: Option<Instant>,
+    /// Unix ms; 0 never.
+    expires_at_ms: u64,
 }
 
 impl Stored {
-    fn live(&self, now: Instant) -> bool {
-        self.expires.is_none_or(|at| at > now)
+    fn live(&self, now_ms: u64) -> bool {
+        self.expires_at_ms == 0 || self.expires_at_ms > now_ms
     }
 }
 
 impl Inner {
     /// The live item of `key` (an expired one is removed).
     fn live(&mut self, key: &[u8]) -> Option<&mut Stored> {
-        let now = Instant::now();
+        let now = now_ms();
         if self.items.get(key).is_some_and(|s| !s.live(now)) {
             self.items.remove(key);
             self.stats.expired_reads += 1;
@@ -68,20 +72,21 @@ impl Inner {
     fn put(&mut self, key: &[u8], value: Arc<[u8]>, flags: u32, ttl: Ttl) -> u64 {
         let version = self.next_version();
         self.stats.sets += 1;
-        match ttl {
-            Some(d) if d.is_zero() => {
+        match expiry_after(now_ms(), ttl) {
+            None => {
                 self.items.remove(key);
             }
-            _ => {
-                let expires = ttl.and_then(|d| Instant::now().checked_add(d));
-                self.items.insert(key.to_vec(), Stored { value, flags, version, expires });
+            Some(expires_at_ms) => {
+                self.items.insert(key.to_vec(), Stored { value, flags, version, expires_at_ms });
             }
         }
         version
     }
 
+    /// Gives `stored` the time to live `ttl` (zero: it expires at once).
     fn set_ttl(stored: &mut Stored, ttl: Ttl) {
-        stored.expires = ttl.map(|d| Instant::now().checked_add(d).unwrap_or_else(Instant::now));
+        let now = now_ms();
+        stored.expires_at_ms = expiry_after(now, ttl).unwrap_or(now);
     }
 }
 
@@ -116,7 +121,12 @@ impl MemoryStore {
     }
 
     fn item(stored: &Stored) -> Item<Arc<[u8]>> {
-        Item { value: stored.value.clone(), flags: stored.flags, cas: stored.version }
+        Item {
+            value: stored.value.clone(),
+            flags: stored.flags,
+            cas: stored.version,
+            expires_at_ms: stored.expires_at_ms,
+        }
     }
 
     fn concat(&self, key: &[u8], data: &[u8], after: bool) -> StoreResult<Option<u64>> {
@@ -154,17 +164,6 @@ impl MemoryStore {
     }
 }
 
-/// A value `incr`/`decr` accept: decimal digits (trailing spaces allowed),
-/// within u64.
-fn parse_number(v: &[u8]) -> Option<u64> {
-    let end = v.iter().rposition(|&b| b != b' ').map_or(0, |e| e + 1);
-    let digits = &v[..end];
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
 impl Store for MemoryStore {
     type Value = Arc<[u8]>;
 
@@ -182,9 +181,9 @@ impl Store for MemoryStore {
     fn get_and_touch(&self, key: &[u8], ttl: Ttl) -> StoreResult<Option<Item<Arc<[u8]>>>> {
         let mut inner = self.lock();
         let Some(stored) = inner.live(key) else { return Ok(None) };
-        let item = Self::item(stored);
         Inner::set_ttl(stored, ttl);
-        Ok(Some(item))
+        // With its new expiry, as the trait says (an expired one is still returned once).
+        Ok(Some(Self::item(stored)))
     }
 
     fn set(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<u64> {
@@ -246,6 +245,36 @@ impl Store for MemoryStore {
     fn clear(&self) -> StoreResult<()> {
         self.lock().items.clear();
         Ok(())
+    }
+
+    fn apply(&self, key: &[u8], change: &Change<'_>, if_version: Option<u64>) -> StoreResult<Applied> {
+        if key.is_empty() {
+            return Err(StoreError::BadKey("empty key".into()));
+        }
+        let mut inner = self.lock();
+        let found = inner.live(key).map(|s| (s.value.clone(), s.flags, s.version, s.expires_at_ms));
+        let found_ref = found.as_ref().map(|(v, f, ver, e)| (&v[..], *f, *ver, *e));
+        let (decision, applied) = decide(found_ref, change, if_version, now_ms(), self.max_item_size)?;
+        Ok(match decision {
+            Decision::Put { value, flags, expires_at_ms, keep_tags: _ } => {
+                let version = inner.next_version();
+                inner.stats.sets += 1;
+                inner
+                    .items
+                    .insert(key.to_vec(), Stored { value: value.as_ref().into(), flags, version, expires_at_ms });
+                match applied {
+                    Applied::Done { number, expires_at_ms, .. } => Applied::Done { version, number, expires_at_ms },
+                    other => other,
+                }
+            }
+            Decision::Delete => {
+                if inner.items.remove(key).is_some() {
+                    inner.stats.deletes += 1;
+                }
+                applied
+            }
+            Decision::Nothing => applied,
+        })
     }
 
     fn stats(&self) -> crate::Stats {

@@ -7,10 +7,12 @@
 //! `append`, `prepend`, `cas`, `get`, `gets`, `gat`, `gats`, `delete`,
 //! `incr`, `decr`, `touch`, `flush_all [delay] [noreply]`, `version`,
 //! `verbosity`, `stats` (`settings`, `reset`, and the empty `items`, `slabs`,
-//! `sizes`, `conns`), `quit`, and the meta no-op `mn`. `noreply` suppresses
-//! every reply of a well-formed command, errors included; a malformed line
-//! is always answered (memcached cannot parse `noreply` reliably from it
-//! either).
+//! `sizes`, `conns`), `quit`, and the meta commands `mg`, `ms`, `md`, `ma`
+//! and `mn` (docs/serve.md lists the meta flags served; the stale and win
+//! flags are refused). `noreply` suppresses every reply of a well-formed
+//! command, errors included; a malformed line is always answered (memcached
+//! cannot parse `noreply` reliably from it either); a meta command's `q`
+//! drops only its common outcome's reply.
 //!
 //! # Limits
 //!
@@ -24,6 +26,8 @@
 //! | `get`/`gets`/`gat`/`gats` line ([`Limits::max_retrieval_line`]) | 256 KiB | as for other lines |
 //! | item size ([`Limits::max_item_size`]) | 1 MiB | `SERVER_ERROR object too large for cache`; the data block is read and dropped (never buffered), the connection stays usable, and for `set`, `replace` and `cas` the key's old value is deleted so nobody reads a stale one |
 //! | declared data length | 2^31 - 3 bytes | `CLIENT_ERROR bad command line format` |
+//! | meta flags on one line | 24 | `CLIENT_ERROR bad command line format` |
+//! | meta opaque token (`O`) | 32 bytes | `CLIENT_ERROR opaque token too long` |
 //! | data block not ending in `\r\n` | | `CLIENT_ERROR bad data chunk` |
 //! | input buffered per connection | one request: max(retrieval line, line + item + 2) | (a request never needs more) |
 //! | unsent replies per connection ([`Config::max_output_bytes`]) | 1 MiB | the connection stops reading and carrying out requests until its client reads (one reply may pass the mark by one item; a multi-key get pauses between keys) |
@@ -63,6 +67,13 @@
 //! client.read_to_string(&mut replies).unwrap();
 //! assert_eq!(replies, "STORED\r\nVALUE greeting 0 5\r\nhello\r\nEND\r\n");
 //!
+//! // The meta commands, on the same items.
+//! let mut client = std::net::TcpStream::connect(addr).unwrap();
+//! client.write_all(b"mg greeting v f k\r\nma hits N0 J41 v\r\nma hits v\r\nquit\r\n").unwrap();
+//! let mut replies = String::new();
+//! client.read_to_string(&mut replies).unwrap();
+//! assert_eq!(replies, "VA 5 f0 kgreeting\r\nhello\r\nVA 2\r\n41\r\nVA 2\r\n42\r\n");
+//!
 //! shutdown.graceful();
 //! assert!(matches!(running.join().unwrap(), keg::server::Stopped::Graceful { .. }));
 //! ```
@@ -90,7 +101,7 @@ pub use exec::RELATIVE_EXPTIME_MAX;
 pub use listen::ListenAddr;
 pub use memory::MemoryStore;
 pub use protocol::Limits;
-pub use store::{CasResult, Item, Store, StoreError, StoreResult, Ttl};
+pub use store::{Applied, CasResult, Change, Item, Store, StoreError, StoreResult, Ttl};
 
 /// The memcached version the server reports first in `version` and `stats`
 /// (tools pick their checks from it); keg's own version follows it.

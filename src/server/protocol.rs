@@ -226,6 +226,131 @@ pub enum Request<'a> {
     },
     /// `mn`: the meta no-op, answered `MN`.
     MetaNoop,
+    /// A meta command: `mg`, `ms` (with its data block), `md` or `ma`.
+    Meta {
+        /// Which one.
+        command: MetaCommand,
+        /// The key as sent (base64 text with the `b` flag; decoded when served).
+        key: &'a [u8],
+        /// The flags.
+        flags: MetaFlags<'a>,
+        /// The data block of `ms`, without its `\r\n` (empty for the others).
+        data: &'a [u8],
+    },
+    /// An `ms` whose data block is over the item size limit: as
+    /// [`Request::TooLarge`] (the block is dropped, the answer is
+    /// `SERVER_ERROR object too large for cache`, and in the default mode
+    /// the key's old value is deleted).
+    MetaTooLarge {
+        /// The key as sent.
+        key: &'a [u8],
+        /// The flags.
+        flags: MetaFlags<'a>,
+        /// Bytes after the line to drop.
+        skip: u64,
+    },
+}
+
+/// The four meta commands that take a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaCommand {
+    /// `mg <key> <flags>*`: get.
+    Get,
+    /// `ms <key> <datalen> <flags>*`: set, in one of five modes.
+    Set,
+    /// `md <key> <flags>*`: delete.
+    Delete,
+    /// `ma <key> <flags>*`: increment or decrement.
+    Arith,
+}
+
+/// `ms`'s modes (flag `M`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaMode {
+    /// `MS` (the default): store.
+    Set,
+    /// `ME`: store if the key has no value ("add").
+    Add,
+    /// `MR`: store if the key has a value ("replace").
+    Replace,
+    /// `MA`: add the data after the value ("append").
+    Append,
+    /// `MP`: add the data before the value ("prepend").
+    Prepend,
+}
+
+/// Most return flags one meta request can ask for (`c f k s t O`, each at most once).
+const MAX_RETURN_FLAGS: usize = 8;
+/// Longest opaque token (`O`), as memcached.
+pub const MAX_OPAQUE_LEN: usize = 32;
+
+/// The flags of a meta request, checked by the parser: each flag at most
+/// once, tokens well-formed, and only flags its command takes (see
+/// docs/serve.md for the flags keg serves and the few it refuses).
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, MetaCommand, MetaMode, Parsed, Request};
+/// let Parsed::Request { request, .. } = parse(b"ms k 2 MA C7 k O1\r\nhi\r\n", &Limits::default()) else { panic!() };
+/// let Request::Meta { command, key, flags, data } = request else { panic!() };
+/// assert_eq!((command, key, data), (MetaCommand::Set, &b"k"[..], &b"hi"[..]));
+/// assert_eq!((flags.mode, flags.compare), (MetaMode::Append, Some(7)));
+/// assert_eq!(flags.returns(), b"kO"); // the reply's flags, in this order
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetaFlags<'a> {
+    returns: [u8; MAX_RETURN_FLAGS],
+    returns_len: u8,
+    /// `b`: the key is base64; a returned key is too.
+    pub base64: bool,
+    /// `q`: no reply for the common outcome (`EN` for `mg`, `HD` for the others).
+    pub quiet: bool,
+    /// `v`: return the value (`mg`) or the new number (`ma`).
+    pub value: bool,
+    /// `O`: a token copied into the reply.
+    pub opaque: Option<&'a [u8]>,
+    /// `T`: a new expiration time (as a storage command's exptime).
+    pub ttl: Option<i64>,
+    /// `F`: the client flags to store (`ms`; 0 if absent).
+    pub client_flags: Option<u32>,
+    /// `C`: act only if the item's cas unique is this.
+    pub compare: Option<u64>,
+    /// `M` of `ms`: the mode (default [`MetaMode::Set`]).
+    pub mode: MetaMode,
+    /// `M` of `ma`: decrement (`MD`, `M-`) instead of increment.
+    pub decrement: bool,
+    /// `D` of `ma`: the amount (default 1).
+    pub delta: u64,
+    /// `N` of `ma`: create a missing key with this expiration time.
+    pub vivify: Option<i64>,
+    /// `J` of `ma`: the number a created key starts at (default 0).
+    pub initial: u64,
+}
+
+impl<'a> MetaFlags<'a> {
+    fn new() -> MetaFlags<'a> {
+        MetaFlags {
+            returns: [0; MAX_RETURN_FLAGS],
+            returns_len: 0,
+            base64: false,
+            quiet: false,
+            value: false,
+            opaque: None,
+            ttl: None,
+            client_flags: None,
+            compare: None,
+            mode: MetaMode::Set,
+            decrement: false,
+            delta: 1,
+            vivify: None,
+            initial: 0,
+        }
+    }
+
+    /// The flags that return something (`c f k s t O`), in the order the
+    /// request gave them, which is the order of the reply.
+    pub fn returns(&self) -> &[u8] {
+        &self.returns[..usize::from(self.returns_len)]
+    }
 }
 
 /// A request the parser refused, and the line that carried it.
@@ -245,6 +370,23 @@ pub enum ProtocolError {
     BadDataChunk,
     /// A line over the line limit.
     LineTooLong,
+    /// A meta flag the command does not take.
+    MetaInvalidFlag,
+    /// A meta flag given twice.
+    MetaDuplicateFlag,
+    /// A meta flag whose token is missing or malformed.
+    MetaBadToken,
+    /// An opaque token over [`MAX_OPAQUE_LEN`] bytes.
+    MetaOpaqueTooLong,
+    /// An `M` token that is not a mode of `ms`.
+    MetaBadSetMode,
+    /// An `M` token that is not a mode of `ma`.
+    MetaBadArithMode,
+    /// A meta flag memcached has and keg serve does not (`h`, `l`, `N` and
+    /// `R` of `mg`, `I`, `E`, `x`): see docs/serve.md.
+    MetaUnsupportedFlag,
+    /// A base64 key (`b`) that does not decode to a key.
+    MetaBadKey,
 }
 
 impl ProtocolError {
@@ -258,6 +400,16 @@ impl ProtocolError {
             ProtocolError::InvalidExptime => "CLIENT_ERROR invalid exptime argument",
             ProtocolError::BadDataChunk => "CLIENT_ERROR bad data chunk",
             ProtocolError::LineTooLong => "CLIENT_ERROR line too long",
+            ProtocolError::MetaInvalidFlag => "CLIENT_ERROR invalid flag",
+            ProtocolError::MetaDuplicateFlag => "CLIENT_ERROR duplicate flag",
+            ProtocolError::MetaBadToken => "CLIENT_ERROR bad token in command line format",
+            ProtocolError::MetaOpaqueTooLong => "CLIENT_ERROR opaque token too long",
+            ProtocolError::MetaBadSetMode => "CLIENT_ERROR invalid mode for ms M token",
+            ProtocolError::MetaBadArithMode => "CLIENT_ERROR invalid mode for ma M token",
+            ProtocolError::MetaUnsupportedFlag => {
+                "CLIENT_ERROR flag not supported by keg serve (win, stale and access-time flags; see docs/serve.md)"
+            }
+            ProtocolError::MetaBadKey => "CLIENT_ERROR error decoding key",
         }
     }
 }
@@ -346,16 +498,14 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a> {
         Line::TooLarge { kind, key, noreply, data_len } => {
             Parsed::Request { len: line_len, request: Request::TooLarge { kind, key, noreply, skip: data_len + 2 } }
         }
+        Line::MetaTooLarge { key, flags, data_len } => {
+            Parsed::Request { len: line_len, request: Request::MetaTooLarge { key, flags, skip: data_len + 2 } }
+        }
         Line::Storage(head) => {
-            // data_len <= max_item_size, so this cannot overflow on any real usize.
-            let total = line_len.saturating_add(head.data_len).saturating_add(2);
-            if input.len() < total {
-                return Parsed::Incomplete { needed: Some(total) };
-            }
-            let data = &input[line_len..line_len + head.data_len];
-            if &input[total - 2..total] != b"\r\n" {
-                return Parsed::Invalid { len: total, error: ProtocolError::BadDataChunk, skip: 0 };
-            }
+            let data = match data_block(input, line_len, head.data_len) {
+                Ok(data) => data,
+                Err(parsed) => return parsed,
+            };
             let request = Request::Store {
                 kind: head.kind,
                 key: head.key,
@@ -365,9 +515,33 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a> {
                 cas: head.cas,
                 noreply: head.noreply,
             };
-            Parsed::Request { len: total, request }
+            Parsed::Request { len: line_len + head.data_len + 2, request }
+        }
+        Line::MetaSet { key, flags, data_len } => {
+            let data = match data_block(input, line_len, data_len) {
+                Ok(data) => data,
+                Err(parsed) => return parsed,
+            };
+            let request = Request::Meta { command: MetaCommand::Set, key, flags, data };
+            Parsed::Request { len: line_len + data_len + 2, request }
         }
     }
+}
+
+/// The data block of `data_len` bytes after a storage line of `line_len`
+/// bytes, or what to answer when it is not all there or not ended by `\r\n`
+/// (the parse's own answer, hence the large error).
+#[allow(clippy::result_large_err)]
+fn data_block(input: &[u8], line_len: usize, data_len: usize) -> Result<&[u8], Parsed<'static>> {
+    // data_len <= max_item_size, so this cannot overflow on any real usize.
+    let total = line_len.saturating_add(data_len).saturating_add(2);
+    if input.len() < total {
+        return Err(Parsed::Incomplete { needed: Some(total) });
+    }
+    if &input[total - 2..total] != b"\r\n" {
+        return Err(Parsed::Invalid { len: total, error: ProtocolError::BadDataChunk, skip: 0 });
+    }
+    Ok(&input[line_len..line_len + data_len])
 }
 
 fn is_retrieval_line(input: &[u8]) -> bool {
@@ -398,6 +572,17 @@ enum Line<'a> {
         data_len: u64,
     },
     Storage(StorageHead<'a>),
+    /// An `ms` line; its data block follows.
+    MetaSet {
+        key: &'a [u8],
+        flags: MetaFlags<'a>,
+        data_len: usize,
+    },
+    MetaTooLarge {
+        key: &'a [u8],
+        flags: MetaFlags<'a>,
+        data_len: u64,
+    },
 }
 
 /// Splits off the next space-separated token (memcached separates by spaces only).
@@ -438,6 +623,10 @@ fn parse_line<'a>(line: &'a [u8], limits: &Limits) -> Line<'a> {
         b"append" => store(StoreKind::Append),
         b"prepend" => store(StoreKind::Prepend),
         b"cas" => store(StoreKind::Cas),
+        b"mg" => parse_meta(MetaCommand::Get, rest, limits),
+        b"ms" => parse_meta(MetaCommand::Set, rest, limits),
+        b"md" => parse_meta(MetaCommand::Delete, rest, limits),
+        b"ma" => parse_meta(MetaCommand::Arith, rest, limits),
         _ => parse_other(cmd, rest),
     }
 }
@@ -481,6 +670,152 @@ fn parse_storage<'a>(kind: StoreKind, rest: &'a [u8], limits: &Limits) -> Line<'
     // data_len <= max_item_size: a usize.
     let data_len = data_len as usize;
     Line::Storage(StorageHead { kind, key, flags, exptime, data_len, cas, noreply })
+}
+
+/// `mg`, `ms`, `md`, `ma`: the key, `ms`'s data length, then the flags.
+fn parse_meta<'a>(command: MetaCommand, rest: &'a [u8], limits: &Limits) -> Line<'a> {
+    let Some((key, mut rest)) = next_token(rest) else { return Line::Bad(ProtocolError::UnknownCommand) };
+    let mut data_len = 0;
+    if command == MetaCommand::Set {
+        let Some((len, r)) = next_token(rest) else { return Line::Bad(ProtocolError::BadFormat) };
+        let Some(len) = parse_u64(len).filter(|&l| l <= MAX_DECLARED_LEN) else {
+            return Line::Bad(ProtocolError::BadFormat);
+        };
+        data_len = len;
+        rest = r;
+    }
+    // A bad line of `ms` still has its data block, which is dropped.
+    let bad = |error| if command == MetaCommand::Set { Line::BadWithData(error, data_len) } else { Line::Bad(error) };
+    let flags = match meta_flags(command, rest) {
+        Ok(flags) => flags,
+        Err(error) => return bad(error),
+    };
+    // A base64 key is checked when it is decoded; it is no longer than a key either.
+    if !(if flags.base64 { !key.is_empty() && key.len() <= MAX_KEY_LEN } else { check_key(key) }) {
+        return bad(ProtocolError::BadFormat);
+    }
+    if command != MetaCommand::Set {
+        return Line::Done(Request::Meta { command, key, flags, data: &[] });
+    }
+    if data_len > limits.max_item_size as u64 {
+        return Line::MetaTooLarge { key, flags, data_len };
+    }
+    // data_len <= max_item_size: a usize.
+    Line::MetaSet { key, flags, data_len: data_len as usize }
+}
+
+/// The flags of a meta request; see [`MetaFlags`].
+fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, ProtocolError> {
+    use MetaCommand::{Arith, Delete, Get, Set};
+    let mut flags = MetaFlags::new();
+    let mut seen = [false; 128];
+    let mut count = 0;
+    while let Some((token, r)) = next_token(rest) {
+        rest = r;
+        count += 1;
+        if count > MAX_TOKENS {
+            return Err(ProtocolError::BadFormat);
+        }
+        let [flag, arg @ ..] = token else { continue };
+        let flag = *flag;
+        if !flag.is_ascii() {
+            return Err(ProtocolError::MetaInvalidFlag);
+        }
+        // P and L are hints for proxies, taken by every command and ignored.
+        if matches!(flag, b'P' | b'L') {
+            continue;
+        }
+        if std::mem::replace(&mut seen[usize::from(flag)], true) {
+            return Err(ProtocolError::MetaDuplicateFlag);
+        }
+        let number = || parse_u64(arg).ok_or(ProtocolError::MetaBadToken);
+        let exptime = || parse_i64(arg).ok_or(ProtocolError::MetaBadToken);
+        let returned = match flag {
+            b'b' => {
+                flags.base64 = true;
+                false
+            }
+            b'q' => {
+                flags.quiet = true;
+                false
+            }
+            b'k' | b'c' => true,
+            b'O' => {
+                if arg.is_empty() {
+                    return Err(ProtocolError::MetaBadToken);
+                }
+                if arg.len() > MAX_OPAQUE_LEN {
+                    return Err(ProtocolError::MetaOpaqueTooLong);
+                }
+                flags.opaque = Some(arg);
+                true
+            }
+            b'f' | b's' if command == Get => true,
+            b't' if matches!(command, Get | Arith) => true,
+            b'v' if matches!(command, Get | Arith) => {
+                flags.value = true;
+                false
+            }
+            // "Do not bump the item in the LRU": keg's eviction keeps no LRU order.
+            b'u' if command == Get => false,
+            b'T' => {
+                flags.ttl = Some(exptime()?);
+                false
+            }
+            b'C' if command != Get => {
+                flags.compare = Some(number()?);
+                false
+            }
+            b'F' if command == Set => {
+                flags.client_flags = Some(u32::try_from(number()?).map_err(|_| ProtocolError::MetaBadToken)?);
+                false
+            }
+            b'M' if command == Set => {
+                flags.mode = match arg {
+                    [] => return Err(ProtocolError::MetaBadToken),
+                    [b'S' | b's'] => MetaMode::Set,
+                    [b'E' | b'e'] => MetaMode::Add,
+                    [b'R' | b'r'] => MetaMode::Replace,
+                    [b'A' | b'a'] => MetaMode::Append,
+                    [b'P' | b'p'] => MetaMode::Prepend,
+                    _ => return Err(ProtocolError::MetaBadSetMode),
+                };
+                false
+            }
+            b'M' if command == Arith => {
+                flags.decrement = match arg {
+                    [] => return Err(ProtocolError::MetaBadToken),
+                    [b'I' | b'i' | b'+'] => false,
+                    [b'D' | b'd' | b'-'] => true,
+                    _ => return Err(ProtocolError::MetaBadArithMode),
+                };
+                false
+            }
+            b'D' if command == Arith => {
+                flags.delta = number()?;
+                false
+            }
+            b'J' if command == Arith => {
+                flags.initial = number()?;
+                false
+            }
+            b'N' if command == Arith => {
+                flags.vivify = Some(exptime()?);
+                false
+            }
+            b'h' | b'l' | b'N' | b'R' if command == Get => return Err(ProtocolError::MetaUnsupportedFlag),
+            b'I' if command != Arith => return Err(ProtocolError::MetaUnsupportedFlag),
+            b'E' => return Err(ProtocolError::MetaUnsupportedFlag),
+            b'x' if command == Delete => return Err(ProtocolError::MetaUnsupportedFlag),
+            _ => return Err(ProtocolError::MetaInvalidFlag),
+        };
+        if returned {
+            // Each return flag comes at most once (checked above), so they fit.
+            flags.returns[usize::from(flags.returns_len)] = flag;
+            flags.returns_len += 1;
+        }
+    }
+    Ok(flags)
 }
 
 fn parse_other<'a>(cmd: &[u8], rest: &'a [u8]) -> Line<'a> {
@@ -695,6 +1030,81 @@ mod tests {
         assert_eq!(invalid(b"\r\n").0, ProtocolError::UnknownCommand);
         assert_eq!(invalid(b"GET k\r\n").0, ProtocolError::UnknownCommand);
         assert_eq!(invalid(b"bogus\r\n").0, ProtocolError::UnknownCommand);
+    }
+
+    fn meta(input: &[u8]) -> (MetaCommand, &[u8], MetaFlags<'_>, &[u8]) {
+        match request(input) {
+            Request::Meta { command, key, flags, data } => (command, key, flags, data),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn meta_commands() {
+        let (command, key, flags, data) = meta(b"mg foo t f v c k s O123 q u Pp L\r\n");
+        assert_eq!((command, key, data), (MetaCommand::Get, &b"foo"[..], &b""[..]));
+        assert_eq!(flags.returns(), b"tfcksO");
+        assert!(flags.value && flags.quiet && !flags.base64);
+        assert_eq!(flags.opaque, Some(&b"123"[..]));
+        let (command, key, flags, data) = meta(b"ms k 3 MA F7 T-1 C99 b c\r\nabc\r\n");
+        assert_eq!((command, key, data), (MetaCommand::Set, &b"k"[..], &b"abc"[..]));
+        assert_eq!(
+            (flags.mode, flags.client_flags, flags.ttl, flags.compare),
+            (MetaMode::Append, Some(7), Some(-1), Some(99))
+        );
+        assert!(flags.base64);
+        let (_, _, flags, _) = meta(b"ms k 0\r\n\r\n");
+        assert_eq!((flags.mode, flags.client_flags, flags.ttl), (MetaMode::Set, None, None));
+        let (command, _, flags, _) = meta(b"ma n N0 J10 D5 M- T30 v t c\r\n");
+        assert_eq!(command, MetaCommand::Arith);
+        assert_eq!((flags.vivify, flags.initial, flags.delta, flags.decrement), (Some(0), 10, 5, true));
+        assert_eq!(flags.returns(), b"tc");
+        let (_, _, flags, _) = meta(b"ma n\r\n");
+        assert_eq!((flags.delta, flags.decrement, flags.vivify), (1, false, None));
+        let (command, _, flags, _) = meta(b"md k C5 q k O1 T30\r\n");
+        assert_eq!((command, flags.compare, flags.quiet), (MetaCommand::Delete, Some(5), true));
+        // ms waits for its data block as a storage command does.
+        assert_eq!(one(b"ms k 10 T5\r\n0123"), Parsed::Incomplete { needed: Some(24) });
+    }
+
+    #[test]
+    fn meta_errors() {
+        for (line, error) in [
+            (&b"mg\r\n"[..], ProtocolError::UnknownCommand),
+            (b"mg k zz\r\n", ProtocolError::MetaInvalidFlag),
+            (b"mg k C1\r\n", ProtocolError::MetaInvalidFlag),
+            (b"md k v\r\n", ProtocolError::MetaInvalidFlag),
+            (b"mg k \xff\r\n", ProtocolError::MetaInvalidFlag),
+            (b"mg k v v\r\n", ProtocolError::MetaDuplicateFlag),
+            (b"mg k T\r\n", ProtocolError::MetaBadToken),
+            (b"mg k T1x\r\n", ProtocolError::MetaBadToken),
+            (b"mg k O\r\n", ProtocolError::MetaBadToken),
+            (b"ma k J-1\r\n", ProtocolError::MetaBadToken),
+            (b"ma k MX\r\n", ProtocolError::MetaBadArithMode),
+            (b"mg k O123456789012345678901234567890123\r\n", ProtocolError::MetaOpaqueTooLong),
+            (b"mg k N30\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"mg k R30\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"md k I\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"mg k\x01 v\r\n", ProtocolError::BadFormat),
+            (b"ms k\r\n", ProtocolError::BadFormat),
+            (b"ms k x\r\n", ProtocolError::BadFormat),
+        ] {
+            assert_eq!(invalid(line), (error, 0), "{:?}", String::from_utf8_lossy(line));
+        }
+        // Flags past the token limit.
+        let many = format!("mg k{}\r\n", " P".repeat(MAX_TOKENS + 1));
+        assert_eq!(invalid(many.as_bytes()).0, ProtocolError::BadFormat);
+        // A bad ms line drops its data block.
+        assert_eq!(invalid(b"ms k 3 MX\r\n"), (ProtocolError::MetaBadSetMode, 5));
+        assert_eq!(invalid(b"ms k 3 F4294967296\r\n"), (ProtocolError::MetaBadToken, 5));
+        assert_eq!(invalid(b"ms k 3 I\r\n"), (ProtocolError::MetaUnsupportedFlag, 5));
+        // Over the item size: taken, to be dropped.
+        let limits = Limits { max_item_size: 10, ..Limits::default() };
+        let Parsed::Request { len: 12, request: Request::MetaTooLarge { key: b"k", skip: 13, .. } } =
+            parse(b"ms k 11 MR\r\n", &limits)
+        else {
+            panic!("{:?}", parse(b"ms k 11 MR\r\n", &limits));
+        };
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// The current Unix time in milliseconds.
+pub(crate) fn unix_now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl Counters {
     /// Sets the resettable counters (not the connection gauges) back to 0: `stats reset`.
     pub(crate) fn reset(&self) {

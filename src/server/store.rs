@@ -5,8 +5,12 @@
 //! cache's public API, and [`super::MemoryStore`] keeps items in memory (for
 //! tests, and as the reference for what each operation means).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
+
+use super::protocol::MetaMode;
+use crate::item::expiry_after;
 
 /// A time to live as the store takes it: `None` keeps the item until it is
 /// deleted or evicted; `Some(Duration::ZERO)` means "already expired" (a write
@@ -24,6 +28,8 @@ pub struct Item<V> {
     /// item gives it a new, larger version; versions stay valid across a
     /// restart of a persistent store.
     pub cas: u64,
+    /// When the item expires, in Unix milliseconds; 0 for never.
+    pub expires_at_ms: u64,
 }
 
 /// The outcome of a compare-and-swap ([`Store::cas`]).
@@ -35,6 +41,178 @@ pub enum CasResult {
     Changed,
     /// The key has no value: nothing was stored.
     Missing,
+}
+
+/// A conditional write of the meta commands ([`Store::apply`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// `ms`: store `data` as `mode` says. Appends and prepends keep the
+    /// item's flags and expiry (as memcached's), the other modes set both.
+    Store {
+        /// Set, add, replace, append or prepend.
+        mode: MetaMode,
+        /// The data.
+        data: &'a [u8],
+        /// The client flags.
+        flags: u32,
+        /// The time to live.
+        ttl: Ttl,
+    },
+    /// `md`: delete the item.
+    Delete,
+    /// `ma`: add `delta` to the item's decimal number (wrapping at 2^64), or
+    /// subtract it (stopping at 0), keeping the item's flags.
+    Arith {
+        /// Subtract instead of add.
+        decrement: bool,
+        /// The amount.
+        delta: u64,
+        /// A new time to live for the item; `None` keeps its expiry.
+        ttl: Option<Ttl>,
+        /// On a miss, create the item with this number and time to live
+        /// (the number is stored as it is, without the delta, as memcached).
+        vivify: Option<(u64, Ttl)>,
+    },
+}
+
+/// What a [`Store::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Stored (or, for [`Change::Delete`], deleted): `HD`.
+    Done {
+        /// The item's new version; 0 when nothing is left (a delete, or a
+        /// write with a time to live of zero).
+        version: u64,
+        /// The number after an [`Change::Arith`].
+        number: Option<u64>,
+        /// The item's expiry afterwards, Unix ms (0: never).
+        expires_at_ms: u64,
+    },
+    /// An add of a present key, or a replace, append or prepend of a missing
+    /// one: `NS`.
+    NotStored,
+    /// The item's version is not the one given: `EX`.
+    Exists,
+    /// The key has no item (a delete, an arithmetic or a compare-and-swap of
+    /// a missing key): `NF`.
+    NotFound,
+}
+
+/// What a [`Change`] does to the item it finds: the one definition of the
+/// meta writes' rules, which every [`Store`] applies under its lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision<'v> {
+    /// Store this value with these flags and expiry (Unix ms, 0 never);
+    /// `keep_tags`: keep the tags the item had (keg's API can tag items).
+    Put { value: Cow<'v, [u8]>, flags: u32, expires_at_ms: u64, keep_tags: bool },
+    /// Delete the item.
+    Delete,
+    /// Leave it as it is.
+    Nothing,
+}
+
+/// The item a [`Change`] finds: (value, flags, version, expiry in Unix ms).
+pub(crate) type Found<'a> = (&'a [u8], u32, u64, u64);
+
+/// Decides what `change` does to `found` (the key's live item, if any) at
+/// Unix time `now_ms`, for a store whose values are at most `max_len` bytes:
+/// the write to make, and the answer (whose version the store fills in).
+pub(crate) fn decide<'v>(
+    found: Option<Found<'_>>,
+    change: &Change<'v>,
+    if_version: Option<u64>,
+    now_ms: u64,
+    max_len: usize,
+) -> StoreResult<(Decision<'v>, Applied)> {
+    let nothing = |answer| Ok((Decision::Nothing, answer));
+    // The write of a new value with a time to live: stored, or deleted when
+    // the time to live is zero (still an `HD`, as memcached answers).
+    let put = |value: Cow<'v, [u8]>, flags, ttl: Ttl, keep_tags, number| {
+        if value.len() > max_len {
+            return Err(StoreError::TooLarge);
+        }
+        Ok(match expiry_after(now_ms, ttl) {
+            None => (Decision::Delete, Applied::Done { version: 0, number, expires_at_ms: 0 }),
+            Some(expires_at_ms) => (
+                Decision::Put { value, flags, expires_at_ms, keep_tags },
+                Applied::Done { version: 0, number, expires_at_ms },
+            ),
+        })
+    };
+    let version_differs = |version: u64| if_version.is_some_and(|v| v != version);
+    match (*change, found) {
+        (Change::Store { mode: MetaMode::Add, .. }, Some(_)) => nothing(Applied::NotStored),
+        (Change::Store { mode: MetaMode::Set, .. }, None) if if_version.is_some() => nothing(Applied::NotFound),
+        (Change::Store { mode: MetaMode::Replace, .. }, None) if if_version.is_some() => nothing(Applied::NotFound),
+        (Change::Store { mode: MetaMode::Replace | MetaMode::Append | MetaMode::Prepend, .. }, None) => {
+            nothing(Applied::NotStored)
+        }
+        (Change::Store { mode: MetaMode::Add, data, flags, ttl }, None) => {
+            put(Cow::Borrowed(data), flags, ttl, false, None)
+        }
+        (Change::Store { mode, data, flags, ttl }, Some((value, old_flags, version, expires_at_ms))) => {
+            if version_differs(version) {
+                return nothing(Applied::Exists);
+            }
+            let joined = |first: &[u8], second: &[u8]| {
+                let len = first.len().saturating_add(second.len());
+                if len > max_len {
+                    return Err(StoreError::TooLarge);
+                }
+                let mut joined = Vec::with_capacity(len);
+                joined.extend_from_slice(first);
+                joined.extend_from_slice(second);
+                Ok(Cow::Owned(joined))
+            };
+            let concat = |joined: Cow<'v, [u8]>| {
+                let answer = Applied::Done { version: 0, number: None, expires_at_ms };
+                Ok((Decision::Put { value: joined, flags: old_flags, expires_at_ms, keep_tags: true }, answer))
+            };
+            match mode {
+                MetaMode::Append => concat(joined(value, data)?),
+                MetaMode::Prepend => concat(joined(data, value)?),
+                MetaMode::Set | MetaMode::Replace | MetaMode::Add => put(Cow::Borrowed(data), flags, ttl, false, None),
+            }
+        }
+        (Change::Store { data, flags, ttl, .. }, None) => put(Cow::Borrowed(data), flags, ttl, false, None),
+        (Change::Delete, None) => nothing(Applied::NotFound),
+        (Change::Delete, Some((_, _, version, _))) => {
+            if version_differs(version) {
+                return nothing(Applied::Exists);
+            }
+            Ok((Decision::Delete, Applied::Done { version: 0, number: None, expires_at_ms: 0 }))
+        }
+        (Change::Arith { vivify: Some((initial, ttl)), .. }, None) => {
+            put(Cow::Owned(initial.to_string().into_bytes()), 0, ttl, false, Some(initial))
+        }
+        (Change::Arith { .. }, None) => nothing(Applied::NotFound),
+        (Change::Arith { decrement, delta, ttl, .. }, Some((value, flags, version, expires_at_ms))) => {
+            if version_differs(version) {
+                return nothing(Applied::Exists);
+            }
+            let n = parse_number(value).ok_or(StoreError::NotANumber)?;
+            let n = if decrement { n.saturating_sub(delta) } else { n.wrapping_add(delta) };
+            let value = Cow::Owned(n.to_string().into_bytes());
+            match ttl {
+                Some(ttl) => put(value, flags, ttl, true, Some(n)),
+                None => Ok((
+                    Decision::Put { value, flags, expires_at_ms, keep_tags: true },
+                    Applied::Done { version: 0, number: Some(n), expires_at_ms },
+                )),
+            }
+        }
+    }
+}
+
+/// A value `incr`, `decr` and `ma` accept: 1 to 20 decimal digits (trailing
+/// spaces allowed: memcached pads a decremented number with them), within u64.
+pub(crate) fn parse_number(v: &[u8]) -> Option<u64> {
+    let end = v.iter().rposition(|&b| b != b' ').map_or(0, |e| e + 1);
+    let digits = &v[..end];
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Why a store operation failed.
@@ -115,6 +293,21 @@ pub trait Store: Send + Sync + 'static {
     fn delete(&self, key: &[u8]) -> StoreResult<bool>;
     /// Deletes every item.
     fn clear(&self) -> StoreResult<()>;
+    /// The meta commands' writes: applies `change` to `key` in one atomic
+    /// step, only if the item's version is `if_version` when one is given
+    /// (rules in [`Change`] and [`Applied`]).
+    ///
+    /// ```
+    /// use keg::server::{Applied, Change, MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// let v = store.set(b"n", b"41", 0, None).unwrap();
+    /// let incr = Change::Arith { decrement: false, delta: 1, ttl: None, vivify: None };
+    /// assert_eq!(store.apply(b"n", &incr, Some(v + 1)).unwrap(), Applied::Exists);
+    /// let Applied::Done { number, .. } = store.apply(b"n", &incr, Some(v)).unwrap() else { panic!() };
+    /// assert_eq!(number, Some(42));
+    /// assert_eq!(store.apply(b"n", &Change::Delete, None).unwrap(), Applied::Done { version: 0, number: None, expires_at_ms: 0 });
+    /// ```
+    fn apply(&self, key: &[u8], change: &Change<'_>, if_version: Option<u64>) -> StoreResult<Applied>;
     /// The store's counters and sizes (a store without some reports 0).
     fn stats(&self) -> crate::Stats;
 }

@@ -18,6 +18,7 @@ mod abuse;
 mod atomic;
 mod connections;
 mod lifecycle;
+mod meta;
 mod protocol;
 mod waiting;
 

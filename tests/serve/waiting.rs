@@ -9,7 +9,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use keg::server::{
-    CasResult, Config, Item, ListenAddr, MemoryStore, Server, Shutdown, Stopped, Store, StoreResult, Ttl,
+    Applied, CasResult, Change, Config, Item, ListenAddr, MemoryStore, Server, Shutdown, Stopped, Store, StoreResult,
+    Ttl,
 };
 
 /// A memory store whose `get` of a key starting with `slow`, and `set` of
@@ -106,6 +107,9 @@ impl Store for GatedStore {
     }
     fn stats(&self) -> keg::Stats {
         self.inner.stats()
+    }
+    fn apply(&self, key: &[u8], change: &Change<'_>, if_version: Option<u64>) -> StoreResult<Applied> {
+        self.inner.apply(key, change, if_version)
     }
 }
 
