@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{check_key, MetaCommand, MetaFlags, MetaMode, ProtocolError, Request, RetrieveKind, StoreKind};
+use super::recache::{Recache, Win};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
 use super::stats::{add, bump, unix_now, unix_now_ms, write_settings, Counters};
 use super::store::{Applied, CasResult, Change, Store, StoreError, StoreResult, Ttl};
 use super::{Config, Log, MEMCACHED_VERSION};
+use crate::item::expiry_after;
 use crate::stripe::Counter;
 
 /// Expiration times above this many seconds are Unix times (memcached's 30 days).
@@ -27,6 +29,8 @@ pub(crate) struct Shared<S> {
     flush_at: AtomicU64,
     /// Unix time (s) of the last store failure logged, to log at most one a second.
     last_failure_log: AtomicU64,
+    /// The meta commands' win tokens, stubs and stale copies.
+    recache: Recache,
 }
 
 /// What became of a request.
@@ -65,6 +69,7 @@ impl<S: Store> Shared<S> {
             verbosity: AtomicU32::new(0),
             flush_at: AtomicU64::new(0),
             last_failure_log: AtomicU64::new(0),
+            recache: Recache::default(),
             store,
         }
     }
@@ -87,6 +92,7 @@ impl<S: Store> Shared<S> {
             }
             Request::Store { kind, key, flags, exptime, data, cas, noreply } => {
                 self.store(kind, key, flags, exptime, data, cas, out);
+                self.recache.forget(key);
                 (Outcome::Done, noreply)
             }
             Request::TooLarge { kind, key, noreply, skip } => {
@@ -97,6 +103,7 @@ impl<S: Store> Shared<S> {
                     if let Err(e) = self.store.delete(key) {
                         self.failed(&e);
                     }
+                    self.recache.forget(key);
                 }
                 bump(&self.counters.keg_server_errors);
                 reply::line(out, TOO_LARGE);
@@ -105,11 +112,13 @@ impl<S: Store> Shared<S> {
             Request::Delete { key, noreply } => {
                 let c = &self.counters;
                 let found = self.store.delete(key);
+                self.recache.forget(key);
                 self.found_or_not(found, (&c.delete_hits, DELETED), &c.delete_misses, out);
                 (Outcome::Done, noreply)
             }
             Request::Arith { incr, key, delta, noreply } => {
                 self.arith(incr, key, delta, out);
+                self.recache.forget(key);
                 (Outcome::Done, noreply)
             }
             Request::Touch { key, exptime, noreply } => {
@@ -154,6 +163,7 @@ impl<S: Store> Shared<S> {
                         if let Err(e) = self.store.delete(raw) {
                             self.failed(&e);
                         }
+                        self.recache.forget(raw);
                     }
                 }
                 bump(&self.counters.keg_server_errors);
@@ -186,18 +196,49 @@ impl<S: Store> Shared<S> {
                 }
                 None => self.store.get(key),
             };
+            let now_ms = unix_now_ms();
             match found {
                 Ok(Some(item)) => {
                     bump(&c.get_hits);
                     if flags.ttl.is_some() {
                         bump(&c.touch_hits);
                     }
+                    // R: win the recache of an item with less time left than asked.
+                    let claim = flags.recache.is_some_and(|r| {
+                        item.expires_at_ms != 0
+                            && ttl_left(item.expires_at_ms, now_ms) < i64::try_from(r).unwrap_or(i64::MAX)
+                    });
+                    let win = self.recache.on_hit(key, item.cas, claim);
                     let value = item.value.as_ref();
-                    let info =
-                        Info { cas: item.cas, flags: item.flags, size: value.len(), expires_at_ms: item.expires_at_ms };
+                    let info = Info {
+                        cas: item.cas,
+                        flags: item.flags,
+                        size: value.len(),
+                        expires_at_ms: item.expires_at_ms,
+                        stale: false,
+                        win,
+                    };
                     meta_reply(out, flags.value.then_some(value), sent_key, flags, Some(&info));
                 }
                 Ok(None) => {
+                    // A stub or a stale copy held for the key, or a new stub (N).
+                    let at = |exptime| expiry_after(now_ms, ttl_of(exptime, now));
+                    // (An N with an expiration time already past still makes a stub, as memcached.)
+                    let vivify = flags.vivify.map(|t| at(t).unwrap_or(now_ms));
+                    let touch = flags.ttl.map(|t| at(t).unwrap_or(now_ms));
+                    if let Some((held, win)) = self.recache.on_miss(key, vivify, touch, now_ms) {
+                        bump(&c.get_hits);
+                        let info = Info {
+                            cas: held.cas,
+                            flags: held.flags,
+                            size: held.value.len(),
+                            expires_at_ms: held.expires_at_ms,
+                            stale: held.stale,
+                            win,
+                        };
+                        meta_reply(out, flags.value.then_some(&held.value), sent_key, flags, Some(&info));
+                        return;
+                    }
                     bump(&c.get_misses);
                     if flags.ttl.is_some() {
                         bump(&c.touch_misses);
@@ -210,6 +251,9 @@ impl<S: Store> Shared<S> {
                 Err(e) => self.error_reply(&e, out),
             }
             return;
+        }
+        if command == MetaCommand::Delete && flags.invalidate {
+            return self.invalidate(key, sent_key, flags, out);
         }
         let change = match command {
             MetaCommand::Set => {
@@ -225,14 +269,29 @@ impl<S: Store> Shared<S> {
                 vivify: flags.vivify.map(|t| (flags.initial, ttl_of(t, now))),
             },
         };
-        let applied = match self.store.apply(key, &change, flags.compare) {
+        let applied = self.store.apply(key, &change, flags.compare);
+        // Whatever was held for the key is older than what the write found;
+        // an md that finds no cache item deletes a held one.
+        let held = match (command, &applied) {
+            (MetaCommand::Delete, Ok(Applied::NotFound)) => self.recache.take(key, flags.compare, unix_now_ms()),
+            _ => {
+                self.recache.forget(key);
+                None
+            }
+        };
+        let applied = match (applied, held) {
+            (Ok(Applied::NotFound), Some(true)) => Ok(Applied::Done { version: 0, number: None, expires_at_ms: 0 }),
+            (Ok(Applied::NotFound), Some(false)) => Ok(Applied::Exists),
+            (applied, _) => applied,
+        };
+        let applied = match applied {
             Ok(applied) => applied,
             Err(e) => return self.error_reply(&e, out),
         };
         self.count_meta(command, flags, applied);
         match applied {
             Applied::Done { version, number, expires_at_ms } => {
-                let info = Info { cas: version, flags: 0, size: 0, expires_at_ms };
+                let info = Info { cas: version, flags: 0, size: 0, expires_at_ms, stale: false, win: Win::None };
                 match number {
                     Some(n) if flags.value => {
                         let text = n.to_string();
@@ -246,6 +305,65 @@ impl<S: Store> Shared<S> {
             Applied::Exists => meta_code(out, "EX", sent_key, flags),
             Applied::NotFound => meta_code(out, "NF", sent_key, flags),
         }
+    }
+
+    /// `md I`: the item becomes a stale copy held by the server (served by
+    /// `mg` with `X`, the first fetcher winning its recache) and leaves the
+    /// cache, so the files never hold it as a live value. `T` gives the copy
+    /// a new expiry; `C` acts only on that version.
+    fn invalidate(&self, key: &[u8], sent_key: &[u8], flags: &MetaFlags<'_>, out: &mut Vec<u8>) {
+        let c = &self.counters;
+        // A write between the read and the delete: read again (a few times).
+        for _ in 0..4 {
+            let item = match self.store.get(key) {
+                Ok(Some(item)) => item,
+                Ok(None) => {
+                    // A held copy is marked stale again (a new cas, its win open again).
+                    let ttl = flags.ttl.map(|t| expiry_after(unix_now_ms(), ttl_of(t, unix_now())).unwrap_or(1));
+                    return match self.recache.restale(key, flags.compare, ttl, unix_now_ms()) {
+                        Some(true) => {
+                            bump(&c.delete_hits);
+                            if !flags.quiet {
+                                meta_code(out, "HD", sent_key, flags);
+                            }
+                        }
+                        Some(false) => meta_code(out, "EX", sent_key, flags),
+                        None => {
+                            bump(&c.delete_misses);
+                            meta_code(out, "NF", sent_key, flags)
+                        }
+                    };
+                }
+                Err(e) => return self.error_reply(&e, out),
+            };
+            if flags.compare.is_some_and(|v| v != item.cas) {
+                bump(&c.cas_badval);
+                return meta_code(out, "EX", sent_key, flags);
+            }
+            let now_ms = unix_now_ms();
+            let expires_at_ms = match flags.ttl {
+                Some(t) => expiry_after(now_ms, ttl_of(t, unix_now())).unwrap_or(now_ms),
+                None => item.expires_at_ms,
+            };
+            let cas = self.recache.hold_stale(key, item.value.as_ref(), item.flags, expires_at_ms);
+            match self.store.apply(key, &Change::Delete, Some(item.cas)) {
+                Ok(Applied::Done { .. }) => {
+                    bump(&c.delete_hits);
+                    if !flags.quiet {
+                        let info =
+                            Info { cas, flags: item.flags, size: 0, expires_at_ms, stale: false, win: Win::None };
+                        meta_reply(out, None, sent_key, flags, Some(&info));
+                    }
+                    return;
+                }
+                Ok(_) => self.recache.forget_held(key, cas),
+                Err(e) => {
+                    self.recache.forget_held(key, cas);
+                    return self.error_reply(&e, out);
+                }
+            }
+        }
+        meta_code(out, "EX", sent_key, flags);
     }
 
     /// The `stats` counters of a meta write, as its classic command counts them.
@@ -393,6 +511,7 @@ impl<S: Store> Shared<S> {
             }
             _ => {
                 self.flush_at.store(0, Ordering::Relaxed);
+                self.recache.clear();
                 match self.store.clear() {
                     Ok(()) => reply::line(out, OK),
                     Err(e) => self.error_reply(&e, out),
@@ -409,6 +528,7 @@ impl<S: Store> Shared<S> {
             && unix_now() >= at
             && self.flush_at.compare_exchange(at, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
         {
+            self.recache.clear();
             if let Err(e) = self.store.clear() {
                 self.failed(&e);
             }
@@ -522,6 +642,10 @@ struct Info {
     flags: u32,
     size: usize,
     expires_at_ms: u64,
+    /// `X`: a stale copy.
+    stale: bool,
+    /// `W` or `Z`.
+    win: Win,
 }
 
 /// A meta reply for an item: `VA <size> <flags>*` and the data when `value`
@@ -575,6 +699,17 @@ fn meta_return_flags(out: &mut Vec<u8>, sent_key: &[u8], flags: &MetaFlags<'_>, 
                 let _ = write!(out, " t{}", ttl_left(i.expires_at_ms, unix_now_ms()));
             }
             _ => {}
+        }
+    }
+    // (In memcached 1.6's order.)
+    if let Some(i) = info {
+        match (i.win, i.stale) {
+            (Win::Won, true) => out.extend_from_slice(b" X W"),
+            (Win::Won, false) => out.extend_from_slice(b" W"),
+            (Win::Taken, true) => out.extend_from_slice(b" Z X"),
+            (Win::Taken, false) => out.extend_from_slice(b" Z"),
+            (Win::None, true) => out.extend_from_slice(b" X"),
+            (Win::None, false) => {}
         }
     }
 }

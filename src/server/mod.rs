@@ -8,8 +8,8 @@
 //! `incr`, `decr`, `touch`, `flush_all [delay] [noreply]`, `version`,
 //! `verbosity`, `stats` (`settings`, `reset`, and the empty `items`, `slabs`,
 //! `sizes`, `conns`), `quit`, and the meta commands `mg`, `ms`, `md`, `ma`
-//! and `mn` (docs/serve.md lists the meta flags served; the stale and win
-//! flags are refused). `noreply` suppresses every reply of a well-formed
+//! and `mn` (docs/serve.md lists the meta flags served, with the recache
+//! flows: win tokens, stubs and stale copies, held in the server's memory). `noreply` suppresses every reply of a well-formed
 //! command, errors included; a malformed line is always answered (memcached
 //! cannot parse `noreply` reliably from it either); a meta command's `q`
 //! drops only its common outcome's reply.
@@ -28,6 +28,8 @@
 //! | declared data length | 2^31 - 3 bytes | `CLIENT_ERROR bad command line format` |
 //! | meta flags on one line | 24 | `CLIENT_ERROR bad command line format` |
 //! | meta opaque token (`O`) | 32 bytes | `CLIENT_ERROR opaque token too long` |
+//! | keys with a win token, stub or stale copy held (`mg N`/`R`, `md I`) | 65,536 | some are dropped: another client may win again, a dropped stale copy reads as a miss |
+//! | bytes of stale copies held (`md I`) | 64 MiB | as above |
 //! | data block not ending in `\r\n` | | `CLIENT_ERROR bad data chunk` |
 //! | input buffered per connection | one request: max(retrieval line, line + item + 2) | (a request never needs more) |
 //! | unsent replies per connection ([`Config::max_output_bytes`]) | 1 MiB | the connection stops reading and carrying out requests until its client reads (one reply may pass the mark by one item; a multi-key get pauses between keys) |
@@ -84,6 +86,7 @@ mod exec;
 mod listen;
 mod memory;
 pub mod protocol;
+mod recache;
 pub mod reply;
 mod stats;
 mod store;

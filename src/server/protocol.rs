@@ -320,8 +320,13 @@ pub struct MetaFlags<'a> {
     pub decrement: bool,
     /// `D` of `ma`: the amount (default 1).
     pub delta: u64,
-    /// `N` of `ma`: create a missing key with this expiration time.
+    /// `N` of `ma` and `mg`: create a missing key with this expiration time
+    /// (`mg`: an empty stub, and the caller wins its recache).
     pub vivify: Option<i64>,
+    /// `R` of `mg`: win the recache of an item with fewer seconds than this left.
+    pub recache: Option<u64>,
+    /// `I` of `md`: keep the item as a stale copy instead of deleting it.
+    pub invalidate: bool,
     /// `J` of `ma`: the number a created key starts at (default 0).
     pub initial: u64,
 }
@@ -342,6 +347,8 @@ impl<'a> MetaFlags<'a> {
             decrement: false,
             delta: 1,
             vivify: None,
+            recache: None,
+            invalidate: false,
             initial: 0,
         }
     }
@@ -382,8 +389,8 @@ pub enum ProtocolError {
     MetaBadSetMode,
     /// An `M` token that is not a mode of `ma`.
     MetaBadArithMode,
-    /// A meta flag memcached has and keg serve does not (`h`, `l`, `N` and
-    /// `R` of `mg`, `I`, `E`, `x`): see docs/serve.md.
+    /// A meta flag memcached has and keg serve does not (`h` and `l` of
+    /// `mg`, `I` of `ms`, `E`, `x`): see docs/serve.md.
     MetaUnsupportedFlag,
     /// A base64 key (`b`) that does not decode to a key.
     MetaBadKey,
@@ -407,7 +414,7 @@ impl ProtocolError {
             ProtocolError::MetaBadSetMode => "CLIENT_ERROR invalid mode for ms M token",
             ProtocolError::MetaBadArithMode => "CLIENT_ERROR invalid mode for ma M token",
             ProtocolError::MetaUnsupportedFlag => {
-                "CLIENT_ERROR flag not supported by keg serve (win, stale and access-time flags; see docs/serve.md)"
+                "CLIENT_ERROR flag not supported by keg serve (h, l, E, x, and I of ms; see docs/serve.md)"
             }
             ProtocolError::MetaBadKey => "CLIENT_ERROR error decoding key",
         }
@@ -799,12 +806,20 @@ fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, Pr
                 flags.initial = number()?;
                 false
             }
-            b'N' if command == Arith => {
+            b'N' if matches!(command, Get | Arith) => {
                 flags.vivify = Some(exptime()?);
                 false
             }
-            b'h' | b'l' | b'N' | b'R' if command == Get => return Err(ProtocolError::MetaUnsupportedFlag),
-            b'I' if command != Arith => return Err(ProtocolError::MetaUnsupportedFlag),
+            b'R' if command == Get => {
+                flags.recache = Some(number()?);
+                false
+            }
+            b'I' if command == Delete => {
+                flags.invalidate = true;
+                false
+            }
+            b'h' | b'l' if command == Get => return Err(ProtocolError::MetaUnsupportedFlag),
+            b'I' if command == Set => return Err(ProtocolError::MetaUnsupportedFlag),
             b'E' => return Err(ProtocolError::MetaUnsupportedFlag),
             b'x' if command == Delete => return Err(ProtocolError::MetaUnsupportedFlag),
             _ => return Err(ProtocolError::MetaInvalidFlag),
@@ -1061,8 +1076,10 @@ mod tests {
         assert_eq!(flags.returns(), b"tc");
         let (_, _, flags, _) = meta(b"ma n\r\n");
         assert_eq!((flags.delta, flags.decrement, flags.vivify), (1, false, None));
-        let (command, _, flags, _) = meta(b"md k C5 q k O1 T30\r\n");
-        assert_eq!((command, flags.compare, flags.quiet), (MetaCommand::Delete, Some(5), true));
+        let (command, _, flags, _) = meta(b"md k C5 q k O1 T30 I\r\n");
+        assert_eq!((command, flags.compare, flags.quiet, flags.invalidate), (MetaCommand::Delete, Some(5), true, true));
+        let (_, _, flags, _) = meta(b"mg k N30 R10 v\r\n");
+        assert_eq!((flags.vivify, flags.recache), (Some(30), Some(10)));
         // ms waits for its data block as a storage command does.
         assert_eq!(one(b"ms k 10 T5\r\n0123"), Parsed::Incomplete { needed: Some(24) });
     }
@@ -1082,9 +1099,9 @@ mod tests {
             (b"ma k J-1\r\n", ProtocolError::MetaBadToken),
             (b"ma k MX\r\n", ProtocolError::MetaBadArithMode),
             (b"mg k O123456789012345678901234567890123\r\n", ProtocolError::MetaOpaqueTooLong),
-            (b"mg k N30\r\n", ProtocolError::MetaUnsupportedFlag),
-            (b"mg k R30\r\n", ProtocolError::MetaUnsupportedFlag),
-            (b"md k I\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"mg k h\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"mg k R-1\r\n", ProtocolError::MetaBadToken),
+            (b"ma k I\r\n", ProtocolError::MetaInvalidFlag),
             (b"mg k\x01 v\r\n", ProtocolError::BadFormat),
             (b"ms k\r\n", ProtocolError::BadFormat),
             (b"ms k x\r\n", ProtocolError::BadFormat),
