@@ -14,6 +14,10 @@
 //! [`MAX_HELD_BYTES`] bytes of stale values; past either, some entries are
 //! dropped (a dropped stub lets another client win; a dropped stale copy
 //! reads as a miss). `tests/serve/meta.rs` shows each flow as clients see it.
+//!
+//! Its mutex is a leaf lock: taken with no other lock held (the store's
+//! calls come before or after, never under it), and nothing is called
+//! while it is held.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
