@@ -188,69 +188,7 @@ impl<S: Store> Shared<S> {
         let c = &self.counters;
         let now = unix_now();
         if command == MetaCommand::Get {
-            bump(&c.cmd_get);
-            let found = match flags.ttl {
-                Some(exptime) => {
-                    bump(&c.cmd_touch);
-                    self.store.get_and_touch(key, ttl_of(exptime, now))
-                }
-                None => self.store.get(key),
-            };
-            let now_ms = unix_now_ms();
-            match found {
-                Ok(Some(item)) => {
-                    bump(&c.get_hits);
-                    if flags.ttl.is_some() {
-                        bump(&c.touch_hits);
-                    }
-                    // R: win the recache of an item with less time left than asked.
-                    let claim = flags.recache.is_some_and(|r| {
-                        item.expires_at_ms != 0
-                            && ttl_left(item.expires_at_ms, now_ms) < i64::try_from(r).unwrap_or(i64::MAX)
-                    });
-                    let win = self.recache.on_hit(key, item.cas, claim);
-                    let value = item.value.as_ref();
-                    let info = Info {
-                        cas: item.cas,
-                        flags: item.flags,
-                        size: value.len(),
-                        expires_at_ms: item.expires_at_ms,
-                        stale: false,
-                        win,
-                    };
-                    meta_reply(out, flags.value.then_some(value), sent_key, flags, Some(&info));
-                }
-                Ok(None) => {
-                    // A stub or a stale copy held for the key, or a new stub (N).
-                    let at = |exptime| expiry_after(now_ms, ttl_of(exptime, now));
-                    // (An N with an expiration time already past still makes a stub, as memcached.)
-                    let vivify = flags.vivify.map(|t| at(t).unwrap_or(now_ms));
-                    let touch = flags.ttl.map(|t| at(t).unwrap_or(now_ms));
-                    if let Some((held, win)) = self.recache.on_miss(key, vivify, touch, now_ms) {
-                        bump(&c.get_hits);
-                        let info = Info {
-                            cas: held.cas,
-                            flags: held.flags,
-                            size: held.value.len(),
-                            expires_at_ms: held.expires_at_ms,
-                            stale: held.stale,
-                            win,
-                        };
-                        meta_reply(out, flags.value.then_some(&held.value), sent_key, flags, Some(&info));
-                        return;
-                    }
-                    bump(&c.get_misses);
-                    if flags.ttl.is_some() {
-                        bump(&c.touch_misses);
-                    }
-                    if !flags.quiet {
-                        // With the key and the opaque, so pipelined replies can be matched.
-                        meta_code(out, "EN", sent_key, flags);
-                    }
-                }
-                Err(e) => self.error_reply(&e, out),
-            }
-            return;
+            return self.meta_get(key, sent_key, flags, out);
         }
         if command == MetaCommand::Delete && flags.invalidate {
             return self.invalidate(key, sent_key, flags, out);
@@ -304,6 +242,75 @@ impl<S: Store> Shared<S> {
             Applied::NotStored => meta_code(out, "NS", sent_key, flags),
             Applied::Exists => meta_code(out, "EX", sent_key, flags),
             Applied::NotFound => meta_code(out, "NF", sent_key, flags),
+        }
+    }
+
+    /// `mg`: the cache's item, or an item the recache state holds, or a
+    /// miss (`EN`, unless `q`).
+    fn meta_get(&self, key: &[u8], sent_key: &[u8], flags: &MetaFlags<'_>, out: &mut Vec<u8>) {
+        let c = &self.counters;
+        let now = unix_now();
+        bump(&c.cmd_get);
+        let found = match flags.ttl {
+            Some(exptime) => {
+                bump(&c.cmd_touch);
+                self.store.get_and_touch(key, ttl_of(exptime, now))
+            }
+            None => self.store.get(key),
+        };
+        let now_ms = unix_now_ms();
+        match found {
+            Ok(Some(item)) => {
+                bump(&c.get_hits);
+                if flags.ttl.is_some() {
+                    bump(&c.touch_hits);
+                }
+                // R: win the recache of an item with less time left than asked.
+                let claim = flags.recache.is_some_and(|r| {
+                    item.expires_at_ms != 0
+                        && ttl_left(item.expires_at_ms, now_ms) < i64::try_from(r).unwrap_or(i64::MAX)
+                });
+                let win = self.recache.on_hit(key, item.cas, claim);
+                let value = item.value.as_ref();
+                let info = Info {
+                    cas: item.cas,
+                    flags: item.flags,
+                    size: value.len(),
+                    expires_at_ms: item.expires_at_ms,
+                    stale: false,
+                    win,
+                };
+                meta_reply(out, flags.value.then_some(value), sent_key, flags, Some(&info));
+            }
+            Ok(None) => {
+                // A stub or a stale copy held for the key, or a new stub (N).
+                let at = |exptime| expiry_after(now_ms, ttl_of(exptime, now));
+                // (An N with an expiration time already past still makes a stub, as memcached.)
+                let vivify = flags.vivify.map(|t| at(t).unwrap_or(now_ms));
+                let touch = flags.ttl.map(|t| at(t).unwrap_or(now_ms));
+                if let Some((held, win)) = self.recache.on_miss(key, vivify, touch, now_ms) {
+                    bump(&c.get_hits);
+                    let info = Info {
+                        cas: held.cas,
+                        flags: held.flags,
+                        size: held.value.len(),
+                        expires_at_ms: held.expires_at_ms,
+                        stale: held.stale,
+                        win,
+                    };
+                    meta_reply(out, flags.value.then_some(&held.value), sent_key, flags, Some(&info));
+                    return;
+                }
+                bump(&c.get_misses);
+                if flags.ttl.is_some() {
+                    bump(&c.touch_misses);
+                }
+                if !flags.quiet {
+                    // With the key and the opaque, so pipelined replies can be matched.
+                    meta_code(out, "EN", sent_key, flags);
+                }
+            }
+            Err(e) => self.error_reply(&e, out),
         }
     }
 
