@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::access::{Access, Seen};
 use super::protocol::{check_key, MetaCommand, MetaFlags, MetaMode, ProtocolError, Request, RetrieveKind, StoreKind};
 use super::recache::{Recache, Win};
 use super::reply::{self, DELETED, END, EXISTS, MN, NOT_FOUND, NOT_STORED, OK, RESET, STORED, TOO_LARGE, TOUCHED};
@@ -31,6 +32,8 @@ pub(crate) struct Shared<S> {
     last_failure_log: AtomicU64,
     /// The meta commands' win tokens, stubs and stale copies.
     recache: Recache,
+    /// `mg`'s hit-before and last-access hints.
+    access: Access,
 }
 
 /// What became of a request.
@@ -70,6 +73,7 @@ impl<S: Store> Shared<S> {
             flush_at: AtomicU64::new(0),
             last_failure_log: AtomicU64::new(0),
             recache: Recache::default(),
+            access: Access::default(),
             store,
         }
     }
@@ -92,7 +96,7 @@ impl<S: Store> Shared<S> {
             }
             Request::Store { kind, key, flags, exptime, data, cas, noreply } => {
                 self.store(kind, key, flags, exptime, data, cas, out);
-                self.recache.forget(key);
+                self.wrote(key);
                 (Outcome::Done, noreply)
             }
             Request::TooLarge { kind, key, noreply, skip } => {
@@ -103,7 +107,7 @@ impl<S: Store> Shared<S> {
                     if let Err(e) = self.store.delete(key) {
                         self.failed(&e);
                     }
-                    self.recache.forget(key);
+                    self.wrote(key);
                 }
                 bump(&self.counters.keg_server_errors);
                 reply::line(out, TOO_LARGE);
@@ -112,13 +116,13 @@ impl<S: Store> Shared<S> {
             Request::Delete { key, noreply } => {
                 let c = &self.counters;
                 let found = self.store.delete(key);
-                self.recache.forget(key);
+                self.wrote(key);
                 self.found_or_not(found, (&c.delete_hits, DELETED), &c.delete_misses, out);
                 (Outcome::Done, noreply)
             }
             Request::Arith { incr, key, delta, noreply } => {
                 self.arith(incr, key, delta, out);
-                self.recache.forget(key);
+                self.wrote(key);
                 (Outcome::Done, noreply)
             }
             Request::Touch { key, exptime, noreply } => {
@@ -163,7 +167,7 @@ impl<S: Store> Shared<S> {
                         if let Err(e) = self.store.delete(raw) {
                             self.failed(&e);
                         }
-                        self.recache.forget(raw);
+                        self.wrote(raw);
                     }
                 }
                 bump(&self.counters.keg_server_errors);
@@ -213,7 +217,7 @@ impl<S: Store> Shared<S> {
         let held = match (command, &applied) {
             (MetaCommand::Delete, Ok(Applied::NotFound)) => self.recache.take(key, flags.compare, unix_now_ms()),
             _ => {
-                self.recache.forget(key);
+                self.wrote(key);
                 None
             }
         };
@@ -229,7 +233,8 @@ impl<S: Store> Shared<S> {
         self.count_meta(command, flags, applied);
         match applied {
             Applied::Done { version, number, expires_at_ms } => {
-                let info = Info { cas: version, flags: 0, size: 0, expires_at_ms, stale: false, win: Win::None };
+                let info =
+                    Info { cas: version, flags: 0, size: 0, expires_at_ms, stale: false, win: Win::None, seen: None };
                 match number {
                     Some(n) if flags.value => {
                         let text = n.to_string();
@@ -243,6 +248,13 @@ impl<S: Store> Shared<S> {
             Applied::Exists => meta_code(out, "EX", sent_key, flags),
             Applied::NotFound => meta_code(out, "NF", sent_key, flags),
         }
+    }
+
+    /// A write of `key` went to the store: what the server holds for the key's
+    /// old item (win tokens, stubs, stale copies, fetch hints) is dropped.
+    fn wrote(&self, key: &[u8]) {
+        self.recache.forget(key);
+        self.access.written(key);
     }
 
     /// `mg`: the cache's item, or an item the recache state holds, or a
@@ -271,6 +283,7 @@ impl<S: Store> Shared<S> {
                         && ttl_left(item.expires_at_ms, now_ms) < i64::try_from(r).unwrap_or(i64::MAX)
                 });
                 let win = self.recache.on_hit(key, item.cas, claim);
+                let seen = Some(self.access.fetch(key, flags.peek));
                 let value = item.value.as_ref();
                 let info = Info {
                     cas: item.cas,
@@ -279,6 +292,7 @@ impl<S: Store> Shared<S> {
                     expires_at_ms: item.expires_at_ms,
                     stale: false,
                     win,
+                    seen,
                 };
                 meta_reply(out, flags.value.then_some(value), sent_key, flags, Some(&info));
             }
@@ -290,6 +304,7 @@ impl<S: Store> Shared<S> {
                 let touch = flags.ttl.map(|t| at(t).unwrap_or(now_ms));
                 if let Some((held, win)) = self.recache.on_miss(key, vivify, touch, now_ms) {
                     bump(&c.get_hits);
+                    let seen = Some(self.access.fetch(key, flags.peek));
                     let info = Info {
                         cas: held.cas,
                         flags: held.flags,
@@ -297,6 +312,7 @@ impl<S: Store> Shared<S> {
                         expires_at_ms: held.expires_at_ms,
                         stale: held.stale,
                         win,
+                        seen,
                     };
                     meta_reply(out, flags.value.then_some(&held.value), sent_key, flags, Some(&info));
                     return;
@@ -357,8 +373,15 @@ impl<S: Store> Shared<S> {
                 Ok(Applied::Done { .. }) => {
                     bump(&c.delete_hits);
                     if !flags.quiet {
-                        let info =
-                            Info { cas, flags: item.flags, size: 0, expires_at_ms, stale: false, win: Win::None };
+                        let info = Info {
+                            cas,
+                            flags: item.flags,
+                            size: 0,
+                            expires_at_ms,
+                            stale: false,
+                            win: Win::None,
+                            seen: None,
+                        };
                         meta_reply(out, None, sent_key, flags, Some(&info));
                     }
                     return;
@@ -653,6 +676,8 @@ struct Info {
     stale: bool,
     /// `W` or `Z`.
     win: Win,
+    /// `h` and `l` (asked for by `mg` only).
+    seen: Option<Seen>,
 }
 
 /// A meta reply for an item: `VA <size> <flags>*` and the data when `value`
@@ -698,6 +723,12 @@ fn meta_return_flags(out: &mut Vec<u8>, sent_key: &[u8], flags: &MetaFlags<'_>, 
             }
             (b'f', Some(i)) => {
                 let _ = write!(out, " f{}", i.flags);
+            }
+            (b'h', Some(Info { seen: Some(seen), .. })) => {
+                let _ = write!(out, " h{}", u8::from(seen.hit_before));
+            }
+            (b'l', Some(Info { seen: Some(seen), .. })) => {
+                let _ = write!(out, " l{}", seen.idle_secs);
             }
             (b's', Some(i)) => {
                 let _ = write!(out, " s{}", i.size);

@@ -30,6 +30,7 @@
 //! | meta opaque token (`O`) | 32 bytes | `CLIENT_ERROR opaque token too long` |
 //! | keys with a win token, stub or stale copy held (`mg N`/`R`, `md I`) | 65,536 | some are dropped: another client may win again, a dropped stale copy reads as a miss |
 //! | bytes of stale copies held (`md I`) | 64 MiB | as above |
+//! | `mg`'s `h`/`l` hints | a fixed table of 65,536 slots (512 KiB) | a key whose slot another key took reads as not hit before |
 //! | data block not ending in `\r\n` | | `CLIENT_ERROR bad data chunk` |
 //! | input buffered per connection | one request: max(retrieval line, line + item + 2) | (a request never needs more) |
 //! | unsent replies per connection ([`Config::max_output_bytes`]) | 1 MiB | the connection stops reading and carrying out requests until its client reads (one reply may pass the mark by one item; a multi-key get pauses between keys) |
@@ -80,6 +81,7 @@
 //! assert!(matches!(running.join().unwrap(), keg::server::Stopped::Graceful { .. }));
 //! ```
 
+mod access;
 mod cache_store;
 mod conn;
 mod exec;

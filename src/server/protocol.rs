@@ -279,7 +279,7 @@ pub enum MetaMode {
     Prepend,
 }
 
-/// Most return flags one meta request can ask for (`c f k s t O`, each at most once).
+/// Most return flags one meta request can ask for (`c f h k l s t O`, each at most once).
 const MAX_RETURN_FLAGS: usize = 8;
 /// Longest opaque token (`O`), as memcached.
 pub const MAX_OPAQUE_LEN: usize = 32;
@@ -306,6 +306,8 @@ pub struct MetaFlags<'a> {
     pub quiet: bool,
     /// `v`: return the value (`mg`) or the new number (`ma`).
     pub value: bool,
+    /// `u` of `mg`: this access does not count as one (for `h` and `l`).
+    pub peek: bool,
     /// `O`: a token copied into the reply.
     pub opaque: Option<&'a [u8]>,
     /// `T`: a new expiration time (as a storage command's exptime).
@@ -339,6 +341,7 @@ impl<'a> MetaFlags<'a> {
             base64: false,
             quiet: false,
             value: false,
+            peek: false,
             opaque: None,
             ttl: None,
             client_flags: None,
@@ -353,7 +356,7 @@ impl<'a> MetaFlags<'a> {
         }
     }
 
-    /// The flags that return something (`c f k s t O`), in the order the
+    /// The flags that return something (`c f h k l s t O`), in the order the
     /// request gave them, which is the order of the reply.
     pub fn returns(&self) -> &[u8] {
         &self.returns[..usize::from(self.returns_len)]
@@ -389,8 +392,8 @@ pub enum ProtocolError {
     MetaBadSetMode,
     /// An `M` token that is not a mode of `ma`.
     MetaBadArithMode,
-    /// A meta flag memcached has and keg serve does not (`h` and `l` of
-    /// `mg`, `I` of `ms`, `E`, `x`): see docs/serve.md.
+    /// A meta flag memcached has and keg serve does not (`I` of `ms`, `E`,
+    /// `x`): see docs/serve.md.
     MetaUnsupportedFlag,
     /// A base64 key (`b`) that does not decode to a key.
     MetaBadKey,
@@ -414,7 +417,7 @@ impl ProtocolError {
             ProtocolError::MetaBadSetMode => "CLIENT_ERROR invalid mode for ms M token",
             ProtocolError::MetaBadArithMode => "CLIENT_ERROR invalid mode for ma M token",
             ProtocolError::MetaUnsupportedFlag => {
-                "CLIENT_ERROR flag not supported by keg serve (h, l, E, x, and I of ms; see docs/serve.md)"
+                "CLIENT_ERROR flag not supported by keg serve (E, x, and I of ms; see docs/serve.md)"
             }
             ProtocolError::MetaBadKey => "CLIENT_ERROR error decoding key",
         }
@@ -757,14 +760,18 @@ fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, Pr
                 flags.opaque = Some(arg);
                 true
             }
-            b'f' | b's' if command == Get => true,
+            b'f' | b's' | b'h' | b'l' if command == Get => true,
             b't' if matches!(command, Get | Arith) => true,
             b'v' if matches!(command, Get | Arith) => {
                 flags.value = true;
                 false
             }
-            // "Do not bump the item in the LRU": keg's eviction keeps no LRU order.
-            b'u' if command == Get => false,
+            // "Do not bump the item in the LRU": keg's eviction keeps no LRU
+            // order, so only the access is not counted for `h` and `l`.
+            b'u' if command == Get => {
+                flags.peek = true;
+                false
+            }
             b'T' => {
                 flags.ttl = Some(exptime()?);
                 false
@@ -818,7 +825,6 @@ fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, Pr
                 flags.invalidate = true;
                 false
             }
-            b'h' | b'l' if command == Get => return Err(ProtocolError::MetaUnsupportedFlag),
             b'I' if command == Set => return Err(ProtocolError::MetaUnsupportedFlag),
             b'E' => return Err(ProtocolError::MetaUnsupportedFlag),
             b'x' if command == Delete => return Err(ProtocolError::MetaUnsupportedFlag),
@@ -1099,7 +1105,7 @@ mod tests {
             (b"ma k J-1\r\n", ProtocolError::MetaBadToken),
             (b"ma k MX\r\n", ProtocolError::MetaBadArithMode),
             (b"mg k O123456789012345678901234567890123\r\n", ProtocolError::MetaOpaqueTooLong),
-            (b"mg k h\r\n", ProtocolError::MetaUnsupportedFlag),
+            (b"mg k E1\r\n", ProtocolError::MetaUnsupportedFlag),
             (b"mg k R-1\r\n", ProtocolError::MetaBadToken),
             (b"ma k I\r\n", ProtocolError::MetaInvalidFlag),
             (b"mg k\x01 v\r\n", ProtocolError::BadFormat),

@@ -1,5 +1,5 @@
 //! Clients that misbehave: the server survives, its memory stays bounded,
-//! and the other clients keep being served promptly.
+//! and the other clients keep being served.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 
 use crate::{stats, tempdir, Client, Server, WAIT};
 
-/// A well-behaved client's round trip must stay under this while others misbehave.
-const PROMPT: Duration = Duration::from_secs(2);
+/// A well-behaved client's round trip must end within this while others
+/// misbehave. Not a speed bound: the misbehaving clients keep misbehaving
+/// until the check is done (and the server's stall timeout is 60 s), so a
+/// server they held up would not answer at all; the margin is for a loaded
+/// machine (2 s once failed beside two fuzzers and the other tests).
+const PROMPT: Duration = Duration::from_secs(15);
 
 fn round_trip(c: &mut Client) -> Duration {
     let t = Instant::now();

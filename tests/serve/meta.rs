@@ -244,7 +244,7 @@ fn meta_errors_are_answered_and_leave_the_connection_usable() {
         assert_eq!(c.ask_line(request), answer, "{request:?}");
     }
     // What keg does not serve is refused by name, never half done.
-    for request in ["mg k h\r\n", "mg k l\r\n", "md k x\r\n", "mg k E5\r\n"] {
+    for request in ["md k x\r\n", "mg k E5\r\n", "ms k 0 I\r\n\r\n"] {
         let answer = c.ask_line(request);
         assert!(answer.starts_with("CLIENT_ERROR flag not supported by keg serve"), "{request:?}: {answer}");
     }
@@ -451,5 +451,22 @@ fn meta_invalidate_serves_a_stale_copy_until_the_recache() {
     let mut c = server.client();
     assert_eq!(c.ask_line("mg x v\r\n"), "EN");
     assert_eq!(c.ask_line("mg stub2 v\r\n"), "EN");
+    server.stop();
+}
+
+#[test]
+fn meta_get_reports_hit_before_and_last_access() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("c"), &[]);
+    let mut c = server.client();
+    assert_eq!(c.ask_line("ms k 1\r\nv\r\n"), "HD");
+    assert_eq!(c.ask_line("mg k h l\r\n"), "HD h0 l0");
+    assert_eq!(c.ask_line("mg k l h\r\n"), "HD l0 h1");
+    // A write makes a new item, not fetched yet; u looks without counting.
+    assert_eq!(c.ask_line("set k 0 0 1\r\nw\r\n"), "STORED");
+    assert_eq!(c.ask_line("mg k h u\r\n"), "HD h0");
+    assert_eq!(c.ask_line("mg k h\r\n"), "HD h0");
+    assert_eq!(c.ask_line("mg k h\r\n"), "HD h1");
+    assert_eq!(c.ask_line("mg nokey h l\r\n"), "EN");
     server.stop();
 }
