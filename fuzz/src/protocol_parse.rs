@@ -189,7 +189,12 @@ fn check_request(request: &Request<'_>, limits: &Limits) {
         Request::Meta { key, flags, data, .. } => {
             assert!(if flags.base64 { !key.is_empty() && key.len() <= 250 } else { check_key(key) });
             assert!(data.len() <= limits.max_item_size);
-            assert!(flags.returns().len() <= 6, "a return flag twice: {flags:?}");
+            let returns = flags.returns();
+            assert!(returns.iter().all(|f| b"cfhklstO".contains(f)), "not a return flag: {flags:?}");
+            assert!(
+                returns.iter().enumerate().all(|(i, f)| !returns[..i].contains(f)),
+                "a return flag twice: {flags:?}"
+            );
             assert!(flags.opaque.is_none_or(|o| !o.is_empty() && o.len() <= 32));
         }
         Request::MetaTooLarge { key, skip, .. } => {

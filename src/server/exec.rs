@@ -211,15 +211,42 @@ impl<S: Store> Shared<S> {
                 vivify: flags.vivify.map(|t| (flags.initial, ttl_of(t, now))),
             },
         };
-        let applied = self.store.apply(key, &change, flags.compare);
-        // Whatever was held for the key is older than what the write found;
-        // an md that finds no cache item deletes a held one.
+        let mut applied = self.store.apply(key, &change, flags.compare);
+        if let (MetaCommand::Set, Some(compare)) = (command, flags.compare) {
+            match applied {
+                // With I, a cas older than the item's (or the held copy's)
+                // stores the data as a stale copy.
+                Ok(Applied::Exists | Applied::NotFound) if flags.invalidate => {
+                    return self.store_stale(key, sent_key, flags, &change, compare, out);
+                }
+                // The cas of a stub or stale copy the server holds: the
+                // recache winner writing back. Stored if the cache still has
+                // no value (an add), as memcached stores over its own stub.
+                Ok(Applied::NotFound)
+                    if flags.mode == MetaMode::Set && self.recache.held_cas(key, unix_now_ms()) == Some(compare) =>
+                {
+                    if let Change::Store { data, flags: client_flags, ttl, .. } = change {
+                        let add = Change::Store { mode: MetaMode::Add, data, flags: client_flags, ttl };
+                        applied = match self.store.apply(key, &add, None) {
+                            Ok(Applied::NotStored) => Ok(Applied::Exists),
+                            other => other,
+                        };
+                    }
+                }
+                _ => {}
+            }
+        }
+        // A write that changed the item makes what was held for the key
+        // stale; one that changed nothing leaves it (a late writer with a
+        // wrong cas does not take the winner's stub away). An md that finds
+        // no cache item deletes a held one.
         let held = match (command, &applied) {
             (MetaCommand::Delete, Ok(Applied::NotFound)) => self.recache.take(key, flags.compare, unix_now_ms()),
-            _ => {
+            (_, Ok(Applied::Done { .. })) => {
                 self.wrote(key);
                 None
             }
+            _ => None,
         };
         let applied = match (applied, held) {
             (Ok(Applied::NotFound), Some(true)) => Ok(Applied::Done { version: 0, number: None, expires_at_ms: 0 }),
@@ -328,6 +355,69 @@ impl<S: Store> Shared<S> {
             }
             Err(e) => self.error_reply(&e, out),
         }
+    }
+
+    /// `ms I C<cas>` whose cas is older than the item's: the data becomes a
+    /// stale copy held by the server (as `md I` leaves one) and the item
+    /// leaves the cache; a cas not older is `EX`, a missing item `NF`.
+    fn store_stale(
+        &self,
+        key: &[u8],
+        sent_key: &[u8],
+        flags: &MetaFlags<'_>,
+        change: &Change<'_>,
+        compare: u64,
+        out: &mut Vec<u8>,
+    ) {
+        let Change::Store { data, flags: client_flags, ttl, .. } = *change else { return };
+        for _ in 0..4 {
+            let item = match self.store.get(key) {
+                Ok(Some(item)) => item,
+                Ok(None) => {
+                    // Over a stale copy the server holds, as memcached over its stale item.
+                    let now_ms = unix_now_ms();
+                    let expires_at_ms = expiry_after(now_ms, ttl).unwrap_or(now_ms);
+                    return match self.recache.replace_stale(key, compare, data, client_flags, expires_at_ms, now_ms) {
+                        Some(true) if flags.quiet => {}
+                        Some(true) => meta_code(out, "HD", sent_key, flags),
+                        Some(false) => meta_code(out, "EX", sent_key, flags),
+                        None => meta_code(out, "NF", sent_key, flags),
+                    };
+                }
+                Err(e) => return self.error_reply(&e, out),
+            };
+            if compare >= item.cas {
+                return meta_code(out, "EX", sent_key, flags);
+            }
+            let now_ms = unix_now_ms();
+            let expires_at_ms = expiry_after(now_ms, ttl).unwrap_or(now_ms);
+            let cas = self.recache.hold_stale(key, data, client_flags, expires_at_ms);
+            self.access.written(key);
+            match self.store.apply(key, &Change::Delete, Some(item.cas)) {
+                Ok(Applied::Done { .. }) => {
+                    bump(&self.counters.total_items);
+                    if !flags.quiet {
+                        let info = Info {
+                            cas,
+                            flags: client_flags,
+                            size: 0,
+                            expires_at_ms,
+                            stale: false,
+                            win: Win::None,
+                            seen: None,
+                        };
+                        meta_reply(out, None, sent_key, flags, Some(&info));
+                    }
+                    return;
+                }
+                Ok(_) => self.recache.forget_held(key, cas),
+                Err(e) => {
+                    self.recache.forget_held(key, cas);
+                    return self.error_reply(&e, out);
+                }
+            }
+        }
+        meta_code(out, "EX", sent_key, flags);
     }
 
     /// `md I`: the item becomes a stale copy held by the server (served by

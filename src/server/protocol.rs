@@ -327,7 +327,9 @@ pub struct MetaFlags<'a> {
     pub vivify: Option<i64>,
     /// `R` of `mg`: win the recache of an item with fewer seconds than this left.
     pub recache: Option<u64>,
-    /// `I` of `md`: keep the item as a stale copy instead of deleting it.
+    /// `I` of `md`: keep the item as a stale copy instead of deleting it; of
+    /// `ms` with `C`: store the data as a stale copy when `C` is older than
+    /// the item's cas.
     pub invalidate: bool,
     /// `J` of `ma`: the number a created key starts at (default 0).
     pub initial: u64,
@@ -392,8 +394,8 @@ pub enum ProtocolError {
     MetaBadSetMode,
     /// An `M` token that is not a mode of `ma`.
     MetaBadArithMode,
-    /// A meta flag memcached has and keg serve does not (`I` of `ms`, `E`,
-    /// `x`): see docs/serve.md.
+    /// A meta flag memcached has and keg serve does not (`E`, `x`): see
+    /// docs/serve.md.
     MetaUnsupportedFlag,
     /// A base64 key (`b`) that does not decode to a key.
     MetaBadKey,
@@ -417,7 +419,7 @@ impl ProtocolError {
             ProtocolError::MetaBadSetMode => "CLIENT_ERROR invalid mode for ms M token",
             ProtocolError::MetaBadArithMode => "CLIENT_ERROR invalid mode for ma M token",
             ProtocolError::MetaUnsupportedFlag => {
-                "CLIENT_ERROR flag not supported by keg serve (E, x, and I of ms; see docs/serve.md)"
+                "CLIENT_ERROR flag not supported by keg serve (E, x; see docs/serve.md)"
             }
             ProtocolError::MetaBadKey => "CLIENT_ERROR error decoding key",
         }
@@ -821,11 +823,10 @@ fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, Pr
                 flags.recache = Some(number()?);
                 false
             }
-            b'I' if command == Delete => {
+            b'I' if matches!(command, Delete | Set) => {
                 flags.invalidate = true;
                 false
             }
-            b'I' if command == Set => return Err(ProtocolError::MetaUnsupportedFlag),
             b'E' => return Err(ProtocolError::MetaUnsupportedFlag),
             b'x' if command == Delete => return Err(ProtocolError::MetaUnsupportedFlag),
             _ => return Err(ProtocolError::MetaInvalidFlag),
@@ -1120,7 +1121,7 @@ mod tests {
         // A bad ms line drops its data block.
         assert_eq!(invalid(b"ms k 3 MX\r\n"), (ProtocolError::MetaBadSetMode, 5));
         assert_eq!(invalid(b"ms k 3 F4294967296\r\n"), (ProtocolError::MetaBadToken, 5));
-        assert_eq!(invalid(b"ms k 3 I\r\n"), (ProtocolError::MetaUnsupportedFlag, 5));
+        assert_eq!(invalid(b"ms k 3 x\r\n"), (ProtocolError::MetaInvalidFlag, 5));
         // Over the item size: taken, to be dropped.
         let limits = Limits { max_item_size: 10, ..Limits::default() };
         let Parsed::Request { len: 12, request: Request::MetaTooLarge { key: b"k", skip: 13, .. } } =

@@ -27,9 +27,14 @@ use std::sync::{Mutex, MutexGuard};
 pub const MAX_ENTRIES: usize = 65_536;
 /// Most bytes of stale values held at once.
 pub const MAX_HELD_BYTES: usize = 64 << 20;
-/// Cas uniques of held items come from here up, far above any record number
-/// of a cache (so a `C` compare never takes one for a cache item's).
-const HELD_CAS_BASE: u64 = 1 << 62;
+/// Cas uniques of held items: the last 2^24 numbers below 2^32, in turn. Below
+/// 2^32 because clients in use read cas tokens as 32-bit numbers
+/// (meta-memcache 4.3.0 drops a larger one, and with it the lease's cas);
+/// a held item's cas is only compared while the cache has no item for the
+/// key, so it cannot be taken for a cache item's.
+const HELD_CAS_BASE: u64 = (1 << 32) - (1 << 24);
+/// How many held cas uniques there are before they repeat.
+const HELD_CAS_SPAN: u64 = 1 << 24;
 
 /// A win flag of an `mg` reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +216,40 @@ impl Recache {
         Some(true)
     }
 
+    /// An `ms I C<cas>` that found no cache item: if `compare` is older than
+    /// the live held item's cas, `value` replaces the held copy as a stale
+    /// one (its win state kept, a new cas). Answers as [`Recache::take`].
+    pub(crate) fn replace_stale(
+        &self,
+        key: &[u8],
+        compare: u64,
+        value: &[u8],
+        flags: u32,
+        expires_at_ms: u64,
+        now_ms: u64,
+    ) -> Option<bool> {
+        if !self.is_active() {
+            return None;
+        }
+        let mut s = self.lock();
+        let held = s.live_held(key, now_ms)?;
+        if compare >= held.cas {
+            return Some(false);
+        }
+        let won = held.won;
+        let cas = s.new_cas();
+        s.insert(key, Held { value: value.to_vec(), flags, cas, expires_at_ms, stale: true, won });
+        Some(true)
+    }
+
+    /// The cas of the live item held for `key`, if any.
+    pub(crate) fn held_cas(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        if !self.is_active() {
+            return None;
+        }
+        self.lock().live_held(key, now_ms).map(|h| h.cas)
+    }
+
     /// Forgets `key`'s held item if it is still the one of cas `cas`.
     pub(crate) fn forget_held(&self, key: &[u8], cas: u64) {
         let mut s = self.lock();
@@ -247,7 +286,7 @@ impl Recache {
 
 impl State {
     fn new_cas(&mut self) -> u64 {
-        self.next_cas += 1;
+        self.next_cas = (self.next_cas + 1) % HELD_CAS_SPAN;
         HELD_CAS_BASE + self.next_cas
     }
 
@@ -299,7 +338,7 @@ mod tests {
         assert!(r.on_miss(b"k", None, None, 1000).is_none(), "nothing held, no vivify");
         let (stub, win) = r.on_miss(b"k", Some(31_000), None, 1000).unwrap();
         assert_eq!((stub.value.len(), win, stub.stale), (0, Win::Won, false));
-        assert!(stub.cas > HELD_CAS_BASE);
+        assert!(stub.cas > HELD_CAS_BASE && stub.cas <= u64::from(u32::MAX));
         let (again, win) = r.on_miss(b"k", Some(31_000), None, 2000).unwrap();
         assert_eq!((again.cas, win), (stub.cas, Win::Taken));
         // Past its expiry it is gone; a vivify makes a new one, won again.

@@ -55,6 +55,11 @@ def test_a_lease_lets_one_client_refill_a_miss(server):
     assert c.get_or_lease("page", lease_policy=policy) is None
     assert c.set("page", "rendered", ttl=60)
     assert c.get_or_lease("page", lease_policy=policy) == "rendered"
+    # The winner may write back with the lease's cas token.
+    value, cas = c.get_or_lease_cas("post", lease_policy=policy)
+    assert value is None and cas is not None
+    assert c.set("post", "body", ttl=60, cas_token=cas)
+    assert c.get("post") == "body"
 
 
 def test_racing_clients_get_one_lease(server):
@@ -89,6 +94,11 @@ def test_early_recache_and_stale_on_delete(server):
     assert c.get("doc") == "v1"
     assert c.set("doc", "v2", ttl=60)
     assert c.get("doc") == "v2"
+    # A write with an outdated cas can be kept as stale instead of failing.
+    mismatch = StalePolicy(mark_stale_on_cas_mismatch=True)
+    assert c.set("doc", "v0", ttl=60, cas_token=1, stale_policy=mismatch)
+    assert c.get("doc") is None
+    assert c.get("doc") == "v0"
 
 
 @pytest.mark.parametrize("how", ["clean", "kill9"])
