@@ -391,33 +391,38 @@ impl<S: Store> Shared<S> {
             }
             let now_ms = unix_now_ms();
             let expires_at_ms = expiry_after(now_ms, ttl).unwrap_or(now_ms);
-            let cas = self.recache.hold_stale(key, data, client_flags, expires_at_ms);
             self.access.written(key);
-            match self.store.apply(key, &Change::Delete, Some(item.cas)) {
-                Ok(Applied::Done { .. }) => {
+            match self.hold_instead(key, item.cas, data, client_flags, expires_at_ms) {
+                Ok(Some(cas)) => {
                     bump(&self.counters.total_items);
-                    if !flags.quiet {
-                        let info = Info {
-                            cas,
-                            flags: client_flags,
-                            size: 0,
-                            expires_at_ms,
-                            stale: false,
-                            win: Win::None,
-                            seen: None,
-                        };
-                        meta_reply(out, None, sent_key, flags, Some(&info));
-                    }
-                    return;
+                    return stale_reply(out, sent_key, flags, cas, client_flags, expires_at_ms);
                 }
-                Ok(_) => self.recache.forget_held(key, cas),
-                Err(e) => {
-                    self.recache.forget_held(key, cas);
-                    return self.error_reply(&e, out);
-                }
+                Ok(None) => {}
+                Err(e) => return self.error_reply(&e, out),
             }
         }
         meta_code(out, "EX", sent_key, flags);
+    }
+
+    /// Holds a stale copy of `value` for `key` and deletes the cache's item
+    /// of version `version`: the copy's cas, or `None` (nothing held) if the
+    /// item changed meanwhile.
+    fn hold_instead(
+        &self,
+        key: &[u8],
+        version: u64,
+        value: &[u8],
+        flags: u32,
+        expires_at_ms: u64,
+    ) -> StoreResult<Option<u64>> {
+        let cas = self.recache.hold_stale(key, value, flags, expires_at_ms);
+        match self.store.apply(key, &Change::Delete, Some(version)) {
+            Ok(Applied::Done { .. }) => Ok(Some(cas)),
+            other => {
+                self.recache.forget_held(key, cas);
+                other.map(|_| None)
+            }
+        }
     }
 
     /// `md I`: the item becomes a stale copy held by the server (served by
@@ -458,29 +463,13 @@ impl<S: Store> Shared<S> {
                 Some(t) => expiry_after(now_ms, ttl_of(t, unix_now())).unwrap_or(now_ms),
                 None => item.expires_at_ms,
             };
-            let cas = self.recache.hold_stale(key, item.value.as_ref(), item.flags, expires_at_ms);
-            match self.store.apply(key, &Change::Delete, Some(item.cas)) {
-                Ok(Applied::Done { .. }) => {
+            match self.hold_instead(key, item.cas, item.value.as_ref(), item.flags, expires_at_ms) {
+                Ok(Some(cas)) => {
                     bump(&c.delete_hits);
-                    if !flags.quiet {
-                        let info = Info {
-                            cas,
-                            flags: item.flags,
-                            size: 0,
-                            expires_at_ms,
-                            stale: false,
-                            win: Win::None,
-                            seen: None,
-                        };
-                        meta_reply(out, None, sent_key, flags, Some(&info));
-                    }
-                    return;
+                    return stale_reply(out, sent_key, flags, cas, item.flags, expires_at_ms);
                 }
-                Ok(_) => self.recache.forget_held(key, cas),
-                Err(e) => {
-                    self.recache.forget_held(key, cas);
-                    return self.error_reply(&e, out);
-                }
+                Ok(None) => {}
+                Err(e) => return self.error_reply(&e, out),
             }
         }
         meta_code(out, "EX", sent_key, flags);
@@ -784,6 +773,21 @@ fn meta_reply(out: &mut Vec<u8>, value: Option<&[u8]>, sent_key: &[u8], flags: &
     if let Some(v) = value {
         out.extend_from_slice(v);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The `HD` of a write that left a stale copy (`md I`, `ms I`), unless `q`.
+fn stale_reply(
+    out: &mut Vec<u8>,
+    sent_key: &[u8],
+    flags: &MetaFlags<'_>,
+    cas: u64,
+    client_flags: u32,
+    expires_at_ms: u64,
+) {
+    if !flags.quiet {
+        let info = Info { cas, flags: client_flags, size: 0, expires_at_ms, stale: false, win: Win::None, seen: None };
+        meta_reply(out, None, sent_key, flags, Some(&info));
     }
 }
 
