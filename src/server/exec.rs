@@ -181,7 +181,7 @@ impl<S: Store> Shared<S> {
         outcome
     }
 
-    /// `mg`, `ms`, `md`, `ma`. Errors are always answered; `q` drops only
+    /// `mg`, `ms`, `md`, `ma`, `me`. Errors are always answered; `q` drops only
     /// the common outcome's line (`EN` of `mg`, `HD` of the others).
     fn meta(&self, command: MetaCommand, sent_key: &[u8], flags: &MetaFlags<'_>, data: &[u8], out: &mut Vec<u8>) {
         let mut buf = [0; MAX_KEY_BUF];
@@ -193,6 +193,9 @@ impl<S: Store> Shared<S> {
         let now = unix_now();
         if command == MetaCommand::Get {
             return self.meta_get(key, sent_key, flags, out);
+        }
+        if command == MetaCommand::Debug {
+            return self.meta_debug(key, sent_key, out);
         }
         if command == MetaCommand::Delete && flags.invalidate {
             return self.invalidate(key, sent_key, flags, out);
@@ -423,6 +426,32 @@ impl<S: Store> Shared<S> {
                 other.map(|_| None)
             }
         }
+    }
+
+    /// `me`: `ME <key> exp=<seconds left, -1 never> la=<seconds since the
+    /// last mg> cas=<cas> fetch=<yes|no> cls=1 size=<key and value bytes>`,
+    /// or `EN`. Not a fetch itself.
+    fn meta_debug(&self, key: &[u8], sent_key: &[u8], out: &mut Vec<u8>) {
+        let now_ms = unix_now_ms();
+        let (cas, expires_at_ms, len) = match self.store.get(key) {
+            Ok(Some(item)) => (item.cas, item.expires_at_ms, item.value.as_ref().len()),
+            Ok(None) => match self.recache.held(key, now_ms) {
+                Some(held) => (held.cas, held.expires_at_ms, held.value.len()),
+                None => return reply::line(out, "EN"),
+            },
+            Err(e) => return self.error_reply(&e, out),
+        };
+        let seen = self.access.fetch(key, true);
+        out.extend_from_slice(b"ME ");
+        out.extend_from_slice(sent_key);
+        let _ = write!(
+            out,
+            " exp={} la={} cas={cas} fetch={} cls=1 size={}\r\n",
+            ttl_left(expires_at_ms, now_ms),
+            seen.idle_secs,
+            if seen.hit_before { "yes" } else { "no" },
+            key.len() + len
+        );
     }
 
     /// `md I`: the item becomes a stale copy held by the server (served by

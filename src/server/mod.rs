@@ -7,8 +7,8 @@
 //! `append`, `prepend`, `cas`, `get`, `gets`, `gat`, `gats`, `delete`,
 //! `incr`, `decr`, `touch`, `flush_all [delay] [noreply]`, `version`,
 //! `verbosity`, `stats` (`settings`, `reset`, and the empty `items`, `slabs`,
-//! `sizes`, `conns`), `quit`, and the meta commands `mg`, `ms`, `md`, `ma`
-//! and `mn` (docs/serve.md lists the meta flags served, with the recache
+//! `sizes`, `conns`), `quit`, and the meta commands `mg`, `ms`, `md`, `ma`,
+//! `me` and `mn` (docs/serve.md lists the meta flags served, with the recache
 //! flows: win tokens, stubs and stale copies, held in the server's memory). `noreply` suppresses every reply of a well-formed
 //! command, errors included; a malformed line is always answered (memcached
 //! cannot parse `noreply` reliably from it either); a meta command's `q`

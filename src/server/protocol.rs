@@ -262,6 +262,8 @@ pub enum MetaCommand {
     Delete,
     /// `ma <key> <flags>*`: increment or decrement.
     Arith,
+    /// `me <key> [b]`: what the server knows of the item, for people.
+    Debug,
 }
 
 /// `ms`'s modes (flag `M`).
@@ -639,6 +641,7 @@ fn parse_line<'a>(line: &'a [u8], limits: &Limits) -> Line<'a> {
         b"ms" => parse_meta(MetaCommand::Set, rest, limits),
         b"md" => parse_meta(MetaCommand::Delete, rest, limits),
         b"ma" => parse_meta(MetaCommand::Arith, rest, limits),
+        b"me" => parse_meta(MetaCommand::Debug, rest, limits),
         _ => parse_other(cmd, rest),
     }
 }
@@ -684,7 +687,7 @@ fn parse_storage<'a>(kind: StoreKind, rest: &'a [u8], limits: &Limits) -> Line<'
     Line::Storage(StorageHead { kind, key, flags, exptime, data_len, cas, noreply })
 }
 
-/// `mg`, `ms`, `md`, `ma`: the key, `ms`'s data length, then the flags.
+/// `mg`, `ms`, `md`, `ma`, `me`: the key, `ms`'s data length, then the flags.
 fn parse_meta<'a>(command: MetaCommand, rest: &'a [u8], limits: &Limits) -> Line<'a> {
     let Some((key, mut rest)) = next_token(rest) else { return Line::Bad(ProtocolError::UnknownCommand) };
     let mut data_len = 0;
@@ -718,8 +721,13 @@ fn parse_meta<'a>(command: MetaCommand, rest: &'a [u8], limits: &Limits) -> Line
 
 /// The flags of a meta request; see [`MetaFlags`].
 fn meta_flags(command: MetaCommand, mut rest: &[u8]) -> Result<MetaFlags<'_>, ProtocolError> {
-    use MetaCommand::{Arith, Delete, Get, Set};
+    use MetaCommand::{Arith, Debug, Delete, Get, Set};
     let mut flags = MetaFlags::new();
+    if command == Debug {
+        // `me` takes `b` and ignores anything else, as memcached.
+        flags.base64 = next_token(rest).is_some_and(|(t, _)| t == b"b");
+        return Ok(flags);
+    }
     let mut seen = [false; 128];
     let mut count = 0;
     while let Some((token, r)) = next_token(rest) {

@@ -242,6 +242,14 @@ impl Recache {
         Some(true)
     }
 
+    /// A copy of the live item held for `key`, if any (for `me`).
+    pub(crate) fn held(&self, key: &[u8], now_ms: u64) -> Option<Held> {
+        if !self.is_active() {
+            return None;
+        }
+        self.lock().live_held(key, now_ms).cloned()
+    }
+
     /// The cas of the live item held for `key`, if any.
     pub(crate) fn held_cas(&self, key: &[u8], now_ms: u64) -> Option<u64> {
         if !self.is_active() {

@@ -490,5 +490,11 @@ fn meta_get_reports_hit_before_and_last_access() {
     assert_eq!(c.ask_line("mg k h\r\n"), "HD h0");
     assert_eq!(c.ask_line("mg k h\r\n"), "HD h1");
     assert_eq!(c.ask_line("mg nokey h l\r\n"), "EN");
+    // me: the same, for people.
+    let cas = meta(&mut c, "mg k c\r\n").num('c');
+    assert_eq!(c.ask_line("me k\r\n"), format!("ME k exp=-1 la=0 cas={cas} fetch=yes cls=1 size=2"));
+    assert_eq!(c.ask_line("me aw== b\r\n"), format!("ME aw== exp=-1 la=0 cas={cas} fetch=yes cls=1 size=2"));
+    assert_eq!(c.ask_line("me nokey\r\n"), "EN");
+    assert_eq!(c.ask_line("me\r\n"), "ERROR");
     server.stop();
 }
