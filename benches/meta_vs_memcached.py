@@ -132,6 +132,7 @@ KNOWN = {
     b"ma nosuch N\r\n": "the same error, named as a bad token",
     b"mg k O\r\n": "keg refuses an empty opaque token",
     b"mg stub N30 v\r\nget stub\r\n": "a lease stub is the server's, not an item: a classic get misses it",
+    b"ms gs 2\r\nhi\r\nmd gs I\r\nget gs\r\n": "a stale copy is the server's, not an item: a classic get misses it",
     b"ms tt 1 T0\r\n5\r\nma tt v t T50\r\n": "ma's t reports the expiry after its T (memcached: before)",
 }
 
