@@ -6,7 +6,7 @@ mod ops;
 
 pub use namespace::Namespace;
 #[cfg(feature = "server")]
-pub(crate) use ops::Rewrite;
+pub(crate) use ops::{parse_number, Rewrite};
 
 use std::path::Path;
 use std::sync::Arc;

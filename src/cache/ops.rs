@@ -541,7 +541,7 @@ pub(crate) fn put<'v>(value: &'v [u8], opts: &SetOptions, tags: &'v [u8], now: u
 
 /// An unsigned decimal number of 1 to 20 ASCII digits (trailing spaces
 /// allowed: memcached pads a decremented number with them), at most `u64::MAX`.
-fn parse_number(value: &[u8]) -> Result<u64> {
+pub(crate) fn parse_number(value: &[u8]) -> Result<u64> {
     let digits = value.strip_suffix(b" ").map_or(value, |_| {
         let end = value.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
         &value[..end]

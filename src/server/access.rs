@@ -14,7 +14,7 @@
 //!
 //! Lock-free: one atomic word per slot.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Slots of the table (a power of two).
@@ -24,11 +24,18 @@ pub const SLOTS: usize = 1 << 16;
 pub(crate) struct Access {
     slots: Box<[AtomicU64]>,
     started: Instant,
+    /// Whether any fetch was recorded: until one is, writes skip the table
+    /// (a server only classic clients use pays nothing for it).
+    used: AtomicBool,
 }
 
 impl Default for Access {
     fn default() -> Self {
-        Access { slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(), started: Instant::now() }
+        Access {
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            started: Instant::now(),
+            used: AtomicBool::new(false),
+        }
     }
 }
 
@@ -61,7 +68,12 @@ impl Access {
         let tag = (hash >> 32) as u32;
         let now = self.now();
         let slot = self.slot(hash);
-        let word = if peek { slot.load(Ordering::Relaxed) } else { slot.swap(pack(tag, now), Ordering::Relaxed) };
+        let word = if peek {
+            slot.load(Ordering::Relaxed)
+        } else {
+            self.used.store(true, Ordering::Relaxed);
+            slot.swap(pack(tag, now), Ordering::Relaxed)
+        };
         let (old_tag, at) = unpack(word);
         if word != 0 && old_tag == tag {
             Seen { hit_before: true, idle_secs: u64::from(now.saturating_sub(at)) }
@@ -72,6 +84,9 @@ impl Access {
 
     /// A write of `key`: a new item, not fetched yet.
     pub(crate) fn written(&self, key: &[u8]) {
+        if !self.used.load(Ordering::Relaxed) {
+            return;
+        }
         let hash = key_hash(key);
         let tag = (hash >> 32) as u32;
         let slot = self.slot(hash);

@@ -204,15 +204,10 @@ pub(crate) fn decide<'v>(
     }
 }
 
-/// A value `incr`, `decr` and `ma` accept: 1 to 20 decimal digits (trailing
-/// spaces allowed: memcached pads a decremented number with them), within u64.
+/// A value `incr`, `decr` and `ma` accept (the cache's rule: 1 to 20
+/// decimal digits, trailing spaces allowed, within u64).
 pub(crate) fn parse_number(v: &[u8]) -> Option<u64> {
-    let end = v.iter().rposition(|&b| b != b' ').map_or(0, |e| e + 1);
-    let digits = &v[..end];
-    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    crate::cache::parse_number(v).ok()
 }
 
 /// Why a store operation failed.
