@@ -513,7 +513,7 @@ impl Cache {
     }
 }
 
-/// What `Cache::rewrite` writes.
+/// What `Cache::rewrite` writes (for the server, decided by `server::store::decide`).
 #[cfg(feature = "server")]
 pub(crate) enum Rewrite<'v> {
     /// Store the value with these flags and expiry (Unix ms, 0 never);

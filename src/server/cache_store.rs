@@ -4,7 +4,7 @@
 //! write under the writer lock), and a `gets` cas unique is the item's
 //! version, valid across restarts.
 
-use super::store::{decide, Applied, CasResult, Change, Decision, Item, Store, StoreError, StoreResult, Ttl};
+use super::store::{decide, Applied, CasResult, Change, Item, Store, StoreError, StoreResult, Ttl};
 use crate::cache::Rewrite;
 use crate::{Cache, CasOutcome, Entry, Error, SetOptions, Value};
 
@@ -95,17 +95,11 @@ impl Store for Cache {
         let seq = self
             .rewrite(key, |found, now_ms, max_len| {
                 let decided = decide(found, change, if_version, now_ms, max_len);
-                put = matches!(decided, Ok((Decision::Put { .. }, _)));
+                put = matches!(decided, Ok((Rewrite::Put { .. }, _)));
                 match decided {
-                    Ok((decision, applied)) => {
+                    Ok((rewrite, applied)) => {
                         answer = Ok(applied);
-                        match decision {
-                            Decision::Put { value, flags, expires_at_ms, keep_tags } => {
-                                Rewrite::Put { value, flags, expires_ms: expires_at_ms, keep_tags }
-                            }
-                            Decision::Delete => Rewrite::Delete,
-                            Decision::Nothing => Rewrite::Nothing,
-                        }
+                        rewrite
                     }
                     Err(e) => {
                         answer = Err(e);

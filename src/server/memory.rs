@@ -4,9 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::stats::unix_now_ms as now_ms;
-use super::store::{
-    decide, parse_number, Applied, CasResult, Change, Decision, Item, Store, StoreError, StoreResult, Ttl,
-};
+use super::store::{decide, parse_number, Applied, CasResult, Change, Item, Store, StoreError, StoreResult, Ttl};
+use crate::cache::Rewrite;
 use crate::item::expiry_after;
 
 /// A [`Store`] in memory: nothing survives the process, nothing is evicted.
@@ -256,7 +255,7 @@ impl Store for MemoryStore {
         let found_ref = found.as_ref().map(|(v, f, ver, e)| (&v[..], *f, *ver, *e));
         let (decision, applied) = decide(found_ref, change, if_version, now_ms(), self.max_item_size)?;
         Ok(match decision {
-            Decision::Put { value, flags, expires_at_ms, keep_tags: _ } => {
+            Rewrite::Put { value, flags, expires_ms: expires_at_ms, keep_tags: _ } => {
                 let version = inner.next_version();
                 inner.stats.sets += 1;
                 inner
@@ -267,13 +266,13 @@ impl Store for MemoryStore {
                     other => other,
                 }
             }
-            Decision::Delete => {
+            Rewrite::Delete => {
                 if inner.items.remove(key).is_some() {
                     inner.stats.deletes += 1;
                 }
                 applied
             }
-            Decision::Nothing => applied,
+            Rewrite::Nothing => applied,
         })
     }
 

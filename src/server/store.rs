@@ -10,6 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::protocol::MetaMode;
+use crate::cache::Rewrite;
 use crate::item::expiry_after;
 
 /// A time to live as the store takes it: `None` keeps the item until it is
@@ -98,33 +99,22 @@ pub enum Applied {
     NotFound,
 }
 
-/// What a [`Change`] does to the item it finds: the one definition of the
-/// meta writes' rules, which every [`Store`] applies under its lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Decision<'v> {
-    /// Store this value with these flags and expiry (Unix ms, 0 never);
-    /// `keep_tags`: keep the tags the item had (keg's API can tag items).
-    Put { value: Cow<'v, [u8]>, flags: u32, expires_at_ms: u64, keep_tags: bool },
-    /// Delete the item.
-    Delete,
-    /// Leave it as it is.
-    Nothing,
-}
-
 /// The item a [`Change`] finds: (value, flags, version, expiry in Unix ms).
 pub(crate) type Found<'a> = (&'a [u8], u32, u64, u64);
 
 /// Decides what `change` does to `found` (the key's live item, if any) at
 /// Unix time `now_ms`, for a store whose values are at most `max_len` bytes:
-/// the write to make, and the answer (whose version the store fills in).
+/// the write to make (the cache's own [`Rewrite`], which every [`Store`]
+/// carries out under its lock), and the answer (whose version the store
+/// fills in). The one definition of the meta writes' rules.
 pub(crate) fn decide<'v>(
     found: Option<Found<'_>>,
     change: &Change<'v>,
     if_version: Option<u64>,
     now_ms: u64,
     max_len: usize,
-) -> StoreResult<(Decision<'v>, Applied)> {
-    let nothing = |answer| Ok((Decision::Nothing, answer));
+) -> StoreResult<(Rewrite<'v>, Applied)> {
+    let nothing = |answer| Ok((Rewrite::Nothing, answer));
     // The write of a new value with a time to live: stored, or deleted when
     // the time to live is zero (still an `HD`, as memcached answers).
     let put = |value: Cow<'v, [u8]>, flags, ttl: Ttl, keep_tags, number| {
@@ -132,9 +122,9 @@ pub(crate) fn decide<'v>(
             return Err(StoreError::TooLarge);
         }
         Ok(match expiry_after(now_ms, ttl) {
-            None => (Decision::Delete, Applied::Done { version: 0, number, expires_at_ms: 0 }),
+            None => (Rewrite::Delete, Applied::Done { version: 0, number, expires_at_ms: 0 }),
             Some(expires_at_ms) => (
-                Decision::Put { value, flags, expires_at_ms, keep_tags },
+                Rewrite::Put { value, flags, expires_ms: expires_at_ms, keep_tags },
                 Applied::Done { version: 0, number, expires_at_ms },
             ),
         })
@@ -166,7 +156,10 @@ pub(crate) fn decide<'v>(
             };
             let concat = |joined: Cow<'v, [u8]>| {
                 let answer = Applied::Done { version: 0, number: None, expires_at_ms };
-                Ok((Decision::Put { value: joined, flags: old_flags, expires_at_ms, keep_tags: true }, answer))
+                Ok((
+                    Rewrite::Put { value: joined, flags: old_flags, expires_ms: expires_at_ms, keep_tags: true },
+                    answer,
+                ))
             };
             match mode {
                 MetaMode::Append => concat(joined(value, data)?),
@@ -180,7 +173,7 @@ pub(crate) fn decide<'v>(
             if version_differs(version) {
                 return nothing(Applied::Exists);
             }
-            Ok((Decision::Delete, Applied::Done { version: 0, number: None, expires_at_ms: 0 }))
+            Ok((Rewrite::Delete, Applied::Done { version: 0, number: None, expires_at_ms: 0 }))
         }
         (Change::Arith { vivify: Some((initial, ttl)), .. }, None) => {
             put(Cow::Owned(initial.to_string().into_bytes()), 0, ttl, false, Some(initial))
@@ -196,7 +189,7 @@ pub(crate) fn decide<'v>(
             match ttl {
                 Some(ttl) => put(value, flags, ttl, true, Some(n)),
                 None => Ok((
-                    Decision::Put { value, flags, expires_at_ms, keep_tags: true },
+                    Rewrite::Put { value, flags, expires_ms: expires_at_ms, keep_tags: true },
                     Applied::Done { version: 0, number: Some(n), expires_at_ms },
                 )),
             }
