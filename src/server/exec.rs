@@ -100,17 +100,8 @@ impl<S: Store> Shared<S> {
                 (Outcome::Done, noreply)
             }
             Request::TooLarge { kind, key, noreply, skip } => {
-                bump(&self.counters.cmd_set);
-                // A failed set must not leave the old value readable (memcached
-                // does the same): the client meant to overwrite it.
-                if matches!(kind, StoreKind::Set | StoreKind::Replace | StoreKind::Cas) {
-                    if let Err(e) = self.store.delete(key) {
-                        self.failed(&e);
-                    }
-                    self.wrote(key);
-                }
-                bump(&self.counters.keg_server_errors);
-                reply::line(out, TOO_LARGE);
+                let overwrite = matches!(kind, StoreKind::Set | StoreKind::Replace | StoreKind::Cas);
+                self.too_large(overwrite.then_some(key), out);
                 (Outcome::Skip(skip), noreply)
             }
             Request::Delete { key, noreply } => {
@@ -159,19 +150,9 @@ impl<S: Store> Shared<S> {
                 (Outcome::Done, false)
             }
             Request::MetaTooLarge { key, flags, skip } => {
-                bump(&self.counters.cmd_set);
                 let mut buf = [0; MAX_KEY_BUF];
-                if let Some(raw) = meta_key(key, &flags, &mut buf) {
-                    // As `set`: a failed store must not leave the old value readable.
-                    if flags.mode == MetaMode::Set {
-                        if let Err(e) = self.store.delete(raw) {
-                            self.failed(&e);
-                        }
-                        self.wrote(raw);
-                    }
-                }
-                bump(&self.counters.keg_server_errors);
-                reply::line(out, TOO_LARGE);
+                let key = meta_key(key, &flags, &mut buf).filter(|_| flags.mode == MetaMode::Set);
+                self.too_large(key, out);
                 (Outcome::Skip(skip), false)
             }
         };
@@ -278,6 +259,22 @@ impl<S: Store> Shared<S> {
             Applied::Exists => meta_code(out, "EX", sent_key, flags),
             Applied::NotFound => meta_code(out, "NF", sent_key, flags),
         }
+    }
+
+    /// A storage command over the item size limit: answered, and the old
+    /// value of `overwritten` (a set, replace or cas; `ms` in set mode)
+    /// deleted, as memcached does: the client meant to overwrite it, so it
+    /// must not stay readable.
+    fn too_large(&self, overwritten: Option<&[u8]>, out: &mut Vec<u8>) {
+        bump(&self.counters.cmd_set);
+        if let Some(key) = overwritten {
+            if let Err(e) = self.store.delete(key) {
+                self.failed(&e);
+            }
+            self.wrote(key);
+        }
+        bump(&self.counters.keg_server_errors);
+        reply::line(out, TOO_LARGE);
     }
 
     /// A write of `key` went to the store: what the server holds for the key's
