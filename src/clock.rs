@@ -45,6 +45,13 @@ pub struct BootTime {
 /// ```
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds since the Unix epoch.
+    ///
+    /// ```
+    /// use keg::{Clock, ManualClock};
+    /// let clock = ManualClock::new(1_700_000_000_000);
+    /// clock.advance(std::time::Duration::from_secs(1));
+    /// assert_eq!(clock.now_ms(), 1_700_000_001_000);
+    /// ```
     fn now_ms(&self) -> u64;
 
     /// Time since boot, if this clock knows it. Without it (the default),

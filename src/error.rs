@@ -4,6 +4,14 @@ use std::io;
 use std::path::PathBuf;
 
 /// Result alias for keg operations.
+///
+/// ```
+/// fn cached_len(cache: &keg::Cache, key: &[u8]) -> keg::Result<usize> {
+///     Ok(cache.get(key)?.map_or(0, |v| v.len()))
+/// }
+/// let dir = tempfile::tempdir().unwrap();
+/// assert_eq!(cached_len(&keg::Cache::open(dir.path()).unwrap(), b"absent").unwrap(), 0);
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in a keg call.

@@ -37,7 +37,7 @@
 //! format/                                 on-disk structures, pure encode/decode, and their constants
 //! ```
 //!
-//! [`format`] is public (with `FORMAT.md`, a second reader can be written
+//! [`format`](mod@format) is public (with `FORMAT.md`, a second reader can be written
 //! from it), and so is [`inspect`], the read-only API the `keg` tool is
 //! built on. `docs/design.md` has the source map file by file and the bound
 //! of every queue and buffer.
@@ -111,6 +111,19 @@ struct ReadmeExample;
 
 /// Test support: a storage layer that fails on request and simulates power
 /// cuts (feature `fault-injection`; never in production builds).
+///
+/// ```
+/// use keg::sim::FaultFs;
+/// let fs = FaultFs::in_memory();
+/// let cache = keg::Cache::builder().storage(fs.clone()).open("/cache").unwrap();
+/// cache.set(b"k", b"v", None).unwrap(); // reached the (simulated) OS, not yet fsynced
+/// drop(cache);
+/// fs.cut_power_now();
+/// fs.crash(1).unwrap(); // unsynced bytes are lost or kept, as the seed decides
+/// fs.revive();
+/// let cache = keg::Cache::builder().storage(fs).open("/cache").unwrap();
+/// assert!(matches!(cache.get(b"k").unwrap().as_deref(), None | Some(b"v"))); // never another value
+/// ```
 #[cfg(feature = "fault-injection")]
 pub mod sim {
     pub use crate::storage::sim::{FaultError, FaultFs};

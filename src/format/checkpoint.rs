@@ -127,6 +127,13 @@ impl ClockAnchor {
 }
 
 /// The decoded checkpoint.
+///
+/// ```
+/// use keg::format::checkpoint::Checkpoint;
+/// let c = Checkpoint { durable_seq: 41, seq_mark: 1 << 20, ..Default::default() };
+/// let back = Checkpoint::decode(&c.encode()).unwrap();
+/// assert_eq!((back.durable_seq, back.seq_mark), (41, 1 << 20));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
     /// Every record with a sequence number up to this one is durable.
@@ -146,6 +153,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// True when `seq` lies in one of the void ranges.
+    ///
+    /// ```
+    /// use keg::format::checkpoint::Checkpoint;
+    /// let c = Checkpoint { void_ranges: vec![(10, 20)], ..Default::default() };
+    /// assert!(c.is_void(10) && c.is_void(20) && !c.is_void(21));
+    /// ```
     pub fn is_void(&self, seq: u64) -> bool {
         self.void_ranges.iter().any(|&(a, b)| a <= seq && seq <= b)
     }

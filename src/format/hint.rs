@@ -51,6 +51,15 @@ const TOMBSTONE_BIT: u32 = 1 << 31;
 const LEN_MASK: u32 = DEAD_BIT - 1;
 
 /// One record as a hint file lists it.
+///
+/// ```
+/// use keg::format::hint::{self, HintEntry, HintHeader};
+/// let e = HintEntry { key_hash: 0xfeed, seq: 5, expires_s: 0, len: 40, tombstone: true, dead: false };
+/// let h = HintHeader { hasher: 1, segment_id: 1, data_len: 72, count: 1, durable_seq: 5 };
+/// let bytes = hint::encode(&h, &[e]);
+/// let (_, mut entries) = hint::decode(&bytes).unwrap();
+/// assert!(entries.next().unwrap().tombstone);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HintEntry {
     /// Hash of the record's key.
@@ -202,6 +211,14 @@ impl std::fmt::Display for Disagreement {
 }
 
 /// The decoded hint header.
+///
+/// ```
+/// use keg::format::hint::{self, HintHeader, HEADER_LEN};
+/// let h = HintHeader { hasher: 1, segment_id: 9, data_len: 32, count: 0, durable_seq: 0 };
+/// let bytes = hint::encode(&h, &[]);
+/// assert_eq!(bytes.len(), HEADER_LEN);
+/// assert_eq!(hint::decode(&bytes).unwrap().0.segment_id, 9);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HintHeader {
     /// Which key hasher produced the hashes.

@@ -12,6 +12,23 @@
 //! | `hint.rs`       | the per-segment hint file used for fast open |
 //! | `checkpoint.rs` | the `checkpoint` file: durable sequence mark, void ranges, clock mark |
 //! | `marker.rs`     | the `KEG` file that marks a directory as a keg cache |
+//!
+//! A second reader needs nothing else; for example, the first record of a
+//! segment file:
+//!
+//! ```
+//! use keg::format::{record, segment};
+//! let dir = tempfile::tempdir().unwrap();
+//! let cache = keg::Cache::open(dir.path()).unwrap();
+//! cache.set(b"k", b"v", None).unwrap();
+//! drop(cache);
+//! let seg = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path())
+//!     .find(|p| p.extension().is_some_and(|e| e == "seg")).unwrap();
+//! let bytes = std::fs::read(seg).unwrap();
+//! segment::SegmentHeader::decode(&bytes).unwrap();
+//! let first = record::decode(&bytes[segment::HEADER_LEN..]).unwrap();
+//! assert_eq!((first.key, first.value), (&b"k"[..], &b"v"[..]));
+//! ```
 
 pub mod checkpoint;
 pub mod hint;

@@ -253,6 +253,13 @@ pub fn namespace_of(key: &[u8]) -> Option<&[u8]> {
 }
 
 /// What a record says about its key.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, Kind::Tombstone, 3, 0, b"gone", b"").unwrap();
+/// assert_eq!(record::decode(&buf).unwrap().kind, Kind::Tombstone);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// The key maps to the record's value.
@@ -276,6 +283,14 @@ impl Kind {
 }
 
 /// The fixed-size part of a record, decoded.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, Kind::Value, 42, 1_700_000_000_000, b"k", b"v").unwrap();
+/// let h = record::decode_header(&buf).unwrap();
+/// assert_eq!((h.seq, h.expires_ms, h.key_len, h.value_len), (42, 1_700_000_000_000, 1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// The stored checksum.
@@ -296,11 +311,28 @@ pub struct Header {
 
 impl Header {
     /// Total record length: header, key and value.
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Value, 1, 0, b"key", b"value").unwrap();
+    /// assert_eq!(record::decode_header(&buf).unwrap().record_len(), buf.len() as u64);
+    /// ```
     pub fn record_len(&self) -> u64 {
         HEADER_LEN as u64 + self.key_len as u64 + self.value_len as u64
     }
 
     /// The record kind, or `None` for a code version 1 does not define.
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Value, 1, 0, b"k", b"v").unwrap();
+    /// let mut h = record::decode_header(&buf).unwrap();
+    /// assert_eq!(h.kind(), Some(Kind::Value));
+    /// h.kind_code = 9;
+    /// assert_eq!(h.kind(), None);
+    /// ```
     pub fn kind(&self) -> Option<Kind> {
         match self.kind_code {
             1 => Some(Kind::Value),
@@ -312,6 +344,14 @@ impl Header {
 }
 
 /// A decoded, checksum-verified record borrowing its key and value.
+///
+/// ```
+/// use keg::format::record::{self, Kind};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, Kind::Value, 7, 0, b"user:1", b"alice").unwrap();
+/// let r = record::decode(&buf).unwrap();
+/// assert_eq!((r.key, r.value, r.header.seq), (&b"user:1"[..], &b"alice"[..], 7));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     /// The decoded header.
@@ -344,11 +384,26 @@ impl Record<'_> {
 
 impl Record<'_> {
     /// Total bytes the record occupies on disk.
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Value, 1, 0, b"k", b"v").unwrap();
+    /// buf.extend_from_slice(b"the next record starts here");
+    /// assert_eq!(record::decode(&buf).unwrap().len(), record::encoded_len(1, 1) as u64);
+    /// ```
     pub fn len(&self) -> u64 {
         self.header.record_len()
     }
 
     /// Never true: a record always has at least a header and a key.
+    ///
+    /// ```
+    /// use keg::format::record::{self, Kind};
+    /// let mut buf = Vec::new();
+    /// record::encode(&mut buf, Kind::Tombstone, 1, 0, b"k", b"").unwrap();
+    /// assert!(!record::decode(&buf).unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         false
     }
@@ -629,6 +684,16 @@ pub fn decode_invalidation(buf: &[u8]) -> Result<Invalidation<'_>, DecodeError> 
 }
 
 /// Field checks that apply once the checksum has matched.
+///
+/// ```
+/// use keg::format::{record::{self, Kind}, DecodeError};
+/// let mut buf = Vec::new();
+/// record::encode(&mut buf, Kind::Value, 1, 0, b"k", b"v").unwrap();
+/// let mut h = record::decode_header(&buf).unwrap();
+/// assert_eq!(record::validate(&h).unwrap(), Kind::Value);
+/// h.kind_code = 9;
+/// assert!(matches!(record::validate(&h), Err(DecodeError::Invalid(_))));
+/// ```
 pub fn validate(header: &Header) -> Result<Kind, DecodeError> {
     if header.key_len == 0 {
         return Err(DecodeError::Invalid("key_len is 0"));

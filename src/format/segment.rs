@@ -26,6 +26,11 @@ pub const MAGIC: [u8; 8] = *b"\x8bKEGSEG\n";
 ///
 /// New keys land in the short probationary log; keys that prove popular move
 /// to the main log (see `src/maintain/`).
+///
+/// ```
+/// use keg::format::segment::LogKind;
+/// assert_eq!(LogKind::ALL.map(LogKind::name), ["probation", "main"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogKind {
     /// The small probationary log where new keys land.
@@ -39,6 +44,11 @@ impl LogKind {
     pub const ALL: [LogKind; 2] = [LogKind::Probation, LogKind::Main];
 
     /// This log's position in [`LogKind::ALL`].
+    ///
+    /// ```
+    /// use keg::format::segment::LogKind;
+    /// assert!(LogKind::ALL.iter().enumerate().all(|(i, log)| log.index() == i));
+    /// ```
     pub fn index(self) -> usize {
         match self {
             LogKind::Probation => 0,
@@ -47,6 +57,10 @@ impl LogKind {
     }
 
     /// A short name for tools and logs.
+    ///
+    /// ```
+    /// assert_eq!(keg::format::segment::LogKind::Main.name(), "main");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             LogKind::Probation => "probation",
@@ -56,6 +70,13 @@ impl LogKind {
 }
 
 /// A decoded segment header.
+///
+/// ```
+/// use keg::format::segment::{SegmentHeader, LogKind, HEADER_LEN};
+/// let bytes = SegmentHeader { log: LogKind::Probation, id: 12, created_ms: 1_700_000_000_000 }.encode();
+/// assert_eq!(bytes.len(), HEADER_LEN);
+/// assert_eq!(SegmentHeader::decode(&bytes).unwrap().id, 12);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentHeader {
     /// Which log the segment belongs to.

@@ -16,6 +16,24 @@ use crate::item::expiry_after;
 use crate::stripe::Counter;
 
 /// Expiration times above this many seconds are Unix times (memcached's 30 days).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::sync::Arc;
+/// use keg::server::{Config, ListenAddr, MemoryStore, Server, RELATIVE_EXPTIME_MAX};
+/// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+/// let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
+/// let shutdown = server.shutdown_handle();
+/// let running = std::thread::spawn(move || server.run(Arc::new(MemoryStore::new(1 << 20))));
+/// let mut client = std::net::TcpStream::connect(addr).unwrap();
+/// let (days, past) = (RELATIVE_EXPTIME_MAX, RELATIVE_EXPTIME_MAX + 1); // 30 days from now; a Unix time in 1970
+/// write!(client, "set a 0 {days} 1\r\na\r\nset b 0 {past} 1\r\nb\r\nget a b\r\nquit\r\n").unwrap();
+/// let mut replies = String::new();
+/// client.read_to_string(&mut replies).unwrap();
+/// assert_eq!(replies, "STORED\r\nSTORED\r\nVALUE a 0 1\r\na\r\nEND\r\n"); // b expired at once
+/// shutdown.graceful();
+/// running.join().unwrap();
+/// ```
 pub const RELATIVE_EXPTIME_MAX: i64 = 60 * 60 * 24 * 30;
 
 /// What every connection of one server shares.

@@ -91,6 +91,12 @@ impl Inner {
 
 impl MemoryStore {
     /// An empty store accepting values up to `max_item_size` bytes.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store, StoreError};
+    /// let store = MemoryStore::new(4);
+    /// assert_eq!(store.set(b"k", b"12345", 0, None).unwrap_err(), StoreError::TooLarge);
+    /// ```
     pub fn new(max_item_size: usize) -> MemoryStore {
         MemoryStore { max_item_size, inner: Mutex::new(Inner::default()) }
     }

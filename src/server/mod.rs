@@ -125,6 +125,12 @@ pub const DEFAULT_UNIX_MODE: u32 = 0o700;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:11211";
 
 /// How much the server writes to stderr, one line per event.
+///
+/// ```
+/// use keg::server::{Config, LogLevel};
+/// assert!(LogLevel::Errors < LogLevel::Info); // each level logs what the ones before it do, and more
+/// let quiet = Config { log: LogLevel::Errors, ..Config::default() };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum LogLevel {
     /// Nothing.
@@ -139,6 +145,13 @@ pub enum LogLevel {
 }
 
 /// The server's log: lines on stderr, `keg serve: <event>`.
+///
+/// ```
+/// use keg::server::{Log, LogLevel};
+/// let log = Log::new(LogLevel::Errors);
+/// log.error(format_args!("disk full")); // printed: keg serve: disk full
+/// log.info(format_args!("listening")); // not printed at this level
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Log {
     level: LogLevel,
@@ -146,11 +159,20 @@ pub struct Log {
 
 impl Log {
     /// A log at `level`.
+    ///
+    /// ```
+    /// let log = keg::server::Log::new(keg::server::LogLevel::Debug);
+    /// log.debug(format_args!("connection from 127.0.0.1:50000"));
+    /// ```
     pub fn new(level: LogLevel) -> Log {
         Log { level }
     }
 
     /// A log that writes nothing.
+    ///
+    /// ```
+    /// keg::server::Log::off().error(format_args!("never printed"));
+    /// ```
     pub fn off() -> Log {
         Log { level: LogLevel::Off }
     }
@@ -162,16 +184,28 @@ impl Log {
     }
 
     /// Logs an error.
+    ///
+    /// ```
+    /// keg::server::Log::default().error(format_args!("cannot accept: {}", "EMFILE"));
+    /// ```
     pub fn error(&self, args: fmt::Arguments<'_>) {
         self.at(LogLevel::Errors, args);
     }
 
     /// Logs a start or stop event.
+    ///
+    /// ```
+    /// keg::server::Log::default().info(format_args!("stopped"));
+    /// ```
     pub fn info(&self, args: fmt::Arguments<'_>) {
         self.at(LogLevel::Info, args);
     }
 
-    /// Logs a connection event.
+    /// Logs a connection event (printed only at [`LogLevel::Debug`]).
+    ///
+    /// ```
+    /// keg::server::Log::default().debug(format_args!("not printed at the default level"));
+    /// ```
     pub fn debug(&self, args: fmt::Arguments<'_>) {
         self.at(LogLevel::Debug, args);
     }
@@ -179,6 +213,25 @@ impl Log {
 
 /// The server's settings; see the module documentation for what each limit
 /// protects and the answer a client over it gets.
+///
+/// ```
+/// use std::time::Duration;
+/// use keg::server::{Config, Server};
+/// let config = Config {
+///     listen: vec!["127.0.0.1:0".parse().unwrap(), "unix:/tmp/keg-config-example.sock".parse().unwrap()],
+///     max_connections: 64,
+///     idle_timeout: Some(Duration::from_secs(300)),
+///     ..Config::default()
+/// };
+/// # let _ = std::fs::remove_file("/tmp/keg-config-example.sock");
+/// let server = Server::bind(config).unwrap();
+/// assert_eq!(server.local_addrs().len(), 2);
+/// # drop(server);
+/// # let _ = std::fs::remove_file("/tmp/keg-config-example.sock");
+/// // A setting out of its bounds is refused, with the reason:
+/// let bad = Config { max_connections: 0, ..Config::default() };
+/// assert!(Server::bind(bad).unwrap_err().to_string().contains("max_connections"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen (at least one). Default: `127.0.0.1:11211`.
@@ -243,6 +296,14 @@ impl Config {
 }
 
 /// How [`Server::run`] ended.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keg::server::{Config, MemoryStore, Server, Stopped};
+/// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+/// server.shutdown_handle().now(); // stopped before it starts: `run` returns at once
+/// assert_eq!(server.run(Arc::new(MemoryStore::new(1 << 20))), Stopped::Forced);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
     /// A graceful stop: listeners closed, connections answered what they had
@@ -259,6 +320,16 @@ pub enum Stopped {
 }
 
 /// Stops a running server from another thread (or a signal).
+///
+/// ```
+/// use std::sync::Arc;
+/// use keg::server::{Config, MemoryStore, Server, Stopped};
+/// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+/// let shutdown = server.shutdown_handle();
+/// let running = std::thread::spawn(move || server.run(Arc::new(MemoryStore::new(1 << 20))));
+/// shutdown.graceful();
+/// assert_eq!(running.join().unwrap(), Stopped::Graceful { unfinished: 0 });
+/// ```
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     state: Arc<watch::Sender<u8>>,
@@ -274,6 +345,22 @@ impl Shutdown {
     }
 
     /// Stops accepting, answers what was read, then returns from [`Server::run`].
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::Arc;
+    /// use keg::server::{Config, ListenAddr, MemoryStore, Server};
+    /// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
+    /// let shutdown = server.shutdown_handle();
+    /// let running = std::thread::spawn(move || server.run(Arc::new(MemoryStore::new(1 << 20))));
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"version\r\n").unwrap();
+    /// let mut reply = [0u8; 8];
+    /// client.read_exact(&mut reply).unwrap(); // "VERSION "
+    /// shutdown.graceful(); // the open connection is closed once it has nothing left to answer
+    /// running.join().unwrap();
+    /// ```
     pub fn graceful(&self) {
         self.state.send_if_modified(|s| {
             let was = *s;
@@ -283,12 +370,32 @@ impl Shutdown {
     }
 
     /// Returns from [`Server::run`] at once.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keg::server::{Config, MemoryStore, Server, Stopped};
+    /// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let shutdown = server.shutdown_handle();
+    /// let running = std::thread::spawn(move || server.run(Arc::new(MemoryStore::new(1 << 20))));
+    /// shutdown.graceful();
+    /// shutdown.now(); // a second request, as a second signal: no grace period
+    /// running.join().unwrap();
+    /// ```
     pub fn now(&self) {
         self.state.send_replace(NOW);
     }
 }
 
 /// A server with its listening sockets bound, ready to [`run`](Server::run).
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use keg::server::{Config, Server};
+/// // What `keg serve --dir /var/cache/keg` does, less its flags:
+/// let cache = keg::Cache::open("/var/cache/keg").unwrap();
+/// let config = Config { handle_signals: true, ..Config::default() }; // 127.0.0.1:11211
+/// let stopped = Server::bind(config).unwrap().run(Arc::new(cache)); // until SIGINT or SIGTERM
+/// ```
 pub struct Server {
     config: Config,
     bound: Vec<listen::Bound>,
@@ -316,6 +423,14 @@ impl Server {
     /// Checks `config` and binds every listen address (a TCP port 0 gets a
     /// free port: see [`Server::local_addrs`]). Fails if any address is taken,
     /// or a unix socket path is another server's live socket or not a socket.
+    ///
+    /// ```
+    /// use keg::server::{Config, Server};
+    /// let first = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let taken = first.local_addrs()[0].clone();
+    /// let err = Server::bind(Config { listen: vec![taken], ..Config::default() }).unwrap_err();
+    /// assert!(err.to_string().starts_with("cannot listen on 127.0.0.1:"));
+    /// ```
     pub fn bind(config: Config) -> io::Result<Server> {
         config.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut bound = Vec::new();
@@ -341,17 +456,49 @@ impl Server {
     }
 
     /// The addresses bound, in the order of [`Config::listen`].
+    ///
+    /// ```
+    /// use keg::server::{Config, ListenAddr, Server};
+    /// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let ListenAddr::Tcp(addr) = &server.local_addrs()[0] else { unreachable!() };
+    /// assert_ne!(addr.port(), 0); // the port the system chose
+    /// ```
     pub fn local_addrs(&self) -> &[ListenAddr] {
         &self.addrs
     }
 
-    /// A handle that stops [`Server::run`].
+    /// A handle that stops [`Server::run`] (see [`Shutdown`]).
+    ///
+    /// ```
+    /// use keg::server::{Config, Server};
+    /// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let for_another_thread = server.shutdown_handle();
+    /// ```
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
 
     /// Serves `store` until stopped (by the [`Shutdown`] handle, or a signal
     /// with [`Config::handle_signals`]).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::sync::Arc;
+    /// use keg::server::{Config, ListenAddr, Server};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let cache = Arc::new(keg::Cache::open(dir.path()).unwrap());
+    /// let server = Server::bind(Config { listen: vec!["127.0.0.1:0".parse().unwrap()], ..Config::default() }).unwrap();
+    /// let ListenAddr::Tcp(addr) = server.local_addrs()[0].clone() else { unreachable!() };
+    /// let shutdown = server.shutdown_handle();
+    /// let served = Arc::clone(&cache);
+    /// let running = std::thread::spawn(move || server.run(served));
+    /// let mut client = std::net::TcpStream::connect(addr).unwrap();
+    /// client.write_all(b"set k 0 0 2\r\nhi\r\nquit\r\n").unwrap();
+    /// client.read_to_end(&mut Vec::new()).unwrap();
+    /// shutdown.graceful();
+    /// running.join().unwrap();
+    /// assert_eq!(&cache.get(b"k").unwrap().unwrap()[..], b"hi"); // what the client stored, in the cache's files
+    /// ```
     pub fn run<S: Store>(self, store: Arc<S>) -> Stopped {
         let Server { config, bound, runtime, shutdown, signals, .. } = self;
         let log = Log::new(config.log);

@@ -37,6 +37,13 @@ pub const MAX_DECLARED_LEN: u64 = i32::MAX as u64 - 2;
 const MAX_TOKENS: usize = 24;
 
 /// The parser's limits.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request};
+/// let limits = Limits { max_item_size: 4, ..Limits::default() };
+/// let Parsed::Request { request, .. } = parse(b"set k 0 0 5\r\nhello\r\n", &limits) else { panic!() };
+/// assert!(matches!(request, Request::TooLarge { skip: 7, .. })); // the 5 bytes and their \r\n are dropped
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest request line, including `\r\n`.
@@ -60,12 +67,23 @@ impl Default for Limits {
 impl Limits {
     /// The most bytes one request can need in the input buffer: a longest
     /// line, or a storage line with a largest data block and its `\r\n`.
+    ///
+    /// ```
+    /// use keg::server::protocol::Limits;
+    /// assert_eq!(Limits::default().max_request(), 2048 + (1 << 20) + 2);
+    /// ```
     pub fn max_request(&self) -> usize {
         self.max_retrieval_line.max(self.max_line.saturating_add(self.max_item_size).saturating_add(2))
     }
 }
 
 /// The six storage commands.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request, StoreKind};
+/// let Parsed::Request { request, .. } = parse(b"cas k 0 0 1 99\r\nx\r\n", &Limits::default()) else { panic!() };
+/// assert!(matches!(request, Request::Store { kind: StoreKind::Cas, cas: 99, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
     /// `set`: store.
@@ -83,6 +101,12 @@ pub enum StoreKind {
 }
 
 /// The four retrieval commands.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request, RetrieveKind};
+/// let Parsed::Request { request, .. } = parse(b"gat 60 a b\r\n", &Limits::default()) else { panic!() };
+/// assert!(matches!(request, Request::Retrieve { kind: RetrieveKind::Gat, exptime: 60, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetrieveKind {
     /// `get <key>*`
@@ -97,17 +121,33 @@ pub enum RetrieveKind {
 
 impl RetrieveKind {
     /// Whether the reply carries cas uniques.
+    ///
+    /// ```
+    /// use keg::server::protocol::RetrieveKind;
+    /// assert!(RetrieveKind::Gats.with_cas() && !RetrieveKind::Get.with_cas());
+    /// ```
     pub fn with_cas(self) -> bool {
         matches!(self, RetrieveKind::Gets | RetrieveKind::Gats)
     }
 
     /// Whether the command also sets the items' expiry.
+    ///
+    /// ```
+    /// use keg::server::protocol::RetrieveKind;
+    /// assert!(RetrieveKind::Gat.touches() && !RetrieveKind::Gets.touches());
+    /// ```
     pub fn touches(self) -> bool {
         matches!(self, RetrieveKind::Gat | RetrieveKind::Gats)
     }
 }
 
 /// The keys of a retrieval line, in order (see [`Request::Retrieve`]).
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request};
+/// let Parsed::Request { request: Request::Retrieve { keys, .. }, .. } = parse(b"get a  bb c\r\n", &Limits::default()) else { panic!() };
+/// assert_eq!(keys.collect::<Vec<_>>(), [&b"a"[..], b"bb", b"c"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Keys<'a> {
     rest: &'a [u8],
@@ -115,6 +155,13 @@ pub struct Keys<'a> {
 
 impl<'a> Keys<'a> {
     /// The keys not yet taken, as the raw text of the line.
+    ///
+    /// ```
+    /// use keg::server::protocol::{parse, Limits, Parsed, Request};
+    /// let Parsed::Request { request: Request::Retrieve { mut keys, .. }, .. } = parse(b"get a b\r\n", &Limits::default()) else { panic!() };
+    /// keys.next();
+    /// assert_eq!(keys.as_bytes(), b" b");
+    /// ```
     pub fn as_bytes(&self) -> &'a [u8] {
         self.rest
     }
@@ -131,6 +178,13 @@ impl<'a> Iterator for Keys<'a> {
 }
 
 /// A whole, well-formed request.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request};
+/// let Parsed::Request { request, len } = parse(b"incr hits 5 noreply\r\nversion\r\n", &Limits::default()) else { panic!() };
+/// assert_eq!(request, Request::Arith { incr: true, key: b"hits", delta: 5, noreply: true });
+/// assert_eq!(len, 21); // the next request starts after it
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request<'a> {
     /// A storage command with its data block.
@@ -251,7 +305,15 @@ pub enum Request<'a> {
     },
 }
 
-/// The four meta commands that take a key.
+/// The meta commands that take a key.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, MetaCommand, Parsed, Request};
+/// let Parsed::Request { request, .. } = parse(b"md session:9 q\r\n", &Limits::default()) else { panic!() };
+/// let Request::Meta { command, flags, .. } = request else { panic!() };
+/// assert_eq!(command, MetaCommand::Delete);
+/// assert!(flags.quiet);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaCommand {
     /// `mg <key> <flags>*`: get.
@@ -267,6 +329,12 @@ pub enum MetaCommand {
 }
 
 /// `ms`'s modes (flag `M`).
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, MetaMode, Parsed, Request};
+/// let Parsed::Request { request: Request::Meta { flags, .. }, .. } = parse(b"ms k 1 ME\r\nx\r\n", &Limits::default()) else { panic!() };
+/// assert_eq!(flags.mode, MetaMode::Add);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetaMode {
     /// `MS` (the default): store.
@@ -362,12 +430,24 @@ impl<'a> MetaFlags<'a> {
 
     /// The flags that return something (`c f h k l s t O`), in the order the
     /// request gave them, which is the order of the reply.
+    ///
+    /// ```
+    /// use keg::server::protocol::{parse, Limits, Parsed, Request};
+    /// let Parsed::Request { request: Request::Meta { flags, .. }, .. } = parse(b"mg k t v c f\r\n", &Limits::default()) else { panic!() };
+    /// assert_eq!(flags.returns(), b"tcf"); // `v` returns the value, not a flag
+    /// ```
     pub fn returns(&self) -> &[u8] {
         &self.returns[..usize::from(self.returns_len)]
     }
 }
 
 /// A request the parser refused, and the line that carried it.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, ProtocolError};
+/// let Parsed::Invalid { error, .. } = parse(b"incr k lots\r\n", &Limits::default()) else { panic!() };
+/// assert_eq!(error, ProtocolError::InvalidDelta);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolError {
     /// An unknown command (or an empty line): `ERROR`.
@@ -405,6 +485,12 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     /// The reply line, without `\r\n`.
+    ///
+    /// ```
+    /// use keg::server::protocol::ProtocolError;
+    /// assert_eq!(ProtocolError::UnknownCommand.reply(), "ERROR");
+    /// assert_eq!(ProtocolError::LineTooLong.reply(), "CLIENT_ERROR line too long");
+    /// ```
     pub fn reply(self) -> &'static str {
         match self {
             ProtocolError::UnknownCommand => "ERROR",
@@ -435,6 +521,15 @@ impl fmt::Display for ProtocolError {
 }
 
 /// What the start of an input buffer holds.
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed};
+/// let limits = Limits::default();
+/// // The line has come, its data block not yet: the buffer must reach 20 bytes.
+/// assert_eq!(parse(b"set k 0 0 5\r\nhel", &limits), Parsed::Incomplete { needed: Some(20) });
+/// // A bad line takes its data block with it (dropped, not read as a command).
+/// assert!(matches!(parse(b"set k x 0 5\r\nhello\r\n", &limits), Parsed::Invalid { len: 13, skip: 7, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parsed<'a> {
     /// Not a whole request yet: read more. `needed`, when known, is how long
@@ -489,6 +584,22 @@ pub fn check_key(key: &[u8]) -> bool {
 }
 
 /// Looks at the start of `input`; see [`Parsed`].
+///
+/// ```
+/// use keg::server::protocol::{parse, Limits, Parsed, Request};
+/// let limits = Limits::default();
+/// let mut input: &[u8] = b"version\r\nmn\r\nbogus\r\nget";
+/// let mut seen = Vec::new();
+/// loop {
+///     match parse(input, &limits) {
+///         Parsed::Request { len, request } => (seen.push(format!("{request:?}")), input = &input[len..]),
+///         Parsed::Invalid { len, error, .. } => (seen.push(error.to_string()), input = &input[len..]),
+///         Parsed::Incomplete { .. } | Parsed::LineTooLong { .. } => break, // read more, or answer and drop the line
+///     };
+/// }
+/// assert_eq!(seen, ["Version", "MetaNoop", "ERROR"]);
+/// assert_eq!(input, b"get"); // kept for the next read
+/// ```
 pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Parsed<'a> {
     let retrieval = is_retrieval_line(input);
     let max_line = if retrieval { limits.max_retrieval_line.max(limits.max_line) } else { limits.max_line };

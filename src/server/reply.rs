@@ -39,6 +39,12 @@ pub const TOO_MANY_CONNECTIONS: &str = "SERVER_ERROR too many open connections";
 pub const OUT_OF_THREADS: &str = "SERVER_ERROR out of resources: cannot start a thread for this connection";
 
 /// Appends `text` and `\r\n`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::line(&mut out, keg::server::reply::STORED);
+/// assert_eq!(out, b"STORED\r\n");
+/// ```
 pub fn line(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -46,6 +52,12 @@ pub fn line(out: &mut Vec<u8>, text: &str) {
 
 /// Appends one item of a retrieval reply: `VALUE <key> <flags> <bytes> [<cas>]`
 /// and the data block.
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::value(&mut out, b"greeting", 0, b"hello", None); // `get` gives no cas
+/// assert_eq!(out, b"VALUE greeting 0 5\r\nhello\r\n");
+/// ```
 pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option<u64>) {
     out.extend_from_slice(b"VALUE ");
     out.extend_from_slice(key);
@@ -59,21 +71,45 @@ pub fn value(out: &mut Vec<u8>, key: &[u8], flags: u32, data: &[u8], cas: Option
 }
 
 /// Appends a number on its own line (the reply to `incr` and `decr`).
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::number(&mut out, u64::MAX);
+/// assert_eq!(out, b"18446744073709551615\r\n");
+/// ```
 pub fn number(out: &mut Vec<u8>, n: u64) {
     let _ = write!(out, "{n}\r\n");
 }
 
-/// Appends `CLIENT_ERROR <why>`.
+/// Appends `CLIENT_ERROR <why>`, on one line whatever `why` holds.
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::client_error(&mut out, "bad\r\ndata");
+/// assert_eq!(out, b"CLIENT_ERROR bad  data\r\n"); // a client cannot be made to read a second reply
+/// ```
 pub fn client_error(out: &mut Vec<u8>, why: impl Display) {
     let _ = write!(out, "CLIENT_ERROR {}\r\n", one_line(&why.to_string()));
 }
 
-/// Appends `SERVER_ERROR <why>`.
+/// Appends `SERVER_ERROR <why>`, on one line of at most 512 bytes of `why`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::server_error(&mut out, "x".repeat(600));
+/// assert_eq!(out.len(), "SERVER_ERROR ".len() + 512 + 2);
+/// ```
 pub fn server_error(out: &mut Vec<u8>, why: impl Display) {
     let _ = write!(out, "SERVER_ERROR {}\r\n", one_line(&why.to_string()));
 }
 
 /// Appends one `STAT <name> <value>` line.
+///
+/// ```
+/// let mut out = Vec::new();
+/// keg::server::reply::stat(&mut out, "curr_items", 42);
+/// assert_eq!(out, b"STAT curr_items 42\r\n");
+/// ```
 pub fn stat(out: &mut Vec<u8>, name: &str, value: impl Display) {
     let _ = write!(out, "STAT {name} {value}\r\n");
 }

@@ -16,9 +16,28 @@ use crate::item::expiry_after;
 /// A time to live as the store takes it: `None` keeps the item until it is
 /// deleted or evicted; `Some(Duration::ZERO)` means "already expired" (a write
 /// with it leaves no readable value behind).
+///
+/// ```
+/// use std::time::Duration;
+/// use keg::server::{MemoryStore, Store, Ttl};
+/// let store = MemoryStore::new(1 << 20);
+/// let expired: Ttl = Some(Duration::ZERO);
+/// store.set(b"k", b"v", 0, expired).unwrap();
+/// assert!(store.get(b"k").unwrap().is_none());
+/// ```
 pub type Ttl = Option<Duration>;
 
 /// One item read from a store.
+///
+/// ```
+/// use std::time::Duration;
+/// use keg::server::{MemoryStore, Store};
+/// let store = MemoryStore::new(1 << 20);
+/// store.set(b"k", b"v", 3, Some(Duration::from_secs(60))).unwrap();
+/// let item = store.get(b"k").unwrap().unwrap();
+/// assert_eq!((item.value.as_ref(), item.flags), (&b"v"[..], 3));
+/// assert!(item.expires_at_ms > 0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item<V> {
     /// The value's bytes.
@@ -34,6 +53,15 @@ pub struct Item<V> {
 }
 
 /// The outcome of a compare-and-swap ([`Store::cas`]).
+///
+/// ```
+/// use keg::server::{CasResult, MemoryStore, Store};
+/// let store = MemoryStore::new(1 << 20);
+/// assert_eq!(store.cas(b"k", b"v", 0, None, 1).unwrap(), CasResult::Missing);
+/// let v = store.set(b"k", b"a", 0, None).unwrap();
+/// assert_eq!(store.cas(b"k", b"b", 0, None, v + 1).unwrap(), CasResult::Changed);
+/// assert!(matches!(store.cas(b"k", b"b", 0, None, v).unwrap(), CasResult::Stored(new) if new > v));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CasResult {
     /// The version matched and the value was stored; the item's new version.
@@ -45,6 +73,15 @@ pub enum CasResult {
 }
 
 /// A conditional write of the meta commands ([`Store::apply`]).
+///
+/// ```
+/// use keg::server::{Applied, Change, MemoryStore, Store};
+/// use keg::server::protocol::MetaMode;
+/// let store = MemoryStore::new(1 << 20);
+/// let add = Change::Store { mode: MetaMode::Add, data: b"first", flags: 0, ttl: None };
+/// assert!(matches!(store.apply(b"k", &add, None).unwrap(), Applied::Done { .. }));
+/// assert_eq!(store.apply(b"k", &add, None).unwrap(), Applied::NotStored);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
     /// `ms`: store `data` as `mode` says. Appends and prepends keep the
@@ -77,6 +114,16 @@ pub enum Change<'a> {
 }
 
 /// What a [`Store::apply`] did.
+///
+/// ```
+/// use keg::server::{Applied, Change, MemoryStore, Store};
+/// let store = MemoryStore::new(1 << 20);
+/// let vivify = Change::Arith { decrement: false, delta: 1, ttl: None, vivify: Some((10, None)) };
+/// let Applied::Done { number, version, .. } = store.apply(b"hits", &vivify, None).unwrap() else { panic!() };
+/// assert_eq!(number, Some(10)); // created at the initial number, without the delta
+/// assert!(version > 0);
+/// assert_eq!(store.apply(b"gone", &Change::Delete, None).unwrap(), Applied::NotFound);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
     /// Stored (or, for [`Change::Delete`], deleted): `HD`.
@@ -204,6 +251,15 @@ pub(crate) fn parse_number(v: &[u8]) -> Option<u64> {
 }
 
 /// Why a store operation failed.
+///
+/// ```
+/// use keg::server::{MemoryStore, Store, StoreError};
+/// let store = MemoryStore::new(1 << 20);
+/// store.set(b"k", b"not a number", 0, None).unwrap();
+/// let err = store.incr(b"k", 1).unwrap_err();
+/// assert_eq!(err, StoreError::NotANumber);
+/// assert_eq!(err.to_string(), "cannot increment or decrement non-numeric value"); // memcached's words
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     /// `incr`/`decr` on a value that is not a decimal unsigned 64-bit number.
@@ -230,6 +286,14 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// Result alias for store operations.
+///
+/// ```
+/// use keg::server::{MemoryStore, Store, StoreResult};
+/// fn bump(store: &impl Store, key: &[u8]) -> StoreResult<u64> {
+///     Ok(store.incr(key, 1)?.unwrap_or(0))
+/// }
+/// assert_eq!(bump(&MemoryStore::new(1 << 20), b"absent").unwrap(), 0);
+/// ```
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What the server asks of the storage behind it.
@@ -252,34 +316,142 @@ pub trait Store: Send + Sync + 'static {
     type Value: AsRef<[u8]> + Send;
 
     /// The live item under `key`, if any.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert!(store.get(b"k").unwrap().is_none());
+    /// store.set(b"k", b"v", 0, None).unwrap();
+    /// assert_eq!(store.get(b"k").unwrap().unwrap().value.as_ref(), b"v");
+    /// ```
     fn get(&self, key: &[u8]) -> StoreResult<Option<Item<Self::Value>>>;
     /// The live item under `key`, if any, after giving it the time to live `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"k", b"v", 0, None).unwrap();
+    /// let item = store.get_and_touch(b"k", Some(Duration::from_secs(60))).unwrap().unwrap();
+    /// assert!(item.expires_at_ms > 0); // it had no expiry before
+    /// ```
     fn get_and_touch(&self, key: &[u8], ttl: Ttl) -> StoreResult<Option<Item<Self::Value>>>;
     /// Stores `value` under `key` whatever was there; returns the new version.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// let v1 = store.set(b"k", b"a", 0, None).unwrap();
+    /// let v2 = store.set(b"k", b"b", 0, None).unwrap();
+    /// assert!(v2 > v1);
+    /// ```
     fn set(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<u64>;
     /// Stores only if `key` has no live value; `None` when it has one.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert!(store.add(b"lock", b"me", 0, None).unwrap().is_some());
+    /// assert!(store.add(b"lock", b"you", 0, None).unwrap().is_none()); // one caller wins
+    /// ```
     fn add(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<Option<u64>>;
     /// Stores only if `key` has a live value; `None` when it has none.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert!(store.replace(b"k", b"v", 0, None).unwrap().is_none());
+    /// store.set(b"k", b"a", 0, None).unwrap();
+    /// assert!(store.replace(b"k", b"v", 0, None).unwrap().is_some());
+    /// ```
     fn replace(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl) -> StoreResult<Option<u64>>;
     /// Appends `data` to the live value of `key`, keeping its flags and
     /// expiry; `None` when it has none.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"log", b"a", 5, None).unwrap();
+    /// store.append(b"log", b"b").unwrap();
+    /// let item = store.get(b"log").unwrap().unwrap();
+    /// assert_eq!((item.value.as_ref(), item.flags), (&b"ab"[..], 5));
+    /// ```
     fn append(&self, key: &[u8], data: &[u8]) -> StoreResult<Option<u64>>;
     /// Prepends `data` to the live value of `key`, keeping its flags and
     /// expiry; `None` when it has none.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert!(store.prepend(b"log", b"a").unwrap().is_none());
+    /// store.set(b"log", b"b", 0, None).unwrap();
+    /// store.prepend(b"log", b"a").unwrap();
+    /// assert_eq!(store.get(b"log").unwrap().unwrap().value.as_ref(), b"ab");
+    /// ```
     fn prepend(&self, key: &[u8], data: &[u8]) -> StoreResult<Option<u64>>;
-    /// Stores only if the live value of `key` has version `version`.
+    /// Stores only if the live value of `key` has version `version`
+    /// (see [`CasResult`]).
+    ///
+    /// ```
+    /// use keg::server::{CasResult, MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// let seen = store.set(b"k", b"a", 0, None).unwrap();
+    /// store.set(b"k", b"b", 0, None).unwrap(); // another client wrote in between
+    /// assert_eq!(store.cas(b"k", b"c", 0, None, seen).unwrap(), CasResult::Changed);
+    /// ```
     fn cas(&self, key: &[u8], value: &[u8], flags: u32, ttl: Ttl, version: u64) -> StoreResult<CasResult>;
     /// Adds `delta` to the decimal number stored under `key` (wrapping at
     /// 2^64); `None` when the key has no live value.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert_eq!(store.incr(b"n", 1).unwrap(), None);
+    /// store.set(b"n", &u64::MAX.to_string().into_bytes(), 0, None).unwrap();
+    /// assert_eq!(store.incr(b"n", 2).unwrap(), Some(1));
+    /// ```
     fn incr(&self, key: &[u8], delta: u64) -> StoreResult<Option<u64>>;
     /// Subtracts `delta` from the decimal number stored under `key`, stopping
     /// at 0; `None` when the key has no live value.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"n", b"3", 0, None).unwrap();
+    /// assert_eq!(store.decr(b"n", 5).unwrap(), Some(0));
+    /// ```
     fn decr(&self, key: &[u8], delta: u64) -> StoreResult<Option<u64>>;
     /// Gives the live value of `key` the time to live `ttl`; false when there is none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// assert!(!store.touch(b"k", None).unwrap());
+    /// store.set(b"k", b"v", 0, Some(Duration::from_secs(5))).unwrap();
+    /// assert!(store.touch(b"k", None).unwrap()); // now kept until deleted or evicted
+    /// assert_eq!(store.get(b"k").unwrap().unwrap().expires_at_ms, 0);
+    /// ```
     fn touch(&self, key: &[u8], ttl: Ttl) -> StoreResult<bool>;
     /// Deletes `key`; whether it had a live value.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"k", b"v", 0, None).unwrap();
+    /// assert!(store.delete(b"k").unwrap());
+    /// assert!(!store.delete(b"k").unwrap());
+    /// ```
     fn delete(&self, key: &[u8]) -> StoreResult<bool>;
     /// Deletes every item.
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"a", b"1", 0, None).unwrap();
+    /// store.clear().unwrap();
+    /// assert!(store.get(b"a").unwrap().is_none());
+    /// ```
     fn clear(&self) -> StoreResult<()>;
     /// The meta commands' writes: applies `change` to `key` in one atomic
     /// step, only if the item's version is `if_version` when one is given
@@ -297,5 +469,12 @@ pub trait Store: Send + Sync + 'static {
     /// ```
     fn apply(&self, key: &[u8], change: &Change<'_>, if_version: Option<u64>) -> StoreResult<Applied>;
     /// The store's counters and sizes (a store without some reports 0).
+    ///
+    /// ```
+    /// use keg::server::{MemoryStore, Store};
+    /// let store = MemoryStore::new(1 << 20);
+    /// store.set(b"a", b"1", 0, None).unwrap();
+    /// assert_eq!(store.stats().entries, 1);
+    /// ```
     fn stats(&self) -> crate::Stats;
 }

@@ -25,6 +25,16 @@ use memmap2::{Mmap, MmapOptions};
 use crate::error::{Error, Result};
 
 /// The kinds of storage operation, as fault injection counts them.
+///
+/// ```
+/// use keg::sim::{FaultFs, Op};
+/// let fs = FaultFs::in_memory();
+/// let cache = keg::Cache::builder().storage(fs.clone()).open("/cache").unwrap();
+/// let syncs = fs.ops_of(Op::Sync);
+/// cache.set(b"k", b"v", None).unwrap();
+/// cache.sync().unwrap(); // a durable point: at least one fdatasync
+/// assert!(fs.ops_of(Op::Sync) > syncs);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
 pub enum Op {

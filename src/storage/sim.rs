@@ -31,6 +31,15 @@ use super::mem::{MapBuf, MemFile};
 use super::{Event, Op};
 
 /// The error an injected fault returns.
+///
+/// ```
+/// use keg::sim::{FaultError, FaultFs, Op};
+/// let fs = FaultFs::in_memory();
+/// let cache = keg::Cache::builder().storage(fs.clone()).open("/cache").unwrap();
+/// fs.fail(Some(Op::Write), 1, FaultError::NoSpace, true); // the disk is full from now on
+/// assert!(cache.set(b"k", b"v", None).and_then(|_| cache.sync()).is_err());
+/// fs.heal();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultError {
     /// `ENOSPC`: no space left on device.
