@@ -16,3 +16,4 @@ pub mod ops_model;
 pub mod protocol_parse;
 pub mod record_decode;
 pub mod seeds;
+pub mod serve_session;

@@ -90,6 +90,7 @@ mod memory;
 pub mod protocol;
 mod recache;
 pub mod reply;
+mod session;
 mod stats;
 mod store;
 mod threads;
@@ -106,6 +107,7 @@ pub use exec::RELATIVE_EXPTIME_MAX;
 pub use listen::ListenAddr;
 pub use memory::MemoryStore;
 pub use protocol::Limits;
+pub use session::Session;
 pub use store::{Applied, CasResult, Change, Item, Store, StoreError, StoreResult, Ttl};
 
 /// The memcached version the server reports first in `version` and `stats`

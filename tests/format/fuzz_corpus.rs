@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::input::Backend;
 #[cfg(feature = "server")]
 use crate::protocol_parse;
+#[cfg(feature = "server")]
+use crate::serve_session;
 use crate::{checkpoint_decode, hint_decode, open_dir, ops_model, record_decode, seeds};
 
 fn fuzz_dir() -> PathBuf {
@@ -91,6 +93,12 @@ fn ops_model_corpus_on_files() {
 #[test]
 fn protocol_parse_corpus() {
     replay("protocol_parse", protocol_parse::run);
+}
+
+#[cfg(feature = "server")]
+#[test]
+fn serve_session_corpus() {
+    replay("serve_session", serve_session::run);
 }
 
 /// The checked-in seeds are what the generator makes from today's engine: a

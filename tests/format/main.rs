@@ -27,6 +27,10 @@ mod protocol_parse;
 mod record_decode;
 #[path = "../../fuzz/src/seeds.rs"]
 mod seeds;
+// serve_session: `keg serve`'s connections (feature "server").
+#[cfg(feature = "server")]
+#[path = "../../fuzz/src/serve_session.rs"]
+mod serve_session;
 
 mod format_doc;
 mod fuzz_corpus;
