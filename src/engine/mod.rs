@@ -74,12 +74,12 @@ pub(crate) struct Engine {
     pub(crate) time: MonotonicTime,
     pub(crate) index: Index,
     pub(crate) segments: Segments,
-    pub(crate) writer: Mutex<Writer>,
+    writer: Mutex<Writer>,
     pub(crate) counters: Counters,
     /// Outermost lock: held by whoever runs maintenance (background thread,
     /// an evicting writer, compact, clear, close).
     pub(crate) maint: Mutex<MaintState>,
-    pub(crate) ghost: Mutex<Ghost>,
+    ghost: Mutex<Ghost>,
     /// Invalidations in force, and the keys of each tag (see `tags.rs`).
     pub(crate) tags: Mutex<tags::TagState>,
     /// Whether `tags` holds any invalidation: the read path's one check for
@@ -98,7 +98,7 @@ pub(crate) struct Engine {
     /// fsynced: a power cut could bring such a segment back, so tombstones
     /// must still count its values, and a delete that finds nothing must still
     /// write a tombstone (see `Pending`).
-    pub(crate) removed_unsynced: Mutex<Vec<Pending>>,
+    removed_unsynced: Mutex<Vec<Pending>>,
     /// After a failed clock-mark write: no retry before this time (0 = none pending).
     clock_retry_ms: std::sync::atomic::AtomicU64,
     group: GroupCommit,

@@ -78,7 +78,7 @@ pub(crate) struct Written {
     /// The sequence number of the record appended, if one was.
     pub(crate) seq: Option<u64>,
     /// Whether the key had a live value before the write.
-    pub(crate) had_live: bool,
+    had_live: bool,
 }
 
 impl Engine {

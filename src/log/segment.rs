@@ -31,7 +31,7 @@ pub(crate) enum ReadError {
 pub(crate) struct Segment {
     pub(crate) id: u32,
     pub(crate) log: LogKind,
-    pub(crate) created_ms: u64,
+    created_ms: u64,
     file: FileRef,
     map: Mapping,
     visible: AtomicU64,

@@ -107,7 +107,7 @@ const PAGE: u64 = 4096;
 /// What a group commit must fsync to make everything up to `seq` durable.
 pub(crate) struct SyncPlan {
     pub(crate) seq: u64,
-    pub(crate) files: Vec<(Arc<Segment>, u64)>,
+    files: Vec<(Arc<Segment>, u64)>,
     pub(crate) dir: bool,
 }
 
@@ -151,7 +151,7 @@ pub(crate) struct Writer {
     /// A segment was created since the directory was last fsynced.
     dir_dirty: bool,
     /// Set after a failure that leaves durability unknown; every later write fails with it.
-    pub(crate) disabled: Option<(&'static str, PathBuf, String)>,
+    disabled: Option<(&'static str, PathBuf, String)>,
 }
 
 /// A record to append, before it is encoded.

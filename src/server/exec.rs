@@ -41,7 +41,7 @@ pub(crate) struct Shared<S> {
     pub(crate) store: Arc<S>,
     pub(crate) config: Config,
     pub(crate) counters: Counters,
-    pub(crate) started: Instant,
+    started: Instant,
     pub(crate) log: Log,
     verbosity: AtomicU32,
     /// Unix time (s) of a pending delayed `flush_all`; 0: none.
