@@ -113,8 +113,9 @@ impl<S: Store> Shared<S> {
                 return self.retrieve(kind, exptime, keys, out, resume, out_limit);
             }
             Request::Store { kind, key, flags, exptime, data, cas, noreply } => {
-                self.store(kind, key, flags, exptime, data, cas, out);
-                self.wrote(key);
+                if self.store(kind, key, flags, exptime, data, cas, out) {
+                    self.wrote(key);
+                }
                 (Outcome::Done, noreply)
             }
             Request::TooLarge { kind, key, noreply, skip } => {
@@ -130,8 +131,9 @@ impl<S: Store> Shared<S> {
                 (Outcome::Done, noreply)
             }
             Request::Arith { incr, key, delta, noreply } => {
-                self.arith(incr, key, delta, out);
-                self.wrote(key);
+                if self.arith(incr, key, delta, out) {
+                    self.wrote(key);
+                }
                 (Outcome::Done, noreply)
             }
             Request::Touch { key, exptime, noreply } => {
@@ -238,13 +240,17 @@ impl<S: Store> Shared<S> {
                 _ => {}
             }
         }
-        // A write that changed the item makes what was held for the key
-        // stale; one that changed nothing leaves it (a late writer with a
-        // wrong cas does not take the winner's stub away). An md that finds
-        // no cache item deletes a held one.
+        // A write that changed the item (or may have: an I/O error) makes
+        // what was held for the key stale; one that changed nothing leaves
+        // it (a late writer with a wrong cas does not take the winner's stub
+        // away). An md that finds no cache item deletes a held one.
         let held = match (command, &applied) {
             (MetaCommand::Delete, Ok(Applied::NotFound)) => self.recache.take(key, flags.compare, unix_now_ms()),
             (_, Ok(Applied::Done { .. })) => {
+                self.wrote(key);
+                None
+            }
+            (_, Err(e)) if may_have_written(e) => {
                 self.wrote(key);
                 None
             }
@@ -597,8 +603,20 @@ impl<S: Store> Shared<S> {
         Outcome::Done
     }
 
+    /// A classic storage command; whether it may have changed the key's item
+    /// (false only for a definite "nothing done": `NOT_STORED`, `EXISTS`,
+    /// `NOT_FOUND`, or a value refused as too large or not a number).
     #[allow(clippy::too_many_arguments)]
-    fn store(&self, kind: StoreKind, key: &[u8], flags: u32, exptime: i64, data: &[u8], cas: u64, out: &mut Vec<u8>) {
+    fn store(
+        &self,
+        kind: StoreKind,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        data: &[u8],
+        cas: u64,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let c = &self.counters;
         bump(&c.cmd_set);
         let ttl = ttl_of(exptime, unix_now());
@@ -632,12 +650,17 @@ impl<S: Store> Shared<S> {
                     bump(&c.total_items);
                 }
                 reply::line(out, answer);
+                answer == STORED
             }
-            Err(e) => self.error_reply(&e, out),
+            Err(e) => {
+                self.error_reply(&e, out);
+                may_have_written(&e)
+            }
         }
     }
 
-    fn arith(&self, incr: bool, key: &[u8], delta: u64, out: &mut Vec<u8>) {
+    /// `incr`/`decr`; whether it may have changed the key's item.
+    fn arith(&self, incr: bool, key: &[u8], delta: u64, out: &mut Vec<u8>) -> bool {
         let c = &self.counters;
         let result = if incr { self.store.incr(key, delta) } else { self.store.decr(key, delta) };
         let (hits, misses) = if incr { (&c.incr_hits, &c.incr_misses) } else { (&c.decr_hits, &c.decr_misses) };
@@ -645,12 +668,17 @@ impl<S: Store> Shared<S> {
             Ok(Some(n)) => {
                 bump(hits);
                 reply::number(out, n);
+                true
             }
             Ok(None) => {
                 bump(misses);
                 reply::line(out, NOT_FOUND);
+                false
             }
-            Err(e) => self.error_reply(&e, out),
+            Err(e) => {
+                self.error_reply(&e, out);
+                may_have_written(&e)
+            }
         }
     }
 
@@ -780,6 +808,12 @@ const MAX_KEY_BUF: usize = 192;
 
 /// The key a meta request names: as sent, or decoded from base64 (`b`)
 /// into `buf`; `None` if it does not decode to a non-empty key.
+/// Whether a write that failed with `e` may still have changed its item: a
+/// refusal decided before writing did not; any other failure (I/O) may have.
+fn may_have_written(e: &StoreError) -> bool {
+    !matches!(e, StoreError::NotANumber | StoreError::TooLarge | StoreError::BadKey(_))
+}
+
 fn meta_key<'k>(sent: &'k [u8], flags: &MetaFlags<'_>, buf: &'k mut [u8; MAX_KEY_BUF]) -> Option<&'k [u8]> {
     if !flags.base64 {
         return Some(sent);

@@ -375,6 +375,35 @@ fn meta_vivify_hands_one_client_the_win_and_the_others_the_stub() {
 }
 
 #[test]
+fn classic_writes_that_change_nothing_leave_the_winner_its_stub() {
+    let dir = tempdir();
+    let server = Server::start(&dir.path().join("c"), &[]);
+    let mut c = server.client();
+    let r = meta(&mut c, "mg lease N30 v c\r\n");
+    assert_eq!(r.order, "cW", "{r:?}");
+    let stub = r.num('c');
+    // Classic writes that find nothing to change: the stub stays, and the
+    // next reader is told to wait for the winner, not handed another win.
+    assert_eq!(c.ask_line(&format!("cas lease 0 0 1 {}\r\nx\r\n", stub + 1)), "NOT_FOUND");
+    assert_eq!(c.ask_line("replace lease 0 0 1\r\nx\r\n"), "NOT_STORED");
+    assert_eq!(c.ask_line("append lease 0 0 1\r\nx\r\n"), "NOT_STORED");
+    assert_eq!(c.ask_line("incr lease 1\r\n"), "NOT_FOUND");
+    let r = meta(&mut c, "mg lease N30 v c\r\n");
+    assert_eq!((r.order.as_str(), r.num('c')), ("cZ", stub), "{r:?}");
+    // The winner's write-back with the stub's cas is stored.
+    assert_eq!(c.ask_line(&format!("ms lease 4 C{stub} T60\r\nnew!\r\n")), "HD");
+    assert_eq!(meta(&mut c, "mg lease v\r\n").data.as_deref(), Some(&b"new!"[..]));
+    // A classic write that changes the item drops what was held: a new
+    // lease after a set's value is gone starts a new race.
+    let r = meta(&mut c, "mg other N30 v c\r\n");
+    assert_eq!(r.order, "cW", "{r:?}");
+    assert_eq!(c.ask_line("add other 0 0 1\r\nx\r\n"), "STORED");
+    assert_eq!(c.ask_line("delete other\r\n"), "DELETED");
+    assert_eq!(meta(&mut c, "mg other N30 v c\r\n").order, "cW");
+    server.stop();
+}
+
+#[test]
 fn meta_recache_wins_follow_the_time_left_and_the_version() {
     let dir = tempdir();
     let server = Server::start(&dir.path().join("c"), &[]);
