@@ -56,17 +56,20 @@ impl<S: Store> Session<S> {
 
     /// Takes `input` (any bytes, in any pieces: a request may be split
     /// anywhere), carries out every whole request and appends the replies to
-    /// `replies`. Returns how many bytes of `input` were taken: all of them,
-    /// unless the connection closed (after `quit`), when the rest is left.
+    /// `replies`. Returns how many bytes of `input` were taken, as a server
+    /// reads them from its socket: all of them while the connection is open
+    /// (what follows a `quit` in the same call is taken and dropped), none
+    /// once it has ended.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use keg::server::{Config, MemoryStore, Session};
     /// let mut session = Session::new(Arc::new(MemoryStore::new(1 << 20)), Config::default()).unwrap();
     /// let mut replies = Vec::new();
-    /// assert_eq!(session.send(b"version\r\nquit\r\nversion\r\n", &mut replies), 15);
+    /// assert_eq!(session.send(b"version\r\nquit\r\nversion\r\n", &mut replies), 24);
     /// assert!(session.is_closed());
-    /// assert!(replies.starts_with(b"VERSION "));
+    /// assert_eq!(replies.iter().filter(|&&b| b == b'\n').count(), 1); // one VERSION line
+    /// assert_eq!(session.send(b"version\r\n", &mut replies), 0);
     /// ```
     pub fn send(&mut self, mut input: &[u8], replies: &mut Vec<u8>) -> usize {
         let total = input.len();
