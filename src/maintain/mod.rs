@@ -224,33 +224,74 @@ fn write_pending_hints(inner: &Engine) -> Result<()> {
 
 /// Reclaims segments until the committed bytes (the files, and the hint
 /// files still to write) are at most `target`. Returns whether it made room:
-/// it found them at most `target`, or reclaimed a segment. (Not whether the
-/// bytes fell meanwhile: other writers may take the room as soon as it is
-/// made, and a writer told "nothing freed" would fail although eviction
+/// it found them at most `target`, or a reclaim made progress. (Not whether
+/// the bytes fell meanwhile: other writers may take the room as soon as it
+/// is made, and a writer told "nothing freed" would fail although eviction
 /// works; see `Engine::writer_with_room`.)
+///
+/// A reclaim makes progress when it drops a record or moves one by the
+/// policy (a promotion or reinsertion, which the reinsertion budget bounds,
+/// so the log's next reclaims drop). It makes none when every record of the
+/// segment had to be kept as it was: tombstones, invalidation records and
+/// records of a later version while a value older than them exists in
+/// another segment. Such a segment goes to the end of its log; once a log's
+/// reclaims have gone round all of it without progress, reclaiming it again
+/// would copy the same records again, for ever, while the old values that
+/// pin them (in the other log, which the policy leaves alone while it is
+/// under its share) stay. So a log that went round without progress is
+/// *stalled*: the other log goes first, and once both are stalled eviction
+/// gives up: the writer gets `NoSpace` instead of spinning.
 fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
-    let mut reclaimed = false;
+    let mut progressed = false;
+    // Per log (`LogKind::index`): reclaims in a row that made no progress.
+    let mut idle = [0usize; 2];
     let mut rounds = 0;
     while inner.segments.committed_bytes() > target {
-        let Some(victim) = choose_victim(inner)? else { return Ok(reclaimed) };
+        let all = inner.segments.all();
+        let stalled = LogKind::ALL.map(|log| idle[log.index()] > all.iter().filter(|s| s.log == log).count());
+        if stalled == [true; 2] {
+            return Ok(progressed);
+        }
+        let Some(victim) = choose_victim(inner, stalled)? else { return Ok(progressed) };
         crate::killpoint!("evict.chosen");
         ensure_durable(inner, &victim)?;
+        let kept_before = kept_as_they_were(inner);
         reclaim(inner, &victim, Mode::Evict)?;
-        reclaimed = true;
+        let kept = kept_as_they_were(inner) - kept_before;
+        // (Its records are its bytes after the header.)
+        if kept < victim.len().saturating_sub(HEADER_LEN as u64) {
+            progressed = true;
+            idle = [0; 2];
+        } else {
+            idle[victim.log.index()] += 1;
+        }
         rounds += 1;
-        // Each round frees bytes or lowers hit counters, so this ends; the bound is a backstop.
+        // A backstop: each round makes progress or brings its log nearer
+        // to stalled; this bound is never reached in the tests.
         if rounds > 4 * inner.segments.len() + 16 {
-            return Ok(reclaimed);
+            return Ok(progressed);
         }
     }
     Ok(true)
 }
 
-/// The oldest segment of the log the policy picks, sealed if it was active.
-fn choose_victim(inner: &Engine) -> Result<Option<Arc<Segment>>> {
+/// Bytes reclaims have copied forward as they were (every rewrite but the
+/// policy's promotions and reinsertions), since the open.
+fn kept_as_they_were(inner: &Engine) -> u64 {
+    let c = &inner.counters;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    load(&c.bytes_rewritten).saturating_sub(load(&c.bytes_reinserted))
+}
+
+/// The oldest segment of the log the policy picks, sealed if it was active;
+/// a `stalled` log (see [`evict_to`]) only if the other has none.
+fn choose_victim(inner: &Engine, stalled: [bool; 2]) -> Result<Option<Arc<Segment>>> {
     let all = inner.segments.all();
     let bytes_of = |log: LogKind| all.iter().filter(|s| s.log == log).map(|s| s.len()).sum::<u64>();
-    let first = policy::victim_log(bytes_of(LogKind::Probation), bytes_of(LogKind::Main), inner.config.max_bytes);
+    let mut first = policy::victim_log(bytes_of(LogKind::Probation), bytes_of(LogKind::Main), inner.config.max_bytes);
+    if stalled[first.index()] {
+        first = other(first);
+    }
     for log in [first, other(first)] {
         let Some(seg) = all.iter().find(|s| s.log == log) else { continue };
         if !seg.is_sealed() {

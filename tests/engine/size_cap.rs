@@ -280,3 +280,49 @@ fn one_writer_never_takes_the_files_past_the_cap_plus_one_segment() {
 fn four_writers_never_take_the_files_past_the_cap_plus_one_segment() {
     watch(4);
 }
+
+/// Eviction that can only copy records forward does not spin. Found by
+/// `ops_model` (`fuzz/regressions/ops_model/eviction-spun-on-pinned-records`):
+/// a small cache whose main log held nothing but records that must be kept
+/// (here invalidation records, kept while any older value exists) and whose
+/// probation log held the one old value that pinned them, under its share of
+/// the cap, so the policy never chose it. Every eviction reclaimed a main
+/// segment, copied its records forward and freed nothing; the writer
+/// retried 10,000 times, each try up to dozens of reclaims (a hang, and on
+/// the in-memory simulator unbounded memory). Now a reclaim that frees
+/// nothing sends the next one to the other log, whose old value goes, after
+/// which the invalidations can go too: every write here succeeds.
+#[test]
+fn eviction_that_frees_nothing_turns_to_the_other_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::builder()
+        .max_bytes(32 << 10)
+        .segment_bytes(4 << 10)
+        .background_maintenance(false)
+        .open(dir.path())
+        .unwrap();
+    // The oldest value record, in probation (well under its share).
+    cache.set(b"pin", b"1", None).unwrap();
+    // Invalidation records of ~280 bytes, to the main log; each must be
+    // kept while "pin" (older) exists. Eight times the cap of them.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        for i in 0..1000u32 {
+            let tag = format!("{i:0>250}");
+            let result = cache.invalidate_tag(&tag);
+            tx.send((i, result.map_err(|e| e.to_string()))).unwrap();
+        }
+        cache
+    });
+    for _ in 0..1000 {
+        // A liveness bound, not a timing: before the fix the first write
+        // past the cap never returned.
+        let (i, result) = rx.recv_timeout(Duration::from_secs(120)).expect("a write at the cap did not return");
+        assert_eq!(result, Ok(0), "invalidation {i}");
+    }
+    let cache = writer.join().unwrap();
+    assert!(dir_bytes(dir.path()) <= (32 << 10) + (4 << 10) + 4096, "files past the cap plus one segment");
+    assert!(cache.get(b"pin").unwrap().is_none(), "the pinning value was evicted");
+    cache.set(b"after", b"fine", None).unwrap();
+    assert_eq!(cache.get(b"after").unwrap().as_deref(), Some(&b"fine"[..]));
+}
