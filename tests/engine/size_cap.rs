@@ -289,9 +289,10 @@ fn four_writers_never_take_the_files_past_the_cap_plus_one_segment() {
 /// the cap, so the policy never chose it. Every eviction reclaimed a main
 /// segment, copied its records forward and freed nothing; the writer
 /// retried 10,000 times, each try up to dozens of reclaims (a hang, and on
-/// the in-memory simulator unbounded memory). Now a reclaim that frees
-/// nothing sends the next one to the other log, whose old value goes, after
-/// which the invalidations can go too: every write here succeeds.
+/// the in-memory simulator unbounded memory). Now, once the main log's
+/// reclaims have gone round it copying records forward as they were, the
+/// next goes to the other log, whose old value goes, after which the
+/// invalidations can go too: every write here succeeds.
 #[test]
 fn eviction_that_frees_nothing_turns_to_the_other_log() {
     let dir = tempfile::tempdir().unwrap();
