@@ -258,8 +258,10 @@ fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
         let kept_before = kept_as_they_were(inner);
         reclaim(inner, &victim, Mode::Evict)?;
         let kept = kept_as_they_were(inner) - kept_before;
-        // (Its records are its bytes after the header.)
-        if kept < victim.len().saturating_sub(HEADER_LEN as u64) {
+        // (Its records are its bytes after the header; an empty segment's
+        // removal is progress too.)
+        let records = victim.len().saturating_sub(HEADER_LEN as u64);
+        if records == 0 || kept < records {
             progressed = true;
             idle = [0; 2];
         } else {
