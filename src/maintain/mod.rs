@@ -252,7 +252,7 @@ fn evict_to(inner: &Engine, target: u64) -> Result<bool> {
         if stalled == [true; 2] {
             return Ok(progressed);
         }
-        let Some(victim) = choose_victim(inner, stalled)? else { return Ok(progressed) };
+        let Some(victim) = choose_victim(inner, &all, stalled)? else { return Ok(progressed) };
         crate::killpoint!("evict.chosen");
         ensure_durable(inner, &victim)?;
         let kept_before = kept_as_they_were(inner);
@@ -285,10 +285,10 @@ fn kept_as_they_were(inner: &Engine) -> u64 {
     load(&c.bytes_rewritten).saturating_sub(load(&c.bytes_reinserted))
 }
 
-/// The oldest segment of the log the policy picks, sealed if it was active;
-/// a `stalled` log (see [`evict_to`]) only if the other has none.
-fn choose_victim(inner: &Engine, stalled: [bool; 2]) -> Result<Option<Arc<Segment>>> {
-    let all = inner.segments.all();
+/// The oldest segment (of `all`, the segment table's list) of the log the
+/// policy picks, sealed if it was active; a `stalled` log (see
+/// [`evict_to`]) only if the other has none.
+fn choose_victim(inner: &Engine, all: &[Arc<Segment>], stalled: [bool; 2]) -> Result<Option<Arc<Segment>>> {
     let bytes_of = |log: LogKind| all.iter().filter(|s| s.log == log).map(|s| s.len()).sum::<u64>();
     let mut first = policy::victim_log(bytes_of(LogKind::Probation), bytes_of(LogKind::Main), inner.config.max_bytes);
     if stalled[first.index()] {

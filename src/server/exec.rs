@@ -244,13 +244,13 @@ impl<S: Store> Shared<S> {
         // what was held for the key stale; one that changed nothing leaves
         // it (a late writer with a wrong cas does not take the winner's stub
         // away). An md that finds no cache item deletes a held one.
+        let changed = match &applied {
+            Ok(applied) => matches!(applied, Applied::Done { .. }),
+            Err(e) => may_have_written(e),
+        };
         let held = match (command, &applied) {
             (MetaCommand::Delete, Ok(Applied::NotFound)) => self.recache.take(key, flags.compare, unix_now_ms()),
-            (_, Ok(Applied::Done { .. })) => {
-                self.wrote(key);
-                None
-            }
-            (_, Err(e)) if may_have_written(e) => {
+            _ if changed => {
                 self.wrote(key);
                 None
             }
